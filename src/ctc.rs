@@ -1,0 +1,946 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Streaming greedy CTC decoding with word timing and confidence (SPEC section 4).
+//!
+//! Input is the acoustic model's log-probabilities, row-major `[frames][vocab]`, with
+//! `vocab = labels.len() + 1` and the CTC blank as the LAST index (NeMo's layout for
+//! character QuartzNet models: `blank_id = len(vocabulary)`). The rows are expected to be
+//! log-softmax output (the confidence measures exponentiate them as probabilities).
+//!
+//! The decoder is a per-frame state machine, so the result never depends on how the frames
+//! are split into `push()` calls: everything that spans frames (the previous argmax for the
+//! repeat collapse, the open token, the word under construction, the silence counter) lives
+//! in the decoder, not in the chunk.
+
+/// One decoded word. Frames are the model's output frames counted from the start of the
+/// stream (or from the value given to [`GreedyCtcDecoder::reset`]); QuartzNet output frames
+/// are 20 ms (10 ms hop x 2 subsampling), so seconds = frame * 0.02.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    pub text: String,
+    /// First frame of the word's first token.
+    pub start_frame: u64,
+    /// One past the last frame of the word's last token (exclusive).
+    pub end_frame: u64,
+    /// Minimum over the word's tokens of the token confidence, in `[0, 1]`.
+    pub confidence: f32,
+}
+
+/// How a single frame's distribution is turned into a confidence in `[0, 1]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ConfidenceMethod {
+    /// NeMo's `entropy` measure, `entropy_type: tsallis`, `entropy_norm: exp` (NeMo's default
+    /// confidence, with `alpha = 0.33`). `alpha == 1.0` degenerates to NeMo's Gibbs (Shannon)
+    /// entropy baseline, exactly as NeMo does.
+    TsallisEntropy { alpha: f32 },
+    /// NeMo's `max_prob` measure at `alpha = 1`: `(V * pmax - 1) / (V - 1)`.
+    MaxProb,
+}
+
+impl Default for ConfidenceMethod {
+    fn default() -> Self {
+        // NeMo's ConfidenceMethodConfig defaults: name=entropy, entropy_type=tsallis,
+        // alpha=0.33, entropy_norm=exp.
+        ConfidenceMethod::TsallisEntropy { alpha: 0.33 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct DecoderConfig {
+    /// Complete the pending word once this many consecutive frames whose argmax is blank
+    /// have followed its last token. A live stream needs this because speakers often pause
+    /// without the model emitting a space. 0 = never complete a word on silence alone.
+    pub word_gap_frames: u32,
+    pub confidence: ConfidenceMethod,
+}
+
+/// Per-frame confidence with the constants of a method precomputed once, so the frame loop
+/// does only arithmetic (no allocation, no repeated `powf` of constants).
+#[derive(Debug, Clone, Copy)]
+enum Scorer {
+    /// conf = (exp(-H) - exp(-Hmax)) / (1 - exp(-Hmax)),
+    /// H = (1 - sum_i p_i^a) / (a - 1)          (Tsallis entropy, Boltzmann constant 1),
+    /// exp(-Hmax) = exp((1 - V^(1-a)) / (1 - a)) (the entropy of the uniform distribution),
+    /// with p_i^a computed as exp(a * logprob_i) and V = vocab including blank.
+    /// This is NeMo's `entropy_tsallis_exp` term for term.
+    Tsallis { alpha: f64, exp_neg_hmax: f64 },
+    /// NeMo's Tsallis/Gibbs measure at alpha == 1 (the Shannon limit):
+    /// conf = (V * exp(sum_i p_i ln p_i) - 1) / (V - 1).
+    Gibbs { v: f64 },
+    /// conf = (V * pmax - 1) / (V - 1).
+    MaxProb { v: f64 },
+}
+
+impl Scorer {
+    fn new(method: ConfidenceMethod, vocab: usize) -> Result<Self, String> {
+        if vocab < 2 {
+            return Err(format!(
+                "confidence needs a vocabulary of at least 2 (got {vocab})"
+            ));
+        }
+        let v = vocab as f64;
+        Ok(match method {
+            ConfidenceMethod::MaxProb => Scorer::MaxProb { v },
+            ConfidenceMethod::TsallisEntropy { alpha } => {
+                if !alpha.is_finite() || alpha <= 0.0 {
+                    return Err(format!(
+                        "Tsallis entropy alpha must be finite and > 0 (got {alpha})"
+                    ));
+                }
+                // NeMo switches to the Gibbs baseline on exact equality; do the same.
+                if alpha == 1.0 {
+                    Scorer::Gibbs { v }
+                } else {
+                    let a = f64::from(alpha);
+                    let exp_neg_hmax = ((1.0 - v.powf(1.0 - a)) / (1.0 - a)).exp();
+                    Scorer::Tsallis {
+                        alpha: a,
+                        exp_neg_hmax,
+                    }
+                }
+            }
+        })
+    }
+
+    /// Confidence of one frame (a full row of log-probs, blank included), clamped to
+    /// `[0, 1]`. NaN input yields 0 rather than poisoning the word's minimum.
+    fn score(&self, row: &[f32]) -> f32 {
+        // f64 accumulation: the sums run over ~29 terms of very different magnitudes and
+        // exp(-Hmax) is subtracted from a nearby value for near-uniform rows.
+        let conf = match *self {
+            Scorer::Tsallis {
+                alpha,
+                exp_neg_hmax,
+            } => {
+                let sum_pa: f64 = row.iter().map(|&lp| (alpha * f64::from(lp)).exp()).sum();
+                let exp_neg_h = ((1.0 - sum_pa) / (1.0 - alpha)).exp();
+                (exp_neg_h - exp_neg_hmax) / (1.0 - exp_neg_hmax)
+            }
+            Scorer::Gibbs { v } => {
+                // p ln p -> 0 as p -> 0; skip p == 0 so a -inf log-prob does not give NaN.
+                let neg_entropy: f64 = row
+                    .iter()
+                    .map(|&lp| {
+                        let lp = f64::from(lp);
+                        let p = lp.exp();
+                        if p > 0.0 { p * lp } else { 0.0 }
+                    })
+                    .sum();
+                (neg_entropy.exp() * v - 1.0) / (v - 1.0)
+            }
+            Scorer::MaxProb { v } => {
+                let max_lp = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                (f64::from(max_lp).exp() * v - 1.0) / (v - 1.0)
+            }
+        };
+        if conf.is_nan() {
+            0.0
+        } else {
+            conf.clamp(0.0, 1.0) as f32
+        }
+    }
+}
+
+/// Confidence in `[0, 1]` of a single frame's log-probability row (`row.len()` = vocab
+/// including blank) under `method`. Convenience for callers outside the decoder; the
+/// decoder itself precomputes the constants.
+pub fn frame_confidence(method: ConfidenceMethod, row: &[f32]) -> f32 {
+    match Scorer::new(method, row.len()) {
+        Ok(s) => s.score(row),
+        Err(_) => 0.0,
+    }
+}
+
+/// Index of the maximum, ties to the lowest index, like `torch.argmax`/`Tensor.max(dim)`
+/// (which NeMo's greedy decoder uses). torch treats NaN as the maximum, so the first NaN
+/// wins here too. An empty row returns 0 (callers never pass one).
+#[inline]
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    let mut best_v = f32::NEG_INFINITY;
+    for (i, &v) in row.iter().enumerate() {
+        if v.is_nan() {
+            return i;
+        }
+        if v > best_v || i == 0 {
+            best = i;
+            best_v = v;
+        }
+    }
+    best
+}
+
+/// Streaming greedy CTC decoder producing words with frame timing and confidence.
+///
+/// Rules (SPEC 4, identical to NeMo's `GreedyCTCInfer` + `CTCDecoding`):
+/// - argmax per frame; token `p` is emitted when `p != blank` and (`p != previous` or
+///   `previous == blank`); `previous` carries across `push()` calls.
+/// - A token starts at its first frame and ends after its last consecutive frame with the
+///   same argmax (exclusive end).
+/// - Tokens equal to the label `" "` split words and are not part of them; leading or
+///   repeated spaces produce no empty words. Labels are concatenated as they are (a label
+///   may be longer than one character), only a label exactly equal to `" "` splits.
+///   Without a `" "` label, a word only ends on the silence gap or at `finish()`, so each
+///   such finalisation yields the whole text since the previous one as one "word".
+/// - Token confidence = min of the frame confidences over the token's frames (blank
+///   frames excluded, as NeMo's default `exclude_blank: true`); word confidence = min over
+///   its tokens (NeMo's default `aggregation: min`), i.e. the min over all its frames.
+#[derive(Debug, Clone)]
+pub struct GreedyCtcDecoder {
+    labels: Vec<String>,
+    /// `is_space[i]` for each label index (blank excluded).
+    is_space: Vec<bool>,
+    blank: usize,
+    word_gap_frames: u32,
+    scorer: Scorer,
+
+    /// Stream index of the next frame to be pushed.
+    next_frame: u64,
+    /// Argmax of the previous frame; `blank` after new/reset/finish so the first token of
+    /// a new segment is always emitted.
+    prev: usize,
+    /// Minimum frame confidence of the open run of `prev` (meaningful when `prev` is a
+    /// word character).
+    run_min: f32,
+    /// Consecutive blank frames seen since the last non-blank frame.
+    gap: u32,
+
+    word_active: bool,
+    word_text: String,
+    word_start: u64,
+    /// End (exclusive) of the word's last closed token.
+    word_end: u64,
+    /// Minimum over the word's closed tokens.
+    word_conf: f32,
+}
+
+impl GreedyCtcDecoder {
+    /// `labels` are the model's vocabulary without the blank (NeMo `decoder.vocabulary`).
+    /// Errors on an empty vocabulary, an empty label string (it would create words without
+    /// text) or an invalid Tsallis alpha.
+    pub fn new(labels: Vec<String>, config: DecoderConfig) -> Result<Self, String> {
+        if labels.is_empty() {
+            return Err("CTC decoder needs at least one label".into());
+        }
+        if let Some(i) = labels.iter().position(|l| l.is_empty()) {
+            return Err(format!("CTC label {i} is an empty string"));
+        }
+        let blank = labels.len();
+        let scorer = Scorer::new(config.confidence, blank + 1)?;
+        let is_space = labels.iter().map(|l| l == " ").collect();
+        Ok(Self {
+            labels,
+            is_space,
+            blank,
+            word_gap_frames: config.word_gap_frames,
+            scorer,
+            next_frame: 0,
+            prev: blank,
+            run_min: 1.0,
+            gap: 0,
+            word_active: false,
+            word_text: String::new(),
+            word_start: 0,
+            word_end: 0,
+            word_conf: 1.0,
+        })
+    }
+
+    /// Number of log-probs per frame: labels + blank.
+    pub fn vocab_size(&self) -> usize {
+        self.blank + 1
+    }
+
+    /// The labels, without blank.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// Stream index that the next pushed frame will get.
+    pub fn next_frame(&self) -> u64 {
+        self.next_frame
+    }
+
+    /// Decodes `frames` consecutive frames (`logprobs.len()` must be `frames * vocab_size()`)
+    /// and returns the words completed by these frames, in order.
+    ///
+    /// A length mismatch is a caller bug: it asserts in debug builds; in release builds only
+    /// the complete frames present in both `frames` and `logprobs` are decoded, so it never
+    /// panics.
+    pub fn push(&mut self, logprobs: &[f32], frames: usize) -> Vec<Word> {
+        let vocab = self.vocab_size();
+        debug_assert!(
+            frames.checked_mul(vocab) == Some(logprobs.len()),
+            "push: {} log-probs for {frames} frames of vocab {vocab}",
+            logprobs.len()
+        );
+        let n = frames.min(logprobs.len() / vocab);
+        let mut out = Vec::new();
+        for row in logprobs[..n * vocab].chunks_exact(vocab) {
+            self.step(row, &mut out);
+        }
+        out
+    }
+
+    /// The word being built (not yet completed), as a partial result. If its last token is
+    /// still running, its end is `next_frame()` and its confidence includes the frames so
+    /// far; both may still change.
+    pub fn pending(&self) -> Option<Word> {
+        if !self.word_active {
+            return None;
+        }
+        let (end, conf) = if self.is_word_char(self.prev) {
+            (self.next_frame, self.word_conf.min(self.run_min))
+        } else {
+            (self.word_end, self.word_conf)
+        };
+        Some(Word {
+            text: self.word_text.clone(),
+            start_frame: self.word_start,
+            end_frame: end,
+            confidence: conf,
+        })
+    }
+
+    /// End of stream (or of a segment): closes the running token at `next_frame()`,
+    /// completes and returns the pending word, and resets the collapse state so a token
+    /// pushed next is emitted even if it repeats the last one. The frame counter continues.
+    pub fn finish(&mut self) -> Option<Word> {
+        self.close_run(self.next_frame);
+        let word = self.take_word();
+        self.prev = self.blank;
+        self.run_min = 1.0;
+        self.gap = 0;
+        word
+    }
+
+    /// Forgets everything (pending word included); the next pushed frame gets index
+    /// `next_frame`.
+    pub fn reset(&mut self, next_frame: u64) {
+        self.next_frame = next_frame;
+        self.prev = self.blank;
+        self.run_min = 1.0;
+        self.gap = 0;
+        self.word_active = false;
+        self.word_text.clear();
+        self.word_start = 0;
+        self.word_end = 0;
+        self.word_conf = 1.0;
+    }
+
+    #[inline]
+    fn is_word_char(&self, token: usize) -> bool {
+        token < self.blank && !self.is_space[token]
+    }
+
+    /// If the open run (`prev`) is a word character, it ends at `end`: fold it into the word.
+    #[inline]
+    fn close_run(&mut self, end: u64) {
+        if self.is_word_char(self.prev) {
+            self.word_end = end;
+            self.word_conf = self.word_conf.min(self.run_min);
+        }
+    }
+
+    /// Completes the current word (its last token must already be closed).
+    fn take_word(&mut self) -> Option<Word> {
+        if !self.word_active {
+            return None;
+        }
+        self.word_active = false;
+        // clone + clear keeps the grown buffer for the next word: one exact-size
+        // allocation per word instead of regrowing from empty.
+        let text = self.word_text.clone();
+        self.word_text.clear();
+        Some(Word {
+            text,
+            start_frame: self.word_start,
+            end_frame: self.word_end,
+            confidence: self.word_conf,
+        })
+    }
+
+    fn step(&mut self, row: &[f32], out: &mut Vec<Word>) {
+        let t = self.next_frame;
+        let p = argmax(row);
+        if p == self.prev {
+            // Same argmax as before: the open token (if any) continues.
+            if self.is_word_char(p) {
+                self.run_min = self.run_min.min(self.scorer.score(row));
+            }
+        } else {
+            self.close_run(t);
+            if p != self.blank {
+                if self.is_space[p] {
+                    if let Some(w) = self.take_word() {
+                        out.push(w);
+                    }
+                } else {
+                    if !self.word_active {
+                        self.word_active = true;
+                        self.word_start = t;
+                        self.word_conf = 1.0;
+                    }
+                    self.word_text.push_str(&self.labels[p]);
+                    self.run_min = self.scorer.score(row);
+                }
+            }
+        }
+        if p == self.blank {
+            self.gap = self.gap.saturating_add(1);
+            if self.word_gap_frames > 0
+                && self.gap >= self.word_gap_frames
+                && let Some(w) = self.take_word()
+            {
+                out.push(w);
+            }
+        } else {
+            self.gap = 0;
+        }
+        self.prev = p;
+        self.next_frame += 1;
+    }
+}
+
+/// NeMo-identical greedy transcript of a whole utterance: argmax per frame, collapse
+/// repeats, drop blanks (index `vocab - 1`), concatenate the label strings.
+///
+/// No trimming or space normalisation: NeMo's character CTC decoding
+/// (`CTCDecoding.decode_tokens_to_str`) returns `''.join(tokens)`, and character models get
+/// no punctuation-space stripping, so leading/trailing/double spaces are kept as emitted.
+/// A trailing partial frame is ignored; indices without a label are skipped.
+pub fn greedy_transcript(logprobs: &[f32], vocab: usize, labels: &[String]) -> String {
+    let mut out = String::new();
+    if vocab == 0 {
+        return out;
+    }
+    let blank = vocab - 1;
+    let mut prev = blank;
+    for row in logprobs.chunks_exact(vocab) {
+        let p = argmax(row);
+        if p != blank
+            && p != prev
+            && let Some(l) = labels.get(p)
+        {
+            out.push_str(l);
+        }
+        prev = p;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QuartzNet-like toy vocabulary: space first, blank last (index 5).
+    fn labels() -> Vec<String> {
+        [" ", "a", "b", "c", "'"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+    const V: usize = 6;
+    const BLANK: usize = 5;
+
+    fn cfg(gap: u32) -> DecoderConfig {
+        DecoderConfig {
+            word_gap_frames: gap,
+            confidence: ConfidenceMethod::default(),
+        }
+    }
+
+    fn index_of(c: char) -> usize {
+        match c {
+            '_' => BLANK,
+            ' ' => 0,
+            'a' => 1,
+            'b' => 2,
+            'c' => 3,
+            '\'' => 4,
+            _ => panic!("bad test char {c:?}"),
+        }
+    }
+
+    /// A row whose argmax is `k` with probability `pk`, the rest spread evenly.
+    fn row(k: usize, pk: f32) -> Vec<f32> {
+        let rest = ((1.0 - pk) / (V as f32 - 1.0)).ln();
+        (0..V)
+            .map(|i| if i == k { pk.ln() } else { rest })
+            .collect()
+    }
+
+    /// Log-probs for an argmax sequence written as a string ('_' = blank).
+    fn frames(s: &str) -> Vec<f32> {
+        s.chars().flat_map(|c| row(index_of(c), 0.9)).collect()
+    }
+
+    fn decode_all(dec: &mut GreedyCtcDecoder, s: &str) -> Vec<Word> {
+        let lp = frames(s);
+        let mut words = dec.push(&lp, s.chars().count());
+        words.extend(dec.finish());
+        words
+    }
+
+    fn texts(words: &[Word]) -> Vec<&str> {
+        words.iter().map(|w| w.text.as_str()).collect()
+    }
+
+    fn transcript(s: &str) -> String {
+        greedy_transcript(&frames(s), V, &labels())
+    }
+
+    #[test]
+    fn ctc_collapse_rules() {
+        assert_eq!(transcript("aa_a"), "aa");
+        assert_eq!(transcript("aab"), "ab");
+        assert_eq!(transcript("a_a_a"), "aaa");
+        assert_eq!(transcript("aaaa"), "a");
+        assert_eq!(transcript("__a__bb_b"), "abb");
+        assert_eq!(transcript("____"), "");
+        assert_eq!(transcript(""), "");
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        assert_eq!(texts(&decode_all(&mut d, "aa_a")), ["aa"]);
+        assert_eq!(texts(&decode_all(&mut d, "aab")), ["ab"]);
+    }
+
+    #[test]
+    fn ctc_greedy_transcript_keeps_raw_spaces() {
+        // NeMo returns the raw concatenation: no trimming, no space squeezing.
+        assert_eq!(transcript(" a__  _ b "), " a  b ");
+        assert_eq!(transcript("ab_'c"), "ab'c");
+        // Trailing partial frame ignored, vocab 0 gives nothing.
+        let mut lp = frames("ab");
+        lp.push(0.0);
+        assert_eq!(greedy_transcript(&lp, V, &labels()), "ab");
+        assert_eq!(greedy_transcript(&lp, 0, &labels()), "");
+    }
+
+    #[test]
+    fn ctc_argmax_ties_lowest_index() {
+        assert_eq!(argmax(&[0.0, 1.0, 1.0, 0.5]), 1);
+        assert_eq!(argmax(&[f32::NEG_INFINITY; 3]), 0);
+        assert_eq!(argmax(&[0.0, f32::NAN, 1.0]), 1);
+        assert_eq!(argmax(&[-1.0, -1.0]), 0);
+    }
+
+    #[test]
+    fn ctc_carry_across_chunk_boundary() {
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        assert!(d.push(&frames("a"), 1).is_empty());
+        assert!(d.push(&frames("a"), 1).is_empty());
+        let w = d.finish().unwrap();
+        assert_eq!((w.text.as_str(), w.start_frame, w.end_frame), ("a", 0, 2));
+
+        // With a blank in between, the repeat is a second character.
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        d.push(&frames("a"), 1);
+        d.push(&frames("_a"), 2);
+        assert_eq!(d.finish().unwrap().text, "aa");
+
+        // Zero-frame pushes change nothing.
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        d.push(&frames("a"), 1);
+        assert!(d.push(&[], 0).is_empty());
+        d.push(&frames("a"), 1);
+        assert_eq!(d.next_frame(), 2);
+        assert_eq!(d.finish().unwrap().text, "a");
+    }
+
+    #[test]
+    fn ctc_token_and_word_timing() {
+        // frame: 0 1 2 3 4 5 6 7 8 9
+        //        _ _ a b _ b _ _ ' ' c
+        let s = "__ab_b__ c";
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        let lp = frames(s);
+        // The space at frame 8 completes "abb": a starts at 2, last b covers frame 5.
+        let w1 = d.push(&lp[..9 * V], 9);
+        assert_eq!(w1.len(), 1);
+        assert_eq!(
+            (w1[0].text.as_str(), w1[0].start_frame, w1[0].end_frame),
+            ("abb", 2, 6)
+        );
+        assert!(d.pending().is_none());
+        assert!(d.push(&lp[9 * V..], 1).is_empty());
+        let p = d.pending().unwrap();
+        assert_eq!((p.text.as_str(), p.start_frame, p.end_frame), ("c", 9, 10));
+        let w2 = d.finish().unwrap();
+        assert_eq!(
+            (w2.text.as_str(), w2.start_frame, w2.end_frame),
+            ("c", 9, 10)
+        );
+
+        // A token repeated over several frames ends after its last frame.
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        let w = decode_all(&mut d, "_aaab___");
+        assert_eq!((w[0].start_frame, w[0].end_frame), (1, 5));
+    }
+
+    #[test]
+    fn ctc_pending_tracks_open_token() {
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        assert!(d.pending().is_none());
+        d.push(&frames("_aa"), 3);
+        let p = d.pending().unwrap();
+        assert_eq!((p.text.as_str(), p.start_frame, p.end_frame), ("a", 1, 3));
+        d.push(&frames("a"), 1);
+        assert_eq!(d.pending().unwrap().end_frame, 4);
+        d.push(&frames("__"), 2);
+        // Closed token: the end no longer moves with the blanks.
+        assert_eq!(d.pending().unwrap().end_frame, 4);
+        d.push(&frames("b"), 1);
+        let p = d.pending().unwrap();
+        assert_eq!((p.text.as_str(), p.end_frame), ("ab", 7));
+    }
+
+    #[test]
+    fn ctc_word_split_on_spaces() {
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        let w = decode_all(&mut d, "  a  _ b_ _c'c ");
+        assert_eq!(texts(&w), ["a", "b", "c'c"]);
+        // Frames: 0,1 space; a=2; 3,4 space; 5 blank; 6 space; b=7; ...
+        assert_eq!((w[0].start_frame, w[0].end_frame), (2, 3));
+        assert_eq!((w[1].start_frame, w[1].end_frame), (7, 8));
+        assert_eq!((w[2].start_frame, w[2].end_frame), (11, 14));
+        // Only spaces and blanks: no words at all.
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        assert!(decode_all(&mut d, " _  __ ").is_empty());
+    }
+
+    #[test]
+    fn ctc_gap_finalisation() {
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(3)).unwrap();
+        let s = "ab___c";
+        let lp = frames(s);
+        let mut done_at = Vec::new();
+        for f in 0..s.len() {
+            for w in d.push(&lp[f * V..(f + 1) * V], 1) {
+                done_at.push((f, w));
+            }
+        }
+        // Third blank after "b" is frame 4.
+        assert_eq!(done_at.len(), 1);
+        assert_eq!(done_at[0].0, 4);
+        let w = &done_at[0].1;
+        assert_eq!((w.text.as_str(), w.start_frame, w.end_frame), ("ab", 0, 2));
+        assert_eq!(d.finish().unwrap().text, "c");
+
+        // Two blanks are not enough.
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(3)).unwrap();
+        assert_eq!(texts(&decode_all(&mut d, "ab__c")), ["abc"]);
+        // A repeated character is not silence.
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(2)).unwrap();
+        assert_eq!(texts(&decode_all(&mut d, "abbbb_c")), ["abc"]);
+        // Gap 0 never finalises on silence.
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        let w = d.push(&frames("a__________________b"), 20);
+        assert!(w.is_empty());
+        assert_eq!(d.finish().unwrap().text, "ab");
+        // Silence at the start or after a space completes nothing.
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(1)).unwrap();
+        assert_eq!(texts(&decode_all(&mut d, "___a _ _b_c")), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn ctc_finish_resets_collapse_but_not_clock() {
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        d.push(&frames("_a"), 2);
+        let w = d.finish().unwrap();
+        assert_eq!((w.text.as_str(), w.start_frame, w.end_frame), ("a", 1, 2));
+        assert!(d.finish().is_none());
+        assert_eq!(d.next_frame(), 2);
+        // The same character right after finish() is a new token.
+        d.push(&frames("a"), 1);
+        let w = d.finish().unwrap();
+        assert_eq!((w.text.as_str(), w.start_frame, w.end_frame), ("a", 2, 3));
+    }
+
+    #[test]
+    fn ctc_reset_forgets_everything() {
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        d.push(&frames("ab"), 2);
+        d.reset(100);
+        assert!(d.pending().is_none());
+        assert_eq!(d.next_frame(), 100);
+        d.push(&frames("bc"), 2);
+        let w = d.finish().unwrap();
+        assert_eq!(
+            (w.text.as_str(), w.start_frame, w.end_frame),
+            ("bc", 100, 102)
+        );
+    }
+
+    #[test]
+    fn ctc_new_validates() {
+        assert!(GreedyCtcDecoder::new(vec![], cfg(0)).is_err());
+        assert!(GreedyCtcDecoder::new(vec!["a".into(), String::new()], cfg(0)).is_err());
+        for alpha in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            let c = DecoderConfig {
+                word_gap_frames: 0,
+                confidence: ConfidenceMethod::TsallisEntropy { alpha },
+            };
+            assert!(GreedyCtcDecoder::new(labels(), c).is_err(), "{alpha}");
+        }
+        let d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        assert_eq!(d.vocab_size(), V);
+    }
+
+    #[test]
+    fn ctc_no_space_label_gives_one_word_per_finalisation() {
+        let l: Vec<String> = vec!["a".into(), "b".into()];
+        let mut d = GreedyCtcDecoder::new(l, cfg(2)).unwrap();
+        // vocab 3, blank 2
+        let lp: Vec<f32> = [0usize, 2, 1, 2, 2, 1, 0]
+            .iter()
+            .flat_map(|&k| {
+                let mut r = vec![-5.0f32; 3];
+                r[k] = -0.01;
+                r
+            })
+            .collect();
+        let mut w = d.push(&lp, 7);
+        w.extend(d.finish());
+        assert_eq!(texts(&w), ["ab", "ba"]);
+    }
+
+    const TSALLIS: ConfidenceMethod = ConfidenceMethod::TsallisEntropy { alpha: 0.33 };
+
+    #[test]
+    fn ctc_confidence_uniform_is_zero() {
+        for v in [2usize, 3, 29, 1025] {
+            let r = vec![-(v as f32).ln(); v];
+            assert!(frame_confidence(TSALLIS, &r) < 1e-5, "tsallis v={v}");
+            assert!(
+                frame_confidence(ConfidenceMethod::MaxProb, &r) < 1e-5,
+                "max v={v}"
+            );
+            let gibbs = ConfidenceMethod::TsallisEntropy { alpha: 1.0 };
+            assert!(frame_confidence(gibbs, &r) < 1e-5, "gibbs v={v}");
+        }
+    }
+
+    #[test]
+    fn ctc_confidence_one_hot_is_one() {
+        let mut r = vec![f32::NEG_INFINITY; 29];
+        r[7] = 0.0;
+        assert_eq!(frame_confidence(TSALLIS, &r), 1.0);
+        assert_eq!(frame_confidence(ConfidenceMethod::MaxProb, &r), 1.0);
+        let gibbs = ConfidenceMethod::TsallisEntropy { alpha: 1.0 };
+        assert_eq!(frame_confidence(gibbs, &r), 1.0);
+        // Finite but very confident log-probs.
+        let mut r = vec![-1e4f32; 29];
+        r[3] = 0.0;
+        assert!((frame_confidence(TSALLIS, &r) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn ctc_confidence_hand_computed() {
+        // V = 3, p = (0.7, 0.2, 0.1), alpha = 0.33:
+        //   sum p^a     = 0.7^0.33 + 0.2^0.33 + 0.1^0.33 = 1.944644743
+        //   H           = (1 - 1.944644743) / (0.33 - 1)   = 1.409917527
+        //   exp(-Hmax)  = exp((1 - 3^0.67) / 0.67)         = 0.197216054
+        //   conf        = (exp(-H) - 0.197216054) / (1 - 0.197216054) = 0.058480698
+        // NeMo's get_confidence_measure_bank()['entropy_tsallis_exp'](log p, 3, 0.33) gives
+        // 0.058480698237600826; ['max_prob'](log p, 3, 1.0) = (3*0.7-1)/2 = 0.55;
+        // ['entropy_tsallis_exp'](log p, 3, 1.0) (Gibbs baseline) = 0.1727688674979183.
+        let r: Vec<f32> = [0.7f32, 0.2, 0.1].iter().map(|p| p.ln()).collect();
+        let t = frame_confidence(TSALLIS, &r);
+        assert!((t - 0.058_480_7).abs() < 1e-6, "{t}");
+        let m = frame_confidence(ConfidenceMethod::MaxProb, &r);
+        assert!((m - 0.55).abs() < 1e-6, "{m}");
+        let g = frame_confidence(ConfidenceMethod::TsallisEntropy { alpha: 1.0 }, &r);
+        assert!((g - 0.172_768_87).abs() < 1e-6, "{g}");
+    }
+
+    #[test]
+    fn ctc_confidence_nan_row_is_zero_and_no_panic() {
+        let r = vec![f32::NAN; 4];
+        assert_eq!(frame_confidence(TSALLIS, &r), 0.0);
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        let lp = vec![f32::NAN; 2 * V];
+        d.push(&lp, 2);
+        // NaN argmax is index 0 (space): no word.
+        assert!(d.finish().is_none());
+    }
+
+    #[test]
+    fn ctc_word_confidence_is_min_over_token_frames_excluding_blank() {
+        let mut d = GreedyCtcDecoder::new(
+            labels(),
+            DecoderConfig {
+                word_gap_frames: 0,
+                confidence: ConfidenceMethod::MaxProb,
+            },
+        )
+        .unwrap();
+        // MaxProb with V = 6: conf = (6 p - 1) / 5.
+        let c = |p: f32| (6.0 * p - 1.0) / 5.0;
+        let mut lp = Vec::new();
+        lp.extend(row(1, 0.9)); // a
+        lp.extend(row(1, 0.6)); // a (same token, lower)
+        lp.extend(row(BLANK, 0.3)); // blank with low prob: excluded
+        lp.extend(row(2, 0.8)); // b
+        lp.extend(row(0, 0.2)); // space: not part of the word
+        lp.extend(row(3, 0.95)); // c
+        let w = d.push(&lp, 6);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].text, "ab");
+        assert!((w[0].confidence - c(0.6)).abs() < 1e-6);
+        let p = d.pending().unwrap();
+        assert!((p.confidence - c(0.95)).abs() < 1e-6);
+        let w = d.finish().unwrap();
+        assert!((w.confidence - c(0.95)).abs() < 1e-6);
+    }
+
+    /// Tiny deterministic PRNG so the tests need no extra dependency.
+    struct XorShift(u64);
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn unit(&mut self) -> f32 {
+            (self.next() >> 40) as f32 / (1u64 << 24) as f32
+        }
+    }
+
+    /// Random log-softmax rows whose argmax follows a random sequence with long runs,
+    /// plenty of blanks and spaces.
+    fn random_logprobs(rng: &mut XorShift, n: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(n * V);
+        let mut k = BLANK;
+        for _ in 0..n {
+            if rng.below(3) == 0 {
+                k = match rng.below(10) {
+                    0..=3 => BLANK,
+                    4 | 5 => 0,
+                    _ => 1 + rng.below(V - 2),
+                };
+            }
+            let logits: Vec<f32> = (0..V)
+                .map(|i| rng.unit() * 3.0 + if i == k { 4.0 } else { 0.0 })
+                .collect();
+            let lse = logits.iter().map(|x| x.exp()).sum::<f32>().ln();
+            out.extend(logits.iter().map(|x| x - lse));
+        }
+        out
+    }
+
+    /// Independent offline reference: runs of equal argmax -> tokens -> words.
+    fn reference_words(lp: &[f32], gap: u32, method: ConfidenceMethod) -> Vec<Word> {
+        let labels = labels();
+        let rows: Vec<&[f32]> = lp.chunks_exact(V).collect();
+        // (token, start, end, min conf)
+        let mut tokens: Vec<(usize, u64, u64, f32)> = Vec::new();
+        let mut i = 0;
+        while i < rows.len() {
+            let k = argmax(rows[i]);
+            let mut j = i;
+            let mut m = 1.0f32;
+            while j < rows.len() && argmax(rows[j]) == k {
+                m = m.min(frame_confidence(method, rows[j]));
+                j += 1;
+            }
+            if k != BLANK {
+                tokens.push((k, i as u64, j as u64, m));
+            }
+            i = j;
+        }
+        let mut words = Vec::new();
+        let mut cur: Option<Word> = None;
+        for &(k, s, e, m) in &tokens {
+            if let Some(w) = &cur
+                && gap > 0
+                && s - w.end_frame >= u64::from(gap)
+            {
+                words.push(cur.take().unwrap());
+            }
+            if labels[k] == " " {
+                words.extend(cur.take());
+                continue;
+            }
+            let w = cur.get_or_insert(Word {
+                text: String::new(),
+                start_frame: s,
+                end_frame: e,
+                confidence: 1.0,
+            });
+            w.text.push_str(&labels[k]);
+            w.end_frame = e;
+            w.confidence = w.confidence.min(m);
+        }
+        words.extend(cur);
+        words
+    }
+
+    #[test]
+    fn ctc_chunk_split_invariance_random() {
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut total_words = 0;
+        for trial in 0..200 {
+            let n = 1 + rng.below(300);
+            let lp = random_logprobs(&mut rng, n);
+            let gap = [0u32, 1, 2, 5][trial % 4];
+            let method = if trial % 3 == 0 {
+                ConfidenceMethod::MaxProb
+            } else {
+                TSALLIS
+            };
+            let config = DecoderConfig {
+                word_gap_frames: gap,
+                confidence: method,
+            };
+
+            let mut one = GreedyCtcDecoder::new(labels(), config).unwrap();
+            let mut whole = one.push(&lp, n);
+            whole.extend(one.finish());
+
+            let expected = reference_words(&lp, gap, method);
+            assert_eq!(whole, expected, "trial {trial}: one-shot vs reference");
+            total_words += whole.len();
+            let text: String = greedy_transcript(&lp, V, &labels());
+            let joined: Vec<&str> = text.split(' ').filter(|s| !s.is_empty()).collect();
+            if gap == 0 {
+                assert_eq!(texts(&whole), joined, "trial {trial}: transcript words");
+            }
+
+            let mut chunked = GreedyCtcDecoder::new(labels(), config).unwrap();
+            let mut got = Vec::new();
+            let mut f = 0;
+            while f < n {
+                let len = rng.below(8).min(n - f); // includes empty chunks
+                got.extend(chunked.push(&lp[f * V..(f + len) * V], len));
+                f += len;
+            }
+            got.extend(chunked.finish());
+            assert_eq!(got, whole, "trial {trial}: chunked vs one-shot");
+            assert_eq!(chunked.next_frame(), n as u64);
+        }
+        // Guard against a generator that degenerates into no words at all.
+        assert!(total_words > 1000, "{total_words}");
+    }
+
+    #[cfg(not(debug_assertions))]
+    #[test]
+    fn ctc_push_length_mismatch_truncates_in_release() {
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        let mut lp = frames("ab");
+        lp.push(0.0); // stray value
+        d.push(&lp, 5); // claims more frames than present
+        assert_eq!(d.next_frame(), 2);
+        assert_eq!(d.finish().unwrap().text, "ab");
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "push:")]
+    fn ctc_push_length_mismatch_asserts_in_debug() {
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        d.push(&frames("ab"), 3);
+    }
+}

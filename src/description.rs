@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: MPL-2.0
+//! What the element needs to know about a model besides its graph: labels, sample rate,
+//! frontend settings and the encoder's time subsampling.
+//!
+//! Sources, in order of precedence:
+//! 1. a sidecar JSON next to the model (`model.onnx` -> `model.json`), as written by
+//!    `tools/export_nemo.py` from the checkpoint's own config;
+//! 2. the same JSON stored in the ONNX metadata under the key [`METADATA_KEY`];
+//! 3. NVIDIA's English QuartzNet defaults, with labels taken from a DeepSpeech
+//!    `alphabet.txt` next to the model when there is one, and the sherpa-onnx metadata keys
+//!    `subsampling_factor` and `normalize_type` honoured when present.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::frontend::{FrontendConfig, Normalization, PaddingMode};
+
+/// ONNX metadata key under which the sidecar JSON may be embedded.
+pub const METADATA_KEY: &str = "quartznetstt";
+/// The sidecar format this crate reads.
+pub const FORMAT: &str = "quartznetstt-model/1";
+
+/// NVIDIA's English character set for QuartzNet/Jasper (and DeepSpeech's English
+/// `alphabet.txt`): space, a..z, apostrophe. The CTC blank is implicit and comes last.
+pub fn english_labels() -> Vec<String> {
+    std::iter::once(" ".to_string())
+        .chain(('a'..='z').map(|c| c.to_string()))
+        .chain(std::iter::once("'".to_string()))
+        .collect()
+}
+
+/// Everything about a model that is not in its graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelDescription {
+    /// Output labels without the CTC blank (which is index `labels.len()`).
+    pub labels: Vec<String>,
+    pub sample_rate: u32,
+    /// Feature frames per output frame (2 for QuartzNet: only the first conv has stride 2).
+    pub subsampling_factor: u32,
+    pub frontend: FrontendConfig,
+    /// Free text from the exporter (architecture, origin).
+    pub text: String,
+    /// Where this description came from, for log and error messages.
+    pub source: String,
+}
+
+impl Default for ModelDescription {
+    fn default() -> Self {
+        Self {
+            labels: english_labels(),
+            sample_rate: 16_000,
+            subsampling_factor: 2,
+            frontend: FrontendConfig::default(),
+            text: "NVIDIA QuartzNet, English characters".to_string(),
+            source: "built-in QuartzNet English defaults".to_string(),
+        }
+    }
+}
+
+impl ModelDescription {
+    /// Vocabulary size including the blank: the width of the model's output.
+    pub fn vocab_size(&self) -> usize {
+        self.labels.len() + 1
+    }
+
+    /// Duration of one output frame in samples (hop x subsampling: 320 = 20 ms at 16 kHz).
+    pub fn samples_per_output_frame(&self) -> usize {
+        self.frontend.hop_length * self.subsampling_factor as usize
+    }
+
+    /// Parses the sidecar JSON format.
+    pub fn from_json(text: &str, source: &str) -> Result<Self, String> {
+        let raw: RawDescription =
+            serde_json::from_str(text).map_err(|e| format!("{source}: invalid model description: {e}"))?;
+        raw.into_description(source)
+    }
+
+    /// Loads the description that belongs to `model_path`, without the ONNX metadata (see
+    /// [`ModelDescription::resolve`] for the full order). Returns `Ok(None)` when there is no
+    /// sidecar file.
+    pub fn load_sidecar(model_path: &Path) -> Result<Option<Self>, String> {
+        let sidecar = sidecar_path(model_path);
+        match std::fs::read_to_string(&sidecar) {
+            Ok(text) => Self::from_json(&text, &sidecar.display().to_string()).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: cannot read model description: {e}", sidecar.display())),
+        }
+    }
+
+    /// Resolves the description of `model_path` from the sidecar, then `metadata` (a lookup
+    /// into the ONNX custom metadata), then the defaults described in the module docs.
+    pub fn resolve(model_path: &Path, metadata: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+        if let Some(description) = Self::load_sidecar(model_path)? {
+            return Ok(description);
+        }
+        let model_name = model_path.display().to_string();
+        if let Some(json) = metadata(METADATA_KEY) {
+            return Self::from_json(&json, &format!("{model_name} (ONNX metadata '{METADATA_KEY}')"));
+        }
+
+        let mut description = Self::default();
+        let mut sources = vec!["QuartzNet English defaults".to_string()];
+        let alphabet = model_path.with_file_name("alphabet.txt");
+        if alphabet.is_file() {
+            let text = std::fs::read_to_string(&alphabet)
+                .map_err(|e| format!("{}: cannot read: {e}", alphabet.display()))?;
+            description.labels = parse_alphabet(&text).map_err(|e| format!("{}: {e}", alphabet.display()))?;
+            sources.push(format!("labels from {}", alphabet.display()));
+        }
+        if let Some(value) = metadata("subsampling_factor") {
+            description.subsampling_factor = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&f| f > 0)
+                .ok_or_else(|| format!("{model_name}: ONNX metadata subsampling_factor '{value}' is not a positive integer"))?;
+            sources.push("subsampling_factor from ONNX metadata".to_string());
+        }
+        if let Some(value) = metadata("normalize_type") {
+            description.frontend.normalization = match value.trim() {
+                "per_feature" => Normalization::PerFeature,
+                "" | "none" => Normalization::None,
+                other => {
+                    return Err(format!(
+                        "{model_name}: ONNX metadata normalize_type '{other}' is not supported (per_feature or empty)"
+                    ));
+                }
+            };
+            sources.push("normalize_type from ONNX metadata".to_string());
+        }
+        description.source = sources.join(", ");
+        Ok(description)
+    }
+}
+
+/// `dir/name.onnx` -> `dir/name.json`.
+pub fn sidecar_path(model_path: &Path) -> PathBuf {
+    model_path.with_extension("json")
+}
+
+/// Parses a DeepSpeech `alphabet.txt`: one label per line, `#` starts a comment line,
+/// `\#` is a literal `#`, and a line holding a single space is the space label.
+pub fn parse_alphabet(text: &str) -> Result<Vec<String>, String> {
+    let mut labels = Vec::new();
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        labels.push(if line == "\\#" { "#".to_string() } else { line.to_string() });
+    }
+    if labels.is_empty() {
+        return Err("alphabet has no labels".to_string());
+    }
+    Ok(labels)
+}
+
+/// NeMo's fixed normalisation constants for streaming (from NeMo's online ASR demo notebook):
+/// per-band means and standard deviations of log-mel features over NVIDIA's training data.
+const NEMO_STREAMING_MEAN: [f32; 64] = [
+    -14.95827016, -12.71798736, -11.76067913, -10.83311182, -10.6746914, -10.15163465,
+    -10.05378331, -9.53918999, -9.41858904, -9.23382904, -9.46470918, -9.56037,
+    -9.57434245, -9.47498732, -9.7635205, -10.08113074, -10.05454561, -9.81112681,
+    -9.68673603, -9.83652977, -9.90046248, -9.85404766, -9.92560366, -9.95440354,
+    -10.17162966, -9.90102482, -9.47471025, -9.54416855, -10.07109475, -9.98249912,
+    -9.74359465, -9.55632283, -9.23399915, -9.36487649, -9.81791084, -9.56799225,
+    -9.70630899, -9.85148006, -9.8594418, -10.01378735, -9.98505315, -9.62016094,
+    -10.342285, -10.41070709, -10.10687659, -10.14536695, -10.30828702, -10.23542833,
+    -10.88546868, -11.31723646, -11.46087382, -11.54877829, -11.62400934, -11.92190509,
+    -12.14063815, -11.65130117, -11.58308531, -12.22214663, -12.42927197, -12.58039805,
+    -13.10098969, -13.14345864, -13.31835645, -14.47345634,
+];
+const NEMO_STREAMING_STD: [f32; 64] = [
+    3.81402054, 4.12647781, 4.05007065, 3.87790987, 3.74721178, 3.68377423,
+    3.69344, 3.54001005, 3.59530412, 3.63752368, 3.62826417, 3.56488469,
+    3.53740577, 3.68313898, 3.67138151, 3.55707266, 3.54919572, 3.55721289,
+    3.56723346, 3.46029304, 3.44119672, 3.49030548, 3.39328435, 3.28244406,
+    3.28001423, 3.26744937, 3.46692348, 3.35378948, 2.96330901, 2.97663111,
+    3.04575148, 2.89717604, 2.95659301, 2.90181116, 2.7111687, 2.93041291,
+    2.86647897, 2.73473181, 2.71495654, 2.75543763, 2.79174615, 2.96076456,
+    2.57376336, 2.68789782, 2.90930817, 2.90412004, 2.76187531, 2.89905006,
+    2.65896173, 2.81032176, 2.87769857, 2.84665271, 2.80863137, 2.80707634,
+    2.83752184, 3.01914511, 2.92046439, 2.78461139, 2.90034605, 2.94599508,
+    2.99099718, 3.0167554, 3.04649716, 2.94116777,
+];
+
+/// `(mean, std)` for fixed-statistics normalisation when a model brings none of its own.
+pub fn nemo_streaming_statistics() -> (Vec<f32>, Vec<f32>) {
+    (NEMO_STREAMING_MEAN.to_vec(), NEMO_STREAMING_STD.to_vec())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDescription {
+    format: String,
+    #[serde(default)]
+    description: String,
+    labels: Vec<String>,
+    sample_rate: u32,
+    subsampling_factor: u32,
+    frontend: RawFrontend,
+    #[serde(default)]
+    nemo_version: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFrontend {
+    window_size: f64,
+    window_stride: f64,
+    n_fft: usize,
+    features: usize,
+    #[serde(default = "default_window")]
+    window: String,
+    #[serde(default = "default_preemph")]
+    preemph: Option<f32>,
+    #[serde(default)]
+    lowfreq: f32,
+    #[serde(default)]
+    highfreq: Option<f32>,
+    #[serde(default = "default_mag_power")]
+    mag_power: f32,
+    #[serde(default = "default_log")]
+    log: bool,
+    #[serde(default = "default_log_guard")]
+    log_zero_guard_value: f32,
+    normalize: String,
+    #[serde(default)]
+    fixed_mean: Option<Vec<f32>>,
+    #[serde(default)]
+    fixed_std: Option<Vec<f32>>,
+    pad_mode: String,
+}
+
+fn default_window() -> String {
+    "hann".to_string()
+}
+fn default_preemph() -> Option<f32> {
+    Some(0.97)
+}
+fn default_mag_power() -> f32 {
+    2.0
+}
+fn default_log() -> bool {
+    true
+}
+fn default_log_guard() -> f32 {
+    // NeMo's default log_zero_guard_value: 2^-24.
+    5.960_464_5e-8
+}
+
+impl RawDescription {
+    fn into_description(self, source: &str) -> Result<ModelDescription, String> {
+        let bad = |what: String| format!("{source}: {what}");
+        if self.format != FORMAT {
+            return Err(bad(format!("format is '{}', expected '{FORMAT}'", self.format)));
+        }
+        if self.labels.is_empty() {
+            return Err(bad("labels is empty".to_string()));
+        }
+        if self.sample_rate == 0 || self.subsampling_factor == 0 {
+            return Err(bad("sample_rate and subsampling_factor must be positive".to_string()));
+        }
+        let f = self.frontend;
+        // The Rust frontend reproduces NeMo's QuartzNet/Jasper preprocessor; refuse settings it
+        // would silently compute differently.
+        if f.window != "hann" {
+            return Err(bad(format!("frontend.window '{}' is not supported (only hann)", f.window)));
+        }
+        if f.mag_power != 2.0 {
+            return Err(bad(format!("frontend.mag_power {} is not supported (only 2.0)", f.mag_power)));
+        }
+        if !f.log {
+            return Err(bad("frontend.log false is not supported".to_string()));
+        }
+        let samples = |seconds: f64| (seconds * f64::from(self.sample_rate)).round() as usize;
+        let padding = match f.pad_mode.as_str() {
+            "reflect" => PaddingMode::Reflect,
+            "zeros" => PaddingMode::Zeros,
+            other => return Err(bad(format!("frontend.pad_mode '{other}' is not reflect or zeros"))),
+        };
+        let normalization = match f.normalize.as_str() {
+            "per_feature" => Normalization::PerFeature,
+            "none" => Normalization::None,
+            "fixed" => match (f.fixed_mean, f.fixed_std) {
+                (Some(mean), Some(std)) => Normalization::Fixed { mean, std },
+                _ => return Err(bad("frontend.normalize 'fixed' needs fixed_mean and fixed_std".to_string())),
+            },
+            other => {
+                return Err(bad(format!(
+                    "frontend.normalize '{other}' is not supported (per_feature, fixed or none)"
+                )));
+            }
+        };
+        let frontend = FrontendConfig {
+            sample_rate: self.sample_rate,
+            win_length: samples(f.window_size),
+            hop_length: samples(f.window_stride),
+            n_fft: f.n_fft,
+            n_mels: f.features,
+            preemph: f.preemph.unwrap_or(0.0),
+            f_min: f.lowfreq,
+            f_max: f.highfreq.unwrap_or(self.sample_rate as f32 / 2.0),
+            log_guard: f.log_zero_guard_value,
+            padding,
+            normalization,
+        };
+        frontend.validate().map_err(|e| bad(format!("frontend: {e}")))?;
+        let mut text = self.description;
+        if let Some(version) = self.nemo_version {
+            text = format!("{text} (exported with NeMo {version})").trim().to_string();
+        }
+        Ok(ModelDescription {
+            labels: self.labels,
+            sample_rate: self.sample_rate,
+            subsampling_factor: self.subsampling_factor,
+            frontend,
+            text,
+            source: source.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sidecar(pad_mode: &str, normalize: &str) -> String {
+        let labels: Vec<String> = english_labels();
+        format!(
+            r#"{{"format": "quartznetstt-model/1", "description": "test", "labels": {labels},
+            "sample_rate": 16000, "subsampling_factor": 2,
+            "frontend": {{"window_size": 0.02, "window_stride": 0.01, "n_fft": 512, "features": 64,
+              "window": "hann", "preemph": 0.97, "lowfreq": 0.0, "highfreq": 8000.0, "mag_power": 2.0,
+              "log": true, "log_zero_guard_value": 5.960464477539063e-08, "normalize": "{normalize}",
+              "pad_mode": "{pad_mode}"}}, "nemo_version": "3.0.0"}}"#,
+            labels = serde_json::to_string(&labels).unwrap()
+        )
+    }
+
+    #[test]
+    fn sidecar_matches_builtin_defaults() {
+        let d = ModelDescription::from_json(&sidecar("reflect", "per_feature"), "x.json").unwrap();
+        let defaults = ModelDescription::default();
+        assert_eq!(d.labels, defaults.labels);
+        assert_eq!(d.frontend, defaults.frontend);
+        assert_eq!(d.vocab_size(), 29);
+        assert_eq!(d.samples_per_output_frame(), 320);
+    }
+
+    #[test]
+    fn sidecar_pad_mode_and_errors() {
+        let d = ModelDescription::from_json(&sidecar("zeros", "none"), "x.json").unwrap();
+        assert_eq!(d.frontend.padding, PaddingMode::Zeros);
+        assert_eq!(d.frontend.normalization, Normalization::None);
+        let e = ModelDescription::from_json(&sidecar("edge", "none"), "x.json").unwrap_err();
+        assert!(e.contains("x.json") && e.contains("pad_mode 'edge'"), "{e}");
+        let e = ModelDescription::from_json(&sidecar("zeros", "fixed"), "x.json").unwrap_err();
+        assert!(e.contains("fixed_mean"), "{e}");
+        let e = ModelDescription::from_json("{", "x.json").unwrap_err();
+        assert!(e.starts_with("x.json: invalid model description"), "{e}");
+    }
+
+    #[test]
+    fn alphabet_like_deepspeech() {
+        let text = "# Each line is a label\n \na\nb\n\\#\n'\n# end\n";
+        assert_eq!(parse_alphabet(text).unwrap(), vec![" ", "a", "b", "#", "'"]);
+        assert!(parse_alphabet("# only comments\n").is_err());
+    }
+
+    #[test]
+    fn resolve_falls_back_to_metadata_then_defaults() {
+        let dir = std::env::temp_dir().join(format!("qn-desc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = dir.join("m.onnx");
+        let none = |_: &str| None;
+        assert_eq!(ModelDescription::resolve(&model, &none).unwrap().labels, english_labels());
+
+        let embedded = sidecar("zeros", "per_feature");
+        let meta = |key: &str| (key == METADATA_KEY).then(|| embedded.clone());
+        let d = ModelDescription::resolve(&model, &meta).unwrap();
+        assert_eq!(d.frontend.padding, PaddingMode::Zeros);
+
+        let sherpa = |key: &str| match key {
+            "subsampling_factor" => Some("4".to_string()),
+            "normalize_type" => Some("".to_string()),
+            _ => None,
+        };
+        std::fs::write(dir.join("alphabet.txt"), " \nx\ny\n").unwrap();
+        let d = ModelDescription::resolve(&model, &sherpa).unwrap();
+        assert_eq!(d.subsampling_factor, 4);
+        assert_eq!(d.frontend.normalization, Normalization::None);
+        assert_eq!(d.labels, vec![" ", "x", "y"]);
+
+        std::fs::write(dir.join("m.json"), sidecar("reflect", "none")).unwrap();
+        let d = ModelDescription::resolve(&model, &sherpa).unwrap();
+        assert_eq!(d.subsampling_factor, 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MPL-2.0
+//! A NeMo CTC acoustic model exported to ONNX, run with ONNX Runtime.
+//!
+//! NeMo's `export()` gives input `audio_signal` f32 `[B, n_mels, T]` and output `logprobs`
+//! f32 `[B, T', V]`; most exports have no `length` input because export disables the masked
+//! convolutions, so the graph treats every frame it is given as audio. We therefore feed one
+//! utterance (or window) at a time with only its valid frames, and pass `length` only when the
+//! graph has it.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
+
+use crate::description::ModelDescription;
+use crate::frontend::Features;
+
+/// Something that turns features into per-frame log-probabilities. The streaming engine is
+/// written against this so it can be tested without ONNX Runtime.
+pub trait AcousticModel {
+    /// Output width: labels plus blank.
+    fn vocab_size(&self) -> usize;
+    /// Runs the model on `features`, writing `[T'][vocab]` log-probs into `out` (reusing its
+    /// allocation) and returning T'.
+    fn infer(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<usize, String>;
+}
+
+/// Options for loading a model.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose (one per core).
+    pub threads: usize,
+}
+
+/// An ONNX QuartzNet (or any NeMo char-CTC model) checked against its description.
+pub struct OnnxModel {
+    session: Session,
+    path: PathBuf,
+    input_name: String,
+    output_name: String,
+    /// Name of the optional `length` input (int64 `[B]`), fed when the graph has it.
+    length_name: Option<String>,
+    n_mels: usize,
+    vocab_size: usize,
+    description: ModelDescription,
+}
+
+impl OnnxModel {
+    /// Loads `path`, resolves its description (sidecar, ONNX metadata or defaults) and checks
+    /// the graph's interface against it, including one trial run that proves the output width
+    /// equals the label count plus blank. Every error names the file and the problem.
+    pub fn load(path: &Path, options: &LoadOptions) -> Result<Self, String> {
+        let name = path.display().to_string();
+        let metadata = std::fs::metadata(path).map_err(|e| format!("model file {name}: {e}"))?;
+        if !metadata.is_file() {
+            return Err(format!("model file {name}: not a regular file"));
+        }
+        let env = crate::runtime::environment()?;
+        let threads = options.threads;
+        let session = Session::builder(env)
+            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
+            .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
+            .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
+            .map_err(|e| format!("model file {name}: cannot configure ONNX Runtime: {e}"))?
+            .commit_from_file(path)
+            .map_err(|e| format!("model file {name}: not a loadable ONNX model: {e}"))?;
+
+        let metadata = session.metadata().ok();
+        let lookup = |key: &str| metadata.as_ref().and_then(|m| m.custom(key));
+        let description = ModelDescription::resolve(path, &lookup)?;
+        drop(metadata);
+
+        let interface = Interface::inspect(&session, &name)?;
+        if let Some(mels) = interface.n_mels
+            && mels != description.frontend.n_mels
+        {
+            return Err(format!(
+                "model file {name}: input '{}' takes {mels} features but the description ({}) says {}",
+                interface.input_name, description.source, description.frontend.n_mels
+            ));
+        }
+        let mut model = Self {
+            session,
+            path: path.to_path_buf(),
+            input_name: interface.input_name,
+            output_name: interface.output_name,
+            length_name: interface.length_name,
+            n_mels: description.frontend.n_mels,
+            vocab_size: description.vocab_size(),
+            description,
+        };
+        model.check_output_width(interface.vocab)?;
+        Ok(model)
+    }
+
+    /// The description this model was loaded with.
+    pub fn description(&self) -> &ModelDescription {
+        &self.description
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Proves the output width with a short run on silence-like input: a static width in the
+    /// graph can lie (or be symbolic), the tensor that comes back cannot.
+    fn check_output_width(&mut self, static_vocab: Option<usize>) -> Result<(), String> {
+        let name = self.path.display().to_string();
+        let labels = self.description.labels.len();
+        let (output, source) = (self.output_name.clone(), self.description.source.clone());
+        let mismatch = |width: usize| {
+            format!(
+                "model file {name}: output '{output}' has {width} classes but the description ({source}) has {labels} labels + blank = {}",
+                labels + 1
+            )
+        };
+        if let Some(width) = static_vocab
+            && width != self.vocab_size
+        {
+            return Err(mismatch(width));
+        }
+        // 33 frames: enough for any convolution stack with "same" padding; the values do not
+        // matter, only the shape that comes back.
+        let frames = 33;
+        let features = Features { n_mels: self.n_mels, frames, data: vec![0.0; self.n_mels * frames] };
+        let (width, _) = self
+            .run_raw(&features, &mut Vec::new())
+            .map_err(|e| format!("model file {name}: trial run failed: {e}"))?;
+        if width != self.vocab_size {
+            return Err(mismatch(width));
+        }
+        Ok(())
+    }
+
+    /// Runs the session; returns (output width, output frames).
+    fn run_raw(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<(usize, usize), String> {
+        if features.n_mels != self.n_mels || features.data.len() != features.n_mels * features.frames {
+            return Err(format!(
+                "features are [{} x {}] with {} values; the model takes {} bands",
+                features.n_mels,
+                features.frames,
+                features.data.len(),
+                self.n_mels
+            ));
+        }
+        let shape = [1usize, features.n_mels, features.frames];
+        let audio = TensorRef::from_array_view((shape, features.data.as_slice())).map_err(|e| e.to_string())?;
+        let outputs = match &self.length_name {
+            None => self.session.run(ort::inputs![self.input_name.as_str() => audio]),
+            Some(length_name) => {
+                let length = Tensor::from_array(([1usize], vec![features.frames as i64])).map_err(|e| e.to_string())?;
+                self.session
+                    .run(ort::inputs![self.input_name.as_str() => audio, length_name.as_str() => length])
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        let (shape, data) = outputs[self.output_name.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| format!("output '{}': {e}", self.output_name))?;
+        if shape.len() != 3 || shape[0] != 1 {
+            return Err(format!("output '{}' has shape {:?}, expected [1, T, V]", self.output_name, &shape[..]));
+        }
+        let (frames, width) = (shape[1] as usize, shape[2] as usize);
+        out.clear();
+        out.extend_from_slice(data);
+        Ok((width, frames))
+    }
+}
+
+impl AcousticModel for OnnxModel {
+    fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    fn infer(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<usize, String> {
+        let (width, frames) = self.run_raw(features, out)?;
+        if width != self.vocab_size {
+            return Err(format!("model returned {width} classes, expected {}", self.vocab_size));
+        }
+        Ok(frames)
+    }
+}
+
+/// Input/output names and static sizes found in the graph.
+struct Interface {
+    input_name: String,
+    output_name: String,
+    length_name: Option<String>,
+    n_mels: Option<usize>,
+    vocab: Option<usize>,
+}
+
+impl Interface {
+    fn inspect(session: &Session, name: &str) -> Result<Self, String> {
+        let describe = |outlets: &[ort::value::Outlet]| {
+            outlets
+                .iter()
+                .map(|o| format!("{} {}", o.name(), describe_type(o.dtype())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let inputs = session.inputs();
+        let outputs = session.outputs();
+        let float3 = |t: &ValueType| {
+            matches!(t, ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 3)
+        };
+        // NeMo names them audio_signal/logprobs; accept another name only when it is the one
+        // candidate, so an unrelated model is refused rather than guessed at.
+        let pick = |outlets: &[ort::value::Outlet], wanted: &str| -> Option<usize> {
+            if let Some(i) = outlets.iter().position(|o| o.name() == wanted) {
+                return float3(outlets[i].dtype()).then_some(i);
+            }
+            let candidates: Vec<usize> = (0..outlets.len()).filter(|&i| float3(outlets[i].dtype())).collect();
+            (candidates.len() == 1).then(|| candidates[0])
+        };
+        let input = pick(inputs, "audio_signal").ok_or_else(|| {
+            format!(
+                "model file {name}: no input named audio_signal (float32 [batch, features, time]); inputs are: {}",
+                describe(inputs)
+            )
+        })?;
+        let output = pick(outputs, "logprobs").ok_or_else(|| {
+            format!(
+                "model file {name}: no output named logprobs (float32 [batch, time, classes]); outputs are: {}",
+                describe(outputs)
+            )
+        })?;
+        let mut length_name = None;
+        for (i, outlet) in inputs.iter().enumerate() {
+            if i == input {
+                continue;
+            }
+            let is_length = outlet.name() == "length"
+                && matches!(outlet.dtype(), ValueType::Tensor { ty: TensorElementType::Int64, shape, .. } if shape.len() == 1);
+            if !is_length {
+                return Err(format!(
+                    "model file {name}: unexpected input '{}' {}; a NeMo CTC export has audio_signal and optionally length (int64 [batch])",
+                    outlet.name(),
+                    describe_type(outlet.dtype())
+                ));
+            }
+            length_name = Some(outlet.name().to_string());
+        }
+        let static_dim = |t: &ValueType, axis: usize| match t {
+            ValueType::Tensor { shape, .. } => usize::try_from(shape[axis]).ok(),
+            _ => None,
+        };
+        Ok(Self {
+            n_mels: static_dim(inputs[input].dtype(), 1),
+            vocab: static_dim(outputs[output].dtype(), 2),
+            input_name: inputs[input].name().to_string(),
+            output_name: outputs[output].name().to_string(),
+            length_name,
+        })
+    }
+}
+
+fn describe_type(t: &ValueType) -> String {
+    match t {
+        ValueType::Tensor { ty, shape, .. } => format!("{ty:?} {:?}", &shape[..]),
+        other => format!("{other:?}"),
+    }
+}

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The process-wide ONNX Runtime environment.
+//!
+//! `ort` is built with `load-dynamic`: the runtime library is a file found at run time, and
+//! ONNX Runtime allows one environment per process, so every element instance (and the
+//! command-line client) shares the one created here.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// Variable naming the ONNX Runtime library explicitly (takes precedence over everything).
+pub const LIBRARY_VARIABLE: &str = "QUARTZNETSTT_ONNXRUNTIME";
+/// `ort`'s own conventional variable, honoured second.
+pub const ORT_VARIABLE: &str = "ORT_DYLIB_PATH";
+/// The ONNX Runtime release the setup script installs (PyPI `onnxruntime` wheel).
+pub const PINNED_VERSION: &str = "1.32.0";
+
+static ENVIRONMENT: OnceLock<(ort::environment::Environment, PathBuf)> = OnceLock::new();
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+/// Directories the plugin itself was loaded from (set by `plugin_init`), searched for the runtime.
+static PLUGIN_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Records the directory of the loaded plugin file so a runtime installed beside it is found.
+pub fn set_plugin_dir(dir: PathBuf) {
+    let _ = PLUGIN_DIR.set(dir);
+}
+
+/// Where `tools/setup.sh` installs the runtime for the current user:
+/// `$XDG_DATA_HOME/quartznetstt/onnxruntime` (default `~/.local/share/...`).
+pub fn user_install_dir() -> Option<PathBuf> {
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
+    Some(data_home.join("quartznetstt").join("onnxruntime"))
+}
+
+/// The places searched, in order, for the runtime library when no variable names it.
+pub fn candidate_paths() -> Vec<PathBuf> {
+    let file = format!("libonnxruntime.so.{PINNED_VERSION}");
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = PLUGIN_DIR.get() {
+        dirs.push(dir.clone());
+        dirs.push(dir.join("quartznetstt"));
+    }
+    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
+        dirs.push(dir);
+    }
+    dirs.extend(user_install_dir());
+    dirs.push(PathBuf::from("/usr/local/lib/quartznetstt"));
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for dir in dirs {
+        paths.push(dir.join(&file));
+        paths.push(dir.join("libonnxruntime.so"));
+    }
+    paths
+}
+
+/// Finds the runtime library: the variables first, then [`candidate_paths`].
+pub fn find_library() -> Result<PathBuf, String> {
+    for variable in [LIBRARY_VARIABLE, ORT_VARIABLE] {
+        if let Some(value) = std::env::var_os(variable).filter(|v| !v.is_empty()) {
+            let path = PathBuf::from(value);
+            return if path.is_file() {
+                Ok(path)
+            } else {
+                Err(format!("{variable}={} does not name a file", path.display()))
+            };
+        }
+    }
+    let candidates = candidate_paths();
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        let searched: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+        format!(
+            "ONNX Runtime library not found (searched {}). Run tools/setup.sh to install \
+             onnxruntime {PINNED_VERSION}, or set {LIBRARY_VARIABLE} to libonnxruntime.so",
+            searched.join(", ")
+        )
+    })
+}
+
+/// The shared environment, created on first use. A failure is not cached: a later call (for
+/// example after the user installed the runtime) tries again.
+pub fn environment() -> Result<&'static ort::environment::Environment, String> {
+    if let Some((env, _)) = ENVIRONMENT.get() {
+        return Ok(env);
+    }
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((env, _)) = ENVIRONMENT.get() {
+        return Ok(env);
+    }
+    let path = find_library()?;
+    let env = ort::init_from(&path)
+        .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", path.display()))?
+        .with_name("quartznetstt")
+        .build()
+        .map_err(|e| format!("cannot create the ONNX Runtime environment ({}): {e}", path.display()))?;
+    let _ = ENVIRONMENT.set((env, path));
+    Ok(&ENVIRONMENT.get().expect("environment was just set").0)
+}
+
+/// The library the shared environment was loaded from, once it exists.
+pub fn loaded_library() -> Option<&'static Path> {
+    ENVIRONMENT.get().map(|(_, path)| path.as_path())
+}

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Export a NeMo character-CTC checkpoint (QuartzNet, Jasper, ...) to ONNX + the quartznetstt sidecar.
+
+Usage (any NeMo venv, e.g. the one made by tools/setup_nemo.sh):
+    /opt/venvs/nemo3/bin/python tools/export_nemo.py stt_en_quartznet15x5.nemo -o models/quartznet15x5.onnx
+writes models/quartznet15x5.onnx and models/quartznet15x5.json (same stem, .json).
+
+The sidecar (format "quartznetstt-model/1") tells the Rust element everything it cannot read from
+the ONNX graph: the labels (blank is implicit and LAST), the sample rate, the encoder's time
+subsampling and the exact feature frontend. The frontend values are taken from the checkpoint's
+own preprocessor (cfg.preprocessor, with NeMo's defaults filled in by the instantiated
+FilterbankFeatures), and anything the Rust frontend cannot reproduce is rejected here, loudly,
+instead of silently producing a model that mis-recognises.
+
+--pad-mode: NeMo <= 2.4 padded the STFT input with reflect padding and counted 1 + floor(L/160)
+valid frames; NeMo >= 2.5 (PR #13827) pads with zeros and counts floor(L/160). Which one a model
+expects depends on the NeMo version it was TRAINED with, not the one exporting it; every published
+QuartzNet checkpoint predates 2.5, hence the default "reflect".
+
+This file is also imported by tools/nemo_parity.py (export_onnx / build_sidecar).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+FORMAT = "quartznetstt-model/1"
+
+
+class ExportError(Exception):
+    """A checkpoint that the quartznetstt element cannot run faithfully."""
+
+
+def _nemo_version() -> str:
+    import nemo
+
+    return nemo.__version__
+
+
+def _plain(x):
+    """OmegaConf containers -> plain python (lists/dicts), leave scalars alone."""
+    try:
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(x):
+            return OmegaConf.to_container(x, resolve=True)
+    except ImportError:
+        pass
+    return x
+
+
+def check_char_ctc(model) -> list:
+    """Return the label list (without blank) or raise ExportError for unsupported models."""
+    from nemo.collections.asr.models import EncDecCTCModel
+
+    if not isinstance(model, EncDecCTCModel):
+        raise ExportError(
+            f"{type(model).__name__} is not an EncDecCTCModel: only CTC models are supported "
+            "(RNN-T / TDT / AED / hybrid models need a different decoder)."
+        )
+    cfg = model.cfg
+    if hasattr(model, "tokenizer") or "tokenizer" in cfg:
+        raise ExportError(
+            f"{type(model).__name__} uses a subword tokenizer (BPE/WPE); only character models are "
+            "supported (labels must be single characters)."
+        )
+    labels = None
+    if "decoder" in cfg and cfg.decoder.get("vocabulary", None) is not None:
+        labels = list(_plain(cfg.decoder.vocabulary))
+    elif cfg.get("labels", None) is not None:
+        labels = list(_plain(cfg.labels))
+    if not labels:
+        raise ExportError("checkpoint config has neither decoder.vocabulary nor labels")
+    num_classes = model.decoder.num_classes_with_blank
+    if num_classes != len(labels) + 1:
+        raise ExportError(f"decoder has {num_classes} outputs but there are {len(labels)} labels + blank")
+    for lab in labels:
+        if not isinstance(lab, str) or len(lab) != 1:
+            raise ExportError(f"label {lab!r} is not a single character: not a char model")
+    return labels
+
+
+def frontend_from_model(model, pad_mode: str) -> dict:
+    """Frontend section of the sidecar, from the checkpoint's preprocessor (raises on unsupported)."""
+    import torch
+    from nemo.collections.asr.modules import AudioToMelSpectrogramPreprocessor
+
+    pre = model.preprocessor
+    if not isinstance(pre, AudioToMelSpectrogramPreprocessor):
+        raise ExportError(f"preprocessor {type(pre).__name__} is not AudioToMelSpectrogramPreprocessor")
+    pcfg = model.cfg.preprocessor
+    fz = pre.featurizer  # FilterbankFeatures: holds the effective values (config + NeMo defaults)
+    sr = int(pcfg.get("sample_rate", 16000))
+
+    problems = []
+    window = pcfg.get("window", "hann")
+    if window != "hann":
+        problems.append(f"window={window!r} (only 'hann' is implemented)")
+    if getattr(fz, "frame_splicing", 1) != 1:
+        problems.append(f"frame_splicing={fz.frame_splicing} (only 1)")
+    if float(fz.mag_power) != 2.0:
+        problems.append(f"mag_power={fz.mag_power} (only 2.0, the power spectrum)")
+    if not fz.log:
+        problems.append("log=False (only log-mel features)")
+    if fz.log_zero_guard_type != "add":
+        problems.append(f"log_zero_guard_type={fz.log_zero_guard_type!r} (only 'add')")
+    if getattr(fz, "exact_pad", False):
+        problems.append("exact_pad=True (only centred STFT framing)")
+    mel_norm = pcfg.get("mel_norm", "slaney")
+    if mel_norm != "slaney":
+        problems.append(f"mel_norm={mel_norm!r} (only 'slaney')")
+    if fz.win_length > fz.n_fft:
+        problems.append(f"window {fz.win_length} longer than n_fft {fz.n_fft}")
+    if problems:
+        raise ExportError("frontend settings the Rust frontend cannot reproduce: " + "; ".join(problems))
+
+    guard = fz.log_zero_guard_value
+    if isinstance(guard, str):  # "tiny" / "eps" are resolved by NeMo against float32
+        guard = {"tiny": torch.finfo(torch.float32).tiny, "eps": torch.finfo(torch.float32).eps}[guard]
+
+    fe = {
+        # seconds, as in NeMo's config; the Rust side rounds to samples like NeMo does
+        "window_size": fz.win_length / sr,
+        "window_stride": fz.hop_length / sr,
+        "n_fft": int(fz.n_fft),
+        "features": int(fz.nfilt),  # != 64 is allowed; the ONNX input then has that many channels
+        "window": "hann",
+        "preemph": float(fz.preemph) if fz.preemph is not None else 0.0,
+        "lowfreq": float(pcfg.get("lowfreq", 0) or 0),
+        "highfreq": float(pcfg.get("highfreq", None) or sr / 2),
+        "mag_power": float(fz.mag_power),
+        "log": True,
+        "log_zero_guard_value": float(guard),
+    }
+    norm = fz.normalize
+    norm = _plain(norm)
+    if isinstance(norm, dict) and "fixed_mean" in norm and "fixed_std" in norm:
+        fe["normalize"] = "fixed"
+        fe["fixed_mean"] = [float(v) for v in norm["fixed_mean"]]
+        fe["fixed_std"] = [float(v) for v in norm["fixed_std"]]
+        if len(fe["fixed_mean"]) != fe["features"] or len(fe["fixed_std"]) != fe["features"]:
+            raise ExportError("fixed_mean/fixed_std length differs from the number of mel features")
+    elif norm in ("per_feature",):
+        fe["normalize"] = "per_feature"
+    elif norm in (None, "", "none", "None", False):
+        fe["normalize"] = "none"
+    else:
+        raise ExportError(f"normalize={norm!r} is not supported (per_feature, fixed, none)")
+    fe["pad_mode"] = pad_mode
+    return fe
+
+
+def measure_subsampling(model) -> int:
+    """Encoder time subsampling, measured with NeMo's own length arithmetic (not guessed from cfg)."""
+    import torch
+
+    t = 1600
+    feats = torch.zeros(1, model.cfg.preprocessor.get("features", 64), t)
+    with torch.no_grad():
+        _, enc_len = model.encoder(audio_signal=feats, length=torch.tensor([t]))
+    factor = t / int(enc_len[0])
+    if abs(factor - round(factor)) > 1e-6:
+        raise ExportError(f"non-integer encoder subsampling {factor}")
+    return int(round(factor))
+
+
+def build_sidecar(model, pad_mode: str, description: str) -> dict:
+    labels = check_char_ctc(model)
+    return {
+        "format": FORMAT,
+        "description": description,
+        "labels": labels,
+        "sample_rate": int(model.cfg.preprocessor.get("sample_rate", 16000)),
+        "subsampling_factor": measure_subsampling(model),
+        "frontend": frontend_from_model(model, pad_mode),
+        "nemo_version": _nemo_version(),
+    }
+
+
+def export_onnx(model, onnx_path: str) -> dict:
+    """NeMo's own export (legacy TorchScript exporter, opset chosen by NeMo); returns I/O summary."""
+    import onnx
+
+    model.eval()
+    os.makedirs(os.path.dirname(os.path.abspath(onnx_path)), exist_ok=True)
+    model.export(onnx_path)
+    m = onnx.load(onnx_path)
+    inits = {i.name for i in m.graph.initializer}
+    inputs = [i.name for i in m.graph.input if i.name not in inits]
+    outputs = [o.name for o in m.graph.output]
+    opset = max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
+    if "audio_signal" not in inputs or "logprobs" not in outputs:
+        raise ExportError(f"unexpected ONNX I/O: inputs {inputs}, outputs {outputs}")
+    return {"inputs": inputs, "outputs": outputs, "opset": opset}
+
+
+def write_sidecar(sidecar: dict, onnx_path: str) -> str:
+    path = os.path.splitext(onnx_path)[0] + ".json"
+    with open(path, "w") as f:
+        json.dump(sidecar, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    return path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", help=".nemo file of a character CTC model")
+    ap.add_argument("-o", "--output", required=True, help="output .onnx path; the sidecar gets the same stem + .json")
+    ap.add_argument(
+        "--pad-mode",
+        choices=["reflect", "zeros"],
+        default="reflect",
+        help="STFT edge padding the model was TRAINED with: reflect = NeMo <= 2.4 (all published QuartzNets), "
+        "zeros = NeMo >= 2.5 (default: reflect)",
+    )
+    ap.add_argument("--description", default=None, help="free text for the sidecar (default: derived)")
+    args = ap.parse_args()
+
+    import torch
+    from nemo.collections.asr.models import ASRModel
+
+    torch.set_grad_enabled(False)
+    try:
+        model = ASRModel.restore_from(args.checkpoint, map_location="cpu")
+    except Exception as e:  # noqa: BLE001 - re-raise with context
+        print(f"error: cannot restore {args.checkpoint}: {e}", file=sys.stderr)
+        return 2
+    model.eval()
+    try:
+        n_params = sum(p.numel() for p in model.parameters())
+        desc = args.description or (
+            f"{type(model).__name__} from {os.path.basename(args.checkpoint)} "
+            f"({type(model.encoder).__name__} encoder, {n_params} parameters), "
+            f"exported with NeMo {_nemo_version()} model.export()"
+        )
+        sidecar = build_sidecar(model, args.pad_mode, desc)  # validate BEFORE writing anything
+        io = export_onnx(model, args.output)
+    except ExportError as e:
+        print(f"error: {args.checkpoint}: {e}", file=sys.stderr)
+        return 1
+    if "length" in io["inputs"]:
+        print("note: the ONNX graph has a `length` input; the element feeds it when present", file=sys.stderr)
+    side = write_sidecar(sidecar, args.output)
+    size = os.path.getsize(args.output)
+    print(f"wrote {args.output} ({size} bytes, opset {io['opset']}, inputs {io['inputs']}, outputs {io['outputs']})")
+    print(f"wrote {side} (pad_mode {args.pad_mode}, {len(sidecar['labels'])} labels + blank)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
