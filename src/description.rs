@@ -71,8 +71,8 @@ impl ModelDescription {
 
     /// Parses the sidecar JSON format.
     pub fn from_json(text: &str, source: &str) -> Result<Self, String> {
-        let raw: RawDescription =
-            serde_json::from_str(text).map_err(|e| format!("{source}: invalid model description: {e}"))?;
+        let raw: RawDescription = serde_json::from_str(text)
+            .map_err(|e| format!("{source}: invalid model description: {e}"))?;
         raw.into_description(source)
     }
 
@@ -84,19 +84,28 @@ impl ModelDescription {
         match std::fs::read_to_string(&sidecar) {
             Ok(text) => Self::from_json(&text, &sidecar.display().to_string()).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: cannot read model description: {e}", sidecar.display())),
+            Err(e) => Err(format!(
+                "{}: cannot read model description: {e}",
+                sidecar.display()
+            )),
         }
     }
 
     /// Resolves the description of `model_path` from the sidecar, then `metadata` (a lookup
     /// into the ONNX custom metadata), then the defaults described in the module docs.
-    pub fn resolve(model_path: &Path, metadata: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn resolve(
+        model_path: &Path,
+        metadata: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
         if let Some(description) = Self::load_sidecar(model_path)? {
             return Ok(description);
         }
         let model_name = model_path.display().to_string();
         if let Some(json) = metadata(METADATA_KEY) {
-            return Self::from_json(&json, &format!("{model_name} (ONNX metadata '{METADATA_KEY}')"));
+            return Self::from_json(
+                &json,
+                &format!("{model_name} (ONNX metadata '{METADATA_KEY}')"),
+            );
         }
 
         let mut description = Self::default();
@@ -105,7 +114,8 @@ impl ModelDescription {
         if alphabet.is_file() {
             let text = std::fs::read_to_string(&alphabet)
                 .map_err(|e| format!("{}: cannot read: {e}", alphabet.display()))?;
-            description.labels = parse_alphabet(&text).map_err(|e| format!("{}: {e}", alphabet.display()))?;
+            description.labels =
+                parse_alphabet(&text).map_err(|e| format!("{}: {e}", alphabet.display()))?;
             sources.push(format!("labels from {}", alphabet.display()));
         }
         if let Some(value) = metadata("subsampling_factor") {
@@ -148,46 +158,16 @@ pub fn parse_alphabet(text: &str) -> Result<Vec<String>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        labels.push(if line == "\\#" { "#".to_string() } else { line.to_string() });
+        labels.push(if line == "\\#" {
+            "#".to_string()
+        } else {
+            line.to_string()
+        });
     }
     if labels.is_empty() {
         return Err("alphabet has no labels".to_string());
     }
     Ok(labels)
-}
-
-/// NeMo's fixed normalisation constants for streaming (from NeMo's online ASR demo notebook):
-/// per-band means and standard deviations of log-mel features over NVIDIA's training data.
-const NEMO_STREAMING_MEAN: [f32; 64] = [
-    -14.95827016, -12.71798736, -11.76067913, -10.83311182, -10.6746914, -10.15163465,
-    -10.05378331, -9.53918999, -9.41858904, -9.23382904, -9.46470918, -9.56037,
-    -9.57434245, -9.47498732, -9.7635205, -10.08113074, -10.05454561, -9.81112681,
-    -9.68673603, -9.83652977, -9.90046248, -9.85404766, -9.92560366, -9.95440354,
-    -10.17162966, -9.90102482, -9.47471025, -9.54416855, -10.07109475, -9.98249912,
-    -9.74359465, -9.55632283, -9.23399915, -9.36487649, -9.81791084, -9.56799225,
-    -9.70630899, -9.85148006, -9.8594418, -10.01378735, -9.98505315, -9.62016094,
-    -10.342285, -10.41070709, -10.10687659, -10.14536695, -10.30828702, -10.23542833,
-    -10.88546868, -11.31723646, -11.46087382, -11.54877829, -11.62400934, -11.92190509,
-    -12.14063815, -11.65130117, -11.58308531, -12.22214663, -12.42927197, -12.58039805,
-    -13.10098969, -13.14345864, -13.31835645, -14.47345634,
-];
-const NEMO_STREAMING_STD: [f32; 64] = [
-    3.81402054, 4.12647781, 4.05007065, 3.87790987, 3.74721178, 3.68377423,
-    3.69344, 3.54001005, 3.59530412, 3.63752368, 3.62826417, 3.56488469,
-    3.53740577, 3.68313898, 3.67138151, 3.55707266, 3.54919572, 3.55721289,
-    3.56723346, 3.46029304, 3.44119672, 3.49030548, 3.39328435, 3.28244406,
-    3.28001423, 3.26744937, 3.46692348, 3.35378948, 2.96330901, 2.97663111,
-    3.04575148, 2.89717604, 2.95659301, 2.90181116, 2.7111687, 2.93041291,
-    2.86647897, 2.73473181, 2.71495654, 2.75543763, 2.79174615, 2.96076456,
-    2.57376336, 2.68789782, 2.90930817, 2.90412004, 2.76187531, 2.89905006,
-    2.65896173, 2.81032176, 2.87769857, 2.84665271, 2.80863137, 2.80707634,
-    2.83752184, 3.01914511, 2.92046439, 2.78461139, 2.90034605, 2.94599508,
-    2.99099718, 3.0167554, 3.04649716, 2.94116777,
-];
-
-/// `(mean, std)` for fixed-statistics normalisation when a model brings none of its own.
-pub fn nemo_streaming_statistics() -> (Vec<f32>, Vec<f32>) {
-    (NEMO_STREAMING_MEAN.to_vec(), NEMO_STREAMING_STD.to_vec())
 }
 
 #[derive(Deserialize)]
@@ -254,22 +234,33 @@ impl RawDescription {
     fn into_description(self, source: &str) -> Result<ModelDescription, String> {
         let bad = |what: String| format!("{source}: {what}");
         if self.format != FORMAT {
-            return Err(bad(format!("format is '{}', expected '{FORMAT}'", self.format)));
+            return Err(bad(format!(
+                "format is '{}', expected '{FORMAT}'",
+                self.format
+            )));
         }
         if self.labels.is_empty() {
             return Err(bad("labels is empty".to_string()));
         }
         if self.sample_rate == 0 || self.subsampling_factor == 0 {
-            return Err(bad("sample_rate and subsampling_factor must be positive".to_string()));
+            return Err(bad(
+                "sample_rate and subsampling_factor must be positive".to_string()
+            ));
         }
         let f = self.frontend;
         // The Rust frontend reproduces NeMo's QuartzNet/Jasper preprocessor; refuse settings it
         // would silently compute differently.
         if f.window != "hann" {
-            return Err(bad(format!("frontend.window '{}' is not supported (only hann)", f.window)));
+            return Err(bad(format!(
+                "frontend.window '{}' is not supported (only hann)",
+                f.window
+            )));
         }
         if f.mag_power != 2.0 {
-            return Err(bad(format!("frontend.mag_power {} is not supported (only 2.0)", f.mag_power)));
+            return Err(bad(format!(
+                "frontend.mag_power {} is not supported (only 2.0)",
+                f.mag_power
+            )));
         }
         if !f.log {
             return Err(bad("frontend.log false is not supported".to_string()));
@@ -278,14 +269,22 @@ impl RawDescription {
         let padding = match f.pad_mode.as_str() {
             "reflect" => PaddingMode::Reflect,
             "zeros" => PaddingMode::Zeros,
-            other => return Err(bad(format!("frontend.pad_mode '{other}' is not reflect or zeros"))),
+            other => {
+                return Err(bad(format!(
+                    "frontend.pad_mode '{other}' is not reflect or zeros"
+                )));
+            }
         };
         let normalization = match f.normalize.as_str() {
             "per_feature" => Normalization::PerFeature,
             "none" => Normalization::None,
             "fixed" => match (f.fixed_mean, f.fixed_std) {
                 (Some(mean), Some(std)) => Normalization::Fixed { mean, std },
-                _ => return Err(bad("frontend.normalize 'fixed' needs fixed_mean and fixed_std".to_string())),
+                _ => {
+                    return Err(bad(
+                        "frontend.normalize 'fixed' needs fixed_mean and fixed_std".to_string(),
+                    ));
+                }
             },
             other => {
                 return Err(bad(format!(
@@ -306,10 +305,14 @@ impl RawDescription {
             padding,
             normalization,
         };
-        frontend.validate().map_err(|e| bad(format!("frontend: {e}")))?;
+        frontend
+            .validate()
+            .map_err(|e| bad(format!("frontend: {e}")))?;
         let mut text = self.description;
         if let Some(version) = self.nemo_version {
-            text = format!("{text} (exported with NeMo {version})").trim().to_string();
+            text = format!("{text} (exported with NeMo {version})")
+                .trim()
+                .to_string();
         }
         Ok(ModelDescription {
             labels: self.labels,
@@ -375,7 +378,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let model = dir.join("m.onnx");
         let none = |_: &str| None;
-        assert_eq!(ModelDescription::resolve(&model, &none).unwrap().labels, english_labels());
+        assert_eq!(
+            ModelDescription::resolve(&model, &none).unwrap().labels,
+            english_labels()
+        );
 
         let embedded = sidecar("zeros", "per_feature");
         let meta = |key: &str| (key == METADATA_KEY).then(|| embedded.clone());

@@ -15,6 +15,7 @@ pub mod description;
 pub mod frontend;
 pub mod model;
 pub mod npy;
+pub mod options;
 pub mod runtime;
 pub mod streaming;
 
@@ -22,7 +23,10 @@ mod quartznetstt;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // An ONNX Runtime library installed beside the plugin file is found without variables.
-    if let Some(dir) = plugin.filename().and_then(|f| f.parent().map(|d| d.to_path_buf())) {
+    if let Some(dir) = plugin
+        .filename()
+        .and_then(|f| f.parent().map(|d| d.to_path_buf()))
+    {
         runtime::set_plugin_dir(dir);
     }
     quartznetstt::register(plugin)

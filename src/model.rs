@@ -59,7 +59,10 @@ impl OnnxModel {
         let env = crate::runtime::environment()?;
         let threads = options.threads;
         let session = Session::builder(env)
-            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
+            .and_then(|b| {
+                b.with_optimization_level(GraphOptimizationLevel::Level3)
+                    .map_err(Into::into)
+            })
             .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
             .map_err(|e| format!("model file {name}: cannot configure ONNX Runtime: {e}"))?
@@ -123,7 +126,11 @@ impl OnnxModel {
         // 33 frames: enough for any convolution stack with "same" padding; the values do not
         // matter, only the shape that comes back.
         let frames = 33;
-        let features = Features { n_mels: self.n_mels, frames, data: vec![0.0; self.n_mels * frames] };
+        let features = Features {
+            n_mels: self.n_mels,
+            frames,
+            data: vec![0.0; self.n_mels * frames],
+        };
         let (width, _) = self
             .run_raw(&features, &mut Vec::new())
             .map_err(|e| format!("model file {name}: trial run failed: {e}"))?;
@@ -134,8 +141,14 @@ impl OnnxModel {
     }
 
     /// Runs the session; returns (output width, output frames).
-    fn run_raw(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<(usize, usize), String> {
-        if features.n_mels != self.n_mels || features.data.len() != features.n_mels * features.frames {
+    fn run_raw(
+        &mut self,
+        features: &Features,
+        out: &mut Vec<f32>,
+    ) -> Result<(usize, usize), String> {
+        if features.n_mels != self.n_mels
+            || features.data.len() != features.n_mels * features.frames
+        {
             return Err(format!(
                 "features are [{} x {}] with {} values; the model takes {} bands",
                 features.n_mels,
@@ -145,13 +158,18 @@ impl OnnxModel {
             ));
         }
         let shape = [1usize, features.n_mels, features.frames];
-        let audio = TensorRef::from_array_view((shape, features.data.as_slice())).map_err(|e| e.to_string())?;
+        let audio = TensorRef::from_array_view((shape, features.data.as_slice()))
+            .map_err(|e| e.to_string())?;
         let outputs = match &self.length_name {
-            None => self.session.run(ort::inputs![self.input_name.as_str() => audio]),
+            None => self
+                .session
+                .run(ort::inputs![self.input_name.as_str() => audio]),
             Some(length_name) => {
-                let length = Tensor::from_array(([1usize], vec![features.frames as i64])).map_err(|e| e.to_string())?;
-                self.session
-                    .run(ort::inputs![self.input_name.as_str() => audio, length_name.as_str() => length])
+                let length = Tensor::from_array(([1usize], vec![features.frames as i64]))
+                    .map_err(|e| e.to_string())?;
+                self.session.run(
+                    ort::inputs![self.input_name.as_str() => audio, length_name.as_str() => length],
+                )
             }
         }
         .map_err(|e| e.to_string())?;
@@ -159,7 +177,11 @@ impl OnnxModel {
             .try_extract_tensor::<f32>()
             .map_err(|e| format!("output '{}': {e}", self.output_name))?;
         if shape.len() != 3 || shape[0] != 1 {
-            return Err(format!("output '{}' has shape {:?}, expected [1, T, V]", self.output_name, &shape[..]));
+            return Err(format!(
+                "output '{}' has shape {:?}, expected [1, T, V]",
+                self.output_name,
+                &shape[..]
+            ));
         }
         let (frames, width) = (shape[1] as usize, shape[2] as usize);
         out.clear();
@@ -176,7 +198,10 @@ impl AcousticModel for OnnxModel {
     fn infer(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<usize, String> {
         let (width, frames) = self.run_raw(features, out)?;
         if width != self.vocab_size {
-            return Err(format!("model returned {width} classes, expected {}", self.vocab_size));
+            return Err(format!(
+                "model returned {width} classes, expected {}",
+                self.vocab_size
+            ));
         }
         Ok(frames)
     }
@@ -202,16 +227,16 @@ impl Interface {
         };
         let inputs = session.inputs();
         let outputs = session.outputs();
-        let float3 = |t: &ValueType| {
-            matches!(t, ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 3)
-        };
+        let float3 = |t: &ValueType| matches!(t, ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 3);
         // NeMo names them audio_signal/logprobs; accept another name only when it is the one
         // candidate, so an unrelated model is refused rather than guessed at.
         let pick = |outlets: &[ort::value::Outlet], wanted: &str| -> Option<usize> {
             if let Some(i) = outlets.iter().position(|o| o.name() == wanted) {
                 return float3(outlets[i].dtype()).then_some(i);
             }
-            let candidates: Vec<usize> = (0..outlets.len()).filter(|&i| float3(outlets[i].dtype())).collect();
+            let candidates: Vec<usize> = (0..outlets.len())
+                .filter(|&i| float3(outlets[i].dtype()))
+                .collect();
             (candidates.len() == 1).then(|| candidates[0])
         };
         let input = pick(inputs, "audio_signal").ok_or_else(|| {

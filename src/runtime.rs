@@ -31,7 +31,9 @@ pub fn user_install_dir() -> Option<PathBuf> {
     let data_home = std::env::var_os("XDG_DATA_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+        })?;
     Some(data_home.join("quartznetstt").join("onnxruntime"))
 }
 
@@ -43,7 +45,10 @@ pub fn candidate_paths() -> Vec<PathBuf> {
         dirs.push(dir.clone());
         dirs.push(dir.join("quartznetstt"));
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
         dirs.push(dir);
     }
     dirs.extend(user_install_dir());
@@ -64,19 +69,27 @@ pub fn find_library() -> Result<PathBuf, String> {
             return if path.is_file() {
                 Ok(path)
             } else {
-                Err(format!("{variable}={} does not name a file", path.display()))
+                Err(format!(
+                    "{variable}={} does not name a file",
+                    path.display()
+                ))
             };
         }
     }
     let candidates = candidate_paths();
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        let searched: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-        format!(
-            "ONNX Runtime library not found (searched {}). Run tools/setup.sh to install \
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            let searched: Vec<String> =
+                candidates.iter().map(|p| p.display().to_string()).collect();
+            format!(
+                "ONNX Runtime library not found (searched {}). Run tools/setup.sh to install \
              onnxruntime {PINNED_VERSION}, or set {LIBRARY_VARIABLE} to libonnxruntime.so",
-            searched.join(", ")
-        )
-    })
+                searched.join(", ")
+            )
+        })
 }
 
 /// The shared environment, created on first use. A failure is not cached: a later call (for
@@ -85,7 +98,9 @@ pub fn environment() -> Result<&'static ort::environment::Environment, String> {
     if let Some((env, _)) = ENVIRONMENT.get() {
         return Ok(env);
     }
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = INIT_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((env, _)) = ENVIRONMENT.get() {
         return Ok(env);
     }
@@ -94,7 +109,12 @@ pub fn environment() -> Result<&'static ort::environment::Environment, String> {
         .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", path.display()))?
         .with_name("quartznetstt")
         .build()
-        .map_err(|e| format!("cannot create the ONNX Runtime environment ({}): {e}", path.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot create the ONNX Runtime environment ({}): {e}",
+                path.display()
+            )
+        })?;
     let _ = ENVIRONMENT.set((env, path));
     Ok(&ENVIRONMENT.get().expect("environment was just set").0)
 }

@@ -36,16 +36,27 @@ impl WindowConfig {
     /// Converts durations in milliseconds to samples, rounding each to the nearest whole
     /// output frame (the chunk to at least one frame). Returns the geometry and whether any
     /// value had to be rounded.
-    pub fn from_millis(left_ms: u32, chunk_ms: u32, right_ms: u32, sample_rate: u32, frame_samples: usize) -> (Self, bool) {
+    pub fn from_millis(
+        left_ms: u32,
+        chunk_ms: u32,
+        right_ms: u32,
+        sample_rate: u32,
+        frame_samples: usize,
+    ) -> (Self, bool) {
         let mut rounded = false;
         let mut to_samples = |ms: u32, min_frames: usize| {
             let samples = u64::from(ms) * u64::from(sample_rate) / 1000;
             let frames = ((samples as f64 / frame_samples as f64).round() as usize).max(min_frames);
             let exact = frames * frame_samples;
-            rounded |= exact as u64 != samples || u64::from(ms) * u64::from(sample_rate) % 1000 != 0;
+            rounded |=
+                exact as u64 != samples || u64::from(ms) * u64::from(sample_rate) % 1000 != 0;
             exact
         };
-        let config = Self { left: to_samples(left_ms, 0), chunk: to_samples(chunk_ms, 1), right: to_samples(right_ms, 0) };
+        let config = Self {
+            left: to_samples(left_ms, 0),
+            chunk: to_samples(chunk_ms, 1),
+            right: to_samples(right_ms, 0),
+        };
         (config, rounded)
     }
 
@@ -64,6 +75,8 @@ pub struct ChunkResult {
     pub words: Vec<Word>,
     /// The word still being spoken at the end of the chunk, if any.
     pub partial: Option<Word>,
+    /// The kept log-probs, `[frames][vocab]`: what the decoder saw, for diffing against NeMo.
+    pub logprobs: Vec<f32>,
     /// True for the last result of a stream (drained at end of stream or discontinuity).
     pub last: bool,
 }
@@ -100,9 +113,15 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         decoder: DecoderConfig,
     ) -> Result<Self, String> {
         let frame_samples = frontend.hop_length * description.subsampling_factor as usize;
-        for (name, value) in [("left context", geometry.left), ("chunk", geometry.chunk), ("right context", geometry.right)] {
+        for (name, value) in [
+            ("left context", geometry.left),
+            ("chunk", geometry.chunk),
+            ("right context", geometry.right),
+        ] {
             if value % frame_samples != 0 {
-                return Err(format!("{name} of {value} samples is not a whole number of {frame_samples}-sample output frames"));
+                return Err(format!(
+                    "{name} of {value} samples is not a whole number of {frame_samples}-sample output frames"
+                ));
             }
         }
         if geometry.chunk == 0 {
@@ -157,7 +176,8 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     pub fn reset(&mut self) {
         self.buffer.clear();
         // The first window's left context is silence (as NeMo's FrameBatchASR starts).
-        self.buffer.extend(std::iter::repeat_n(0.0, self.geometry.left));
+        self.buffer
+            .extend(std::iter::repeat_n(0.0, self.geometry.left));
         self.buffer_start = -(self.geometry.left as i64);
         self.pushed = 0;
         self.next_chunk = 0;
@@ -179,7 +199,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         }
         let first_frame = chunk_start / self.frame_samples as u64;
         let keep = self.geometry.chunk / self.frame_samples;
-        let words = self.recognize_window(chunk_start, window_end, keep)?;
+        let (words, logprobs) = self.recognize_window(chunk_start, window_end, keep)?;
         self.next_chunk += 1;
         self.discard_before(self.next_chunk * self.geometry.chunk as u64);
         Ok(Some(ChunkResult {
@@ -187,6 +207,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             frames: keep as u64,
             words,
             partial: self.decoder.pending(),
+            logprobs,
             last: false,
         }))
     }
@@ -202,10 +223,13 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         let chunk_start = self.next_chunk * self.geometry.chunk as u64;
         let emitted = chunk_start / self.frame_samples as u64;
         let total = self.output_frames(self.pushed as usize) as u64;
-        let mut tail = ChunkResult { first_frame: emitted, ..Default::default() };
+        let mut tail = ChunkResult {
+            first_frame: emitted,
+            ..Default::default()
+        };
         if total > emitted {
             let keep = (total - emitted) as usize;
-            tail.words = self.recognize_window(chunk_start, self.pushed, keep)?;
+            (tail.words, tail.logprobs) = self.recognize_window(chunk_start, self.pushed, keep)?;
             tail.frames = keep as u64;
         }
         tail.words.extend(self.decoder.finish());
@@ -218,12 +242,19 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     /// Output frames the model yields for `samples` of audio: feature frames divided by the
     /// stride of the first convolution, rounded up ("same" padding).
     fn output_frames(&self, samples: usize) -> usize {
-        self.frontend.frame_count(samples).div_ceil(self.subsampling)
+        self.frontend
+            .frame_count(samples)
+            .div_ceil(self.subsampling)
     }
 
     /// Runs the window `[chunk_start - L, window_end)` and decodes `keep` output frames from
-    /// the chunk's first frame on.
-    fn recognize_window(&mut self, chunk_start: u64, window_end: u64, keep: usize) -> Result<Vec<Word>, String> {
+    /// the chunk's first frame on; returns the completed words and the kept log-probs.
+    fn recognize_window(
+        &mut self,
+        chunk_start: u64,
+        window_end: u64,
+        keep: usize,
+    ) -> Result<(Vec<Word>, Vec<f32>), String> {
         let window_start = chunk_start as i64 - self.geometry.left as i64;
         let offset = usize::try_from(window_start - self.buffer_start)
             .map_err(|_| "internal error: window starts before the buffered audio".to_string())?;
@@ -243,7 +274,8 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             ));
         }
         let vocab = self.model.vocab_size();
-        Ok(self.decoder.push(&self.logprobs[first * vocab..(first + keep) * vocab], keep))
+        let kept = &self.logprobs[first * vocab..(first + keep) * vocab];
+        Ok((self.decoder.push(kept, keep), kept.to_vec()))
     }
 
     /// Drops audio no future window needs: everything before `next_chunk_start - L`.
@@ -276,16 +308,29 @@ pub fn recognize_offline<M: AcousticModel>(
     let mut features = Features::default();
     extractor.compute(samples, &mut features);
     let mut logprobs = Vec::new();
-    let frames = if features.frames == 0 { 0 } else { model.infer(&features, &mut logprobs)? };
+    let frames = if features.frames == 0 {
+        0
+    } else {
+        model.infer(&features, &mut logprobs)?
+    };
     let mut decoder = GreedyCtcDecoder::new(description.labels.clone(), decoder)?;
     let mut words = decoder.push(&logprobs, frames);
     words.extend(decoder.finish());
-    Ok(OfflineResult { features, logprobs, frames, words })
+    Ok(OfflineResult {
+        features,
+        logprobs,
+        frames,
+        words,
+    })
 }
 
 /// Joins words into the text of a transcript (single spaces).
 pub fn join_words(words: &[Word]) -> String {
-    words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")
+    words
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -309,9 +354,16 @@ mod tests {
             out.clear();
             for j in 0..frames {
                 let t = 2 * j;
-                let energy: f32 = (0..features.n_mels).map(|m| features.get(m, t)).sum::<f32>() / features.n_mels as f32;
+                let energy: f32 = (0..features.n_mels)
+                    .map(|m| features.get(m, t))
+                    .sum::<f32>()
+                    / features.n_mels as f32;
                 // Silence (ln 2^-24 = -16.6) maps to blank; louder frames to labels 1..
-                let class = if energy < -12.0 { self.vocab - 1 } else { (((energy + 12.0) / 3.0) as usize + 1).min(self.vocab - 2) };
+                let class = if energy < -12.0 {
+                    self.vocab - 1
+                } else {
+                    (((energy + 12.0) / 3.0) as usize + 1).min(self.vocab - 2)
+                };
                 out.extend((0..self.vocab).map(|c| if c == class { 0.0 } else { -10.0 }));
             }
             Ok(frames)
@@ -323,7 +375,11 @@ mod tests {
     }
 
     fn raw_frontend(padding: PaddingMode) -> FrontendConfig {
-        FrontendConfig { normalization: Normalization::None, padding, ..FrontendConfig::default() }
+        FrontendConfig {
+            normalization: Normalization::None,
+            padding,
+            ..FrontendConfig::default()
+        }
     }
 
     /// Bursts of tone at different loudness separated by silence.
@@ -348,8 +404,14 @@ mod tests {
         piece: usize,
     ) -> (Vec<ChunkResult>, u64) {
         let model = LoudnessModel { vocab: 29 };
-        let mut recognizer =
-            StreamingRecognizer::new(model, &description(), raw_frontend(padding), geometry, DecoderConfig::default()).unwrap();
+        let mut recognizer = StreamingRecognizer::new(
+            model,
+            &description(),
+            raw_frontend(padding),
+            geometry,
+            DecoderConfig::default(),
+        )
+        .unwrap();
         let mut results = Vec::new();
         for part in samples.chunks(piece.max(1)) {
             recognizer.push(part);
@@ -365,10 +427,24 @@ mod tests {
     #[test]
     fn geometry_rounds_to_output_frames() {
         let (g, rounded) = WindowConfig::from_millis(2500, 2000, 2500, 16000, 320);
-        assert_eq!(g, WindowConfig { left: 40000, chunk: 32000, right: 40000 });
+        assert_eq!(
+            g,
+            WindowConfig {
+                left: 40000,
+                chunk: 32000,
+                right: 40000
+            }
+        );
         assert!(!rounded);
         let (g, rounded) = WindowConfig::from_millis(1005, 5, 0, 16000, 320);
-        assert_eq!(g, WindowConfig { left: 16000, chunk: 320, right: 0 });
+        assert_eq!(
+            g,
+            WindowConfig {
+                left: 16000,
+                chunk: 320,
+                right: 0
+            }
+        );
         assert!(rounded);
     }
 
@@ -377,7 +453,11 @@ mod tests {
         for padding in [PaddingMode::Reflect, PaddingMode::Zeros] {
             for len in [0usize, 1, 159, 160, 319, 320, 321, 6399, 6400, 6401, 33333] {
                 let samples = bursts(len);
-                let g = WindowConfig { left: 3200, chunk: 6400, right: 1600 };
+                let g = WindowConfig {
+                    left: 3200,
+                    chunk: 6400,
+                    right: 1600,
+                };
                 let (results, frames) = stream(&samples, g, padding, 777);
                 let extractor = FeatureExtractor::new(raw_frontend(padding)).unwrap();
                 let offline = extractor.frame_count(len).div_ceil(2) as u64;
@@ -400,10 +480,20 @@ mod tests {
         let samples = bursts(50_000);
         for padding in [PaddingMode::Reflect, PaddingMode::Zeros] {
             let mut model = LoudnessModel { vocab: 29 };
-            let offline =
-                recognize_offline(&mut model, &description(), raw_frontend(padding), DecoderConfig::default(), &samples).unwrap();
+            let offline = recognize_offline(
+                &mut model,
+                &description(),
+                raw_frontend(padding),
+                DecoderConfig::default(),
+                &samples,
+            )
+            .unwrap();
             for piece in [1, 160, 999, 50_000] {
-                let g = WindowConfig { left: 640, chunk: 3200, right: 640 };
+                let g = WindowConfig {
+                    left: 640,
+                    chunk: 3200,
+                    right: 640,
+                };
                 let (results, _) = stream(&samples, g, padding, piece);
                 let words: Vec<Word> = results.into_iter().flat_map(|r| r.words).collect();
                 assert_eq!(words, offline.words, "{padding:?} piece {piece}");
@@ -414,10 +504,19 @@ mod tests {
 
     #[test]
     fn memory_stays_bounded() {
-        let g = WindowConfig { left: 3200, chunk: 3200, right: 3200 };
-        let mut r =
-            StreamingRecognizer::new(LoudnessModel { vocab: 29 }, &description(), raw_frontend(PaddingMode::Reflect), g, DecoderConfig::default())
-                .unwrap();
+        let g = WindowConfig {
+            left: 3200,
+            chunk: 3200,
+            right: 3200,
+        };
+        let mut r = StreamingRecognizer::new(
+            LoudnessModel { vocab: 29 },
+            &description(),
+            raw_frontend(PaddingMode::Reflect),
+            g,
+            DecoderConfig::default(),
+        )
+        .unwrap();
         let piece = bursts(1000);
         for _ in 0..2000 {
             r.push(&piece);
@@ -428,12 +527,21 @@ mod tests {
 
     #[test]
     fn reset_starts_a_new_stream() {
-        let g = WindowConfig { left: 640, chunk: 3200, right: 640 };
+        let g = WindowConfig {
+            left: 640,
+            chunk: 3200,
+            right: 640,
+        };
         let samples = bursts(20_000);
         let (first, _) = stream(&samples, g, PaddingMode::Reflect, 500);
-        let mut r =
-            StreamingRecognizer::new(LoudnessModel { vocab: 29 }, &description(), raw_frontend(PaddingMode::Reflect), g, DecoderConfig::default())
-                .unwrap();
+        let mut r = StreamingRecognizer::new(
+            LoudnessModel { vocab: 29 },
+            &description(),
+            raw_frontend(PaddingMode::Reflect),
+            g,
+            DecoderConfig::default(),
+        )
+        .unwrap();
         r.push(&bursts(7000));
         r.reset();
         let mut again = Vec::new();

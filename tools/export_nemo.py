@@ -156,7 +156,8 @@ def measure_subsampling(model) -> int:
     import torch
 
     t = 1600
-    feats = torch.zeros(1, model.cfg.preprocessor.get("features", 64), t)
+    feat_in = int(model.cfg.encoder.get("feat_in", model.cfg.preprocessor.get("features", 64)))
+    feats = torch.zeros(1, feat_in, t)
     with torch.no_grad():
         _, enc_len = model.encoder(audio_signal=feats, length=torch.tensor([t]))
     factor = t / int(enc_len[0])
@@ -167,13 +168,14 @@ def measure_subsampling(model) -> int:
 
 def build_sidecar(model, pad_mode: str, description: str) -> dict:
     labels = check_char_ctc(model)
+    frontend = frontend_from_model(model, pad_mode)  # before running the encoder: clearer errors
     return {
         "format": FORMAT,
         "description": description,
         "labels": labels,
         "sample_rate": int(model.cfg.preprocessor.get("sample_rate", 16000)),
         "subsampling_factor": measure_subsampling(model),
-        "frontend": frontend_from_model(model, pad_mode),
+        "frontend": frontend,
         "nemo_version": _nemo_version(),
     }
 

@@ -25,18 +25,21 @@ use std::time::Instant;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::prelude::*;
+use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 
-use crate::ctc::{DecoderConfig, Word};
-use crate::description::{self, ModelDescription};
-use crate::frontend::{FrontendConfig, Normalization, PaddingMode};
+use crate::ctc::Word;
 use crate::model::{LoadOptions, OnnxModel};
+use crate::options::{self, NormalizationChoice, PaddingChoice};
 use crate::streaming::{ChunkResult, StreamingRecognizer, WindowConfig};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("quartznetstt", gst::DebugColorFlags::empty(), Some("QuartzNet speech-to-text"))
+    gst::DebugCategory::new(
+        "quartznetstt",
+        gst::DebugColorFlags::empty(),
+        Some("QuartzNet speech-to-text"),
+    )
 });
 
 const DEFAULT_MODEL_PATH: Option<&str> = None;
@@ -53,7 +56,10 @@ const DEFAULT_POST_MESSAGES: bool = true;
 #[enum_type(name = "GstQuartzNetSttGranularity")]
 pub enum Granularity {
     #[default]
-    #[enum_value(name = "Phrase: one buffer per chunk with the words completed in it", nick = "phrase")]
+    #[enum_value(
+        name = "Phrase: one buffer per chunk with the words completed in it",
+        nick = "phrase"
+    )]
     Phrase,
     #[enum_value(name = "Word: one buffer per word, timed to the word", nick = "word")]
     Word,
@@ -69,7 +75,10 @@ pub enum Normalize {
         nick = "auto"
     )]
     Auto,
-    #[enum_value(name = "Per window: per-feature statistics over each window", nick = "per-window")]
+    #[enum_value(
+        name = "Per window: per-feature statistics over each window",
+        nick = "per-window"
+    )]
     PerWindow,
     #[enum_value(
         name = "Fixed: the model's fixed statistics, else NeMo's streaming demo constants",
@@ -85,10 +94,33 @@ pub enum Padding {
     #[default]
     #[enum_value(name = "Auto: as the model description says", nick = "auto")]
     Auto,
-    #[enum_value(name = "Reflect: NeMo 2.4 and earlier (all published QuartzNet models)", nick = "reflect")]
+    #[enum_value(
+        name = "Reflect: NeMo 2.4 and earlier (all published QuartzNet models)",
+        nick = "reflect"
+    )]
     Reflect,
     #[enum_value(name = "Zeros: NeMo 2.5 and later", nick = "zeros")]
     Zeros,
+}
+
+impl From<Normalize> for NormalizationChoice {
+    fn from(value: Normalize) -> Self {
+        match value {
+            Normalize::Auto => Self::Auto,
+            Normalize::PerWindow => Self::PerWindow,
+            Normalize::Fixed => Self::Fixed,
+        }
+    }
+}
+
+impl From<Padding> for PaddingChoice {
+    fn from(value: Padding) -> Self {
+        match value {
+            Padding::Auto => Self::Auto,
+            Padding::Reflect => Self::Reflect,
+            Padding::Zeros => Self::Zeros,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -126,8 +158,13 @@ impl Default for Settings {
 
 /// What `generate_output` hands downstream, in stream order.
 enum Output {
-    Text { buffer: gst::Buffer },
-    Gap { start: gst::ClockTime, duration: gst::ClockTime },
+    Text {
+        buffer: gst::Buffer,
+    },
+    Gap {
+        start: gst::ClockTime,
+        duration: gst::ClockTime,
+    },
 }
 
 /// Per-stream data, created in `start()` (where the model is loaded) and dropped in `stop()`.
@@ -261,16 +298,24 @@ impl ObjectImpl for QuartzNetStt {
         match pspec.name() {
             "model-path" => settings.model_path = value.get().expect("type checked upstream"),
             "threads" => settings.threads = value.get().expect("type checked upstream"),
-            "left-context-ms" => settings.left_context_ms = value.get().expect("type checked upstream"),
+            "left-context-ms" => {
+                settings.left_context_ms = value.get().expect("type checked upstream")
+            }
             "chunk-ms" => settings.chunk_ms = value.get().expect("type checked upstream"),
-            "right-context-ms" => settings.right_context_ms = value.get().expect("type checked upstream"),
+            "right-context-ms" => {
+                settings.right_context_ms = value.get().expect("type checked upstream")
+            }
             "word-gap-ms" => settings.word_gap_ms = value.get().expect("type checked upstream"),
             "normalization" => settings.normalize = value.get().expect("type checked upstream"),
             "padding" => settings.padding = value.get().expect("type checked upstream"),
             "granularity" | "append-newline" | "post-messages" => {
                 match pspec.name() {
-                    "granularity" => settings.granularity = value.get().expect("type checked upstream"),
-                    "append-newline" => settings.append_newline = value.get().expect("type checked upstream"),
+                    "granularity" => {
+                        settings.granularity = value.get().expect("type checked upstream")
+                    }
+                    "append-newline" => {
+                        settings.append_newline = value.get().expect("type checked upstream")
+                    }
                     _ => settings.post_messages = value.get().expect("type checked upstream"),
                 }
                 // These only shape the output, so they may change while streaming.
@@ -327,8 +372,20 @@ impl ElementImpl for QuartzNetStt {
                 .build();
             let src_caps = text_caps();
             vec![
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &sink_caps).unwrap(),
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &src_caps).unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &sink_caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &src_caps,
+                )
+                .unwrap(),
             ]
         });
         PAD_TEMPLATES.as_ref()
@@ -336,7 +393,9 @@ impl ElementImpl for QuartzNetStt {
 }
 
 fn text_caps() -> gst::Caps {
-    gst::Caps::builder("text/x-raw").field("format", "utf8").build()
+    gst::Caps::builder("text/x-raw")
+        .field("format", "utf8")
+        .build()
 }
 
 fn audio_caps(rate: u32) -> gst::Caps {
@@ -348,7 +407,8 @@ fn audio_caps(rate: u32) -> gst::Caps {
 }
 
 impl BaseTransformImpl for QuartzNetStt {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::NeverInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::NeverInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
@@ -420,8 +480,16 @@ impl BaseTransformImpl for QuartzNetStt {
         let info = gst_audio::AudioInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "cannot parse input caps {}", incaps))?;
         let rate = self.model_rate();
-        if info.rate() != rate || info.channels() != 1 || info.format() != gst_audio::AudioFormat::S16le {
-            return Err(gst::loggable_error!(CAT, "caps {} are not S16LE mono at {} Hz", incaps, rate));
+        if info.rate() != rate
+            || info.channels() != 1
+            || info.format() != gst_audio::AudioFormat::S16le
+        {
+            return Err(gst::loggable_error!(
+                CAT,
+                "caps {} are not S16LE mono at {} Hz",
+                incaps,
+                rate
+            ));
         }
         Ok(())
     }
@@ -436,7 +504,11 @@ impl BaseTransformImpl for QuartzNetStt {
             }
             let (live, min, max) = upstream.result();
             let ours = self.latency();
-            gst::debug!(CAT, imp = self, "latency: upstream {min} - {max:?}, ours {ours}");
+            gst::debug!(
+                CAT,
+                imp = self,
+                "latency: upstream {min} - {max:?}, ours {ours}"
+            );
             q.set(live, min + ours, max.map(|m| m + ours));
             return true;
         }
@@ -474,7 +546,10 @@ impl BaseTransformImpl for QuartzNetStt {
                 let Some(state) = state.as_mut() else {
                     return Err(gst::FlowError::Flushing);
                 };
-                (state.pending.pop_front(), std::mem::take(&mut state.messages))
+                (
+                    state.pending.pop_front(),
+                    std::mem::take(&mut state.messages),
+                )
             };
             self.post_messages(messages);
             match output {
@@ -491,7 +566,11 @@ impl BaseTransformImpl for QuartzNetStt {
 
 impl QuartzNetStt {
     fn model_rate(&self) -> u32 {
-        self.state.lock().unwrap().as_ref().map_or(16_000, |s| s.sample_rate)
+        self.state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(16_000, |s| s.sample_rate)
     }
 
     /// Loads the model and builds the recogniser; every failure is an error message naming
@@ -504,13 +583,23 @@ impl QuartzNetStt {
             ));
         };
         let path = PathBuf::from(path);
-        let options = LoadOptions { threads: settings.threads as usize };
+        let options = LoadOptions {
+            threads: settings.threads as usize,
+        };
         let model = OnnxModel::load(&path, &options).map_err(|e| {
-            let kind = if path.exists() { gst::ResourceError::OpenRead } else { gst::ResourceError::NotFound };
+            let kind = if path.exists() {
+                gst::ResourceError::OpenRead
+            } else {
+                gst::ResourceError::NotFound
+            };
             gst::error_msg!(kind, ["{e}"])
         })?;
         let description = model.description().clone();
-        let frontend = frontend_for(&description, settings.normalize, settings.padding);
+        let frontend = options::frontend_for(
+            &description,
+            settings.normalize.into(),
+            settings.padding.into(),
+        );
         let frame_samples = frontend.hop_length * description.subsampling_factor as usize;
         let (geometry, rounded) = WindowConfig::from_millis(
             settings.left_context_ms,
@@ -520,15 +609,17 @@ impl QuartzNetStt {
             frame_samples,
         );
         if rounded {
-            gst::warning!(CAT, imp = self, "window durations rounded to whole output frames: {geometry:?} samples");
+            gst::warning!(
+                CAT,
+                imp = self,
+                "window durations rounded to whole output frames: {geometry:?} samples"
+            );
         }
-        let frame_ms = frame_samples as f64 * 1000.0 / f64::from(description.sample_rate);
-        let decoder = DecoderConfig {
-            word_gap_frames: (f64::from(settings.word_gap_ms) / frame_ms).round() as u32,
-            ..DecoderConfig::default()
-        };
-        let mut recognizer = StreamingRecognizer::new(model, &description, frontend, geometry, decoder)
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}: {e}", path.display()]))?;
+        let decoder = options::decoder_config(&description, settings.word_gap_ms);
+        let mut recognizer =
+            StreamingRecognizer::new(model, &description, frontend, geometry, decoder).map_err(
+                |e| gst::error_msg!(gst::LibraryError::Settings, ["{}: {e}", path.display()]),
+            )?;
 
         // One window of silence warms ONNX Runtime up (the first run is the slowest) and
         // measures the processing latency reported in LATENCY queries.
@@ -537,7 +628,8 @@ impl QuartzNetStt {
         let warm_up = recognizer.next_result();
         let elapsed = started.elapsed();
         recognizer.reset();
-        warm_up.map_err(|e| gst::error_msg!(gst::LibraryError::Failed, ["{}: {e}", path.display()]))?;
+        warm_up
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Failed, ["{}: {e}", path.display()]))?;
 
         Ok(State {
             recognizer,
@@ -581,19 +673,29 @@ impl QuartzNetStt {
         if let Some(first) = state.odd_byte.take()
             && let Some((&second, rest)) = bytes.split_first()
         {
-            state.samples.push(f32::from(i16::from_le_bytes([first, second])) / 32768.0);
+            state
+                .samples
+                .push(f32::from(i16::from_le_bytes([first, second])) / 32768.0);
             bytes = rest;
         }
         let pairs = bytes.chunks_exact(2);
         state.odd_byte = pairs.remainder().first().copied();
-        state.samples.extend(pairs.map(|p| f32::from(i16::from_le_bytes([p[0], p[1]])) / 32768.0));
+        state
+            .samples
+            .extend(pairs.map(|p| f32::from(i16::from_le_bytes([p[0], p[1]])) / 32768.0));
         drop(map);
 
         if let Some(pts) = buffer.pts() {
-            self.handle_timestamp(state, pts, buffer.flags().contains(gst::BufferFlags::DISCONT))?;
+            self.handle_timestamp(
+                state,
+                pts,
+                buffer.flags().contains(gst::BufferFlags::DISCONT),
+            )?;
         } else if state.base_pts.is_none() {
             let segment = self.obj().segment();
-            let start = segment.downcast_ref::<gst::ClockTime>().and_then(|s| s.start());
+            let start = segment
+                .downcast_ref::<gst::ClockTime>()
+                .and_then(|s| s.start());
             state.base_pts = Some(start.unwrap_or(gst::ClockTime::ZERO));
         }
 
@@ -606,7 +708,11 @@ impl QuartzNetStt {
                 Ok(None) => break,
                 Err(e) => {
                     drop(state_guard);
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ["recognition failed: {e}"]);
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Failed,
+                        ["recognition failed: {e}"]
+                    );
                     return Err(gst::FlowError::Error);
                 }
             }
@@ -618,7 +724,12 @@ impl QuartzNetStt {
     /// ignored; a hole shorter than a chunk is filled with silence (the model hears a pause);
     /// a longer hole or a step back ends the current stream as at EOS and starts a new one at
     /// the new timestamp, so no audio is dropped and no text is mistimed.
-    fn handle_timestamp(&self, state: &mut State, pts: gst::ClockTime, discont: bool) -> Result<(), gst::FlowError> {
+    fn handle_timestamp(
+        &self,
+        state: &mut State,
+        pts: gst::ClockTime,
+        discont: bool,
+    ) -> Result<(), gst::FlowError> {
         let Some(base) = state.base_pts else {
             state.base_pts = Some(pts);
             return Ok(());
@@ -626,19 +737,34 @@ impl QuartzNetStt {
         let pushed = state.recognizer.samples_pushed();
         let expected = base + samples_to_time(pushed, state.sample_rate);
         // Half an output frame: less than that cannot move any text.
-        let tolerance = samples_to_time(state.recognizer.frame_samples() as u64 / 2, state.sample_rate);
+        let tolerance = samples_to_time(
+            state.recognizer.frame_samples() as u64 / 2,
+            state.sample_rate,
+        );
         let diff = pts.nseconds() as i128 - expected.nseconds() as i128;
         if diff.unsigned_abs() <= u128::from(tolerance.nseconds()) {
             return Ok(());
         }
         let chunk = samples_to_time(state.recognizer.geometry().chunk as u64, state.sample_rate);
         if diff > 0 && diff <= i128::from(chunk.nseconds()) {
-            let missing = time_to_samples(gst::ClockTime::from_nseconds(diff as u64), state.sample_rate);
-            gst::debug!(CAT, imp = self, "filling a {} gap with {missing} samples of silence", gst::ClockTime::from_nseconds(diff as u64));
+            let missing = time_to_samples(
+                gst::ClockTime::from_nseconds(diff as u64),
+                state.sample_rate,
+            );
+            gst::debug!(
+                CAT,
+                imp = self,
+                "filling a {} gap with {missing} samples of silence",
+                gst::ClockTime::from_nseconds(diff as u64)
+            );
             state.recognizer.push(&vec![0.0; missing as usize]);
             return Ok(());
         }
-        gst::debug!(CAT, imp = self, "timestamp jump from {expected} to {pts} (discont {discont}): restarting");
+        gst::debug!(
+            CAT,
+            imp = self,
+            "timestamp jump from {expected} to {pts} (discont {discont}): restarting"
+        );
         let results = state.recognizer.finish().map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["recognition failed: {e}"]);
             gst::FlowError::Error
@@ -664,7 +790,8 @@ impl QuartzNetStt {
         };
         for words in groups {
             let (first, last) = (&words[0], &words[words.len() - 1]);
-            let start = time(first.start_frame).max(state.emitted_until.unwrap_or(gst::ClockTime::ZERO));
+            let start =
+                time(first.start_frame).max(state.emitted_until.unwrap_or(gst::ClockTime::ZERO));
             self.queue_gap(state, start);
             let end = time(last.end_frame).max(start);
             let mut text = crate::streaming::join_words(words);
@@ -692,20 +819,32 @@ impl QuartzNetStt {
             let chunk_start = time(result.first_frame);
             let chunk_end = time(result.first_frame + result.frames);
             if !result.words.is_empty() || result.last {
-                let message = self.result_message(&result.words, true, chunk_start, chunk_end, &time);
+                let message =
+                    self.result_message(&result.words, true, chunk_start, chunk_end, &time);
                 state.messages.push(message);
             }
             if let Some(partial) = &result.partial {
-                let message = self.result_message(std::slice::from_ref(partial), false, chunk_start, chunk_end, &time);
+                let message = self.result_message(
+                    std::slice::from_ref(partial),
+                    false,
+                    chunk_start,
+                    chunk_end,
+                    &time,
+                );
                 state.messages.push(message);
             }
         }
     }
 
     fn queue_gap(&self, state: &mut State, until: gst::ClockTime) {
-        let from = state.emitted_until.unwrap_or(state.base_pts.unwrap_or(gst::ClockTime::ZERO));
+        let from = state
+            .emitted_until
+            .unwrap_or(state.base_pts.unwrap_or(gst::ClockTime::ZERO));
         if until > from {
-            state.pending.push_back(Output::Gap { start: from, duration: until - from });
+            state.pending.push_back(Output::Gap {
+                start: from,
+                duration: until - from,
+            });
             state.emitted_until = Some(until);
         } else if state.emitted_until.is_none() {
             state.emitted_until = Some(from);
@@ -751,7 +890,9 @@ impl QuartzNetStt {
             .field("stream-time", stream_time)
             .field("words", gst::List::new(word_list))
             .build();
-        gst::message::Element::builder(structure).src(&*self.obj()).build()
+        gst::message::Element::builder(structure)
+            .src(&*self.obj())
+            .build()
     }
 
     fn post_messages(&self, messages: Vec<gst::Message>) {
@@ -778,13 +919,20 @@ impl QuartzNetStt {
                 }
                 Err(e) => {
                     drop(state_guard);
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ["recognition failed: {e}"]);
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Failed,
+                        ["recognition failed: {e}"]
+                    );
                     return Err(gst::FlowError::Error);
                 }
             }
             state.base_pts = None;
             state.odd_byte = None;
-            (std::mem::take(&mut state.pending), std::mem::take(&mut state.messages))
+            (
+                std::mem::take(&mut state.pending),
+                std::mem::take(&mut state.messages),
+            )
         };
         let (pending, messages) = outputs;
         self.post_messages(messages);
@@ -813,27 +961,6 @@ impl QuartzNetStt {
             state.messages.clear();
         }
     }
-}
-
-/// The frontend the element runs: the model's, with the user's normalisation and padding.
-fn frontend_for(description: &ModelDescription, normalize: Normalize, padding: Padding) -> FrontendConfig {
-    let mut frontend = description.frontend.clone();
-    match normalize {
-        Normalize::Auto => {}
-        Normalize::PerWindow => frontend.normalization = Normalization::PerFeature,
-        Normalize::Fixed => {
-            if !matches!(frontend.normalization, Normalization::Fixed { .. }) {
-                let (mean, std) = description::nemo_streaming_statistics();
-                frontend.normalization = Normalization::Fixed { mean, std };
-            }
-        }
-    }
-    match padding {
-        Padding::Auto => {}
-        Padding::Reflect => frontend.padding = PaddingMode::Reflect,
-        Padding::Zeros => frontend.padding = PaddingMode::Zeros,
-    }
-    frontend
 }
 
 fn samples_to_time(samples: u64, rate: u32) -> gst::ClockTime {

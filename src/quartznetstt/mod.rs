@@ -17,5 +17,10 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         Normalize::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
         Padding::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     }
-    gst::Element::register(Some(plugin), "quartznetstt", gst::Rank::NONE, QuartzNetStt::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "quartznetstt",
+        gst::Rank::NONE,
+        QuartzNetStt::static_type(),
+    )
 }

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Parity with NeMo itself: the Rust frontend, the ONNX model run through `ort` and the
+//! greedy decoder against NeMo's own features, log-probs and transcripts, for NeMo 3.0 (zero
+//! padding) and NeMo 2.4 (reflect padding). The fixtures come from tools/nemo_parity.py.
+
+mod common;
+
+use common::*;
+use gstquartznetstt::ctc::{DecoderConfig, greedy_transcript};
+use gstquartznetstt::frontend::{FeatureExtractor, Features, Normalization};
+use gstquartznetstt::model::AcousticModel;
+use gstquartznetstt::npy;
+use gstquartznetstt::streaming::{StreamingRecognizer, WindowConfig, recognize_offline};
+
+const FEATURE_TOLERANCE: f32 = 1e-3;
+const LOGPROB_TOLERANCE: f32 = 1e-3;
+
+fn golden(version: &Version, clip: &Clip, what: &str) -> npy::NpyArray {
+    let path = fixtures()
+        .join(&version.dir)
+        .join(format!("{}.{what}.npy", clip.name));
+    npy::read_f32(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn rust_features(version: &Version, samples: &[f32]) -> Features {
+    let mut extractor = FeatureExtractor::new(description_for(version).frontend).unwrap();
+    let mut features = Features::default();
+    extractor.compute(samples, &mut features);
+    features
+}
+
+#[test]
+fn features_match_nemo() {
+    let manifest = manifest();
+    assert!(
+        manifest.clips.iter().any(|c| c.samples < 8000),
+        "a clip under 0.5 s is part of the fixtures"
+    );
+    assert!(
+        manifest.clips.iter().map(|c| c.samples).sum::<usize>() >= 160_000,
+        "at least 10 s of fixtures"
+    );
+    let mut failures = Vec::new();
+    for version in &manifest.versions {
+        for clip in &manifest.clips {
+            let expected = golden(version, clip, "features");
+            let features = rust_features(version, &clip_samples(clip));
+            assert_eq!(
+                expected.shape,
+                vec![1, features.n_mels, features.frames],
+                "{} {}",
+                version.dir,
+                clip.name
+            );
+            let diff = max_abs_diff(&features.data, &expected.data);
+            eprintln!(
+                "features {} {}: {} frames, max |diff| {diff:.2e}",
+                version.dir, clip.name, features.frames
+            );
+            failures.extend(
+                (diff > FEATURE_TOLERANCE)
+                    .then(|| format!("{} {}: max |diff| {diff}", version.dir, clip.name)),
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn one_sample_of_padding_is_detected() {
+    // The tolerance must be tight enough that a frontend off by one sample fails: shift the
+    // audio by one sample (what a padding error does to every frame) and compare.
+    let manifest = manifest();
+    for version in &manifest.versions {
+        let clip = manifest.clips.iter().find(|c| c.samples > 16_000).unwrap();
+        let expected = golden(version, clip, "features");
+        let mut shifted = vec![0.0];
+        let samples = clip_samples(clip);
+        shifted.extend_from_slice(&samples[..samples.len() - 1]);
+        let features = rust_features(version, &shifted);
+        let diff = max_abs_diff(&features.data, &expected.data);
+        assert!(
+            diff > 10.0 * FEATURE_TOLERANCE,
+            "{}: a one-sample shift moved features by only {diff}",
+            version.dir
+        );
+    }
+}
+
+#[test]
+fn logprobs_and_transcripts_match_nemo() {
+    let manifest = manifest();
+    let mut model = load_model();
+    let labels = model.description().labels.clone();
+    let mut failures = Vec::new();
+    for version in &manifest.versions {
+        for clip in &manifest.clips {
+            let features = rust_features(version, &clip_samples(clip));
+            let mut logprobs = Vec::new();
+            let frames = model.infer(&features, &mut logprobs).unwrap();
+            let expected = golden(version, clip, "logprobs");
+            assert_eq!(
+                expected.shape,
+                vec![1, frames, model.vocab_size()],
+                "{} {}",
+                version.dir,
+                clip.name
+            );
+            let diff = max_abs_diff(&logprobs, &expected.data);
+            eprintln!(
+                "logprobs {} {}: {frames} frames, max |diff| {diff:.2e}",
+                version.dir, clip.name
+            );
+            failures.extend(
+                (diff > LOGPROB_TOLERANCE)
+                    .then(|| format!("{} {}: max |diff| {diff}", version.dir, clip.name)),
+            );
+
+            let transcript = greedy_transcript(&logprobs, model.vocab_size(), &labels);
+            let nemo = &clip.transcripts[&version.nemo_version];
+            assert!(
+                nemo.chars()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+                    > 3,
+                "the fixture model's output varies"
+            );
+            if &transcript != nemo {
+                failures.push(format!(
+                    "{} {}: transcript differs:\n  ours {transcript}\n  nemo {nemo}",
+                    version.dir, clip.name
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The fixture model's frontend for `version` with fixed statistics: per-window statistics
+/// differ from whole-utterance ones by design, so equality is only defined for a
+/// normalisation that does not look at the window.
+fn fixed_frontend(version: &Version) -> gstquartznetstt::frontend::FrontendConfig {
+    let mut frontend = description_for(version).frontend;
+    frontend.normalization = Normalization::nemo_streaming_demo();
+    frontend
+}
+
+fn offline_logprobs(version: &Version, samples: &[f32]) -> Vec<f32> {
+    let mut model = load_model();
+    recognize_offline(
+        &mut model,
+        &description_for(version),
+        fixed_frontend(version),
+        DecoderConfig::default(),
+        samples,
+    )
+    .unwrap()
+    .logprobs
+}
+
+fn streaming_logprobs(
+    version: &Version,
+    samples: &[f32],
+    geometry: WindowConfig,
+    piece: usize,
+) -> Vec<f32> {
+    let description = description_for(version);
+    let mut recognizer = StreamingRecognizer::new(
+        load_model(),
+        &description,
+        fixed_frontend(version),
+        geometry,
+        DecoderConfig::default(),
+    )
+    .unwrap();
+    let mut streamed = Vec::new();
+    for part in samples.chunks(piece) {
+        recognizer.push(part);
+        while let Some(result) = recognizer.next_result().unwrap() {
+            streamed.extend(result.logprobs);
+        }
+    }
+    for result in recognizer.finish().unwrap() {
+        streamed.extend(result.logprobs);
+    }
+    streamed
+}
+
+#[test]
+fn streaming_equals_offline_with_context_beyond_the_receptive_field() {
+    let manifest = manifest();
+    let vocab = 29;
+    // Context a little beyond the receptive field, and a chunk that does not divide the clip.
+    let context = (manifest.receptive_field_frames + 2) * 320;
+    let geometry = WindowConfig {
+        left: context,
+        chunk: 16_000,
+        right: context,
+    };
+    let clip = manifest.clips.iter().max_by_key(|c| c.samples).unwrap();
+    let samples = clip_samples(clip);
+    for version in &manifest.versions {
+        let streamed = streaming_logprobs(version, &samples, geometry, 4801);
+
+        // The stream starts after `left` samples of silence (the left context at stream
+        // start), so the offline reference is the same audio behind the same silence: then
+        // every output frame agrees.
+        let mut prefixed = vec![0.0; geometry.left];
+        prefixed.extend_from_slice(&samples);
+        let offline = offline_logprobs(version, &prefixed);
+        let skip = geometry.left / 320 * vocab;
+        assert_eq!(offline.len() - skip, streamed.len(), "{}", version.dir);
+        let diff = max_abs_diff(&offline[skip..], &streamed);
+        eprintln!(
+            "streaming vs offline(silence + clip) {}: max |diff| {diff:.2e}",
+            version.dir
+        );
+        assert!(diff <= 1e-4, "{}: {diff}", version.dir);
+
+        // Against the plain clip, every frame beyond the receptive field of the start agrees.
+        let offline = offline_logprobs(version, &samples);
+        assert_eq!(offline.len(), streamed.len());
+        let from = (manifest.receptive_field_frames + 1) * vocab;
+        let diff = max_abs_diff(&offline[from..], &streamed[from..]);
+        eprintln!(
+            "streaming vs offline(clip) {} beyond the first receptive field: max |diff| {diff:.2e}",
+            version.dir
+        );
+        assert!(diff <= 1e-4, "{}: {diff}", version.dir);
+
+        // The same holds however the audio is split into buffers.
+        assert_eq!(
+            streaming_logprobs(version, &samples, geometry, 1),
+            streamed,
+            "{}",
+            version.dir
+        );
+    }
+}
