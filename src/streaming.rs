@@ -172,6 +172,11 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         &self.model
     }
 
+    /// Gives the model back (e.g. to reuse a loaded session for another file).
+    pub fn into_model(self) -> M {
+        self.model
+    }
+
     /// Forgets the stream: the next sample pushed is sample 0 of a new stream.
     pub fn reset(&mut self) {
         self.buffer.clear();
