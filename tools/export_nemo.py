@@ -186,7 +186,14 @@ def export_onnx(model, onnx_path: str) -> dict:
 
     model.eval()
     os.makedirs(os.path.dirname(os.path.abspath(onnx_path)), exist_ok=True)
-    model.export(onnx_path)
+    try:
+        model.export(onnx_path)
+    except ModuleNotFoundError as e:
+        # NeMo <= 2.4 calls torch.onnx.export() without dynamo=False; torch >= 2.9 then defaults to
+        # the dynamo exporter, which needs onnxscript. NeMo 3.0 forces the TorchScript exporter.
+        raise ExportError(
+            f"model.export() failed ({e}); export with the NeMo 3.0 venv (tools/requirements-nemo3.txt)"
+        ) from e
     m = onnx.load(onnx_path)
     inits = {i.name for i in m.graph.initializer}
     inputs = [i.name for i in m.graph.input if i.name not in inits]

@@ -469,7 +469,7 @@ impl BaseTransformImpl for QuartzNetStt {
             gst::element_imp_warning!(
                 self,
                 gst::CoreError::Negotiation,
-                ["quartznetstt takes S16LE mono audio at {rate} Hz: add 'audioconvert ! audioresample' before it"],
+                ("quartznetstt takes S16LE mono audio at {rate} Hz: add 'audioconvert ! audioresample' before it"),
                 details: gst::Structure::builder("details").field("refused-caps", caps).build()
             );
         }
@@ -579,7 +579,7 @@ impl QuartzNetStt {
         let Some(path) = settings.model_path.as_deref().filter(|p| !p.is_empty()) else {
             return Err(gst::error_msg!(
                 gst::ResourceError::NotFound,
-                ["no model: set the model-path property to an ONNX model exported from NeMo"]
+                ("no model: set the model-path property to an ONNX model exported from NeMo")
             ));
         };
         let path = PathBuf::from(path);
@@ -592,7 +592,7 @@ impl QuartzNetStt {
             } else {
                 gst::ResourceError::NotFound
             };
-            gst::error_msg!(kind, ["{e}"])
+            gst::error_msg!(kind, ("{e}"))
         })?;
         let description = model.description().clone();
         let frontend = options::frontend_for(
@@ -618,7 +618,7 @@ impl QuartzNetStt {
         let decoder = options::decoder_config(&description, settings.word_gap_ms);
         let mut recognizer =
             StreamingRecognizer::new(model, &description, frontend, geometry, decoder).map_err(
-                |e| gst::error_msg!(gst::LibraryError::Settings, ["{}: {e}", path.display()]),
+                |e| gst::error_msg!(gst::LibraryError::Settings, ("{}: {e}", path.display())),
             )?;
 
         // One window of silence warms ONNX Runtime up (the first run is the slowest) and
@@ -629,7 +629,7 @@ impl QuartzNetStt {
         let elapsed = started.elapsed();
         recognizer.reset();
         warm_up
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Failed, ["{}: {e}", path.display()]))?;
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Failed, ("{}: {e}", path.display())))?;
 
         Ok(State {
             recognizer,
@@ -662,7 +662,7 @@ impl QuartzNetStt {
 
     fn process_buffer(&self, buffer: &gst::Buffer) -> Result<(), gst::FlowError> {
         let map = buffer.map_readable().map_err(|_| {
-            gst::element_imp_error!(self, gst::StreamError::Decode, ["cannot map input buffer"]);
+            gst::element_imp_error!(self, gst::StreamError::Decode, ("cannot map input buffer"));
             gst::FlowError::Error
         })?;
         let mut state_guard = self.state.lock().unwrap();
@@ -704,14 +704,14 @@ impl QuartzNetStt {
         state.samples = samples;
         loop {
             match state.recognizer.next_result() {
-                Ok(Some(result)) => self.queue_result(state, result),
+                Ok(Some(result)) => self.queue_result(state, result, None),
                 Ok(None) => break,
                 Err(e) => {
                     drop(state_guard);
                     gst::element_imp_error!(
                         self,
                         gst::StreamError::Failed,
-                        ["recognition failed: {e}"]
+                        ("recognition failed: {e}")
                     );
                     return Err(gst::FlowError::Error);
                 }
@@ -765,23 +765,34 @@ impl QuartzNetStt {
             imp = self,
             "timestamp jump from {expected} to {pts} (discont {discont}): restarting"
         );
+        let end = self.stream_end(state);
         let results = state.recognizer.finish().map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["recognition failed: {e}"]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("recognition failed: {e}"));
             gst::FlowError::Error
         })?;
         for result in results {
-            self.queue_result(state, result);
+            self.queue_result(state, result, Some(end));
         }
         state.base_pts = Some(pts);
         Ok(())
     }
 
-    /// Turns a recogniser result into text buffers, gap events and a bus message.
-    fn queue_result(&self, state: &mut State, result: ChunkResult) {
+    /// The time just after the last sample pushed into the current stream.
+    fn stream_end(&self, state: &State) -> gst::ClockTime {
+        state.base_pts.unwrap_or(gst::ClockTime::ZERO) + samples_to_time(state.recognizer.samples_pushed(), state.sample_rate)
+    }
+
+    /// Turns a recogniser result into text buffers, gap events and a bus message. `end` is
+    /// the end of the stream once it is known: the last output frame is centred on the last
+    /// sample, so frame times are clamped to it rather than run half a frame past the audio.
+    fn queue_result(&self, state: &mut State, result: ChunkResult, end: Option<gst::ClockTime>) {
         let base = state.base_pts.unwrap_or(gst::ClockTime::ZERO);
         let frame_samples = state.recognizer.frame_samples() as u64;
         let rate = state.sample_rate;
-        let time = |frame: u64| base + samples_to_time(frame * frame_samples, rate);
+        let time = |frame: u64| {
+            let t = base + samples_to_time(frame * frame_samples, rate);
+            end.map_or(t, |end| t.min(end))
+        };
 
         let groups: Vec<&[Word]> = match state.granularity {
             _ if result.words.is_empty() => Vec::new(),
@@ -911,10 +922,11 @@ impl QuartzNetStt {
             if state.base_pts.is_none() && state.recognizer.samples_pushed() == 0 {
                 return Ok(());
             }
+            let end = self.stream_end(state);
             match state.recognizer.finish() {
                 Ok(results) => {
                     for result in results {
-                        self.queue_result(state, result);
+                        self.queue_result(state, result, Some(end));
                     }
                 }
                 Err(e) => {
@@ -922,7 +934,7 @@ impl QuartzNetStt {
                     gst::element_imp_error!(
                         self,
                         gst::StreamError::Failed,
-                        ["recognition failed: {e}"]
+                        ("recognition failed: {e}")
                     );
                     return Err(gst::FlowError::Error);
                 }

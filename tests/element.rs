@@ -1,0 +1,464 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The `quartznetstt` element in GStreamer: caps, timestamps, EOS drain, flushes,
+//! discontinuities, odd buffer sizes, bus messages, latency and bad models.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+use gst_check::Harness;
+use gstquartznetstt::model::{LoadOptions, OnnxModel};
+use gstquartznetstt::options::{self, NormalizationChoice, PaddingChoice};
+use gstquartznetstt::streaming::{StreamingRecognizer, WindowConfig};
+
+const RATE: u32 = 16_000;
+/// Short windows so the tests exercise many chunks on short clips.
+const LEFT_MS: u32 = 1000;
+const CHUNK_MS: u32 = 1000;
+const RIGHT_MS: u32 = 600;
+const WORD_GAP_MS: u32 = 600;
+
+fn init() {
+    use std::sync::Once;
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstquartznetstt::plugin_register_static().expect("plugin registers");
+    });
+}
+
+/// The hand-made stand-in recogniser (tools/make_test_models.py): blank on silence, letters
+/// for loud bands. With no sidecar, it also runs on the built-in QuartzNet English defaults.
+fn energy_model() -> std::path::PathBuf {
+    fixtures().join("models/energy-letters.onnx")
+}
+
+fn element(granularity: &str) -> gst::Element {
+    init();
+    gst::ElementFactory::make("quartznetstt")
+        .property("model-path", energy_model().to_str().unwrap())
+        .property("left-context-ms", LEFT_MS)
+        .property("chunk-ms", CHUNK_MS)
+        .property("right-context-ms", RIGHT_MS)
+        .property("word-gap-ms", WORD_GAP_MS)
+        .property_from_str("granularity", granularity)
+        .build()
+        .unwrap()
+}
+
+fn harness(granularity: &str) -> Harness {
+    let mut h = Harness::with_element(&element(granularity), Some("sink"), Some("src"));
+    h.set_src_caps_str(&format!("audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"));
+    h
+}
+
+fn s16_bytes(samples: &[f32]) -> Vec<u8> {
+    samples.iter().flat_map(|&s| ((s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes()).collect()
+}
+
+fn time_of(samples: u64) -> gst::ClockTime {
+    gst::ClockTime::from_nseconds(samples * 1_000_000_000 / u64::from(RATE))
+}
+
+/// Pushes `bytes` in pieces of `piece` bytes, timestamped from `start_sample`.
+fn push_audio(h: &mut Harness, bytes: &[u8], piece: usize, start_sample: u64) {
+    let mut offset = 0usize;
+    for part in bytes.chunks(piece) {
+        let mut buffer = gst::Buffer::from_slice(part.to_vec());
+        {
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(time_of(start_sample + offset as u64 / 2));
+            b.set_duration(time_of(part.len() as u64 / 2));
+        }
+        assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
+        offset += part.len();
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Text {
+    text: String,
+    pts: gst::ClockTime,
+    duration: gst::ClockTime,
+}
+
+/// Drains everything the element sent: text buffers, and the time covered by gap events.
+fn collect(h: &mut Harness) -> (Vec<Text>, Vec<(gst::ClockTime, gst::ClockTime)>) {
+    let mut texts = Vec::new();
+    while let Some(buffer) = h.try_pull() {
+        let map = buffer.map_readable().unwrap();
+        texts.push(Text {
+            text: std::str::from_utf8(&map).expect("utf8 text").to_string(),
+            pts: buffer.pts().expect("text has a timestamp"),
+            duration: buffer.duration().expect("text has a duration"),
+        });
+    }
+    let mut gaps = Vec::new();
+    while let Some(event) = h.try_pull_event() {
+        if let gst::EventView::Gap(gap) = event.view() {
+            let (start, duration) = gap.get();
+            gaps.push((start, duration.unwrap()));
+        }
+    }
+    (texts, gaps)
+}
+
+/// What the engine alone recognises for these samples with the element's settings.
+fn reference_words(samples: &[f32]) -> Vec<gstquartznetstt::ctc::Word> {
+    let model = OnnxModel::load(&energy_model(), &LoadOptions::default()).unwrap();
+    let description = model.description().clone();
+    let frontend = options::frontend_for(&description, NormalizationChoice::Auto, PaddingChoice::Auto);
+    let (geometry, _) = WindowConfig::from_millis(LEFT_MS, CHUNK_MS, RIGHT_MS, RATE, 320);
+    let decoder = options::decoder_config(&description, WORD_GAP_MS);
+    let mut r = StreamingRecognizer::new(model, &description, frontend, geometry, decoder).unwrap();
+    r.push(samples);
+    let mut words = Vec::new();
+    while let Some(result) = r.next_result().unwrap() {
+        words.extend(result.words);
+    }
+    for result in r.finish().unwrap() {
+        words.extend(result.words);
+    }
+    words
+}
+
+fn clip(name: &str) -> Vec<f32> {
+    let manifest = manifest();
+    clip_samples(manifest.clips.iter().find(|c| c.name == name).unwrap())
+}
+
+#[test]
+fn caps_are_the_models_and_text() {
+    let mut h = harness("phrase");
+    let sink = h.element().unwrap().static_pad("sink").unwrap();
+    let caps = sink.query_caps(None);
+    let s = caps.structure(0).unwrap();
+    assert_eq!(s.get::<i32>("rate").unwrap(), 16000);
+    assert_eq!(s.get::<i32>("channels").unwrap(), 1);
+    assert_eq!(s.get::<&str>("format").unwrap(), "S16LE");
+    push_audio(&mut h, &s16_bytes(&clip("short_yes")), 4000, 0);
+    h.push_event(gst::event::Eos::new());
+    let caps = h.sinkpad().unwrap().current_caps().unwrap();
+    assert_eq!(caps.to_string(), "text/x-raw, format=(string)utf8");
+}
+
+#[test]
+fn wrong_rate_fails_negotiation_with_a_hint() {
+    init();
+    // A 22.05 kHz stereo WAV straight from wavparse, as a user forgetting the converters has.
+    let wav = std::env::temp_dir().join(format!("quartznetstt-stereo-{}.wav", std::process::id()));
+    let spec = hound::WavSpec { channels: 2, sample_rate: 22050, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
+    for n in 0..22050 {
+        writer.write_sample((n % 100) as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! wavparse ! quartznetstt model-path={} ! fakesink",
+        wav.display(),
+        energy_model().display()
+    ))
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut hint = None;
+    let mut failed = false;
+    while let Some(message) = bus.timed_pop(gst::ClockTime::from_seconds(30)) {
+        match message.view() {
+            gst::MessageView::Warning(w) => hint = Some(w.error().to_string()),
+            gst::MessageView::Error(_) => {
+                failed = true;
+                break;
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    std::fs::remove_file(&wav).unwrap();
+    assert!(failed, "negotiation must fail");
+    let hint = hint.expect("a warning explains the caps");
+    assert!(hint.contains("audioconvert ! audioresample") && hint.contains("16000 Hz"), "{hint}");
+}
+
+#[test]
+fn text_matches_the_engine_with_stream_timestamps() {
+    let samples = clip("LJ001-0001");
+    let expected = reference_words(&samples);
+    assert!(expected.len() > 3);
+    for (granularity, piece) in [("word", 3200), ("phrase", 32000 + 2)] {
+        let mut h = harness(granularity);
+        let start = 5 * u64::from(RATE); // the stream starts at 5 s
+        h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+        push_audio(&mut h, &s16_bytes(&samples), piece, start);
+        h.push_event(gst::event::Eos::new());
+        let (texts, gaps) = collect(&mut h);
+        let all: Vec<String> = texts.iter().map(|t| t.text.clone()).collect();
+        let words: Vec<String> = expected.iter().map(|w| w.text.clone()).collect();
+        assert_eq!(all.join(" "), words.join(" "), "{granularity}");
+        if granularity == "word" {
+            assert_eq!(texts.len(), expected.len());
+            for (t, w) in texts.iter().zip(&expected) {
+                assert_eq!(t.pts, time_of(start + w.start_frame * 320), "{}", w.text);
+                assert_eq!(t.pts + t.duration, time_of(start + w.end_frame * 320), "{}", w.text);
+            }
+        }
+        // Text and gaps tile the stream in order: nothing overlaps, time only moves forward.
+        let mut spans: Vec<(gst::ClockTime, gst::ClockTime)> = texts.iter().map(|t| (t.pts, t.duration)).collect();
+        spans.extend(gaps);
+        spans.sort();
+        let mut until = time_of(start);
+        for (pts, duration) in spans {
+            assert!(pts >= until, "{pts} starts before {until}");
+            until = pts + duration;
+        }
+        let end = time_of(start + samples.len() as u64);
+        assert!(until <= end + gst::ClockTime::from_mseconds(20), "{until} past the end {end}");
+    }
+}
+
+#[test]
+fn odd_buffer_sizes_lose_nothing() {
+    let samples = clip("espeak_fox");
+    let bytes = s16_bytes(&samples);
+    let mut outputs = Vec::new();
+    for piece in [1usize, 3, 333, 160_001] {
+        let mut h = harness("phrase");
+        let mut offset = 0;
+        for part in bytes.chunks(piece) {
+            // Untimestamped: the element counts samples itself.
+            assert_eq!(h.push(gst::Buffer::from_slice(part.to_vec())), Ok(gst::FlowSuccess::Ok));
+            offset += part.len();
+        }
+        assert_eq!(offset, bytes.len());
+        h.push_event(gst::event::Eos::new());
+        let (texts, _) = collect(&mut h);
+        outputs.push(texts);
+    }
+    let expected: Vec<String> = reference_words(&samples).into_iter().map(|w| w.text).collect();
+    let text: Vec<String> = outputs[0].iter().map(|t| t.text.clone()).collect();
+    assert_eq!(text.join(" "), expected.join(" "));
+    for other in &outputs[1..] {
+        assert_eq!(other, &outputs[0]);
+    }
+}
+
+#[test]
+fn eos_drains_audio_shorter_than_a_window() {
+    let samples = clip("short_yes");
+    let mut h = harness("phrase");
+    push_audio(&mut h, &s16_bytes(&samples), 1000, 0);
+    assert!(h.try_pull().is_none(), "nothing before the window is complete");
+    h.push_event(gst::event::Eos::new());
+    let (texts, _) = collect(&mut h);
+    let expected: Vec<String> = reference_words(&samples).into_iter().map(|w| w.text).collect();
+    assert!(!expected.is_empty());
+    assert_eq!(texts.iter().map(|t| t.text.clone()).collect::<Vec<_>>().join(" "), expected.join(" "));
+}
+
+#[test]
+fn flush_forgets_the_old_stream() {
+    let samples = clip("flite_hello");
+    let mut fresh = harness("phrase");
+    push_audio(&mut fresh, &s16_bytes(&samples), 8000, 0);
+    fresh.push_event(gst::event::Eos::new());
+    let (expected, _) = collect(&mut fresh);
+
+    let mut h = harness("phrase");
+    push_audio(&mut h, &s16_bytes(&clip("LJ001-0001")[..40_000]), 8000, 0);
+    h.push_event(gst::event::FlushStart::new());
+    h.push_event(gst::event::FlushStop::new(true));
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+    collect(&mut h);
+    push_audio(&mut h, &s16_bytes(&samples), 8000, 0);
+    h.push_event(gst::event::Eos::new());
+    let (texts, _) = collect(&mut h);
+    assert_eq!(texts, expected);
+}
+
+#[test]
+fn timestamp_gaps_are_filled_or_restart_the_stream() {
+    let a = clip("espeak_fox");
+    let b = clip("flite_hello");
+    // A small hole (100 ms) is silence the model hears; the text stays on the timeline.
+    let mut h = harness("word");
+    push_audio(&mut h, &s16_bytes(&a), 3200, 0);
+    let resume = a.len() as u64 + 1600;
+    let mut buffer = gst::Buffer::from_slice(s16_bytes(&b));
+    buffer.get_mut().unwrap().set_pts(time_of(resume));
+    buffer.get_mut().unwrap().set_flags(gst::BufferFlags::DISCONT);
+    h.push(buffer).unwrap();
+    h.push_event(gst::event::Eos::new());
+    let (texts, _) = collect(&mut h);
+    let mut joined = a.clone();
+    joined.extend(std::iter::repeat_n(0.0, 1600));
+    joined.extend_from_slice(&b);
+    let expected = reference_words(&joined);
+    assert_eq!(texts.len(), expected.len());
+    for (t, w) in texts.iter().zip(&expected) {
+        assert_eq!((t.text.as_str(), t.pts), (w.text.as_str(), time_of(w.start_frame * 320)));
+    }
+
+    // A long hole (60 s) ends the first stream and starts a new one at the new timestamp.
+    let mut h = harness("word");
+    push_audio(&mut h, &s16_bytes(&a), 3200, 0);
+    let resume = 60 * u64::from(RATE);
+    push_audio(&mut h, &s16_bytes(&b), 3200, resume);
+    h.push_event(gst::event::Eos::new());
+    let (texts, _) = collect(&mut h);
+    let first = reference_words(&a);
+    let second = reference_words(&b);
+    assert_eq!(texts.len(), first.len() + second.len());
+    for (t, w) in texts[first.len()..].iter().zip(&second) {
+        assert_eq!((t.text.as_str(), t.pts), (w.text.as_str(), time_of(resume + w.start_frame * 320)));
+    }
+}
+
+#[test]
+fn gaps_cover_silence() {
+    let mut h = harness("phrase");
+    push_audio(&mut h, &vec![0u8; 2 * 5 * RATE as usize], 3200, 0);
+    let (texts, gaps) = collect(&mut h);
+    assert!(texts.is_empty());
+    // Before EOS, chunks that are done are covered: 5 s of audio with 600 ms right context
+    // completes 4 one-second chunks.
+    let covered: gst::ClockTime = gaps.iter().map(|(_, d)| *d).sum();
+    assert_eq!(covered, gst::ClockTime::from_seconds(4));
+    h.push_event(gst::event::Eos::new());
+    let (_, gaps) = collect(&mut h);
+    let covered: gst::ClockTime = gaps.iter().map(|(_, d)| *d).sum();
+    assert_eq!(covered, gst::ClockTime::from_seconds(1));
+}
+
+#[test]
+fn bus_messages_carry_words_times_and_finality() {
+    let samples = clip("LJ001-0001");
+    let element = element("phrase");
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let mut h = Harness::with_element(&element, Some("sink"), Some("src"));
+    h.set_src_caps_str(&format!("audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"));
+    push_audio(&mut h, &s16_bytes(&samples), 16000, 0);
+    h.push_event(gst::event::Eos::new());
+    let mut finals = Vec::new();
+    let mut partials = 0;
+    while let Some(message) = bus.pop() {
+        let Some(s) = message.structure().filter(|s| s.name() == "quartznetstt") else { continue };
+        let timestamp = s.get::<gst::ClockTime>("timestamp").unwrap();
+        let duration = s.get::<gst::ClockTime>("duration").unwrap();
+        assert_eq!(s.get::<Option<gst::ClockTime>>("running-time").unwrap(), Some(timestamp));
+        let words = s.get::<gst::List>("words").unwrap();
+        for word in words.iter() {
+            let w = word.get::<gst::Structure>().unwrap();
+            let start = w.get::<gst::ClockTime>("start").unwrap();
+            let confidence = w.get::<f64>("confidence").unwrap();
+            assert!(!w.get::<String>("text").unwrap().is_empty());
+            assert!((0.0..=1.0).contains(&confidence));
+            assert!(start >= timestamp && start + w.get::<gst::ClockTime>("duration").unwrap() <= timestamp + duration);
+        }
+        if s.get::<bool>("final").unwrap() {
+            finals.push(s.get::<String>("text").unwrap());
+        } else {
+            assert_eq!(words.len(), 1, "a partial result is the word being spoken");
+            partials += 1;
+        }
+    }
+    let expected: Vec<String> = reference_words(&samples).into_iter().map(|w| w.text).collect();
+    let finals: Vec<String> = finals.into_iter().filter(|t| !t.is_empty()).collect();
+    assert_eq!(finals.join(" "), expected.join(" "));
+    assert!(partials > 0);
+}
+
+#[test]
+fn latency_is_chunk_plus_right_context_plus_processing() {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "audiotestsrc is-live=true samplesperbuffer=1600 ! audio/x-raw,rate=16000,channels=1 ! quartznetstt model-path={} chunk-ms={CHUNK_MS} right-context-ms={RIGHT_MS} ! fakesink name=sink",
+        energy_model().display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
+    result.unwrap();
+    let mut query = gst::query::Latency::new();
+    assert!(pipeline.by_name("sink").unwrap().static_pad("sink").unwrap().peer_query(&mut query));
+    let (live, min, _) = query.result();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(live);
+    let ours = gst::ClockTime::from_mseconds(u64::from(CHUNK_MS + RIGHT_MS));
+    assert!(min > ours && min < ours + gst::ClockTime::from_seconds(1), "{min}");
+}
+
+/// Starts an element on `model` and returns the error message the state change produced.
+fn start_error(model: &std::path::Path) -> String {
+    init();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("audiotestsrc").build().unwrap();
+    let stt = gst::ElementFactory::make("quartznetstt").property("model-path", model.to_str().unwrap()).build().unwrap();
+    let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+    pipeline.add_many([&src, &stt, &sink]).unwrap();
+    gst::Element::link_many([&src, &stt, &sink]).unwrap();
+    assert!(pipeline.set_state(gst::State::Paused).is_err(), "{} must not start", model.display());
+    let bus = pipeline.bus().unwrap();
+    let message = bus.timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error]).expect("an error message");
+    pipeline.set_state(gst::State::Null).unwrap();
+    match message.view() {
+        gst::MessageView::Error(e) => e.error().to_string(),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn bad_models_give_clear_errors() {
+    let dir = std::env::temp_dir().join(format!("quartznetstt-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let missing = dir.join("missing.onnx");
+    let e = start_error(&missing);
+    assert!(e.contains("missing.onnx") && e.contains("No such file"), "{e}");
+
+    let not_onnx = dir.join("notes.onnx");
+    std::fs::write(&not_onnx, "this is not a model").unwrap();
+    let e = start_error(&not_onnx);
+    assert!(e.contains("notes.onnx") && e.contains("not a loadable ONNX model"), "{e}");
+
+    let e = start_error(&fixtures().join("models/wrong-interface.onnx"));
+    assert!(e.contains("wrong-interface.onnx") && e.contains("no input named audio_signal") && e.contains("image"), "{e}");
+
+    let e = start_error(&fixtures().join("models/ten-classes.onnx"));
+    assert!(e.contains("ten-classes.onnx") && e.contains("10 classes") && e.contains("28 labels"), "{e}");
+
+    // The right model with a sidecar whose labels disagree with the output width.
+    let model = dir.join("relabelled.onnx");
+    std::fs::copy(model_path(), &model).unwrap();
+    let sidecar = std::fs::read_to_string(model_path().with_extension("json")).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&sidecar).unwrap();
+    json["labels"].as_array_mut().unwrap().truncate(20);
+    std::fs::write(dir.join("relabelled.json"), json.to_string()).unwrap();
+    let e = start_error(&model);
+    assert!(e.contains("relabelled.onnx") && e.contains("29 classes") && e.contains("20 labels"), "{e}");
+
+    // A malformed sidecar names itself.
+    std::fs::write(dir.join("relabelled.json"), "{ not json").unwrap();
+    let e = start_error(&model);
+    assert!(e.contains("relabelled.json") && e.contains("invalid model description"), "{e}");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn model_path_is_required() {
+    init();
+    let pipeline = gst::parse::launch("audiotestsrc ! quartznetstt ! fakesink").unwrap();
+    assert!(pipeline.set_state(gst::State::Paused).is_err());
+    let message = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let gst::MessageView::Error(e) = message.view() else { unreachable!() };
+    assert!(e.error().to_string().contains("model-path"), "{}", e.error());
+}
