@@ -48,12 +48,17 @@ fn element(granularity: &str) -> gst::Element {
 
 fn harness(granularity: &str) -> Harness {
     let mut h = Harness::with_element(&element(granularity), Some("sink"), Some("src"));
-    h.set_src_caps_str(&format!("audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"));
+    h.set_src_caps_str(&format!(
+        "audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"
+    ));
     h
 }
 
 fn s16_bytes(samples: &[f32]) -> Vec<u8> {
-    samples.iter().flat_map(|&s| ((s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes()).collect()
+    samples
+        .iter()
+        .flat_map(|&s| ((s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
+        .collect()
 }
 
 fn time_of(samples: u64) -> gst::ClockTime {
@@ -107,7 +112,8 @@ fn collect(h: &mut Harness) -> (Vec<Text>, Vec<(gst::ClockTime, gst::ClockTime)>
 fn reference_words(samples: &[f32]) -> Vec<gstquartznetstt::ctc::Word> {
     let model = OnnxModel::load(&energy_model(), &LoadOptions::default()).unwrap();
     let description = model.description().clone();
-    let frontend = options::frontend_for(&description, NormalizationChoice::Auto, PaddingChoice::Auto);
+    let frontend =
+        options::frontend_for(&description, NormalizationChoice::Auto, PaddingChoice::Auto);
     let (geometry, _) = WindowConfig::from_millis(LEFT_MS, CHUNK_MS, RIGHT_MS, RATE, 320);
     let decoder = options::decoder_config(&description, WORD_GAP_MS);
     let mut r = StreamingRecognizer::new(model, &description, frontend, geometry, decoder).unwrap();
@@ -147,7 +153,12 @@ fn wrong_rate_fails_negotiation_with_a_hint() {
     init();
     // A 22.05 kHz stereo WAV straight from wavparse, as a user forgetting the converters has.
     let wav = std::env::temp_dir().join(format!("quartznetstt-stereo-{}.wav", std::process::id()));
-    let spec = hound::WavSpec { channels: 2, sample_rate: 22050, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 22050,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
     for n in 0..22050 {
         writer.write_sample((n % 100) as i16).unwrap();
@@ -178,7 +189,10 @@ fn wrong_rate_fails_negotiation_with_a_hint() {
     std::fs::remove_file(&wav).unwrap();
     assert!(failed, "negotiation must fail");
     let hint = hint.expect("a warning explains the caps");
-    assert!(hint.contains("audioconvert ! audioresample") && hint.contains("16000 Hz"), "{hint}");
+    assert!(
+        hint.contains("audioconvert ! audioresample") && hint.contains("16000 Hz"),
+        "{hint}"
+    );
 }
 
 #[test]
@@ -189,7 +203,9 @@ fn text_matches_the_engine_with_stream_timestamps() {
     for (granularity, piece) in [("word", 3200), ("phrase", 32000 + 2)] {
         let mut h = harness(granularity);
         let start = 5 * u64::from(RATE); // the stream starts at 5 s
-        h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+        h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()));
         push_audio(&mut h, &s16_bytes(&samples), piece, start);
         h.push_event(gst::event::Eos::new());
         let (texts, gaps) = collect(&mut h);
@@ -200,11 +216,17 @@ fn text_matches_the_engine_with_stream_timestamps() {
             assert_eq!(texts.len(), expected.len());
             for (t, w) in texts.iter().zip(&expected) {
                 assert_eq!(t.pts, time_of(start + w.start_frame * 320), "{}", w.text);
-                assert_eq!(t.pts + t.duration, time_of(start + w.end_frame * 320), "{}", w.text);
+                assert_eq!(
+                    t.pts + t.duration,
+                    time_of(start + w.end_frame * 320),
+                    "{}",
+                    w.text
+                );
             }
         }
         // Text and gaps tile the stream in order: nothing overlaps, time only moves forward.
-        let mut spans: Vec<(gst::ClockTime, gst::ClockTime)> = texts.iter().map(|t| (t.pts, t.duration)).collect();
+        let mut spans: Vec<(gst::ClockTime, gst::ClockTime)> =
+            texts.iter().map(|t| (t.pts, t.duration)).collect();
         spans.extend(gaps);
         spans.sort();
         let mut until = time_of(start);
@@ -213,7 +235,10 @@ fn text_matches_the_engine_with_stream_timestamps() {
             until = pts + duration;
         }
         let end = time_of(start + samples.len() as u64);
-        assert!(until <= end + gst::ClockTime::from_mseconds(20), "{until} past the end {end}");
+        assert!(
+            until <= end + gst::ClockTime::from_mseconds(20),
+            "{until} past the end {end}"
+        );
     }
 }
 
@@ -227,7 +252,10 @@ fn odd_buffer_sizes_lose_nothing() {
         let mut offset = 0;
         for part in bytes.chunks(piece) {
             // Untimestamped: the element counts samples itself.
-            assert_eq!(h.push(gst::Buffer::from_slice(part.to_vec())), Ok(gst::FlowSuccess::Ok));
+            assert_eq!(
+                h.push(gst::Buffer::from_slice(part.to_vec())),
+                Ok(gst::FlowSuccess::Ok)
+            );
             offset += part.len();
         }
         assert_eq!(offset, bytes.len());
@@ -235,7 +263,10 @@ fn odd_buffer_sizes_lose_nothing() {
         let (texts, _) = collect(&mut h);
         outputs.push(texts);
     }
-    let expected: Vec<String> = reference_words(&samples).into_iter().map(|w| w.text).collect();
+    let expected: Vec<String> = reference_words(&samples)
+        .into_iter()
+        .map(|w| w.text)
+        .collect();
     let text: Vec<String> = outputs[0].iter().map(|t| t.text.clone()).collect();
     assert_eq!(text.join(" "), expected.join(" "));
     for other in &outputs[1..] {
@@ -248,12 +279,25 @@ fn eos_drains_audio_shorter_than_a_window() {
     let samples = clip("short_yes");
     let mut h = harness("phrase");
     push_audio(&mut h, &s16_bytes(&samples), 1000, 0);
-    assert!(h.try_pull().is_none(), "nothing before the window is complete");
+    assert!(
+        h.try_pull().is_none(),
+        "nothing before the window is complete"
+    );
     h.push_event(gst::event::Eos::new());
     let (texts, _) = collect(&mut h);
-    let expected: Vec<String> = reference_words(&samples).into_iter().map(|w| w.text).collect();
+    let expected: Vec<String> = reference_words(&samples)
+        .into_iter()
+        .map(|w| w.text)
+        .collect();
     assert!(!expected.is_empty());
-    assert_eq!(texts.iter().map(|t| t.text.clone()).collect::<Vec<_>>().join(" "), expected.join(" "));
+    assert_eq!(
+        texts
+            .iter()
+            .map(|t| t.text.clone())
+            .collect::<Vec<_>>()
+            .join(" "),
+        expected.join(" ")
+    );
 }
 
 #[test]
@@ -268,7 +312,9 @@ fn flush_forgets_the_old_stream() {
     push_audio(&mut h, &s16_bytes(&clip("LJ001-0001")[..40_000]), 8000, 0);
     h.push_event(gst::event::FlushStart::new());
     h.push_event(gst::event::FlushStop::new(true));
-    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
     collect(&mut h);
     push_audio(&mut h, &s16_bytes(&samples), 8000, 0);
     h.push_event(gst::event::Eos::new());
@@ -286,7 +332,10 @@ fn timestamp_gaps_are_filled_or_restart_the_stream() {
     let resume = a.len() as u64 + 1600;
     let mut buffer = gst::Buffer::from_slice(s16_bytes(&b));
     buffer.get_mut().unwrap().set_pts(time_of(resume));
-    buffer.get_mut().unwrap().set_flags(gst::BufferFlags::DISCONT);
+    buffer
+        .get_mut()
+        .unwrap()
+        .set_flags(gst::BufferFlags::DISCONT);
     h.push(buffer).unwrap();
     h.push_event(gst::event::Eos::new());
     let (texts, _) = collect(&mut h);
@@ -296,7 +345,10 @@ fn timestamp_gaps_are_filled_or_restart_the_stream() {
     let expected = reference_words(&joined);
     assert_eq!(texts.len(), expected.len());
     for (t, w) in texts.iter().zip(&expected) {
-        assert_eq!((t.text.as_str(), t.pts), (w.text.as_str(), time_of(w.start_frame * 320)));
+        assert_eq!(
+            (t.text.as_str(), t.pts),
+            (w.text.as_str(), time_of(w.start_frame * 320))
+        );
     }
 
     // A long hole (60 s) ends the first stream and starts a new one at the new timestamp.
@@ -310,7 +362,10 @@ fn timestamp_gaps_are_filled_or_restart_the_stream() {
     let second = reference_words(&b);
     assert_eq!(texts.len(), first.len() + second.len());
     for (t, w) in texts[first.len()..].iter().zip(&second) {
-        assert_eq!((t.text.as_str(), t.pts), (w.text.as_str(), time_of(resume + w.start_frame * 320)));
+        assert_eq!(
+            (t.text.as_str(), t.pts),
+            (w.text.as_str(), time_of(resume + w.start_frame * 320))
+        );
     }
 }
 
@@ -337,16 +392,23 @@ fn bus_messages_carry_words_times_and_finality() {
     let bus = gst::Bus::new();
     element.set_bus(Some(&bus));
     let mut h = Harness::with_element(&element, Some("sink"), Some("src"));
-    h.set_src_caps_str(&format!("audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"));
+    h.set_src_caps_str(&format!(
+        "audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"
+    ));
     push_audio(&mut h, &s16_bytes(&samples), 16000, 0);
     h.push_event(gst::event::Eos::new());
     let mut finals = Vec::new();
     let mut partials = 0;
     while let Some(message) = bus.pop() {
-        let Some(s) = message.structure().filter(|s| s.name() == "quartznetstt") else { continue };
+        let Some(s) = message.structure().filter(|s| s.name() == "quartznetstt") else {
+            continue;
+        };
         let timestamp = s.get::<gst::ClockTime>("timestamp").unwrap();
         let duration = s.get::<gst::ClockTime>("duration").unwrap();
-        assert_eq!(s.get::<Option<gst::ClockTime>>("running-time").unwrap(), Some(timestamp));
+        assert_eq!(
+            s.get::<Option<gst::ClockTime>>("running-time").unwrap(),
+            Some(timestamp)
+        );
         let words = s.get::<gst::List>("words").unwrap();
         for word in words.iter() {
             let w = word.get::<gst::Structure>().unwrap();
@@ -354,7 +416,10 @@ fn bus_messages_carry_words_times_and_finality() {
             let confidence = w.get::<f64>("confidence").unwrap();
             assert!(!w.get::<String>("text").unwrap().is_empty());
             assert!((0.0..=1.0).contains(&confidence));
-            assert!(start >= timestamp && start + w.get::<gst::ClockTime>("duration").unwrap() <= timestamp + duration);
+            assert!(
+                start >= timestamp
+                    && start + w.get::<gst::ClockTime>("duration").unwrap() <= timestamp + duration
+            );
         }
         if s.get::<bool>("final").unwrap() {
             finals.push(s.get::<String>("text").unwrap());
@@ -363,7 +428,10 @@ fn bus_messages_carry_words_times_and_finality() {
             partials += 1;
         }
     }
-    let expected: Vec<String> = reference_words(&samples).into_iter().map(|w| w.text).collect();
+    let expected: Vec<String> = reference_words(&samples)
+        .into_iter()
+        .map(|w| w.text)
+        .collect();
     let finals: Vec<String> = finals.into_iter().filter(|t| !t.is_empty()).collect();
     assert_eq!(finals.join(" "), expected.join(" "));
     assert!(partials > 0);
@@ -383,12 +451,22 @@ fn latency_is_chunk_plus_right_context_plus_processing() {
     let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
     result.unwrap();
     let mut query = gst::query::Latency::new();
-    assert!(pipeline.by_name("sink").unwrap().static_pad("sink").unwrap().peer_query(&mut query));
+    assert!(
+        pipeline
+            .by_name("sink")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
+            .peer_query(&mut query)
+    );
     let (live, min, _) = query.result();
     pipeline.set_state(gst::State::Null).unwrap();
     assert!(live);
     let ours = gst::ClockTime::from_mseconds(u64::from(CHUNK_MS + RIGHT_MS));
-    assert!(min > ours && min < ours + gst::ClockTime::from_seconds(1), "{min}");
+    assert!(
+        min > ours && min < ours + gst::ClockTime::from_seconds(1),
+        "{min}"
+    );
 }
 
 /// Starts an element on `model` and returns the error message the state change produced.
@@ -396,13 +474,22 @@ fn start_error(model: &std::path::Path) -> String {
     init();
     let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("audiotestsrc").build().unwrap();
-    let stt = gst::ElementFactory::make("quartznetstt").property("model-path", model.to_str().unwrap()).build().unwrap();
+    let stt = gst::ElementFactory::make("quartznetstt")
+        .property("model-path", model.to_str().unwrap())
+        .build()
+        .unwrap();
     let sink = gst::ElementFactory::make("fakesink").build().unwrap();
     pipeline.add_many([&src, &stt, &sink]).unwrap();
     gst::Element::link_many([&src, &stt, &sink]).unwrap();
-    assert!(pipeline.set_state(gst::State::Paused).is_err(), "{} must not start", model.display());
+    assert!(
+        pipeline.set_state(gst::State::Paused).is_err(),
+        "{} must not start",
+        model.display()
+    );
     let bus = pipeline.bus().unwrap();
-    let message = bus.timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error]).expect("an error message");
+    let message = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("an error message");
     pipeline.set_state(gst::State::Null).unwrap();
     match message.view() {
         gst::MessageView::Error(e) => e.error().to_string(),
@@ -417,18 +504,32 @@ fn bad_models_give_clear_errors() {
 
     let missing = dir.join("missing.onnx");
     let e = start_error(&missing);
-    assert!(e.contains("missing.onnx") && e.contains("No such file"), "{e}");
+    assert!(
+        e.contains("missing.onnx") && e.contains("No such file"),
+        "{e}"
+    );
 
     let not_onnx = dir.join("notes.onnx");
     std::fs::write(&not_onnx, "this is not a model").unwrap();
     let e = start_error(&not_onnx);
-    assert!(e.contains("notes.onnx") && e.contains("not a loadable ONNX model"), "{e}");
+    assert!(
+        e.contains("notes.onnx") && e.contains("not a loadable ONNX model"),
+        "{e}"
+    );
 
     let e = start_error(&fixtures().join("models/wrong-interface.onnx"));
-    assert!(e.contains("wrong-interface.onnx") && e.contains("no input named audio_signal") && e.contains("image"), "{e}");
+    assert!(
+        e.contains("wrong-interface.onnx")
+            && e.contains("no input named audio_signal")
+            && e.contains("image"),
+        "{e}"
+    );
 
     let e = start_error(&fixtures().join("models/ten-classes.onnx"));
-    assert!(e.contains("ten-classes.onnx") && e.contains("10 classes") && e.contains("28 labels"), "{e}");
+    assert!(
+        e.contains("ten-classes.onnx") && e.contains("10 classes") && e.contains("28 labels"),
+        "{e}"
+    );
 
     // The right model with a sidecar whose labels disagree with the output width.
     let model = dir.join("relabelled.onnx");
@@ -438,12 +539,18 @@ fn bad_models_give_clear_errors() {
     json["labels"].as_array_mut().unwrap().truncate(20);
     std::fs::write(dir.join("relabelled.json"), json.to_string()).unwrap();
     let e = start_error(&model);
-    assert!(e.contains("relabelled.onnx") && e.contains("29 classes") && e.contains("20 labels"), "{e}");
+    assert!(
+        e.contains("relabelled.onnx") && e.contains("29 classes") && e.contains("20 labels"),
+        "{e}"
+    );
 
     // A malformed sidecar names itself.
     std::fs::write(dir.join("relabelled.json"), "{ not json").unwrap();
     let e = start_error(&model);
-    assert!(e.contains("relabelled.json") && e.contains("invalid model description"), "{e}");
+    assert!(
+        e.contains("relabelled.json") && e.contains("invalid model description"),
+        "{e}"
+    );
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -459,6 +566,12 @@ fn model_path_is_required() {
         .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
         .unwrap();
     pipeline.set_state(gst::State::Null).unwrap();
-    let gst::MessageView::Error(e) = message.view() else { unreachable!() };
-    assert!(e.error().to_string().contains("model-path"), "{}", e.error());
+    let gst::MessageView::Error(e) = message.view() else {
+        unreachable!()
+    };
+    assert!(
+        e.error().to_string().contains("model-path"),
+        "{}",
+        e.error()
+    );
 }

@@ -14,6 +14,14 @@ use gstquartznetstt::streaming::{StreamingRecognizer, WindowConfig, recognize_of
 
 const FEATURE_TOLERANCE: f32 = 1e-3;
 const LOGPROB_TOLERANCE: f32 = 1e-3;
+/// Absolute error of a single-precision log-mel value, as NeMo computes it: measured against
+/// an exact (f64) evaluation of the same formula, NeMo's torch.stft path is off by up to
+/// 4.1e-5 (tools/spec_frontend.py). Normalisation divides it by the band's spread, so a band
+/// with almost no variation (audio band-limited below 8 kHz) magnifies NeMo's own rounding
+/// past 1e-3. Such bands are held to this raw-domain bound instead.
+const LOG_MEL_RESOLUTION: f32 = 1e-4;
+/// Bands spread less than this (in log units) are ill-conditioned in the sense above.
+const WELL_CONDITIONED_SPREAD: f32 = LOG_MEL_RESOLUTION / FEATURE_TOLERANCE;
 
 fn golden(version: &Version, clip: &Clip, what: &str) -> npy::NpyArray {
     let path = fixtures()
@@ -27,6 +35,45 @@ fn rust_features(version: &Version, samples: &[f32]) -> Features {
     let mut features = Features::default();
     extractor.compute(samples, &mut features);
     features
+}
+
+/// Per-band standard deviation of the raw log-mel features (what normalisation divides by).
+fn band_spreads(version: &Version, samples: &[f32]) -> Vec<f32> {
+    let mut extractor = FeatureExtractor::new(description_for(version).frontend).unwrap();
+    let mut raw = Features::default();
+    extractor.compute_unnormalized(samples, &mut raw);
+    (0..raw.n_mels)
+        .map(|m| {
+            let row = raw.row(m);
+            let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / row.len() as f64;
+            let var = row
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / (row.len().max(2) - 1) as f64;
+            var.sqrt() as f32
+        })
+        .collect()
+}
+
+/// Largest feature difference relative to each band's tolerance: <= 1 passes. The
+/// tolerance is 1e-3 in every band except ill-conditioned ones (see LOG_MEL_RESOLUTION).
+fn feature_error(ours: &Features, nemo: &[f32], spreads: &[f32]) -> (f32, f32) {
+    let mut worst_ratio = 0.0f32;
+    let mut worst_abs = 0.0f32;
+    for (m, spread) in spreads.iter().enumerate() {
+        let tolerance = FEATURE_TOLERANCE.max(LOG_MEL_RESOLUTION / spread.max(1e-12));
+        let row = ours.row(m);
+        let expected = &nemo[m * ours.frames..(m + 1) * ours.frames];
+        let diff = max_abs_diff(row, expected);
+        worst_ratio = worst_ratio.max(diff / tolerance);
+        worst_abs = worst_abs.max(diff);
+    }
+    (worst_ratio, worst_abs)
+}
+
+fn well_conditioned(spreads: &[f32]) -> bool {
+    spreads.iter().all(|&s| s >= WELL_CONDITIONED_SPREAD)
 }
 
 #[test]
@@ -44,23 +91,24 @@ fn features_match_nemo() {
     for version in &manifest.versions {
         for clip in &manifest.clips {
             let expected = golden(version, clip, "features");
-            let features = rust_features(version, &clip_samples(clip));
-            assert_eq!(
-                expected.shape,
-                vec![1, features.n_mels, features.frames],
-                "{} {}",
-                version.dir,
-                clip.name
-            );
-            let diff = max_abs_diff(&features.data, &expected.data);
+            let samples = clip_samples(clip);
+            let features = rust_features(version, &samples);
+            let shape = vec![1, features.n_mels, features.frames];
+            assert_eq!(expected.shape, shape, "{} {}", version.dir, clip.name);
+            let spreads = band_spreads(version, &samples);
+            let (ratio, diff) = feature_error(&features, &expected.data, &spreads);
+            let note = if well_conditioned(&spreads) {
+                ""
+            } else {
+                " (ill-conditioned bands)"
+            };
             eprintln!(
-                "features {} {}: {} frames, max |diff| {diff:.2e}",
+                "features {} {}: {} frames, max |diff| {diff:.2e}, {ratio:.2} of tolerance{note}",
                 version.dir, clip.name, features.frames
             );
-            failures.extend(
-                (diff > FEATURE_TOLERANCE)
-                    .then(|| format!("{} {}: max |diff| {diff}", version.dir, clip.name)),
-            );
+            if ratio > 1.0 {
+                failures.push(format!("{} {}: max |diff| {diff}", version.dir, clip.name));
+            }
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -88,14 +136,42 @@ fn one_sample_of_padding_is_detected() {
 }
 
 #[test]
+fn model_on_nemo_features_matches_nemo() {
+    // The ONNX export run by ONNX Runtime through `ort`, isolated from the frontend.
+    let manifest = manifest();
+    let mut model = load_model();
+    for version in &manifest.versions {
+        for clip in &manifest.clips {
+            let golden_features = golden(version, clip, "features");
+            let features = Features {
+                n_mels: golden_features.shape[1],
+                frames: golden_features.shape[2],
+                data: golden_features.data,
+            };
+            let mut logprobs = Vec::new();
+            model.infer(&features, &mut logprobs).unwrap();
+            let diff = max_abs_diff(&logprobs, &golden(version, clip, "logprobs").data);
+            assert!(
+                diff <= LOGPROB_TOLERANCE,
+                "{} {}: max |diff| {diff}",
+                version.dir,
+                clip.name
+            );
+        }
+    }
+}
+
+#[test]
 fn logprobs_and_transcripts_match_nemo() {
+    // End to end: audio -> Rust frontend -> ONNX Runtime -> greedy CTC.
     let manifest = manifest();
     let mut model = load_model();
     let labels = model.description().labels.clone();
     let mut failures = Vec::new();
     for version in &manifest.versions {
         for clip in &manifest.clips {
-            let features = rust_features(version, &clip_samples(clip));
+            let samples = clip_samples(clip);
+            let features = rust_features(version, &samples);
             let mut logprobs = Vec::new();
             let frames = model.infer(&features, &mut logprobs).unwrap();
             let expected = golden(version, clip, "logprobs");
@@ -107,14 +183,22 @@ fn logprobs_and_transcripts_match_nemo() {
                 clip.name
             );
             let diff = max_abs_diff(&logprobs, &expected.data);
+            // In ill-conditioned bands NeMo's own rounding (up to 3e-3 after normalisation)
+            // is what the random fixture model amplifies; the transcript must still agree.
+            let conditioned = well_conditioned(&band_spreads(version, &samples));
             eprintln!(
-                "logprobs {} {}: {frames} frames, max |diff| {diff:.2e}",
-                version.dir, clip.name
+                "logprobs {} {}: {frames} frames, max |diff| {diff:.2e}{}",
+                version.dir,
+                clip.name,
+                if conditioned {
+                    ""
+                } else {
+                    " (ill-conditioned features; transcript checked only)"
+                }
             );
-            failures.extend(
-                (diff > LOGPROB_TOLERANCE)
-                    .then(|| format!("{} {}: max |diff| {diff}", version.dir, clip.name)),
-            );
+            if conditioned && diff > LOGPROB_TOLERANCE {
+                failures.push(format!("{} {}: max |diff| {diff}", version.dir, clip.name));
+            }
 
             let transcript = greedy_transcript(&logprobs, model.vocab_size(), &labels);
             let nemo = &clip.transcripts[&version.nemo_version];
@@ -133,6 +217,15 @@ fn logprobs_and_transcripts_match_nemo() {
             }
         }
     }
+    assert!(
+        manifest
+            .clips
+            .iter()
+            .filter(|c| well_conditioned(&band_spreads(&manifest.versions[0], &clip_samples(c))))
+            .count()
+            >= 4,
+        "most fixture clips are held to the strict log-prob tolerance"
+    );
     assert!(failures.is_empty(), "{failures:#?}");
 }
 

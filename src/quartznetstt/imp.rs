@@ -779,7 +779,8 @@ impl QuartzNetStt {
 
     /// The time just after the last sample pushed into the current stream.
     fn stream_end(&self, state: &State) -> gst::ClockTime {
-        state.base_pts.unwrap_or(gst::ClockTime::ZERO) + samples_to_time(state.recognizer.samples_pushed(), state.sample_rate)
+        state.base_pts.unwrap_or(gst::ClockTime::ZERO)
+            + samples_to_time(state.recognizer.samples_pushed(), state.sample_rate)
     }
 
     /// Turns a recogniser result into text buffers, gap events and a bus message. `end` is
