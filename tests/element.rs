@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use gst::glib;
 use gst::prelude::*;
 use gst_check::Harness;
 use gstquartznetstt::model::{LoadOptions, OnnxModel};
@@ -574,4 +575,24 @@ fn model_path_is_required() {
         "{}",
         e.error()
     );
+}
+
+#[test]
+fn model_properties_are_fixed_while_streaming() {
+    let mut h = harness("phrase");
+    let element = h.element().unwrap();
+    element.set_property("chunk-ms", 5000u32);
+    assert_eq!(element.property::<u32>("chunk-ms"), CHUNK_MS, "ignored while running");
+    element.set_property("granularity", gstquartznetstt_granularity("word"));
+    push_audio(&mut h, &s16_bytes(&clip("espeak_fox")), 3200, 0);
+    h.push_event(gst::event::Eos::new());
+    let (texts, _) = collect(&mut h);
+    assert_eq!(texts.len(), reference_words(&clip("espeak_fox")).len(), "granularity applies at once");
+}
+
+fn gstquartznetstt_granularity(nick: &str) -> glib::Value {
+    init();
+    let pspec = gst::ElementFactory::make("quartznetstt").build().unwrap().find_property("granularity").unwrap();
+    let class = glib::EnumClass::with_type(pspec.value_type()).unwrap();
+    class.to_value_by_nick(nick).unwrap()
 }

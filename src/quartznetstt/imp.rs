@@ -294,6 +294,17 @@ impl ObjectImpl for QuartzNetStt {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        // The model, threads, window and frontend are fixed while a stream runs (they are
+        // read in start()); refuse rather than silently ignore a change.
+        if !pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING) && self.state.lock().unwrap().is_some() {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "property '{}' can only be changed in the NULL or READY state; ignored",
+                pspec.name()
+            );
+            return;
+        }
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
             "model-path" => settings.model_path = value.get().expect("type checked upstream"),
