@@ -582,17 +582,58 @@ fn model_properties_are_fixed_while_streaming() {
     let mut h = harness("phrase");
     let element = h.element().unwrap();
     element.set_property("chunk-ms", 5000u32);
-    assert_eq!(element.property::<u32>("chunk-ms"), CHUNK_MS, "ignored while running");
+    assert_eq!(
+        element.property::<u32>("chunk-ms"),
+        CHUNK_MS,
+        "ignored while running"
+    );
     element.set_property("granularity", gstquartznetstt_granularity("word"));
     push_audio(&mut h, &s16_bytes(&clip("espeak_fox")), 3200, 0);
     h.push_event(gst::event::Eos::new());
     let (texts, _) = collect(&mut h);
-    assert_eq!(texts.len(), reference_words(&clip("espeak_fox")).len(), "granularity applies at once");
+    assert_eq!(
+        texts.len(),
+        reference_words(&clip("espeak_fox")).len(),
+        "granularity applies at once"
+    );
 }
 
 fn gstquartznetstt_granularity(nick: &str) -> glib::Value {
     init();
-    let pspec = gst::ElementFactory::make("quartznetstt").build().unwrap().find_property("granularity").unwrap();
+    let pspec = gst::ElementFactory::make("quartznetstt")
+        .build()
+        .unwrap()
+        .find_property("granularity")
+        .unwrap();
     let class = glib::EnumClass::with_type(pspec.value_type()).unwrap();
     class.to_value_by_nick(nick).unwrap()
+}
+
+#[test]
+fn a_new_segment_drains_and_restarts_the_timeline() {
+    let a = clip("espeak_fox");
+    let b = clip("flite_hello");
+    let mut h = harness("word");
+    push_audio(&mut h, &s16_bytes(&a), 3200, 10 * u64::from(RATE));
+    // A new segment (e.g. the next file in a playlist) whose timestamps start again at 0.
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    let (first, _) = collect(&mut h);
+    assert_eq!(
+        first.len(),
+        reference_words(&a).len(),
+        "the old stream is drained first"
+    );
+    push_audio(&mut h, &s16_bytes(&b), 3200, 0);
+    h.push_event(gst::event::Eos::new());
+    let (second, _) = collect(&mut h);
+    let expected = reference_words(&b);
+    assert_eq!(second.len(), expected.len());
+    for (t, w) in second.iter().zip(&expected) {
+        assert_eq!(
+            (t.text.as_str(), t.pts),
+            (w.text.as_str(), time_of(w.start_frame * 320))
+        );
+    }
 }

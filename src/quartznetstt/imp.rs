@@ -296,7 +296,9 @@ impl ObjectImpl for QuartzNetStt {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         // The model, threads, window and frontend are fixed while a stream runs (they are
         // read in start()); refuse rather than silently ignore a change.
-        if !pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING) && self.state.lock().unwrap().is_some() {
+        if !pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING)
+            && self.state.lock().unwrap().is_some()
+        {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -784,6 +786,8 @@ impl QuartzNetStt {
         for result in results {
             self.queue_result(state, result, Some(end));
         }
+        // The new stream's timeline starts afresh (it may even lie before the old one).
+        state.emitted_until = None;
         state.base_pts = Some(pts);
         Ok(())
     }
@@ -953,6 +957,7 @@ impl QuartzNetStt {
             }
             state.base_pts = None;
             state.odd_byte = None;
+            state.emitted_until = None;
             (
                 std::mem::take(&mut state.pending),
                 std::mem::take(&mut state.messages),
