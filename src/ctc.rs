@@ -50,6 +50,11 @@ pub struct DecoderConfig {
     /// have followed its last token. A live stream needs this because speakers often pause
     /// without the model emitting a space. 0 = never complete a word on silence alone.
     pub word_gap_frames: u32,
+    /// Complete a word once it has lasted this many frames, even if it goes on (the rest
+    /// becomes the next word). Live output can only advance past a completed word, so this
+    /// bounds how long a model that never stops emitting characters (an untrained one, or
+    /// noise) can hold text and gap events back. 0 = no limit.
+    pub max_word_frames: u32,
     pub confidence: ConfidenceMethod,
 }
 
@@ -191,6 +196,7 @@ pub struct GreedyCtcDecoder {
     is_space: Vec<bool>,
     blank: usize,
     word_gap_frames: u32,
+    max_word_frames: u32,
     scorer: Scorer,
 
     /// Stream index of the next frame to be pushed.
@@ -232,6 +238,7 @@ impl GreedyCtcDecoder {
             is_space,
             blank,
             word_gap_frames: config.word_gap_frames,
+            max_word_frames: config.max_word_frames,
             scorer,
             next_frame: 0,
             prev: blank,
@@ -398,6 +405,14 @@ impl GreedyCtcDecoder {
         }
         self.prev = p;
         self.next_frame += 1;
+        if self.max_word_frames > 0
+            && self.word_active
+            && self.next_frame - self.word_start >= u64::from(self.max_word_frames)
+        {
+            // Split here; a character run that goes on is not emitted again (prev stays).
+            self.close_run(self.next_frame);
+            out.extend(self.take_word());
+        }
     }
 }
 
@@ -445,7 +460,7 @@ mod tests {
     fn cfg(gap: u32) -> DecoderConfig {
         DecoderConfig {
             word_gap_frames: gap,
-            confidence: ConfidenceMethod::default(),
+            ..DecoderConfig::default()
         }
     }
 
@@ -676,8 +691,8 @@ mod tests {
         assert!(GreedyCtcDecoder::new(vec!["a".into(), String::new()], cfg(0)).is_err());
         for alpha in [0.0, -1.0, f32::NAN, f32::INFINITY] {
             let c = DecoderConfig {
-                word_gap_frames: 0,
                 confidence: ConfidenceMethod::TsallisEntropy { alpha },
+                ..DecoderConfig::default()
             };
             assert!(GreedyCtcDecoder::new(labels(), c).is_err(), "{alpha}");
         }
@@ -768,8 +783,8 @@ mod tests {
         let mut d = GreedyCtcDecoder::new(
             labels(),
             DecoderConfig {
-                word_gap_frames: 0,
                 confidence: ConfidenceMethod::MaxProb,
+                ..DecoderConfig::default()
             },
         )
         .unwrap();
@@ -894,6 +909,7 @@ mod tests {
             let config = DecoderConfig {
                 word_gap_frames: gap,
                 confidence: method,
+                ..DecoderConfig::default()
             };
 
             let mut one = GreedyCtcDecoder::new(labels(), config).unwrap();
@@ -942,5 +958,22 @@ mod tests {
     fn ctc_push_length_mismatch_asserts_in_debug() {
         let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
         d.push(&frames("ab"), 3);
+    }
+
+    #[test]
+    fn max_word_frames_splits_endless_words() {
+        let config = DecoderConfig {
+            max_word_frames: 4,
+            ..DecoderConfig::default()
+        };
+        let mut d = GreedyCtcDecoder::new(labels(), config).unwrap();
+        // "abcab" with one frame per letter and no space: complete after 4 frames.
+        let words = d.push(&frames("abca"), 4);
+        assert_eq!(texts(&words), ["abca"]);
+        assert_eq!((words[0].start_frame, words[0].end_frame), (0, 4));
+        // A run that continues past the split is not emitted again.
+        let words = decode_all(&mut d, "aab");
+        assert_eq!(texts(&words), ["b"]);
+        assert_eq!((words[0].start_frame, words[0].end_frame), (6, 7));
     }
 }

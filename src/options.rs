@@ -51,12 +51,19 @@ pub fn frontend_for(
     frontend
 }
 
-/// Decoder settings with the word gap converted from milliseconds to output frames.
+/// The longest a word may last before it is completed anyway (see
+/// `DecoderConfig::max_word_frames`): far beyond any spoken English word, so it only acts on
+/// runaway output, where it bounds how long live text and gap events are held back.
+pub const MAX_WORD_MS: u32 = 3000;
+
+/// Decoder settings with the word gap and the word length limit in output frames.
 pub fn decoder_config(description: &ModelDescription, word_gap_ms: u32) -> DecoderConfig {
     let frame_ms =
         description.samples_per_output_frame() as f64 * 1000.0 / f64::from(description.sample_rate);
+    let frames = |ms: u32| (f64::from(ms) / frame_ms).round() as u32;
     DecoderConfig {
-        word_gap_frames: (f64::from(word_gap_ms) / frame_ms).round() as u32,
+        word_gap_frames: frames(word_gap_ms),
+        max_word_frames: frames(MAX_WORD_MS),
         ..DecoderConfig::default()
     }
 }

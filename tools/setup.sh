@@ -13,7 +13,7 @@ ORT_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/quartznetstt/onnxruntime"
 ORT_LIB="$ORT_DIR/libonnxruntime.so.$ORT_VERSION"
 
 apt_packages=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good meson ninja-build pkg-config python3-pip)
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-x meson ninja-build pkg-config python3-pip)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

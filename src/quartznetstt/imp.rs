@@ -14,7 +14,7 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 filesrc location=tests/fixtures/audio/lj001-0001.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt model-path=tests/fixtures/models/quartznet-tiny.onnx append-newline=true ! fdsink fd=1
+ * gst-launch-1.0 -q filesrc location=tests/fixtures/audio/LJ001-0001.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt model-path=tests/fixtures/models/quartznet-tiny.onnx append-newline=true ! fdsink fd=1
  * ]|
  */
 use std::collections::VecDeque;
@@ -709,7 +709,7 @@ impl QuartzNetStt {
             let start = segment
                 .downcast_ref::<gst::ClockTime>()
                 .and_then(|s| s.start());
-            state.base_pts = Some(start.unwrap_or(gst::ClockTime::ZERO));
+            self.start_stream(state, start.unwrap_or(gst::ClockTime::ZERO));
         }
 
         let samples = std::mem::take(&mut state.samples);
@@ -744,7 +744,7 @@ impl QuartzNetStt {
         discont: bool,
     ) -> Result<(), gst::FlowError> {
         let Some(base) = state.base_pts else {
-            state.base_pts = Some(pts);
+            self.start_stream(state, pts);
             return Ok(());
         };
         let pushed = state.recognizer.samples_pushed();
@@ -786,10 +786,20 @@ impl QuartzNetStt {
         for result in results {
             self.queue_result(state, result, Some(end));
         }
-        // The new stream's timeline starts afresh (it may even lie before the old one).
-        state.emitted_until = None;
-        state.base_pts = Some(pts);
+        self.start_stream(state, pts);
         Ok(())
+    }
+
+    /// Starts the output timeline of a new stream at `base` (it may even lie before the old
+    /// one). An empty gap tells downstream at once where the text stream stands, so sinks
+    /// preroll and live pipelines settle their latency before the first chunk is recognised.
+    fn start_stream(&self, state: &mut State, base: gst::ClockTime) {
+        state.base_pts = Some(base);
+        state.emitted_until = Some(base);
+        state.pending.push_back(Output::Gap {
+            start: base,
+            duration: gst::ClockTime::ZERO,
+        });
     }
 
     /// The time just after the last sample pushed into the current stream.
