@@ -25,4 +25,4 @@ rm -rf "$builddir"
 
 passed=$(grep -o '[0-9]* passed' "$log" | awk '{s += $1} END {print s + 0}')
 failed=$(grep -o '[0-9]* failed' "$log" | awk '{s += $1} END {print s + 0}')
-echo "cargo tests: $passed passed, $failed failed"
+echo "tests: $passed passed, $failed failed"
