@@ -11,6 +11,7 @@
 use gst::glib;
 
 pub mod ctc;
+pub mod default_model;
 pub mod description;
 pub mod frontend;
 pub mod model;

@@ -17,12 +17,13 @@ use gstquartznetstt::streaming::{
 };
 
 const USAGE: &str = "\
-usage: quartznet-transcribe --model MODEL.onnx [options] FILE.wav...
+usage: quartznet-transcribe [--model MODEL.onnx] [options] FILE.wav...
 
 Transcribes 16-bit PCM WAV files (mono, or downmixed) at the model's sample rate.
 
 options:
-  --model PATH             ONNX model exported from NeMo (description from MODEL.json beside it)
+  --model PATH             ONNX model exported from NeMo (description from MODEL.json beside it);
+                           default: the bundled English model (models/quartznet-en.onnx)
   --json                   one JSON object per file: text and words with times and confidences
   --offline                recognise each file as one utterance (default: the element's windows)
   --left-context-ms N      streaming left context (default 2500)
@@ -115,7 +116,11 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
             file => args.files.push(PathBuf::from(file)),
         }
     }
-    args.model = model.ok_or("--model is required")?;
+    args.model = match model {
+        Some(model) => model,
+        None => gstquartznetstt::default_model::find()
+            .map_err(|e| format!("no --model given, and {e}"))?,
+    };
     if args.files.is_empty() {
         return Err("no WAV file given".to_string());
     }

@@ -220,8 +220,9 @@ impl ObjectImpl for QuartzNetStt {
                 glib::ParamSpecString::builder("model-path")
                     .nick("Model Path")
                     .blurb(
-                        "ONNX model exported from NeMo; its description is read from model.json beside it, \
-                         the ONNX metadata, or QuartzNet English defaults (alphabet.txt beside it sets the labels)",
+                        "ONNX model exported from NeMo (unset: the bundled English model); its description is \
+                         read from model.json beside it, the ONNX metadata, or QuartzNet English defaults \
+                         (alphabet.txt beside it sets the labels)",
                     )
                     .default_value(DEFAULT_MODEL_PATH)
                     .flags(ready)
@@ -589,13 +590,15 @@ impl QuartzNetStt {
     /// Loads the model and builds the recogniser; every failure is an error message naming
     /// the file and the problem, so the state change fails cleanly.
     fn build_state(&self, settings: &Settings) -> Result<State, gst::ErrorMessage> {
-        let Some(path) = settings.model_path.as_deref().filter(|p| !p.is_empty()) else {
-            return Err(gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ("no model: set the model-path property to an ONNX model exported from NeMo")
-            ));
+        let path = match settings.model_path.as_deref().filter(|p| !p.is_empty()) {
+            Some(path) => PathBuf::from(path),
+            None => crate::default_model::find().map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::NotFound,
+                    ("no model: set the model-path property to an ONNX model exported from NeMo ({e})")
+                )
+            })?,
         };
-        let path = PathBuf::from(path);
         let options = LoadOptions {
             threads: settings.threads as usize,
         };
