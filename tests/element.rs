@@ -557,27 +557,6 @@ fn bad_models_give_clear_errors() {
 }
 
 #[test]
-fn model_path_is_required() {
-    init();
-    let pipeline = gst::parse::launch("audiotestsrc ! quartznetstt ! fakesink").unwrap();
-    assert!(pipeline.set_state(gst::State::Paused).is_err());
-    let message = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
-        .unwrap();
-    pipeline.set_state(gst::State::Null).unwrap();
-    let gst::MessageView::Error(e) = message.view() else {
-        unreachable!()
-    };
-    assert!(
-        e.error().to_string().contains("model-path"),
-        "{}",
-        e.error()
-    );
-}
-
-#[test]
 fn model_properties_are_fixed_while_streaming() {
     let mut h = harness("phrase");
     let element = h.element().unwrap();

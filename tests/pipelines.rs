@@ -567,3 +567,104 @@ fn documented_example_is_the_tested_pipeline() {
     expanded.push_str(rest);
     assert_eq!(documented, expanded.replace('"', ""));
 }
+
+/// Character error rate of `hyp` against `reference` (words normalised to single spaces).
+fn character_error_rate(reference: &str, hyp: &str) -> f64 {
+    let r: Vec<char> = normalize(reference).chars().collect();
+    let h: Vec<char> = normalize(hyp).chars().collect();
+    let mut previous: Vec<usize> = (0..=h.len()).collect();
+    for (i, rc) in r.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, hc) in h.iter().enumerate() {
+            current.push(
+                (previous[j + 1] + 1)
+                    .min(current[j] + 1)
+                    .min(previous[j] + usize::from(rc != hc)),
+            );
+        }
+        previous = current;
+    }
+    previous[h.len()] as f64 / r.len().max(1) as f64
+}
+
+/// With no model-path the element runs the bundled English model (models/quartznet-en.onnx)
+/// and transcribes the bundled samples. The bound is the model card's quality, not a wish:
+/// measured CER here is 0.43 and 0.49 for these clips (a random model scores about 1.0).
+#[test]
+fn bundled_model_is_the_default() {
+    let samples = [
+        (
+            "samples/heldout_slt_1.wav",
+            "the science of vegetables those that are not good to eat as well as those that are",
+        ),
+        (
+            "samples/heldout_slt_2.wav",
+            "seeing that death a necessary end will come when it will come",
+        ),
+    ];
+    for (file, reference) in samples {
+        let out = out_dir("bundled-model");
+        let mut command = Command::new("gst-launch-1.0");
+        command
+            .args([
+                "-q",
+                "filesrc",
+                &format!("location={file}"),
+                "!",
+                "wavparse",
+                "!",
+                "audioconvert",
+                "!",
+            ])
+            .args([
+                "audioresample",
+                "!",
+                "quartznetstt",
+                "append-newline=true",
+                "!",
+                "fdsink",
+                "fd=1",
+            ])
+            .env_remove("QUARTZNETSTT_MODEL");
+        let run = run(command, "default-model pipeline", &out);
+        assert!(run.status.success(), "{file}: {}", run.stderr);
+        let cer = character_error_rate(reference, &run.stdout);
+        eprintln!("{file}: CER {cer:.2}: {}", run.stdout.trim());
+        assert!(cer < 0.6, "{file}: CER {cer:.2} for {:?}", run.stdout);
+    }
+}
+
+/// A default model that cannot be found fails the state change with a message saying what
+/// to set.
+#[test]
+fn missing_default_model_is_a_clear_error() {
+    let out = out_dir("missing-default");
+    let mut command = Command::new("gst-launch-1.0");
+    command
+        .args([
+            "audiotestsrc",
+            "num-buffers=1",
+            "!",
+            "quartznetstt",
+            "!",
+            "fakesink",
+        ])
+        .env("QUARTZNETSTT_MODEL", "/nonexistent/model.onnx");
+    let run = run(command, "missing default model", &out);
+    assert!(!run.status.success());
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("set the model-path property")
+            && all.contains("QUARTZNETSTT_MODEL=/nonexistent/model.onnx"),
+        "{all}"
+    );
+
+    let cli = Command::new(env!("CARGO_BIN_EXE_quartznet-transcribe"))
+        .arg("samples/heldout_slt_2.wav")
+        .current_dir(root())
+        .env("QUARTZNETSTT_MODEL", "/nonexistent/model.onnx")
+        .output()
+        .unwrap();
+    assert!(!cli.status.success());
+    assert!(String::from_utf8_lossy(&cli.stderr).contains("no --model given"));
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MPL-2.0
-# The README's main job: sets up what is missing, builds the plugin, and transcribes a bundled
-# sample through a gst-launch-1.0 pipeline, printing the transcript.
-#   bash tools/demo.sh [FILE.wav]      (QUARTZNETSTT_MODEL=model.onnx to choose the model)
+# The README's main job: sets up what is missing, builds the plugin, and transcribes the
+# bundled samples (samples/transcripts.tsv says what they are) through a gst-launch-1.0
+# pipeline with the default (bundled) model, printing each reference and transcript.
+#   bash tools/demo.sh [FILE.wav]      (QUARTZNETSTT_MODEL=model.onnx to choose another model)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,8 +11,17 @@ bash tools/setup.sh >&2
 cargo build --release --locked --quiet
 export GST_PLUGIN_PATH="$PWD/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 
-model="${QUARTZNETSTT_MODEL:-tests/fixtures/models/quartznet-tiny.onnx}"
-sample="${1:-tests/fixtures/audio/LJ001-0001.wav}"
-echo "transcribing $sample with $model" >&2
-gst-launch-1.0 -q filesrc location="$sample" ! wavparse ! audioconvert ! audioresample ! \
-  quartznetstt model-path="$model" append-newline=true ! fdsink fd=1
+transcribe() {
+  gst-launch-1.0 -q filesrc location="$1" ! wavparse ! audioconvert ! audioresample ! \
+    quartznetstt append-newline=true ! fdsink fd=1
+}
+
+if [ $# -gt 0 ]; then
+  transcribe "$1"
+  exit
+fi
+while IFS=$'\t' read -r file reference about; do
+  echo "== samples/$file ($about)"
+  echo "reference:  $reference"
+  echo "transcript: $(transcribe "samples/$file" | tr '\n' ' ')"
+done < samples/transcripts.tsv

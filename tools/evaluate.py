@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: MPL-2.0
+"""Word and character error rates of a model through quartznet-transcribe (the element's engine).
+
+    python3 tools/evaluate.py [--model models/quartznet-en.onnx] SET...
+
+A SET is a NeMo manifest (JSON lines with audio_filepath and text) or a folder holding a
+`manifest.tsv` (file, reference, ...) such as ../shared/eval/real-dev. Each set is measured
+offline (whole utterance) and with the element's default streaming windows. Standard library
+only; builds nothing: run `cargo build --release` first (tools/demo.sh does).
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_set(path):
+    """[(wav path, reference text)] from a NeMo manifest or a folder with manifest.tsv."""
+    items = []
+    if os.path.isdir(path):
+        with open(os.path.join(path, "manifest.tsv"), encoding="utf-8") as f:
+            for line in f:
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) >= 2 and fields[0].endswith(".wav"):
+                    items.append((os.path.join(path, fields[0]), fields[1]))
+    else:
+        base = os.path.dirname(os.path.abspath(path))
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    entry = json.loads(line)
+                    audio = entry["audio_filepath"]
+                    items.append((audio if os.path.isabs(audio) else os.path.join(base, audio), entry["text"]))
+    return items
+
+
+def normalise(text):
+    """Lower-case words of a-z and apostrophes, as the references are written."""
+    return re.sub(r"[^a-z' ]+", " ", text.lower()).split()
+
+
+def edit_distance(ref, hyp):
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        current = [i]
+        for j, h in enumerate(hyp, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1]
+
+
+def transcribe(binary, model, files, offline):
+    args = [binary, "--json"] + (["--model", model] if model else []) + (["--offline"] if offline else [])
+    out = subprocess.run(args + files, check=True, capture_output=True, text=True).stdout
+    texts = {}
+    for line in out.splitlines():
+        entry = json.loads(line)
+        texts[entry["file"]] = entry["text"]
+    return [texts[f] for f in files]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("sets", nargs="+")
+    ap.add_argument("--model", help="ONNX model (default: the bundled one)")
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "quartznet-transcribe"))
+    ap.add_argument("--show", type=int, default=0, help="print this many reference/hypothesis pairs per set")
+    args = ap.parse_args()
+
+    print(f"{'set':<28} {'mode':<10} {'utts':>5} {'words':>6} {'WER %':>7} {'CER %':>7}")
+    for path in args.sets:
+        items = load_set(path)
+        files = [f for f, _ in items]
+        name = os.path.basename(os.path.normpath(path))
+        for mode in ("offline", "streaming"):
+            hyps = transcribe(args.binary, args.model, files, mode == "offline")
+            word_errors = words = char_errors = chars = 0
+            for (_, ref), hyp in zip(items, hyps):
+                r, h = normalise(ref), normalise(hyp)
+                word_errors += edit_distance(r, h)
+                words += len(r)
+                char_errors += edit_distance(" ".join(r), " ".join(h))
+                chars += len(" ".join(r))
+            print(f"{name:<28} {mode:<10} {len(items):>5} {words:>6} {100 * word_errors / words:>7.1f} "
+                  f"{100 * char_errors / chars:>7.1f}")
+            for (_, ref), hyp in list(zip(items, hyps))[: args.show]:
+                print(f"    REF {ref}\n    HYP {hyp}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
