@@ -51,6 +51,9 @@ pub fn candidate_paths() -> Vec<PathBuf> {
     {
         dirs.push(dir);
     }
+    if let Some(dir) = option_env!("QUARTZNETSTT_ONNXRUNTIME_DIR") {
+        dirs.push(PathBuf::from(dir));
+    }
     dirs.extend(user_install_dir());
     dirs.push(PathBuf::from("/usr/local/lib/quartznetstt"));
     let mut paths: Vec<PathBuf> = Vec::new();
