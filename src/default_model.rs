@@ -13,12 +13,9 @@ pub const FILE_NAME: &str = "quartznet-en.onnx";
 /// Variable naming a default model explicitly (takes precedence).
 pub const VARIABLE: &str = "QUARTZNETSTT_MODEL";
 
-/// The places searched, in order.
+/// The places searched, in order, when the variable is not set.
 pub fn candidates() -> Vec<PathBuf> {
     let mut paths = Vec::new();
-    if let Some(value) = std::env::var_os(VARIABLE).filter(|v| !v.is_empty()) {
-        paths.push(PathBuf::from(value));
-    }
     if let Some(dir) = option_env!("QUARTZNETSTT_MODELS_DIR") {
         paths.push(PathBuf::from(dir).join(FILE_NAME));
     }
@@ -35,30 +32,9 @@ pub fn candidates() -> Vec<PathBuf> {
     paths
 }
 
-/// The default model: the first candidate that exists, or an error listing where it looked.
+/// The default model: the variable, else the first candidate that exists, else an error
+/// listing where it looked.
 pub fn find() -> Result<PathBuf, String> {
-    let candidates = candidates();
-    if let Some(explicit) = std::env::var_os(VARIABLE).filter(|v| !v.is_empty()) {
-        let path = PathBuf::from(explicit);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!(
-                "{VARIABLE}={} does not name a file",
-                path.display()
-            ))
-        };
-    }
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            let searched: Vec<String> =
-                candidates.iter().map(|p| p.display().to_string()).collect();
-            format!(
-                "the bundled model {FILE_NAME} was not found (searched {})",
-                searched.join(", ")
-            )
-        })
+    crate::locate::find_file(&[VARIABLE], &candidates())
+        .map_err(|e| format!("the bundled model {FILE_NAME}: {e}"))
 }

@@ -14,6 +14,7 @@ pub mod ctc;
 pub mod default_model;
 pub mod description;
 pub mod frontend;
+mod locate;
 pub mod model;
 pub mod npy;
 pub mod options;

@@ -66,33 +66,12 @@ pub fn candidate_paths() -> Vec<PathBuf> {
 
 /// Finds the runtime library: the variables first, then [`candidate_paths`].
 pub fn find_library() -> Result<PathBuf, String> {
-    for variable in [LIBRARY_VARIABLE, ORT_VARIABLE] {
-        if let Some(value) = std::env::var_os(variable).filter(|v| !v.is_empty()) {
-            let path = PathBuf::from(value);
-            return if path.is_file() {
-                Ok(path)
-            } else {
-                Err(format!(
-                    "{variable}={} does not name a file",
-                    path.display()
-                ))
-            };
-        }
-    }
-    let candidates = candidate_paths();
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            let searched: Vec<String> =
-                candidates.iter().map(|p| p.display().to_string()).collect();
-            format!(
-                "ONNX Runtime library not found (searched {}). Run tools/setup.sh to install \
-             onnxruntime {PINNED_VERSION}, or set {LIBRARY_VARIABLE} to libonnxruntime.so",
-                searched.join(", ")
-            )
-        })
+    crate::locate::find_file(&[LIBRARY_VARIABLE, ORT_VARIABLE], &candidate_paths()).map_err(|e| {
+        format!(
+            "ONNX Runtime library {e}. Run tools/setup.sh to install onnxruntime {PINNED_VERSION}, \
+             or set {LIBRARY_VARIABLE} to libonnxruntime.so"
+        )
+    })
 }
 
 /// The shared environment, created on first use. A failure is not cached: a later call (for
