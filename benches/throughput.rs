@@ -22,10 +22,14 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gstquartznetstt::ctc::{GreedyCtcDecoder, greedy_transcript};
+use gstquartznetstt::decoder::CtcDecoder;
 use gstquartznetstt::description::ModelDescription;
 use gstquartznetstt::frontend::{FeatureExtractor, Features, FrontendConfig, Normalization};
 use gstquartznetstt::model::{AcousticModel, LoadOptions, OnnxModel};
-use gstquartznetstt::options::{NormalizationChoice, PaddingChoice, decoder_config, frontend_for};
+use gstquartznetstt::options::{
+    DecoderChoices, NormalizationChoice, PaddingChoice, decoder_config, decoding_options,
+    frontend_for,
+};
 use gstquartznetstt::streaming::{StreamingRecognizer, WindowConfig, recognize_offline};
 
 /// The element's defaults, so the streaming figures describe what a user gets out of the box.
@@ -73,6 +77,7 @@ fn settings() -> Result<Settings> {
             PathBuf::from("/opt/models/quartznet5x5.onnx"),
             PathBuf::from("/opt/models/quartznet15x5.onnx"),
             root.join("tests/fixtures/models/quartznet-tiny.onnx"),
+            root.join("models/quartznet-en.onnx"),
         ],
     };
     let mut runs = env_number("QUARTZNETSTT_BENCH_RUNS")?.map_or(3, |v| v as usize);
@@ -463,6 +468,28 @@ fn bench_model(
         stage: format!("CTC decoding ({kept_frames} frames)"),
         stats,
     });
+
+    // Beam search with the model's language model (the element's default for such models).
+    if description.language_model.is_some() {
+        let options = decoding_options(&description, &DecoderChoices::default())?;
+        let width = options.beam.as_ref().map_or(0, |b| b.beam_width);
+        let mut beam = CtcDecoder::new(description.labels.clone(), options)?;
+        let stats = measure(s.runs, s.budget, || {
+            timed(|| {
+                beam.reset(0);
+                for (w, lp) in windows.iter().zip(&kept) {
+                    std::hint::black_box(beam.push(lp, w.keep));
+                }
+                std::hint::black_box(beam.finish());
+                Ok(())
+            })
+        })?;
+        report.rows.push(Row {
+            model: name.clone(),
+            stage: format!("beam search + LM (width {width})"),
+            stats,
+        });
+    }
 
     // Prove the windows above are the recogniser's own: run it once through a tap.
     let mut tapped = StreamingRecognizer::new(

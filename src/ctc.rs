@@ -61,7 +61,7 @@ pub struct DecoderConfig {
 /// Per-frame confidence with the constants of a method precomputed once, so the frame loop
 /// does only arithmetic (no allocation, no repeated `powf` of constants).
 #[derive(Debug, Clone, Copy)]
-enum Scorer {
+pub(crate) enum Scorer {
     /// conf = (exp(-H) - exp(-Hmax)) / (1 - exp(-Hmax)),
     /// H = (1 - sum_i p_i^a) / (a - 1)          (Tsallis entropy, Boltzmann constant 1),
     /// exp(-Hmax) = exp((1 - V^(1-a)) / (1 - a)) (the entropy of the uniform distribution),
@@ -76,7 +76,7 @@ enum Scorer {
 }
 
 impl Scorer {
-    fn new(method: ConfidenceMethod, vocab: usize) -> Result<Self, String> {
+    pub(crate) fn new(method: ConfidenceMethod, vocab: usize) -> Result<Self, String> {
         if vocab < 2 {
             return Err(format!(
                 "confidence needs a vocabulary of at least 2 (got {vocab})"
@@ -108,7 +108,7 @@ impl Scorer {
 
     /// Confidence of one frame (a full row of log-probs, blank included), clamped to
     /// `[0, 1]`. NaN input yields 0 rather than poisoning the word's minimum.
-    fn score(&self, row: &[f32]) -> f32 {
+    pub(crate) fn score(&self, row: &[f32]) -> f32 {
         // f64 accumulation: the sums run over ~29 terms of very different magnitudes and
         // exp(-Hmax) is subtracted from a nearby value for near-uniform rows.
         let conf = match *self {

@@ -43,6 +43,9 @@ pub struct ModelDescription {
     pub text: String,
     /// Where this description came from, for log and error messages.
     pub source: String,
+    /// A word language model (ARPA) made for this model, which the decoder uses by default
+    /// for beam search. In the sidecar it is a path relative to the sidecar's folder.
+    pub language_model: Option<PathBuf>,
 }
 
 impl Default for ModelDescription {
@@ -54,6 +57,7 @@ impl Default for ModelDescription {
             frontend: FrontendConfig::default(),
             text: "NVIDIA QuartzNet, English characters".to_string(),
             source: "built-in QuartzNet English defaults".to_string(),
+            language_model: None,
         }
     }
 }
@@ -82,7 +86,13 @@ impl ModelDescription {
     pub fn load_sidecar(model_path: &Path) -> Result<Option<Self>, String> {
         let sidecar = sidecar_path(model_path);
         match std::fs::read_to_string(&sidecar) {
-            Ok(text) => Self::from_json(&text, &sidecar.display().to_string()).map(Some),
+            Ok(text) => {
+                let mut description = Self::from_json(&text, &sidecar.display().to_string())?;
+                if let (Some(lm), Some(dir)) = (&description.language_model, sidecar.parent()) {
+                    description.language_model = Some(dir.join(lm));
+                }
+                Ok(Some(description))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(format!(
                 "{}: cannot read model description: {e}",
@@ -182,6 +192,8 @@ struct RawDescription {
     frontend: RawFrontend,
     #[serde(default)]
     nemo_version: Option<String>,
+    #[serde(default)]
+    language_model: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -321,6 +333,7 @@ impl RawDescription {
             frontend,
             text,
             source: source.to_string(),
+            language_model: self.language_model,
         })
     }
 }

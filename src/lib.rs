@@ -10,10 +10,13 @@
  */
 use gst::glib;
 
+pub mod beam;
 pub mod ctc;
+pub mod decoder;
 pub mod default_model;
 pub mod description;
 pub mod frontend;
+pub mod lm;
 mod locate;
 pub mod model;
 pub mod npy;

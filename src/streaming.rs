@@ -19,7 +19,8 @@
 
 use std::collections::VecDeque;
 
-use crate::ctc::{DecoderConfig, GreedyCtcDecoder, Word};
+use crate::ctc::Word;
+use crate::decoder::{CtcDecoder, DecodingOptions};
 use crate::description::ModelDescription;
 use crate::frontend::{FeatureExtractor, Features, FrontendConfig};
 use crate::model::AcousticModel;
@@ -73,8 +74,11 @@ pub struct ChunkResult {
     pub frames: u64,
     /// Words completed in this chunk, in order; their frames are stream output frames.
     pub words: Vec<Word>,
-    /// The word still being spoken at the end of the chunk, if any.
+    /// The word still being spoken at the end of the chunk, if any (with beam search: the
+    /// best hypothesis's words that are not final yet).
     pub partial: Option<Word>,
+    /// Words output later start at or after this frame; `None`: at or after the chunk's end.
+    pub unsettled_from: Option<u64>,
     /// The kept log-probs, `[frames][vocab]`: what the decoder saw, for diffing against NeMo.
     pub logprobs: Vec<f32>,
     /// True for the last result of a stream (drained at end of stream or discontinuity).
@@ -85,7 +89,7 @@ pub struct ChunkResult {
 pub struct StreamingRecognizer<M: AcousticModel> {
     model: M,
     frontend: FeatureExtractor,
-    decoder: GreedyCtcDecoder,
+    decoder: CtcDecoder,
     geometry: WindowConfig,
     subsampling: usize,
     frame_samples: usize,
@@ -110,7 +114,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         description: &ModelDescription,
         frontend: FrontendConfig,
         geometry: WindowConfig,
-        decoder: DecoderConfig,
+        decoder: impl Into<DecodingOptions>,
     ) -> Result<Self, String> {
         let frame_samples = frontend.hop_length * description.subsampling_factor as usize;
         for (name, value) in [
@@ -134,7 +138,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
                 description.labels.len()
             ));
         }
-        let decoder = GreedyCtcDecoder::new(description.labels.clone(), decoder)?;
+        let decoder = CtcDecoder::new(description.labels.clone(), decoder.into())?;
         let mut recognizer = Self {
             model,
             frontend: FeatureExtractor::new(frontend)?,
@@ -212,6 +216,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             frames: keep as u64,
             words,
             partial: self.decoder.pending(),
+            unsettled_from: self.decoder.unsettled_from(),
             logprobs,
             last: false,
         }))
@@ -306,7 +311,7 @@ pub fn recognize_offline<M: AcousticModel>(
     model: &mut M,
     description: &ModelDescription,
     frontend: FrontendConfig,
-    decoder: DecoderConfig,
+    decoder: impl Into<DecodingOptions>,
     samples: &[f32],
 ) -> Result<OfflineResult, String> {
     let mut extractor = FeatureExtractor::new(frontend)?;
@@ -318,7 +323,7 @@ pub fn recognize_offline<M: AcousticModel>(
     } else {
         model.infer(&features, &mut logprobs)?
     };
-    let mut decoder = GreedyCtcDecoder::new(description.labels.clone(), decoder)?;
+    let mut decoder = CtcDecoder::new(description.labels.clone(), decoder.into())?;
     let mut words = decoder.push(&logprobs, frames);
     words.extend(decoder.finish());
     Ok(OfflineResult {
@@ -341,6 +346,7 @@ pub fn join_words(words: &[Word]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ctc::DecoderConfig;
     use crate::frontend::{Normalization, PaddingMode};
 
     /// A stand-in model whose output at frame j depends only on the features of the two

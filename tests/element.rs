@@ -225,22 +225,32 @@ fn text_matches_the_engine_with_stream_timestamps() {
                 );
             }
         }
-        // Text and gaps tile the stream in order: nothing overlaps, time only moves forward.
-        let mut spans: Vec<(gst::ClockTime, gst::ClockTime)> =
-            texts.iter().map(|t| (t.pts, t.duration)).collect();
-        spans.extend(gaps);
-        spans.sort();
-        let mut until = time_of(start);
-        for (pts, duration) in spans {
-            assert!(pts >= until, "{pts} starts before {until}");
-            until = pts + duration;
-        }
-        let end = time_of(start + samples.len() as u64);
-        assert!(
-            until <= end + gst::ClockTime::from_mseconds(20),
-            "{until} past the end {end}"
-        );
+        assert_text_and_gaps_tile(&texts, gaps, start, samples.len());
     }
+}
+
+/// Text and gaps tile the stream in order: nothing overlaps, time only moves forward, and
+/// nothing runs past the audio (`samples` from sample `start`).
+fn assert_text_and_gaps_tile(
+    texts: &[Text],
+    gaps: Vec<(gst::ClockTime, gst::ClockTime)>,
+    start: u64,
+    samples: usize,
+) {
+    let mut spans: Vec<(gst::ClockTime, gst::ClockTime)> =
+        texts.iter().map(|t| (t.pts, t.duration)).collect();
+    spans.extend(gaps);
+    spans.sort();
+    let mut until = time_of(start);
+    for (pts, duration) in spans {
+        assert!(pts >= until, "{pts} starts before {until}");
+        until = pts + duration;
+    }
+    let end = time_of(start + samples as u64);
+    assert!(
+        until <= end + gst::ClockTime::from_mseconds(20),
+        "{until} past the end {end}"
+    );
 }
 
 #[test]
@@ -472,6 +482,11 @@ fn latency_is_chunk_plus_right_context_plus_processing() {
 
 /// Starts an element on `model` and returns the error message the state change produced.
 fn start_error(model: &std::path::Path) -> String {
+    start_error_with(model, &[])
+}
+
+/// The error a pipeline posts when the element cannot start with these string properties.
+fn start_error_with(model: &std::path::Path, properties: &[(&str, &str)]) -> String {
     init();
     let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("audiotestsrc").build().unwrap();
@@ -479,6 +494,9 @@ fn start_error(model: &std::path::Path) -> String {
         .property("model-path", model.to_str().unwrap())
         .build()
         .unwrap();
+    for (name, value) in properties {
+        stt.set_property_from_str(name, value);
+    }
     let sink = gst::ElementFactory::make("fakesink").build().unwrap();
     pipeline.add_many([&src, &stt, &sink]).unwrap();
     gst::Element::link_many([&src, &stt, &sink]).unwrap();
@@ -615,4 +633,92 @@ fn a_new_segment_drains_and_restarts_the_timeline() {
             (w.text.as_str(), time_of(w.start_frame * 320))
         );
     }
+}
+
+/// The bundled English model with its language model: beam search in the element gives the
+/// engine's words at the engine's times, whatever the buffer sizes.
+#[test]
+fn beam_search_text_matches_the_engine() {
+    init();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model_file = root.join("models/quartznet-en.onnx");
+    let samples = read_wav(&root.join("samples/heldout_slt_2.wav"));
+
+    let model = OnnxModel::load(&model_file, &LoadOptions::default()).unwrap();
+    let description = model.description().clone();
+    assert!(
+        description.language_model.is_some(),
+        "the bundled model names its LM"
+    );
+    let frontend =
+        options::frontend_for(&description, NormalizationChoice::Auto, PaddingChoice::Auto);
+    let (geometry, _) = WindowConfig::from_millis(LEFT_MS, CHUNK_MS, RIGHT_MS, RATE, 320);
+    let choices = options::DecoderChoices {
+        word_gap_ms: WORD_GAP_MS,
+        ..Default::default()
+    };
+    let decoder = options::decoding_options(&description, &choices).unwrap();
+    assert!(decoder.beam.is_some(), "auto picks beam search");
+    let mut r = StreamingRecognizer::new(model, &description, frontend, geometry, decoder).unwrap();
+    r.push(&samples);
+    let mut expected = Vec::new();
+    while let Some(result) = r.next_result().unwrap() {
+        expected.extend(result.words);
+    }
+    for result in r.finish().unwrap() {
+        expected.extend(result.words);
+    }
+    assert!(expected.len() >= 5, "{expected:?}");
+
+    for piece in [1234usize, 32000] {
+        let stt = gst::ElementFactory::make("quartznetstt")
+            .property("model-path", model_file.to_str().unwrap())
+            .property("left-context-ms", LEFT_MS)
+            .property("chunk-ms", CHUNK_MS)
+            .property("right-context-ms", RIGHT_MS)
+            .property("word-gap-ms", WORD_GAP_MS)
+            .property_from_str("granularity", "word")
+            .build()
+            .unwrap();
+        let mut h = Harness::with_element(&stt, Some("sink"), Some("src"));
+        h.set_src_caps_str(&format!(
+            "audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"
+        ));
+        push_audio(&mut h, &s16_bytes(&samples), piece, 0);
+        h.push_event(gst::event::Eos::new());
+        let (texts, gaps) = collect(&mut h);
+        assert_text_and_gaps_tile(&texts, gaps, 0, samples.len());
+        let got: Vec<(String, gst::ClockTime)> =
+            texts.iter().map(|t| (t.text.clone(), t.pts)).collect();
+        let want: Vec<(String, gst::ClockTime)> = expected
+            .iter()
+            .map(|w| (w.text.clone(), time_of(w.start_frame * 320)))
+            .collect();
+        assert_eq!(got, want, "pieces of {piece} bytes");
+    }
+}
+
+#[test]
+fn bad_language_models_give_clear_errors() {
+    let dir = std::env::temp_dir().join(format!("quartznetstt-badlm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The parity fixture's description names no language model.
+    let e = start_error_with(&model_path(), &[("decoder", "beam")]);
+    assert!(
+        e.contains("needs a word language model") && e.contains("lm-path"),
+        "{e}"
+    );
+
+    let missing = dir.join("missing.arpa");
+    let e = start_error_with(&model_path(), &[("lm-path", missing.to_str().unwrap())]);
+    assert!(
+        e.contains("missing.arpa") && e.contains("cannot read language model"),
+        "{e}"
+    );
+
+    let broken = dir.join("broken.arpa");
+    std::fs::write(&broken, "\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0\t<s>\n").unwrap();
+    let e = start_error_with(&model_path(), &[("lm-path", broken.to_str().unwrap())]);
+    assert!(e.contains("broken.arpa") && e.contains("truncated"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

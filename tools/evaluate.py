@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: MPL-2.0
 """Word and character error rates of a model through quartznet-transcribe (the element's engine).
 
-    python3 tools/evaluate.py [--model models/quartznet-en.onnx] SET...
+    python3 tools/evaluate.py [--model models/quartznet-en.onnx] [--decoder greedy] SET...
 
 A SET is a NeMo manifest (JSON lines with audio_filepath and text) or a folder holding a
 `manifest.tsv` (file, reference, ...) such as ../shared/eval/real-dev. Each set is measured
-offline (whole utterance) and with the element's default streaming windows. Standard library
+offline (whole utterance) and with the element's default streaming windows, with the default
+decoder (beam search with the model's language model, if it has one) unless told otherwise. Standard library
 only; builds nothing: run `cargo build --release` first (tools/demo.sh does).
 """
 import argparse
@@ -53,8 +54,9 @@ def edit_distance(ref, hyp):
     return previous[-1]
 
 
-def transcribe(binary, model, files, offline):
+def transcribe(binary, model, files, offline, extra=()):
     args = [binary, "--json"] + (["--model", model] if model else []) + (["--offline"] if offline else [])
+    args += list(extra)
     out = subprocess.run(args + files, check=True, capture_output=True, text=True).stdout
     texts = {}
     for line in out.splitlines():
@@ -63,28 +65,42 @@ def transcribe(binary, model, files, offline):
     return [texts[f] for f in files]
 
 
+def error_counts(items, hyps):
+    """(word errors, reference words, character errors, reference characters)."""
+    word_errors = words = char_errors = chars = 0
+    for (_, ref), hyp in zip(items, hyps):
+        r, h = normalise(ref), normalise(hyp)
+        word_errors += edit_distance(r, h)
+        words += len(r)
+        char_errors += edit_distance(" ".join(r), " ".join(h))
+        chars += len(" ".join(r))
+    return word_errors, words, char_errors, chars
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sets", nargs="+")
     ap.add_argument("--model", help="ONNX model (default: the bundled one)")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "quartznet-transcribe"))
     ap.add_argument("--show", type=int, default=0, help="print this many reference/hypothesis pairs per set")
+    ap.add_argument("--modes", default="offline,streaming", help="offline, streaming or both (default)")
+    for option in ("decoder", "lm", "beam-width", "lm-weight", "word-bonus"):
+        ap.add_argument(f"--{option}", help=f"passed to quartznet-transcribe --{option}")
     args = ap.parse_args()
+    extra = []
+    for option in ("decoder", "lm", "beam-width", "lm-weight", "word-bonus"):
+        value = getattr(args, option.replace("-", "_"))
+        if value is not None:
+            extra += [f"--{option}", value]
 
     print(f"{'set':<28} {'mode':<10} {'utts':>5} {'words':>6} {'WER %':>7} {'CER %':>7}")
     for path in args.sets:
         items = load_set(path)
         files = [f for f, _ in items]
         name = os.path.basename(os.path.normpath(path))
-        for mode in ("offline", "streaming"):
-            hyps = transcribe(args.binary, args.model, files, mode == "offline")
-            word_errors = words = char_errors = chars = 0
-            for (_, ref), hyp in zip(items, hyps):
-                r, h = normalise(ref), normalise(hyp)
-                word_errors += edit_distance(r, h)
-                words += len(r)
-                char_errors += edit_distance(" ".join(r), " ".join(h))
-                chars += len(" ".join(r))
+        for mode in args.modes.split(","):
+            hyps = transcribe(args.binary, args.model, files, mode == "offline", extra)
+            word_errors, words, char_errors, chars = error_counts(items, hyps)
             print(f"{name:<28} {mode:<10} {len(items):>5} {words:>6} {100 * word_errors / words:>7.1f} "
                   f"{100 * char_errors / chars:>7.1f}")
             for (_, ref), hyp in list(zip(items, hyps))[: args.show]:

@@ -224,6 +224,9 @@ def main() -> int:
         "zeros = NeMo >= 2.5 (default: reflect)",
     )
     ap.add_argument("--description", default=None, help="free text for the sidecar (default: derived)")
+    ap.add_argument("--language-model", default=None,
+                    help="ARPA word LM for beam search, as a path relative to the sidecar's folder "
+                    "(e.g. quartznet-en.arpa.gz from tools/lm/build_lm.py)")
     args = ap.parse_args()
 
     import torch
@@ -244,6 +247,8 @@ def main() -> int:
             f"exported with NeMo {_nemo_version()} model.export()"
         )
         sidecar = build_sidecar(model, args.pad_mode, desc)  # validate BEFORE writing anything
+        if args.language_model:
+            sidecar["language_model"] = args.language_model
         io = export_onnx(model, args.output)
     except ExportError as e:
         print(f"error: {args.checkpoint}: {e}", file=sys.stderr)

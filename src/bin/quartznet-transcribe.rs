@@ -7,11 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use gstquartznetstt::ctc::Word;
+use gstquartznetstt::decoder::DecodingOptions;
 use gstquartznetstt::description::ModelDescription;
 use gstquartznetstt::frontend::{FeatureExtractor, Features};
 use gstquartznetstt::model::{AcousticModel, LoadOptions, OnnxModel};
 use gstquartznetstt::npy;
-use gstquartznetstt::options::{self, NormalizationChoice, PaddingChoice};
+use gstquartznetstt::options::{
+    self, DecoderChoice, DecoderChoices, NormalizationChoice, PaddingChoice,
+};
 use gstquartznetstt::streaming::{
     StreamingRecognizer, WindowConfig, join_words, recognize_offline,
 };
@@ -32,6 +35,12 @@ options:
   --padding MODE           auto | reflect (NeMo <= 2.4) | zeros (NeMo >= 2.5); default auto
   --normalization MODE     auto | per-window | fixed; default auto
   --word-gap-ms N          silence that completes a word (default 600; 0 = spaces only)
+  --decoder MODE           auto (beam search if there is a language model) | greedy | beam
+  --lm PATH                word language model (ARPA, may be gzipped); default: the one the
+                           model's description names (the bundled model has one)
+  --beam-width N           beam-search hypotheses (default 64)
+  --lm-weight X            weight of the language model (default 0.5)
+  --word-bonus X           score added per word (default 1.0)
   --threads N              ONNX Runtime threads (default 0 = one per core)
   --dump-features F.npy    whole-utterance features, [1, n_mels, T] as NeMo's preprocessor
   --dump-logprobs F.npy    log-probs the decoder saw, [1, T', V] as NeMo's model output
@@ -47,7 +56,7 @@ struct Args {
     right_ms: u32,
     padding: PaddingChoice,
     normalization: NormalizationChoice,
-    word_gap_ms: u32,
+    decoding: DecoderChoices,
     threads: usize,
     dump_features: Option<PathBuf>,
     dump_logprobs: Option<PathBuf>,
@@ -65,7 +74,7 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
         right_ms: 2500,
         padding: PaddingChoice::Auto,
         normalization: NormalizationChoice::Auto,
-        word_gap_ms: 600,
+        decoding: DecoderChoices::default(),
         threads: 0,
         dump_features: None,
         dump_logprobs: None,
@@ -76,6 +85,12 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
             v.parse::<u32>()
                 .map_err(|_| format!("{name}: '{v}' is not a number"))
         };
+        let real = |name: &str, v: String| {
+            v.parse::<f32>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| format!("{name}: '{v}' is not a number"))
+        };
         match arg.as_str() {
             "-h" | "--help" => return Err(String::new()),
             "--model" => model = Some(PathBuf::from(value("--model")?)),
@@ -84,7 +99,21 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
             "--left-context-ms" => args.left_ms = number(&arg, value(&arg)?)?,
             "--chunk-ms" => args.chunk_ms = number(&arg, value(&arg)?)?,
             "--right-context-ms" => args.right_ms = number(&arg, value(&arg)?)?,
-            "--word-gap-ms" => args.word_gap_ms = number(&arg, value(&arg)?)?,
+            "--word-gap-ms" => args.decoding.word_gap_ms = number(&arg, value(&arg)?)?,
+            "--lm" => args.decoding.lm_path = Some(PathBuf::from(value(&arg)?)),
+            "--beam-width" => args.decoding.beam_width = number(&arg, value(&arg)?)?,
+            "--lm-weight" => args.decoding.lm_weight = real(&arg, value(&arg)?)?,
+            "--word-bonus" => args.decoding.word_bonus = real(&arg, value(&arg)?)?,
+            "--decoder" => {
+                args.decoding.decoder = match value(&arg)?.as_str() {
+                    "auto" => DecoderChoice::Auto,
+                    "greedy" => DecoderChoice::Greedy,
+                    "beam" => DecoderChoice::Beam,
+                    other => {
+                        return Err(format!("--decoder: '{other}' is not auto, greedy or beam"));
+                    }
+                }
+            }
             "--threads" => args.threads = number(&arg, value(&arg)?)? as usize,
             "--padding" => {
                 args.padding = match value(&arg)?.as_str() {
@@ -171,10 +200,11 @@ fn transcribe(
     model: OnnxModel,
     description: &ModelDescription,
     args: &Args,
+    decoder: &DecodingOptions,
     samples: &[f32],
 ) -> Result<(Transcript, OnnxModel), String> {
     let frontend = options::frontend_for(description, args.normalization, args.padding);
-    let decoder = options::decoder_config(description, args.word_gap_ms);
+    let decoder = decoder.clone();
     if args.offline {
         let mut model = model;
         let result = recognize_offline(&mut model, description, frontend, decoder, samples)?;
@@ -224,6 +254,7 @@ fn run(args: Args) -> Result<(), String> {
         },
     )?;
     let description = model.description().clone();
+    let decoder = options::decoding_options(&description, &args.decoding)?;
     let seconds_per_frame =
         description.samples_per_output_frame() as f64 / f64::from(description.sample_rate);
     for file in &args.files {
@@ -235,7 +266,7 @@ fn run(args: Args) -> Result<(), String> {
             npy::write_f32(path, &[1, features.n_mels, features.frames], &features.data)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        let (transcript, returned) = transcribe(model, &description, &args, &samples)?;
+        let (transcript, returned) = transcribe(model, &description, &args, &decoder, &samples)?;
         model = returned;
         if let Some(path) = &args.dump_logprobs {
             npy::write_f32(

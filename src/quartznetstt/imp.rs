@@ -31,7 +31,7 @@ use gst_base::subclass::prelude::*;
 
 use crate::ctc::Word;
 use crate::model::{LoadOptions, OnnxModel};
-use crate::options::{self, NormalizationChoice, PaddingChoice};
+use crate::options::{self, DecoderChoice, DecoderChoices, NormalizationChoice, PaddingChoice};
 use crate::streaming::{ChunkResult, StreamingRecognizer, WindowConfig};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -50,6 +50,7 @@ const DEFAULT_RIGHT_CONTEXT_MS: u32 = 2500;
 const DEFAULT_WORD_GAP_MS: u32 = 600;
 const DEFAULT_APPEND_NEWLINE: bool = false;
 const DEFAULT_POST_MESSAGES: bool = true;
+const DEFAULT_LM_PATH: Option<&str> = None;
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
 #[repr(u32)]
@@ -103,6 +104,38 @@ pub enum Padding {
     Zeros,
 }
 
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstQuartzNetSttDecoder")]
+pub enum Decoder {
+    #[default]
+    #[enum_value(
+        name = "Auto: beam search with a language model if lm-path is set or the model names one, else greedy",
+        nick = "auto"
+    )]
+    Auto,
+    #[enum_value(
+        name = "Greedy: NeMo's greedy CTC decoding, exactly NeMo's transcript",
+        nick = "greedy"
+    )]
+    Greedy,
+    #[enum_value(
+        name = "Beam: CTC prefix beam search with a word language model",
+        nick = "beam"
+    )]
+    Beam,
+}
+
+impl From<Decoder> for DecoderChoice {
+    fn from(value: Decoder) -> Self {
+        match value {
+            Decoder::Auto => Self::Auto,
+            Decoder::Greedy => Self::Greedy,
+            Decoder::Beam => Self::Beam,
+        }
+    }
+}
+
 impl From<Normalize> for NormalizationChoice {
     fn from(value: Normalize) -> Self {
         match value {
@@ -131,6 +164,11 @@ struct Settings {
     chunk_ms: u32,
     right_context_ms: u32,
     word_gap_ms: u32,
+    decoder: Decoder,
+    lm_path: Option<String>,
+    beam_width: u32,
+    lm_weight: f32,
+    word_bonus: f32,
     normalize: Normalize,
     padding: Padding,
     granularity: Granularity,
@@ -147,6 +185,11 @@ impl Default for Settings {
             chunk_ms: DEFAULT_CHUNK_MS,
             right_context_ms: DEFAULT_RIGHT_CONTEXT_MS,
             word_gap_ms: DEFAULT_WORD_GAP_MS,
+            decoder: Decoder::default(),
+            lm_path: DEFAULT_LM_PATH.map(String::from),
+            beam_width: options::DEFAULT_BEAM_WIDTH,
+            lm_weight: options::DEFAULT_LM_WEIGHT,
+            word_bonus: options::DEFAULT_WORD_BONUS,
             normalize: Normalize::default(),
             padding: Padding::default(),
             granularity: Granularity::default(),
@@ -262,6 +305,44 @@ impl ObjectImpl for QuartzNetStt {
                     DEFAULT_WORD_GAP_MS,
                     60_000,
                 ),
+                glib::ParamSpecEnum::builder_with_default("decoder", Decoder::default())
+                    .nick("Decoder")
+                    .blurb("CTC decoding: greedy (NeMo's) or beam search with a word language model")
+                    .flags(ready)
+                    .build(),
+                glib::ParamSpecString::builder("lm-path")
+                    .nick("Language Model Path")
+                    .blurb(
+                        "Word n-gram language model in ARPA format (may be gzipped) for beam search \
+                         (unset: the one the model description names; the bundled model has one)",
+                    )
+                    .default_value(DEFAULT_LM_PATH)
+                    .flags(ready)
+                    .build(),
+                glib::ParamSpecUInt::builder("beam-width")
+                    .nick("Beam Width")
+                    .blurb("Hypotheses kept by the beam search")
+                    .minimum(1)
+                    .maximum(4096)
+                    .default_value(options::DEFAULT_BEAM_WIDTH)
+                    .flags(ready)
+                    .build(),
+                glib::ParamSpecFloat::builder("lm-weight")
+                    .nick("LM Weight")
+                    .blurb("Weight of the language model's log-probability in the beam search")
+                    .minimum(0.0)
+                    .maximum(10.0)
+                    .default_value(options::DEFAULT_LM_WEIGHT)
+                    .flags(ready)
+                    .build(),
+                glib::ParamSpecFloat::builder("word-bonus")
+                    .nick("Word Bonus")
+                    .blurb("Score added per word in the beam search (higher: more, shorter words)")
+                    .minimum(-100.0)
+                    .maximum(100.0)
+                    .default_value(options::DEFAULT_WORD_BONUS)
+                    .flags(ready)
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("normalization", Normalize::default())
                     .nick("Normalization")
                     .blurb("How features are normalised before the model")
@@ -320,6 +401,11 @@ impl ObjectImpl for QuartzNetStt {
                 settings.right_context_ms = value.get().expect("type checked upstream")
             }
             "word-gap-ms" => settings.word_gap_ms = value.get().expect("type checked upstream"),
+            "decoder" => settings.decoder = value.get().expect("type checked upstream"),
+            "lm-path" => settings.lm_path = value.get().expect("type checked upstream"),
+            "beam-width" => settings.beam_width = value.get().expect("type checked upstream"),
+            "lm-weight" => settings.lm_weight = value.get().expect("type checked upstream"),
+            "word-bonus" => settings.word_bonus = value.get().expect("type checked upstream"),
             "normalization" => settings.normalize = value.get().expect("type checked upstream"),
             "padding" => settings.padding = value.get().expect("type checked upstream"),
             "granularity" | "append-newline" | "post-messages" => {
@@ -352,6 +438,11 @@ impl ObjectImpl for QuartzNetStt {
             "chunk-ms" => settings.chunk_ms.to_value(),
             "right-context-ms" => settings.right_context_ms.to_value(),
             "word-gap-ms" => settings.word_gap_ms.to_value(),
+            "decoder" => settings.decoder.to_value(),
+            "lm-path" => settings.lm_path.to_value(),
+            "beam-width" => settings.beam_width.to_value(),
+            "lm-weight" => settings.lm_weight.to_value(),
+            "word-bonus" => settings.word_bonus.to_value(),
             "normalization" => settings.normalize.to_value(),
             "padding" => settings.padding.to_value(),
             "granularity" => settings.granularity.to_value(),
@@ -631,7 +722,32 @@ impl QuartzNetStt {
                 "window durations rounded to whole output frames: {geometry:?} samples"
             );
         }
-        let decoder = options::decoder_config(&description, settings.word_gap_ms);
+        let choices = DecoderChoices {
+            decoder: settings.decoder.into(),
+            lm_path: settings
+                .lm_path
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+            beam_width: settings.beam_width,
+            lm_weight: settings.lm_weight,
+            word_bonus: settings.word_bonus,
+            word_gap_ms: settings.word_gap_ms,
+        };
+        let decoder = options::decoding_options(&description, &choices)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{e}")))?;
+        if let Some(beam) = &decoder.beam {
+            gst::info!(
+                CAT,
+                imp = self,
+                "beam search: width {}, LM order {} with {} words, weight {}, word bonus {}",
+                beam.beam_width,
+                beam.lm.order(),
+                beam.lm.vocabulary_size(),
+                beam.lm_weight,
+                beam.word_bonus
+            );
+        }
         let mut recognizer =
             StreamingRecognizer::new(model, &description, frontend, geometry, decoder).map_err(
                 |e| gst::error_msg!(gst::LibraryError::Settings, ("{}: {e}", path.display())),
@@ -847,10 +963,10 @@ impl QuartzNetStt {
             state.pending.push_back(Output::Text { buffer });
             state.emitted_until = Some(end);
         }
-        // Downstream may advance to the start of the word still being spoken (its text will
-        // carry an earlier timestamp than the chunk end), else to the end of the chunk.
-        let covered = match &result.partial {
-            Some(word) => time(word.start_frame),
+        // Downstream may advance to where text that is not final yet may start (the word
+        // still being spoken; with beam search, any hypothesis's), else to the chunk's end.
+        let covered = match result.unsettled_from {
+            Some(frame) => time(frame),
             None => time(result.first_frame + result.frames),
         };
         self.queue_gap(state, covered);

@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Word n-gram language model in ARPA format (plain or gzip), for the beam-search decoder.
+//!
+//! ARPA is the interchange format of KenLM (`lmplz`), SRILM and `tools/lm/build_lm.py`:
+//! sections `\N-grams:` of lines `log10(p) <tab> w1 .. wN [<tab> log10(backoff)]`. Scores
+//! follow the usual back-off rule: `p(w | h) = p(h w)` if that n-gram is listed, otherwise
+//! `backoff(h) * p(w | h minus its oldest word)`, down to the unigram (or `<unk>`).
+//!
+//! The model also holds a character trie of its vocabulary, so the decoder can keep only
+//! hypotheses that spell (the start of) a known word.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+
+/// ARPA stores log10; the decoder adds natural logs (CTC log-probs).
+const LN_10: f32 = std::f32::consts::LN_10;
+/// Score of a word when the model has no `<unk>` entry: practically impossible (log10 -100,
+/// like KenLM's default for `<s>` as a predicted word).
+const MISSING_UNK_LOG10: f32 = -100.0;
+
+pub const SENTENCE_START: &str = "<s>";
+pub const SENTENCE_END: &str = "</s>";
+pub const UNKNOWN: &str = "<unk>";
+
+/// Word index in the model's vocabulary.
+pub type WordId = u32;
+
+/// Loads `path`, or returns the copy already loaded by this process (element instances
+/// share one: a model takes tens of megabytes and a second to load).
+pub fn load_shared(path: &Path) -> Result<Arc<NgramModel>, String> {
+    static LOADED: LazyLock<Mutex<HashMap<PathBuf, Weak<NgramModel>>>> =
+        LazyLock::new(Default::default);
+    let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    // A poisoned lock only means another thread panicked while loading: the map is intact.
+    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(model) = loaded.get(&key).and_then(Weak::upgrade) {
+        return Ok(model);
+    }
+    let model = Arc::new(NgramModel::load(path)?);
+    loaded.retain(|_, weak| weak.strong_count() > 0);
+    loaded.insert(key, Arc::downgrade(&model));
+    Ok(model)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Natural log of the probability.
+    logprob: f32,
+    /// Natural log of the back-off weight (0 when absent).
+    backoff: f32,
+}
+
+/// Node of the spelling trie (its children are in `NgramModel::edges`): the word ending here.
+#[derive(Debug, Default, Clone)]
+struct TrieNode {
+    word: Option<WordId>,
+}
+
+/// Position in the spelling trie (the root is the empty prefix).
+pub type TrieState = u32;
+
+#[derive(Debug)]
+pub struct NgramModel {
+    order: usize,
+    ids: HashMap<String, WordId>,
+    /// `grams[n - 1]`: the n-grams, keyed by word ids (oldest first).
+    grams: Vec<HashMap<Box<[WordId]>, Entry>>,
+    unknown_logprob: f32,
+    sentence_start: WordId,
+    sentence_end: WordId,
+    nodes: Vec<TrieNode>,
+    edges: HashMap<(TrieState, char), TrieState>,
+}
+
+impl NgramModel {
+    /// Loads an ARPA file; gzip-compressed files (any name) are recognised by their magic.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let describe =
+            |e: std::io::Error| format!("cannot read language model {}: {e}", path.display());
+        let mut file = BufReader::new(File::open(path).map_err(describe)?);
+        let gzip = file
+            .fill_buf()
+            .map_err(describe)?
+            .starts_with(&[0x1f, 0x8b]);
+        let reader: Box<dyn BufRead> = if gzip {
+            Box::new(BufReader::new(flate2::bufread::GzDecoder::new(file)))
+        } else {
+            Box::new(file)
+        };
+        Self::parse(reader).map_err(|e| format!("language model {}: {e}", path.display()))
+    }
+
+    /// Parses ARPA text.
+    pub fn parse(reader: impl Read) -> Result<Self, String> {
+        let mut reader = BufReader::new(reader);
+        let mut declared: Vec<usize> = Vec::new();
+        let mut section: Option<usize> = None; // n of the current \n-grams: section
+        let mut ended = false;
+        let mut ids: HashMap<String, WordId> = HashMap::new();
+        let mut grams: Vec<HashMap<Box<[WordId]>, Entry>> = Vec::new();
+        let mut line = String::new();
+        let mut line_no = 0usize;
+        let mut seen_data = false;
+        loop {
+            line.clear();
+            let read = reader
+                .read_line(&mut line)
+                .map_err(|e| format!("line {}: {e}", line_no + 1))?;
+            if read == 0 {
+                break;
+            }
+            line_no += 1;
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            if text == "\\data\\" {
+                seen_data = true;
+                continue;
+            }
+            if text == "\\end\\" {
+                ended = true;
+                break;
+            }
+            if let Some(rest) = text.strip_prefix("ngram ") {
+                let (n, count) = rest
+                    .split_once('=')
+                    .and_then(|(n, c)| {
+                        Some((
+                            n.trim().parse::<usize>().ok()?,
+                            c.trim().parse::<usize>().ok()?,
+                        ))
+                    })
+                    .ok_or_else(|| format!("line {line_no}: malformed count line {text:?}"))?;
+                if n != declared.len() + 1 {
+                    return Err(format!(
+                        "line {line_no}: n-gram counts must be listed for 1, 2, ...; got {n}"
+                    ));
+                }
+                declared.push(count);
+                continue;
+            }
+            if let Some(n) = text
+                .strip_prefix('\\')
+                .and_then(|t| t.strip_suffix("-grams:"))
+            {
+                let n: usize = n
+                    .parse()
+                    .map_err(|_| format!("line {line_no}: malformed section header {text:?}"))?;
+                if n == 0 || n > declared.len() {
+                    return Err(format!(
+                        "line {line_no}: section for {n}-grams, but the header declares orders 1..{}",
+                        declared.len()
+                    ));
+                }
+                if grams.is_empty() {
+                    grams = declared
+                        .iter()
+                        .map(|&c| HashMap::with_capacity(c))
+                        .collect();
+                }
+                section = Some(n);
+                continue;
+            }
+            let n = section.ok_or_else(|| {
+                if seen_data {
+                    format!("line {line_no}: n-gram before any \\N-grams: section")
+                } else {
+                    "not an ARPA file (no \\data\\ header)".to_string()
+                }
+            })?;
+            let fields: Vec<&str> = text.split_whitespace().collect();
+            if fields.len() != n + 1 && fields.len() != n + 2 {
+                return Err(format!(
+                    "line {line_no}: expected log10 probability, {n} words and an optional back-off, got {text:?}"
+                ));
+            }
+            let number = |s: &str| {
+                s.parse::<f32>()
+                    .ok()
+                    .filter(|v| !v.is_nan())
+                    .ok_or_else(|| format!("line {line_no}: {s:?} is not a number"))
+            };
+            let logprob = number(fields[0])? * LN_10;
+            let backoff = match fields.get(n + 1) {
+                Some(b) => number(b)? * LN_10,
+                None => 0.0,
+            };
+            let mut key = Vec::with_capacity(n);
+            for word in &fields[1..=n] {
+                let id = match ids.get(*word) {
+                    Some(&id) => id,
+                    None if n == 1 => {
+                        let id = ids.len() as WordId;
+                        ids.insert((*word).to_string(), id);
+                        id
+                    }
+                    None => {
+                        return Err(format!("line {line_no}: word {word:?} has no unigram"));
+                    }
+                };
+                key.push(id);
+            }
+            grams[n - 1].insert(key.into_boxed_slice(), Entry { logprob, backoff });
+        }
+        if !seen_data || declared.is_empty() {
+            return Err("not an ARPA file (no \\data\\ header with n-gram counts)".into());
+        }
+        if !ended {
+            return Err("truncated: no \\end\\ marker".into());
+        }
+        for (i, (table, &count)) in grams.iter().zip(&declared).enumerate() {
+            if table.len() != count {
+                return Err(format!(
+                    "the header declares {count} {}-grams but {} were read",
+                    i + 1,
+                    table.len()
+                ));
+            }
+        }
+        let id_of = |w: &str| ids.get(w).copied();
+        let unknown_logprob = id_of(UNKNOWN)
+            .and_then(|id| grams[0].get(&[id][..]))
+            .map_or(MISSING_UNK_LOG10 * LN_10, |e| e.logprob);
+        let sentence_start = id_of(SENTENCE_START).ok_or("no <s> unigram")?;
+        let sentence_end = id_of(SENTENCE_END).ok_or("no </s> unigram")?;
+
+        let mut model = Self {
+            order: declared.len(),
+            ids,
+            grams,
+            unknown_logprob,
+            sentence_start,
+            sentence_end,
+            nodes: vec![TrieNode::default()],
+            edges: HashMap::new(),
+        };
+        model.build_trie();
+        Ok(model)
+    }
+
+    fn build_trie(&mut self) {
+        let mut words: Vec<(&String, &WordId)> = self
+            .ids
+            .iter()
+            .filter(|(w, _)| !w.starts_with('<'))
+            .collect();
+        words.sort();
+        for (word, &id) in words {
+            let mut state: TrieState = 0;
+            for c in word.chars() {
+                state = match self.edges.get(&(state, c)) {
+                    Some(&next) => next,
+                    None => {
+                        let next = self.nodes.len() as TrieState;
+                        self.nodes.push(TrieNode::default());
+                        self.edges.insert((state, c), next);
+                        next
+                    }
+                };
+            }
+            self.nodes[state as usize].word = Some(id);
+        }
+    }
+
+    /// The highest n-gram order.
+    pub fn order(&self) -> usize {
+        self.order
+    }
+
+    /// Words in the vocabulary (including `<s>`, `</s>` and `<unk>` if listed).
+    pub fn vocabulary_size(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn word_id(&self, word: &str) -> Option<WordId> {
+        self.ids.get(word).copied()
+    }
+
+    pub fn sentence_start(&self) -> WordId {
+        self.sentence_start
+    }
+
+    pub fn sentence_end(&self) -> WordId {
+        self.sentence_end
+    }
+
+    /// The empty spelling prefix.
+    pub fn trie_root(&self) -> TrieState {
+        0
+    }
+
+    /// Extends a spelling prefix by `text`; `None` if no vocabulary word starts that way.
+    pub fn trie_step(&self, mut state: TrieState, text: &str) -> Option<TrieState> {
+        for c in text.chars() {
+            state = *self.edges.get(&(state, c))?;
+        }
+        Some(state)
+    }
+
+    /// The word spelled by exactly this prefix, if any.
+    pub fn trie_word(&self, state: TrieState) -> Option<WordId> {
+        self.nodes.get(state as usize).and_then(|n| n.word)
+    }
+
+    /// Natural log of `p(word | context)`; `context` holds the preceding words, oldest first
+    /// (only the last `order - 1` matter). `None` as the word means `<unk>`.
+    pub fn log_prob(&self, context: &[WordId], word: Option<WordId>) -> f32 {
+        let Some(word) = word else {
+            return self.unknown_logprob;
+        };
+        let context = &context[context.len().saturating_sub(self.order - 1)..];
+        let mut key: Vec<WordId> = Vec::with_capacity(context.len() + 1);
+        let mut backoff = 0.0;
+        for start in 0..=context.len() {
+            key.clear();
+            key.extend_from_slice(&context[start..]);
+            key.push(word);
+            if let Some(e) = self.grams[key.len() - 1].get(key.as_slice()) {
+                return backoff + e.logprob;
+            }
+            // Not listed: back off from this history (its weight, if the history is listed).
+            let history = &key[..key.len() - 1];
+            if !history.is_empty()
+                && let Some(h) = self.grams[history.len() - 1].get(history)
+            {
+                backoff += h.backoff;
+            }
+        }
+        backoff + self.unknown_logprob
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOY: &str = "\\data\\
+ngram 1=6
+ngram 2=4
+ngram 3=1
+
+\\1-grams:
+-1.0\t<unk>
+-99\t<s>\t-0.5
+-0.5\t</s>
+-0.7\tthe\t-0.3
+-1.2\tcat\t-0.2
+-1.5\tcar
+
+\\2-grams:
+-0.4\t<s> the\t-0.1
+-0.3\tthe cat
+-0.6\tcat </s>
+-0.9\tthe car
+
+\\3-grams:
+-0.05\t<s> the cat
+
+\\end\\
+";
+
+    fn toy() -> NgramModel {
+        NgramModel::parse(TOY.as_bytes()).unwrap()
+    }
+
+    fn close(a: f32, b: f32) {
+        assert!((a - b).abs() < 1e-5, "{a} != {b}");
+    }
+
+    #[test]
+    fn listed_ngrams_score_directly() {
+        let m = toy();
+        let id = |w| m.word_id(w).unwrap();
+        assert_eq!(m.order(), 3);
+        close(
+            m.log_prob(&[id("<s>"), id("the")], Some(id("cat"))),
+            -0.05 * LN_10,
+        );
+        close(m.log_prob(&[id("the")], Some(id("car"))), -0.9 * LN_10);
+        close(m.log_prob(&[], Some(id("cat"))), -1.2 * LN_10);
+    }
+
+    #[test]
+    fn unlisted_ngrams_back_off() {
+        let m = toy();
+        let id = |w| m.word_id(w).unwrap();
+        // "<s> the car": trigram missing -> backoff(<s> the) + p(car | the).
+        close(
+            m.log_prob(&[id("<s>"), id("the")], Some(id("car"))),
+            (-0.1 - 0.9) * LN_10,
+        );
+        // "cat the": bigram missing -> backoff(cat) + p(the).
+        close(
+            m.log_prob(&[id("cat")], Some(id("the"))),
+            (-0.2 - 0.7) * LN_10,
+        );
+        // A context longer than order - 1 only uses its last two words.
+        close(
+            m.log_prob(&[id("car"), id("<s>"), id("the")], Some(id("cat"))),
+            -0.05 * LN_10,
+        );
+        close(m.log_prob(&[], None), -LN_10);
+    }
+
+    #[test]
+    fn spelling_trie_knows_words_and_prefixes() {
+        let m = toy();
+        let ca = m.trie_step(m.trie_root(), "ca").unwrap();
+        assert_eq!(m.trie_word(ca), None);
+        let cat = m.trie_step(ca, "t").unwrap();
+        assert_eq!(m.trie_word(cat), m.word_id("cat"));
+        assert!(m.trie_step(ca, "x").is_none());
+        assert!(
+            m.trie_step(m.trie_root(), "<").is_none(),
+            "markers are not spellable"
+        );
+    }
+
+    #[test]
+    fn malformed_files_are_clear_errors() {
+        let err = |text: &str| NgramModel::parse(text.as_bytes()).unwrap_err();
+        assert!(err("hello world\n").contains("not an ARPA file"));
+        assert!(err(&TOY.replace("\\end\\\n", "")).contains("truncated"));
+        assert!(err(&TOY.replace("ngram 2=4", "ngram 2=5")).contains("declares 5 2-grams"));
+        assert!(err(&TOY.replace("-0.3\tthe cat", "x\tthe cat")).contains("is not a number"));
+        assert!(err(&TOY.replace("-0.9\tthe car", "-0.9\tthe dog")).contains("no unigram"));
+        assert!(err(&TOY.replace("-0.05\t<s> the cat", "-0.05\tthe cat")).contains("expected"));
+    }
+
+    #[test]
+    fn gzip_files_load() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("quartznetstt-lm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("toy.arpa.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(TOY.as_bytes()).unwrap();
+        gz.finish().unwrap();
+        let m = NgramModel::load(&path).unwrap();
+        assert_eq!(m.vocabulary_size(), 6);
+        let missing = NgramModel::load(&dir.join("missing.arpa")).unwrap_err();
+        assert!(missing.contains("cannot read language model"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `tools/lm/build_lm.py` and the Rust ARPA reader together: the file the tool writes loads,
+//! and every distribution it describes sums to one.
+
+use std::path::Path;
+use std::process::Command;
+
+use gstquartznetstt::lm::NgramModel;
+
+const TEXT: &str = "the cat sat on the mat
+the dog sat on the log
+a cat and a dog
+the cat ate the rat
+on the mat the cat sat
+a rat sat on a log
+";
+
+#[test]
+fn built_models_load_and_are_normalised() {
+    let dir = std::env::temp_dir().join(format!("quartznetstt-buildlm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("text.txt");
+    std::fs::write(&text, TEXT).unwrap();
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/lm/build_lm.py");
+    for (name, prune) in [("full.arpa", "0"), ("pruned.arpa.gz", "1")] {
+        let out = dir.join(name);
+        let status = Command::new("python3")
+            .arg(&tool)
+            .arg(&text)
+            .args(["--order", "3", "--prune", "0", prune, prune, "-o"])
+            .arg(&out)
+            .status()
+            .expect("python3 runs");
+        assert!(status.success(), "build_lm.py {name}");
+        let lm = NgramModel::load(&out).unwrap();
+        assert_eq!(lm.order(), 3);
+        let words: Vec<Option<u32>> = [
+            "the", "cat", "sat", "on", "mat", "dog", "log", "a", "and", "ate", "rat", "</s>",
+            "<unk>",
+        ]
+        .iter()
+        .map(|w| lm.word_id(w))
+        .collect();
+        assert!(words.iter().all(Option::is_some), "{name}: vocabulary");
+        let id = |w: &str| lm.word_id(w).unwrap();
+        for context in [
+            vec![id("<s>")],
+            vec![id("<s>"), id("the")],
+            vec![id("the"), id("cat")],
+            vec![id("rat"), id("and")],
+            vec![],
+        ] {
+            let total: f64 = words
+                .iter()
+                .map(|&w| f64::from(lm.log_prob(&context, w)).exp())
+                .sum();
+            assert!(
+                (total - 1.0).abs() < 1e-3,
+                "{name}: p(. | {context:?}) sums to {total}"
+            );
+        }
+        // Seen continuations beat unseen ones.
+        assert!(
+            lm.log_prob(&[id("the"), id("cat")], Some(id("sat")))
+                > lm.log_prob(&[id("the"), id("cat")], Some(id("log")))
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
