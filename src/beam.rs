@@ -79,12 +79,18 @@ impl Hypothesis {
         if s.is_nan() { f64::NEG_INFINITY } else { s }
     }
 
-    /// A copy with no probability mass yet, to receive the mass of this frame's paths.
-    fn successor(&self) -> Self {
+    /// This hypothesis extended to `text` by `label`, with no probability mass yet (the
+    /// caller adds the mass of this frame's paths and sets the partial word).
+    fn extended(&self, text: String, label: usize) -> Self {
         Self {
+            text,
+            words: self.words.clone(),
+            partial: self.partial.clone(),
+            last: label,
+            context: self.context.clone(),
             p_blank: f64::NEG_INFINITY,
             p_label: f64::NEG_INFINITY,
-            ..self.clone()
+            lm_score: self.lm_score,
         }
     }
 }
@@ -325,59 +331,51 @@ impl BeamSearchDecoder {
         let mut next: Vec<Hypothesis> =
             Vec::with_capacity(self.beam.len() * (candidates.len() + 1));
         let mut index: HashMap<String, usize> = HashMap::with_capacity(next.capacity());
+        // The entry for `text` in `next`, made by `make(text)` if there is none yet.
         let slot = |next: &mut Vec<Hypothesis>,
                     index: &mut HashMap<String, usize>,
-                    make: &dyn Fn() -> Hypothesis,
-                    text: &str|
+                    text: String,
+                    make: &dyn Fn(String) -> Hypothesis|
          -> usize {
-            if let Some(&i) = index.get(text) {
+            if let Some(&i) = index.get(&text) {
                 return i;
             }
-            next.push(make());
-            index.insert(text.to_string(), next.len() - 1);
+            index.insert(text.clone(), next.len());
+            next.push(make(text));
             next.len() - 1
         };
 
-        for hyp in &self.beam {
+        for hyp in std::mem::take(&mut self.beam) {
             let total = hyp.acoustic();
-            // Blank: the prefix stays.
-            let i = slot(&mut next, &mut index, &|| hyp.successor(), &hyp.text);
-            next[i].p_blank = log_add(next[i].p_blank, total + blank_lp);
-
+            // Mass that stays on this prefix: a blank, a space before any letter of a word
+            // (which changes nothing), or the last label again (the same token going on).
+            let stay_blank = total + blank_lp;
+            let mut stay_label = f64::NEG_INFINITY;
+            let mut token_goes_on = false;
             for &c in &candidates {
                 let lp = f64::from(row[c]);
                 if self.is_space[c] {
                     let Some(partial) = &hyp.partial else {
-                        // A space before any letter of a word changes nothing.
-                        let i = slot(&mut next, &mut index, &|| hyp.successor(), &hyp.text);
-                        next[i].p_label = log_add(next[i].p_label, total + lp);
+                        stay_label = log_add(stay_label, total + lp);
                         continue;
                     };
                     let Some(word) = self.config.lm.trie_word(partial.state) else {
                         continue; // not a vocabulary word
                     };
-                    let mut text = hyp.text.clone();
-                    text.push(' ');
-                    let make = || {
-                        let mut h = hyp.successor();
-                        h.text = text.clone();
-                        h.last = c;
+                    let make = |text: String| {
+                        let mut h = hyp.extended(text, c);
                         let p = h.partial.take().expect("checked above");
                         self.add_word(&mut h, word, p);
                         h
                     };
-                    let i = slot(&mut next, &mut index, &make, &text);
+                    let i = slot(&mut next, &mut index, format!("{} ", hyp.text), &make);
                     next[i].p_label = log_add(next[i].p_label, total + lp);
                     continue;
                 }
                 let extend = if c == hyp.last {
                     // The same label again without a blank between is the same token.
-                    let i = slot(&mut next, &mut index, &|| hyp.successor(), &hyp.text);
-                    next[i].p_label = log_add(next[i].p_label, hyp.p_label + lp);
-                    if let Some(p) = next[i].partial.as_mut() {
-                        p.end = t + 1;
-                        p.confidence = p.confidence.min(confidence);
-                    }
+                    stay_label = log_add(stay_label, hyp.p_label + lp);
+                    token_goes_on = true;
                     hyp.p_blank + lp
                 } else {
                     total + lp
@@ -392,12 +390,8 @@ impl BeamSearchDecoder {
                 let Some(state) = self.config.lm.trie_step(from, &self.labels[c]) else {
                     continue; // no vocabulary word is spelled this way
                 };
-                let mut text = hyp.text.clone();
-                text.push_str(&self.labels[c]);
-                let make = || {
-                    let mut h = hyp.successor();
-                    h.text = text.clone();
-                    h.last = c;
+                let make = |text: String| {
+                    let mut h = hyp.extended(text, c);
                     h.partial = Some(match &hyp.partial {
                         Some(p) => Partial {
                             text: format!("{}{}", p.text, self.labels[c]),
@@ -416,8 +410,30 @@ impl BeamSearchDecoder {
                     });
                     h
                 };
-                let i = slot(&mut next, &mut index, &make, &text);
+                let text = format!("{}{}", hyp.text, self.labels[c]);
+                let i = slot(&mut next, &mut index, text, &make);
                 next[i].p_label = log_add(next[i].p_label, extend);
+            }
+            // The hypothesis itself moves on (or merges into an extension of another one
+            // that spells the same text).
+            let i = match index.get(&hyp.text) {
+                Some(&i) => i,
+                None => {
+                    index.insert(hyp.text.clone(), next.len());
+                    next.push(Hypothesis {
+                        p_blank: f64::NEG_INFINITY,
+                        p_label: f64::NEG_INFINITY,
+                        ..hyp
+                    });
+                    next.len() - 1
+                }
+            };
+            let entry = &mut next[i];
+            entry.p_blank = log_add(entry.p_blank, stay_blank);
+            entry.p_label = log_add(entry.p_label, stay_label);
+            if token_goes_on && let Some(p) = entry.partial.as_mut() {
+                p.end = t + 1;
+                p.confidence = p.confidence.min(confidence);
             }
         }
 
