@@ -55,6 +55,20 @@ pub const DEFAULT_WORD_BONUS: f32 = 1.0;
 /// it is output anyway.
 pub const COMMIT_DELAY_MS: u32 = 1000;
 
+/// How long a word may take to be spoken before the text that holds it is late: words of
+/// nearly all speech are shorter. Text is held back after a word starts by the word itself,
+/// the silence that completes it (`word-gap-ms`) and, with beam search, the commit delay;
+/// the element reports that hold in its latency and moves the timestamp of text held longer
+/// forward, so a live sink never receives text late (see `text_hold_ms`).
+pub const WORD_HOLD_MS: u32 = 1000;
+
+/// The longest that decoding may hold a word's text back after the word starts, beyond the
+/// chunk and right context: part of the latency the element reports.
+pub fn text_hold_ms(word_gap_ms: u32, beam_search: bool) -> u32 {
+    let commit = if beam_search { COMMIT_DELAY_MS } else { 0 };
+    WORD_HOLD_MS + word_gap_ms + commit
+}
+
 /// The decoder settings a user chose.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecoderChoices {

@@ -111,6 +111,14 @@ fn collect(h: &mut Harness) -> (Vec<Text>, Vec<(gst::ClockTime, gst::ClockTime)>
 
 /// What the engine alone recognises for these samples with the element's settings.
 fn reference_words(samples: &[f32]) -> Vec<gstquartznetstt::ctc::Word> {
+    reference_results(samples)
+        .into_iter()
+        .map(|(word, _)| word)
+        .collect()
+}
+
+/// The engine's words, each with the first output frame of the chunk that completed it.
+fn reference_results(samples: &[f32]) -> Vec<(gstquartznetstt::ctc::Word, u64)> {
     let model = OnnxModel::load(&energy_model(), &LoadOptions::default()).unwrap();
     let description = model.description().clone();
     let frontend =
@@ -120,13 +128,32 @@ fn reference_words(samples: &[f32]) -> Vec<gstquartznetstt::ctc::Word> {
     let mut r = StreamingRecognizer::new(model, &description, frontend, geometry, decoder).unwrap();
     r.push(samples);
     let mut words = Vec::new();
+    let mut keep = |result: gstquartznetstt::streaming::ChunkResult| {
+        let chunk = result.first_frame;
+        words.extend(result.words.into_iter().map(|w| (w, chunk)));
+    };
     while let Some(result) = r.next_result().unwrap() {
-        words.extend(result.words);
+        keep(result);
     }
     for result in r.finish().unwrap() {
-        words.extend(result.words);
+        keep(result);
     }
     words
+}
+
+/// The engine's words with the timestamps the element must give them (in samples from the
+/// stream start): the word's start, unless the word began more than the element's text hold
+/// before the chunk that completed it; then the earliest time that is still on time for a
+/// live sink (chunk start - hold), which is what the element's LATENCY answer promises.
+fn reference_timed(samples: &[f32]) -> Vec<(String, u64)> {
+    let hold = u64::from(options::text_hold_ms(WORD_GAP_MS, false)) * u64::from(RATE) / 1000;
+    reference_results(samples)
+        .into_iter()
+        .map(|(w, chunk)| {
+            let start = (w.start_frame * 320).max((chunk * 320).saturating_sub(hold));
+            (w.text, start)
+        })
+        .collect()
 }
 
 fn clip(name: &str) -> Vec<f32> {
@@ -353,13 +380,10 @@ fn timestamp_gaps_are_filled_or_restart_the_stream() {
     let mut joined = a.clone();
     joined.extend(std::iter::repeat_n(0.0, 1600));
     joined.extend_from_slice(&b);
-    let expected = reference_words(&joined);
+    let expected = reference_timed(&joined);
     assert_eq!(texts.len(), expected.len());
-    for (t, w) in texts.iter().zip(&expected) {
-        assert_eq!(
-            (t.text.as_str(), t.pts),
-            (w.text.as_str(), time_of(w.start_frame * 320))
-        );
+    for (t, (text, start)) in texts.iter().zip(&expected) {
+        assert_eq!((t.text.as_str(), t.pts), (text.as_str(), time_of(*start)));
     }
 
     // A long hole (60 s) ends the first stream and starts a new one at the new timestamp.
@@ -370,12 +394,12 @@ fn timestamp_gaps_are_filled_or_restart_the_stream() {
     h.push_event(gst::event::Eos::new());
     let (texts, _) = collect(&mut h);
     let first = reference_words(&a);
-    let second = reference_words(&b);
+    let second = reference_timed(&b);
     assert_eq!(texts.len(), first.len() + second.len());
-    for (t, w) in texts[first.len()..].iter().zip(&second) {
+    for (t, (text, start)) in texts[first.len()..].iter().zip(&second) {
         assert_eq!(
             (t.text.as_str(), t.pts),
-            (w.text.as_str(), time_of(resume + w.start_frame * 320))
+            (text.as_str(), time_of(resume + start))
         );
     }
 }
@@ -449,10 +473,10 @@ fn bus_messages_carry_words_times_and_finality() {
 }
 
 #[test]
-fn latency_is_chunk_plus_right_context_plus_processing() {
+fn latency_is_chunk_plus_right_context_plus_word_hold_plus_processing() {
     init();
     let pipeline = gst::parse::launch(&format!(
-        "audiotestsrc is-live=true samplesperbuffer=1600 ! audio/x-raw,rate=16000,channels=1 ! quartznetstt model-path={} chunk-ms={CHUNK_MS} right-context-ms={RIGHT_MS} ! fakesink name=sink",
+        "audiotestsrc is-live=true samplesperbuffer=1600 ! audio/x-raw,rate=16000,channels=1 ! quartznetstt model-path={} chunk-ms={CHUNK_MS} right-context-ms={RIGHT_MS} word-gap-ms={WORD_GAP_MS} ! fakesink name=sink",
         energy_model().display()
     ))
     .unwrap()
@@ -473,7 +497,9 @@ fn latency_is_chunk_plus_right_context_plus_processing() {
     let (live, min, _) = query.result();
     pipeline.set_state(gst::State::Null).unwrap();
     assert!(live);
-    let ours = gst::ClockTime::from_mseconds(u64::from(CHUNK_MS + RIGHT_MS));
+    // The energy model names no language model: greedy decoding, no commit delay.
+    let hold = options::text_hold_ms(WORD_GAP_MS, false);
+    let ours = gst::ClockTime::from_mseconds(u64::from(CHUNK_MS + RIGHT_MS + hold));
     assert!(
         min > ours && min < ours + gst::ClockTime::from_seconds(1),
         "{min}"
@@ -625,13 +651,10 @@ fn a_new_segment_drains_and_restarts_the_timeline() {
     push_audio(&mut h, &s16_bytes(&b), 3200, 0);
     h.push_event(gst::event::Eos::new());
     let (second, _) = collect(&mut h);
-    let expected = reference_words(&b);
+    let expected = reference_timed(&b);
     assert_eq!(second.len(), expected.len());
-    for (t, w) in second.iter().zip(&expected) {
-        assert_eq!(
-            (t.text.as_str(), t.pts),
-            (w.text.as_str(), time_of(w.start_frame * 320))
-        );
+    for (t, (text, start)) in second.iter().zip(&expected) {
+        assert_eq!((t.text.as_str(), t.pts), (text.as_str(), time_of(*start)));
     }
 }
 
@@ -721,4 +744,60 @@ fn bad_language_models_give_clear_errors() {
     let e = start_error_with(&model_path(), &[("lm-path", broken.to_str().unwrap())]);
     assert!(e.contains("broken.arpa") && e.contains("truncated"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Live delivery: a sink that renders text against the clock receives each text buffer by
+/// its timestamp plus the latency the element reports, so no text may leave the element
+/// later than that, whichever decoder is used and however long words take to settle.
+#[test]
+fn text_is_never_later_than_the_reported_latency() {
+    init();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model_file = root.join("models/quartznet-en.onnx");
+    let samples = read_wav(&root.join("samples/LJ001-0001.wav"));
+    let bytes = s16_bytes(&samples);
+    // 100 ms buffers, as a live source sends them.
+    let piece = (RATE / 10) as usize * 2;
+
+    for decoder in ["greedy", "beam"] {
+        let stt = gst::ElementFactory::make("quartznetstt")
+            .property("model-path", model_file.to_str().unwrap())
+            .property_from_str("decoder", decoder)
+            .property_from_str("granularity", "word")
+            .build()
+            .unwrap();
+        let mut h = Harness::with_element(&stt, Some("sink"), Some("src"));
+        h.set_src_caps_str(&format!(
+            "audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"
+        ));
+        h.set_upstream_latency(gst::ClockTime::ZERO);
+        let mut words = 0;
+        let mut latency = None;
+        for (i, part) in bytes.chunks(piece).enumerate() {
+            let start = (i * piece / 2) as u64;
+            let mut buffer = gst::Buffer::from_slice(part.to_vec());
+            {
+                let b = buffer.get_mut().unwrap();
+                b.set_pts(time_of(start));
+                b.set_duration(time_of(part.len() as u64 / 2));
+            }
+            assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
+            let latency = *latency
+                .get_or_insert_with(|| h.query_latency().expect("the element answers LATENCY"));
+            // All audio up to here has arrived; the text out now must still be on time.
+            let arrived = time_of(start + part.len() as u64 / 2);
+            let (texts, _) = collect(&mut h);
+            for t in &texts {
+                assert!(
+                    t.pts + latency >= arrived,
+                    "{decoder}: {:?} at {} arrived when the audio reached {arrived}, \
+                     later than its timestamp + latency {latency}",
+                    t.text,
+                    t.pts
+                );
+            }
+            words += texts.len();
+        }
+        assert!(words >= 10, "{decoder}: {words} words before EOS");
+    }
 }

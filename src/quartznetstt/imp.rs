@@ -10,7 +10,10 @@
  *
  * The audio is recognised in windows of left context + chunk + right context (NeMo's
  * buffered streaming), so the text of a chunk is known `chunk-ms + right-context-ms` after its
- * start; that is the latency the element reports.
+ * start. A word that began before the chunk comes out with it, so the latency the element
+ * reports adds the time decoding may hold a word back (1 s + `word-gap-ms`, plus 1 s with
+ * beam search) and one window's processing time; text held longer is timestamped no earlier
+ * than that latency allows, so a live sink never receives it late.
  *
  * ## Example launch line
  * |[
@@ -229,6 +232,8 @@ struct State {
     post_messages: bool,
     /// Estimated time to recognise one window, measured at start, for LATENCY answers.
     processing: gst::ClockTime,
+    /// How long decoding may hold a word back after it starts (`options::text_hold_ms`).
+    text_hold: gst::ClockTime,
     /// The caps we last refused, so the hint is posted once per caps.
     refused_caps: Option<gst::Caps>,
 }
@@ -736,6 +741,10 @@ impl QuartzNetStt {
         };
         let decoder = options::decoding_options(&description, &choices)
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{e}")))?;
+        let text_hold = gst::ClockTime::from_mseconds(u64::from(options::text_hold_ms(
+            settings.word_gap_ms,
+            decoder.beam.is_some(),
+        )));
         if let Some(beam) = &decoder.beam {
             gst::info!(
                 CAT,
@@ -776,20 +785,28 @@ impl QuartzNetStt {
             append_newline: settings.append_newline,
             post_messages: settings.post_messages,
             processing: gst::ClockTime::from_nseconds(elapsed.as_nanos() as u64 * 2),
+            text_hold,
             refused_caps: None,
         })
     }
 
-    /// Chunk + right context (audio that must arrive before a chunk is recognised) plus the
-    /// time recognition takes.
+    /// Chunk + right context (audio that must arrive before a chunk is recognised), plus how
+    /// long decoding may hold a word back after it starts (a word that began before the chunk
+    /// comes out with it), plus the time recognition takes.
     fn latency(&self) -> gst::ClockTime {
         let state = self.state.lock().unwrap();
         let Some(state) = state.as_ref() else {
             let s = self.settings.lock().unwrap();
-            return gst::ClockTime::from_mseconds(u64::from(s.chunk_ms + s.right_context_ms));
+            let beam = !matches!(s.decoder, Decoder::Greedy);
+            let hold = options::text_hold_ms(s.word_gap_ms, beam);
+            return gst::ClockTime::from_mseconds(u64::from(
+                s.chunk_ms + s.right_context_ms + hold,
+            ));
         };
         let g = state.recognizer.geometry();
-        samples_to_time((g.chunk + g.right) as u64, state.sample_rate) + state.processing
+        samples_to_time((g.chunk + g.right) as u64, state.sample_rate)
+            + state.text_hold
+            + state.processing
     }
 
     fn process_buffer(&self, buffer: &gst::Buffer) -> Result<(), gst::FlowError> {
@@ -944,10 +961,25 @@ impl QuartzNetStt {
             Granularity::Phrase => vec![&result.words[..]],
             Granularity::Word => result.words.chunks(1).collect(),
         };
+        // This result goes downstream once the chunk's right context has arrived; text that
+        // starts more than the reported hold before the chunk would reach a live sink after
+        // its timestamp + latency, so its timestamp moves forward to the earliest on-time one
+        // (only for words held unusually long; the bus message keeps the true times).
+        let on_time_from = time(result.first_frame).saturating_sub(state.text_hold);
         for words in groups {
             let (first, last) = (&words[0], &words[words.len() - 1]);
-            let start =
-                time(first.start_frame).max(state.emitted_until.unwrap_or(gst::ClockTime::ZERO));
+            let spoken = time(first.start_frame);
+            if spoken < on_time_from {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "text {:?} held beyond the reported latency: timestamp {spoken} moved to {on_time_from}",
+                    first.text
+                );
+            }
+            let start = spoken
+                .max(on_time_from)
+                .max(state.emitted_until.unwrap_or(gst::ClockTime::ZERO));
             self.queue_gap(state, start);
             let end = time(last.end_frame).max(start);
             let mut text = crate::streaming::join_words(words);
