@@ -5,26 +5,14 @@
  * plugin-quartznetstt:
  *
  * Offline, live speech-to-text with NVIDIA NeMo QuartzNet (CTC) models run through ONNX
- * Runtime. The maths (feature frontend, windowing, CTC decoding) lives in plain Rust
- * modules; `quartznetstt` is the GStreamer glue.
+ * Runtime. The recognition engine (feature frontend, windowing, CTC decoding) is the
+ * `quartznet-engine` crate; `quartznetstt` is the GStreamer glue.
  */
 use gst::glib;
 
-pub mod beam;
-pub mod ctc;
-pub mod decoder;
-pub mod default_model;
-pub mod description;
-pub mod frontend;
-pub mod lm;
-mod locate;
-pub mod model;
-pub mod npy;
-pub mod options;
-pub mod runtime;
-pub mod streaming;
-
 mod quartznetstt;
+
+pub use quartznetstt::{Decoder, Granularity, Normalize, Padding, QuartzNetStt};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // An ONNX Runtime library installed beside the plugin file is found without variables.
@@ -32,7 +20,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         .filename()
         .and_then(|f| f.parent().map(|d| d.to_path_buf()))
     {
-        runtime::set_plugin_dir(dir);
+        quartznet_engine::model::runtime::set_plugin_dir(dir);
     }
     quartznetstt::register(plugin)
 }

@@ -8,16 +8,32 @@ use common::*;
 use gst::glib;
 use gst::prelude::*;
 use gst_check::Harness;
-use gstquartznetstt::model::{LoadOptions, OnnxModel};
-use gstquartznetstt::options::{self, NormalizationChoice, PaddingChoice};
-use gstquartznetstt::streaming::{StreamingRecognizer, WindowConfig};
+use quartznet_engine::config::{self, DecoderKind, DecoderSettings, RecognizerConfig};
+use quartznet_engine::decode::Word;
+use quartznet_engine::model::{LoadOptions, OnnxModel};
+use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer};
 
 const RATE: u32 = 16_000;
 /// Short windows so the tests exercise many chunks on short clips.
 const LEFT_MS: u32 = 1000;
 const CHUNK_MS: u32 = 1000;
 const RIGHT_MS: u32 = 600;
-const WORD_GAP_MS: u32 = 600;
+const WORD_GAP_MS: u32 = config::DEFAULT_WORD_GAP_MS;
+
+/// The engine's settings equal to the element's in these tests.
+fn test_config(decoder: Option<DecoderKind>) -> RecognizerConfig {
+    RecognizerConfig {
+        left_context_ms: LEFT_MS,
+        chunk_ms: CHUNK_MS,
+        right_context_ms: RIGHT_MS,
+        decoding: DecoderSettings {
+            decoder,
+            word_gap_ms: WORD_GAP_MS,
+            ..DecoderSettings::default()
+        },
+        ..RecognizerConfig::default()
+    }
+}
 
 fn init() {
     use std::sync::Once;
@@ -110,7 +126,7 @@ fn collect(h: &mut Harness) -> (Vec<Text>, Vec<(gst::ClockTime, gst::ClockTime)>
 }
 
 /// What the engine alone recognises for these samples with the element's settings.
-fn reference_words(samples: &[f32]) -> Vec<gstquartznetstt::ctc::Word> {
+fn reference_words(samples: &[f32]) -> Vec<Word> {
     reference_results(samples)
         .into_iter()
         .map(|(word, _)| word)
@@ -118,17 +134,12 @@ fn reference_words(samples: &[f32]) -> Vec<gstquartznetstt::ctc::Word> {
 }
 
 /// The engine's words, each with the first output frame of the chunk that completed it.
-fn reference_results(samples: &[f32]) -> Vec<(gstquartznetstt::ctc::Word, u64)> {
+fn reference_results(samples: &[f32]) -> Vec<(Word, u64)> {
     let model = OnnxModel::load(&energy_model(), &LoadOptions::default()).unwrap();
-    let description = model.description().clone();
-    let frontend =
-        options::frontend_for(&description, NormalizationChoice::Auto, PaddingChoice::Auto);
-    let (geometry, _) = WindowConfig::from_millis(LEFT_MS, CHUNK_MS, RIGHT_MS, RATE, 320);
-    let decoder = options::decoder_config(&description, WORD_GAP_MS);
-    let mut r = StreamingRecognizer::new(model, &description, frontend, geometry, decoder).unwrap();
+    let mut r = StreamingRecognizer::from_config(model, &test_config(None)).unwrap();
     r.push(samples);
     let mut words = Vec::new();
-    let mut keep = |result: gstquartznetstt::streaming::ChunkResult| {
+    let mut keep = |result: ChunkResult| {
         let chunk = result.first_frame;
         words.extend(result.words.into_iter().map(|w| (w, chunk)));
     };
@@ -146,7 +157,7 @@ fn reference_results(samples: &[f32]) -> Vec<(gstquartznetstt::ctc::Word, u64)> 
 /// before the chunk that completed it; then the earliest time that is still on time for a
 /// live sink (chunk start - hold), which is what the element's LATENCY answer promises.
 fn reference_timed(samples: &[f32]) -> Vec<(String, u64)> {
-    let hold = u64::from(options::text_hold_ms(WORD_GAP_MS, false)) * u64::from(RATE) / 1000;
+    let hold = u64::from(config::text_hold_ms(WORD_GAP_MS, false)) * u64::from(RATE) / 1000;
     reference_results(samples)
         .into_iter()
         .map(|(w, chunk)| {
@@ -180,7 +191,8 @@ fn caps_are_the_models_and_text() {
 fn wrong_rate_fails_negotiation_with_a_hint() {
     init();
     // A 22.05 kHz stereo WAV straight from wavparse, as a user forgetting the converters has.
-    let wav = std::env::temp_dir().join(format!("quartznetstt-stereo-{}.wav", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let wav = tmp.path().join("stereo.wav");
     let spec = hound::WavSpec {
         channels: 2,
         sample_rate: 22050,
@@ -214,7 +226,6 @@ fn wrong_rate_fails_negotiation_with_a_hint() {
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    std::fs::remove_file(&wav).unwrap();
     assert!(failed, "negotiation must fail");
     let hint = hint.expect("a warning explains the caps");
     assert!(
@@ -498,7 +509,7 @@ fn latency_is_chunk_plus_right_context_plus_word_hold_plus_processing() {
     pipeline.set_state(gst::State::Null).unwrap();
     assert!(live);
     // The energy model names no language model: greedy decoding, no commit delay.
-    let hold = options::text_hold_ms(WORD_GAP_MS, false);
+    let hold = config::text_hold_ms(WORD_GAP_MS, false);
     let ours = gst::ClockTime::from_mseconds(u64::from(CHUNK_MS + RIGHT_MS + hold));
     assert!(
         min > ours && min < ours + gst::ClockTime::from_seconds(1),
@@ -511,8 +522,13 @@ fn start_error(model: &std::path::Path) -> String {
     start_error_with(model, &[])
 }
 
-/// The error a pipeline posts when the element cannot start with these string properties.
+/// The error message a pipeline posts when the element cannot start with these properties.
 fn start_error_with(model: &std::path::Path, properties: &[(&str, &str)]) -> String {
+    start_failure(model, properties).to_string()
+}
+
+/// The error a pipeline posts when the element cannot start with these string properties.
+fn start_failure(model: &std::path::Path, properties: &[(&str, &str)]) -> glib::Error {
     init();
     let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("audiotestsrc").build().unwrap();
@@ -537,15 +553,39 @@ fn start_error_with(model: &std::path::Path, properties: &[(&str, &str)]) -> Str
         .expect("an error message");
     pipeline.set_state(gst::State::Null).unwrap();
     match message.view() {
-        gst::MessageView::Error(e) => e.error().to_string(),
+        gst::MessageView::Error(e) => e.error(),
         _ => unreachable!(),
     }
 }
 
+/// Each kind of engine error reaches the application in the GStreamer domain for it, so an
+/// application can tell a missing file from a bad one from a settings mistake.
+#[test]
+fn errors_are_in_the_domain_of_their_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = start_failure(&tmp.path().join("missing.onnx"), &[]);
+    assert!(
+        missing.matches(gst::ResourceError::NotFound),
+        "{missing:?}"
+    );
+    let not_onnx = tmp.path().join("notes.onnx");
+    std::fs::write(&not_onnx, "this is not a model").unwrap();
+    let invalid = start_failure(&not_onnx, &[]);
+    assert!(invalid.matches(gst::ResourceError::Read), "{invalid:?}");
+    let no_lm = start_failure(&model_path(), &[("decoder", "beam")]);
+    assert!(no_lm.matches(gst::LibraryError::Settings), "{no_lm:?}");
+    let missing_lm = tmp.path().join("missing.arpa");
+    let missing_lm = start_failure(&model_path(), &[("lm-path", missing_lm.to_str().unwrap())]);
+    assert!(
+        missing_lm.matches(gst::ResourceError::NotFound),
+        "{missing_lm:?}"
+    );
+}
+
 #[test]
 fn bad_models_give_clear_errors() {
-    let dir = std::env::temp_dir().join(format!("quartznetstt-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
 
     let missing = dir.join("missing.onnx");
     let e = start_error(&missing);
@@ -597,7 +637,6 @@ fn bad_models_give_clear_errors() {
         "{e}"
     );
 
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -673,14 +712,10 @@ fn beam_search_text_matches_the_engine() {
         description.language_model.is_some(),
         "the bundled model names its LM"
     );
-    let frontend =
-        options::frontend_for(&description, NormalizationChoice::Auto, PaddingChoice::Auto);
-    let (geometry, _) = WindowConfig::from_millis(LEFT_MS, CHUNK_MS, RIGHT_MS, RATE, 320);
-    let choices = options::DecoderChoices {
-        word_gap_ms: WORD_GAP_MS,
-        ..Default::default()
-    };
-    let decoder = options::decoding_options(&description, &choices).unwrap();
+    let config = test_config(None);
+    let frontend = config.frontend_for(&description);
+    let (geometry, _) = config.window_for(&description);
+    let decoder = config.decoding.decoding_options(&description).unwrap();
     assert!(decoder.beam.is_some(), "auto picks beam search");
     let mut r = StreamingRecognizer::new(model, &description, frontend, geometry, decoder).unwrap();
     r.push(&samples);
@@ -723,8 +758,8 @@ fn beam_search_text_matches_the_engine() {
 
 #[test]
 fn bad_language_models_give_clear_errors() {
-    let dir = std::env::temp_dir().join(format!("quartznetstt-badlm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     // The parity fixture's description names no language model.
     let e = start_error_with(&model_path(), &[("decoder", "beam")]);
     assert!(
@@ -743,7 +778,6 @@ fn bad_language_models_give_clear_errors() {
     std::fs::write(&broken, "\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0\t<s>\n").unwrap();
     let e = start_error_with(&model_path(), &[("lm-path", broken.to_str().unwrap())]);
     assert!(e.contains("broken.arpa") && e.contains("truncated"), "{e}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Live delivery: a sink that renders text against the clock receives each text buffer by

@@ -82,6 +82,28 @@ fn plugin_dir() -> &'static Path {
     })
 }
 
+/// The `quartznet-transcribe` of this build. It belongs to the workspace's `cli/` crate,
+/// whose own integration tests make `cargo test` (at the workspace root, which covers every
+/// crate) build it into target/<profile>/, one folder above this test executable.
+fn transcribe_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().expect("path of the test executable");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executables live in target/<profile>/deps/");
+        let binary = profile_dir.join("quartznet-transcribe");
+        assert!(
+            binary.is_file(),
+            "{} does not exist: run `cargo test` at the workspace root (it builds the cli crate \
+             too), or `cargo build -p quartznet-transcribe` first",
+            binary.display()
+        );
+        binary
+    })
+}
+
 /// A fresh directory for one test's outputs and GStreamer registry; removed when it passes.
 fn out_dir(test: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -186,7 +208,7 @@ fn run_pipeline(script: &str, audio: &Path, out: &Path) -> Run {
 
 /// What `quartznet-transcribe` prints for `audio`, words separated by single spaces.
 fn cli_transcript(audio: &Path) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_quartznet-transcribe"))
+    let output = Command::new(transcribe_binary())
         .arg("--model")
         .arg(root().join(MODEL))
         .arg(audio)
@@ -692,7 +714,7 @@ fn missing_default_model_is_a_clear_error() {
         "{all}"
     );
 
-    let cli = Command::new(env!("CARGO_BIN_EXE_quartznet-transcribe"))
+    let cli = Command::new(transcribe_binary())
         .arg("samples/heldout_slt_2.wav")
         .current_dir(root())
         .env("QUARTZNETSTT_MODEL", "/nonexistent/model.onnx")

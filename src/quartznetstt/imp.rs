@@ -20,7 +20,6 @@
  * gst-launch-1.0 -q filesrc location=tests/fixtures/audio/LJ001-0001.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt model-path=tests/fixtures/models/quartznet-tiny.onnx append-newline=true ! fdsink fd=1
  * ]|
  */
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
@@ -31,11 +30,12 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
+use quartznet_engine::config::{self, DecoderSettings, RecognizerConfig};
+use quartznet_engine::model::{LoadOptions, OnnxModel, bundled, runtime};
+use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer};
 
-use crate::ctc::Word;
-use crate::model::{LoadOptions, OnnxModel};
-use crate::options::{self, DecoderChoice, DecoderChoices, NormalizationChoice, PaddingChoice};
-use crate::streaming::{ChunkResult, StreamingRecognizer, WindowConfig};
+use super::timeline::{Clock, Output, Report, Style, Sync, Timeline};
+use super::{Decoder, Granularity, Normalize, Padding};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -45,120 +45,14 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
+// Recognition defaults live in the engine (`quartznet_engine::config`); these are the
+// element's own.
 const DEFAULT_MODEL_PATH: Option<&str> = None;
-const DEFAULT_THREADS: u32 = 0;
-const DEFAULT_LEFT_CONTEXT_MS: u32 = 2500;
-const DEFAULT_CHUNK_MS: u32 = 2000;
-const DEFAULT_RIGHT_CONTEXT_MS: u32 = 2500;
-const DEFAULT_WORD_GAP_MS: u32 = 600;
+const DEFAULT_LM_PATH: Option<&str> = None;
 const DEFAULT_APPEND_NEWLINE: bool = false;
 const DEFAULT_POST_MESSAGES: bool = true;
-const DEFAULT_LM_PATH: Option<&str> = None;
 
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
-#[repr(u32)]
-#[enum_type(name = "GstQuartzNetSttGranularity")]
-pub enum Granularity {
-    #[default]
-    #[enum_value(
-        name = "Phrase: one buffer per chunk with the words completed in it",
-        nick = "phrase"
-    )]
-    Phrase,
-    #[enum_value(name = "Word: one buffer per word, timed to the word", nick = "word")]
-    Word,
-}
-
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
-#[repr(u32)]
-#[enum_type(name = "GstQuartzNetSttNormalize")]
-pub enum Normalize {
-    #[default]
-    #[enum_value(
-        name = "Auto: as the model description says (per-feature models: statistics of each window)",
-        nick = "auto"
-    )]
-    Auto,
-    #[enum_value(
-        name = "Per window: per-feature statistics over each window",
-        nick = "per-window"
-    )]
-    PerWindow,
-    #[enum_value(
-        name = "Fixed: the model's fixed statistics, else NeMo's streaming demo constants",
-        nick = "fixed"
-    )]
-    Fixed,
-}
-
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
-#[repr(u32)]
-#[enum_type(name = "GstQuartzNetSttPadding")]
-pub enum Padding {
-    #[default]
-    #[enum_value(name = "Auto: as the model description says", nick = "auto")]
-    Auto,
-    #[enum_value(
-        name = "Reflect: NeMo 2.4 and earlier (all published QuartzNet models)",
-        nick = "reflect"
-    )]
-    Reflect,
-    #[enum_value(name = "Zeros: NeMo 2.5 and later", nick = "zeros")]
-    Zeros,
-}
-
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
-#[repr(u32)]
-#[enum_type(name = "GstQuartzNetSttDecoder")]
-pub enum Decoder {
-    #[default]
-    #[enum_value(
-        name = "Auto: beam search with a language model if lm-path is set or the model names one, else greedy",
-        nick = "auto"
-    )]
-    Auto,
-    #[enum_value(
-        name = "Greedy: NeMo's greedy CTC decoding, exactly NeMo's transcript",
-        nick = "greedy"
-    )]
-    Greedy,
-    #[enum_value(
-        name = "Beam: CTC prefix beam search with a word language model",
-        nick = "beam"
-    )]
-    Beam,
-}
-
-impl From<Decoder> for DecoderChoice {
-    fn from(value: Decoder) -> Self {
-        match value {
-            Decoder::Auto => Self::Auto,
-            Decoder::Greedy => Self::Greedy,
-            Decoder::Beam => Self::Beam,
-        }
-    }
-}
-
-impl From<Normalize> for NormalizationChoice {
-    fn from(value: Normalize) -> Self {
-        match value {
-            Normalize::Auto => Self::Auto,
-            Normalize::PerWindow => Self::PerWindow,
-            Normalize::Fixed => Self::Fixed,
-        }
-    }
-}
-
-impl From<Padding> for PaddingChoice {
-    fn from(value: Padding) -> Self {
-        match value {
-            Padding::Auto => Self::Auto,
-            Padding::Reflect => Self::Reflect,
-            Padding::Zeros => Self::Zeros,
-        }
-    }
-}
-
+/// Property values, as set; read when the element starts.
 #[derive(Debug, Clone)]
 struct Settings {
     model_path: Option<String>,
@@ -183,16 +77,16 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             model_path: DEFAULT_MODEL_PATH.map(String::from),
-            threads: DEFAULT_THREADS,
-            left_context_ms: DEFAULT_LEFT_CONTEXT_MS,
-            chunk_ms: DEFAULT_CHUNK_MS,
-            right_context_ms: DEFAULT_RIGHT_CONTEXT_MS,
-            word_gap_ms: DEFAULT_WORD_GAP_MS,
+            threads: config::DEFAULT_THREADS as u32,
+            left_context_ms: config::DEFAULT_LEFT_CONTEXT_MS,
+            chunk_ms: config::DEFAULT_CHUNK_MS,
+            right_context_ms: config::DEFAULT_RIGHT_CONTEXT_MS,
+            word_gap_ms: config::DEFAULT_WORD_GAP_MS,
             decoder: Decoder::default(),
             lm_path: DEFAULT_LM_PATH.map(String::from),
-            beam_width: options::DEFAULT_BEAM_WIDTH,
-            lm_weight: options::DEFAULT_LM_WEIGHT,
-            word_bonus: options::DEFAULT_WORD_BONUS,
+            beam_width: config::DEFAULT_BEAM_WIDTH,
+            lm_weight: config::DEFAULT_LM_WEIGHT,
+            word_bonus: config::DEFAULT_WORD_BONUS,
             normalize: Normalize::default(),
             padding: Padding::default(),
             granularity: Granularity::default(),
@@ -202,46 +96,88 @@ impl Default for Settings {
     }
 }
 
-/// What `generate_output` hands downstream, in stream order.
-enum Output {
-    Text {
-        buffer: gst::Buffer,
-    },
-    Gap {
-        start: gst::ClockTime,
-        duration: gst::ClockTime,
-    },
+impl Settings {
+    /// The engine's view of these settings.
+    fn recognizer_config(&self) -> RecognizerConfig {
+        RecognizerConfig {
+            threads: self.threads as usize,
+            left_context_ms: self.left_context_ms,
+            chunk_ms: self.chunk_ms,
+            right_context_ms: self.right_context_ms,
+            normalization: self.normalize.into(),
+            padding: self.padding.into(),
+            decoding: DecoderSettings {
+                decoder: self.decoder.into(),
+                lm_path: non_empty(&self.lm_path).map(PathBuf::from),
+                beam_width: self.beam_width,
+                lm_weight: self.lm_weight,
+                word_bonus: self.word_bonus,
+                word_gap_ms: self.word_gap_ms,
+            },
+        }
+    }
+
+    fn style(&self) -> Style {
+        Style {
+            per_word: self.granularity == Granularity::Word,
+            append_newline: self.append_newline,
+            reports: self.post_messages,
+        }
+    }
 }
 
-/// Per-stream data, created in `start()` (where the model is loaded) and dropped in `stop()`.
-struct State {
+fn non_empty(path: &Option<String>) -> Option<&str> {
+    path.as_deref().filter(|p| !p.is_empty())
+}
+
+/// The recogniser and the input it is fed, owned by the streaming thread while a stream
+/// runs. Its lock is held while the model runs; nothing a query needs lives here.
+struct Stream {
     recognizer: StreamingRecognizer<OnnxModel>,
-    sample_rate: u32,
-    /// Timestamp of stream sample 0 of the recogniser's current stream.
-    base_pts: Option<gst::ClockTime>,
     /// A byte left over from an odd-sized buffer, joined with the next one.
     odd_byte: Option<u8>,
     /// Reused conversion buffer, so buffers allocate nothing once warmed up.
     samples: Vec<f32>,
-    /// Everything up to here has been covered downstream by text or a gap.
-    emitted_until: Option<gst::ClockTime>,
-    pending: VecDeque<Output>,
-    messages: Vec<gst::Message>,
-    granularity: Granularity,
-    append_newline: bool,
-    post_messages: bool,
+}
+
+/// What queries and the output side need, created in `start()` and dropped in `stop()`.
+/// Its lock is only ever held briefly, never while the model runs.
+struct State {
+    sample_rate: u32,
+    timeline: Timeline,
+    /// Audio that must arrive before a chunk is recognised: chunk + right context.
+    lookahead: gst::ClockTime,
+    /// How long decoding may hold a word back after it starts (`config::text_hold_ms`).
+    text_hold: gst::ClockTime,
     /// Estimated time to recognise one window, measured at start, for LATENCY answers.
     processing: gst::ClockTime,
-    /// How long decoding may hold a word back after it starts (`options::text_hold_ms`).
-    text_hold: gst::ClockTime,
     /// The caps we last refused, so the hint is posted once per caps.
     refused_caps: Option<gst::Caps>,
 }
 
+/// The element. Lock order (see docs/ARCHITECTURE.md): `stream`, then `settings`, then
+/// `state`; a thread holding a later one never takes an earlier one. Only the streaming
+/// thread takes `stream`, and it holds it while the model runs; queries (caps, latency,
+/// properties) take only `settings` or `state`, so they never wait for inference.
 #[derive(Default)]
 pub struct QuartzNetStt {
     settings: Mutex<Settings>,
+    stream: Mutex<Option<Stream>>,
     state: Mutex<Option<State>>,
+}
+
+/// Maps an engine error onto the GStreamer error domain for its kind.
+fn error_message(error: &quartznet_engine::Error) -> gst::ErrorMessage {
+    use quartznet_engine::Error;
+    match error {
+        Error::Runtime(_) => gst::error_msg!(gst::LibraryError::Init, ("{error}")),
+        Error::NotFound { .. } => gst::error_msg!(gst::ResourceError::NotFound, ("{error}")),
+        Error::Read { .. } => gst::error_msg!(gst::ResourceError::OpenRead, ("{error}")),
+        Error::Invalid { .. } => gst::error_msg!(gst::ResourceError::Read, ("{error}")),
+        Error::Settings(_) => gst::error_msg!(gst::LibraryError::Settings, ("{error}")),
+        Error::Inference(_) => gst::error_msg!(gst::StreamError::Failed, ("{error}")),
+        _ => gst::error_msg!(gst::LibraryError::Failed, ("{error}")),
+    }
 }
 
 #[glib::object_subclass]
@@ -278,37 +214,37 @@ impl ObjectImpl for QuartzNetStt {
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb("ONNX Runtime intra-op threads (0 = one per core)")
-                    .maximum(256)
-                    .default_value(DEFAULT_THREADS)
+                    .maximum(config::MAX_THREADS as u32)
+                    .default_value(config::DEFAULT_THREADS as u32)
                     .flags(ready)
                     .build(),
                 ms(
                     "left-context-ms",
                     "Left Context",
                     "Audio before each chunk given to the model, in ms (rounded to whole 20 ms output frames)",
-                    DEFAULT_LEFT_CONTEXT_MS,
-                    60_000,
+                    config::DEFAULT_LEFT_CONTEXT_MS,
+                    config::MAX_WINDOW_PART_MS,
                 ),
                 ms(
                     "chunk-ms",
                     "Chunk",
                     "Audio recognised per window, in ms (rounded to whole output frames, at least one)",
-                    DEFAULT_CHUNK_MS,
-                    60_000,
+                    config::DEFAULT_CHUNK_MS,
+                    config::MAX_WINDOW_PART_MS,
                 ),
                 ms(
                     "right-context-ms",
                     "Right Context",
                     "Audio after each chunk given to the model, in ms; adds to the latency",
-                    DEFAULT_RIGHT_CONTEXT_MS,
-                    60_000,
+                    config::DEFAULT_RIGHT_CONTEXT_MS,
+                    config::MAX_WINDOW_PART_MS,
                 ),
                 ms(
                     "word-gap-ms",
                     "Word Gap",
                     "Silence after a word that completes it even without a following space, in ms (0 = only a space does)",
-                    DEFAULT_WORD_GAP_MS,
-                    60_000,
+                    config::DEFAULT_WORD_GAP_MS,
+                    config::MAX_WINDOW_PART_MS,
                 ),
                 glib::ParamSpecEnum::builder_with_default("decoder", Decoder::default())
                     .nick("Decoder")
@@ -328,24 +264,24 @@ impl ObjectImpl for QuartzNetStt {
                     .nick("Beam Width")
                     .blurb("Hypotheses kept by the beam search")
                     .minimum(1)
-                    .maximum(4096)
-                    .default_value(options::DEFAULT_BEAM_WIDTH)
+                    .maximum(config::MAX_BEAM_WIDTH)
+                    .default_value(config::DEFAULT_BEAM_WIDTH)
                     .flags(ready)
                     .build(),
                 glib::ParamSpecFloat::builder("lm-weight")
                     .nick("LM Weight")
                     .blurb("Weight of the language model's log-probability in the beam search")
                     .minimum(0.0)
-                    .maximum(10.0)
-                    .default_value(options::DEFAULT_LM_WEIGHT)
+                    .maximum(config::MAX_LM_WEIGHT)
+                    .default_value(config::DEFAULT_LM_WEIGHT)
                     .flags(ready)
                     .build(),
                 glib::ParamSpecFloat::builder("word-bonus")
                     .nick("Word Bonus")
                     .blurb("Score added per word in the beam search (higher: more, shorter words)")
-                    .minimum(-100.0)
-                    .maximum(100.0)
-                    .default_value(options::DEFAULT_WORD_BONUS)
+                    .minimum(-config::MAX_WORD_BONUS)
+                    .maximum(config::MAX_WORD_BONUS)
+                    .default_value(config::DEFAULT_WORD_BONUS)
                     .flags(ready)
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("normalization", Normalize::default())
@@ -383,9 +319,7 @@ impl ObjectImpl for QuartzNetStt {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         // The model, threads, window and frontend are fixed while a stream runs (they are
         // read in start()); refuse rather than silently ignore a change.
-        if !pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING)
-            && self.state.lock().unwrap().is_some()
-        {
+        if !pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING) && self.is_started() {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -395,42 +329,29 @@ impl ObjectImpl for QuartzNetStt {
             return;
         }
         let mut settings = self.settings.lock().unwrap();
+        let typed = "type checked upstream";
         match pspec.name() {
-            "model-path" => settings.model_path = value.get().expect("type checked upstream"),
-            "threads" => settings.threads = value.get().expect("type checked upstream"),
-            "left-context-ms" => {
-                settings.left_context_ms = value.get().expect("type checked upstream")
-            }
-            "chunk-ms" => settings.chunk_ms = value.get().expect("type checked upstream"),
-            "right-context-ms" => {
-                settings.right_context_ms = value.get().expect("type checked upstream")
-            }
-            "word-gap-ms" => settings.word_gap_ms = value.get().expect("type checked upstream"),
-            "decoder" => settings.decoder = value.get().expect("type checked upstream"),
-            "lm-path" => settings.lm_path = value.get().expect("type checked upstream"),
-            "beam-width" => settings.beam_width = value.get().expect("type checked upstream"),
-            "lm-weight" => settings.lm_weight = value.get().expect("type checked upstream"),
-            "word-bonus" => settings.word_bonus = value.get().expect("type checked upstream"),
-            "normalization" => settings.normalize = value.get().expect("type checked upstream"),
-            "padding" => settings.padding = value.get().expect("type checked upstream"),
-            "granularity" | "append-newline" | "post-messages" => {
-                match pspec.name() {
-                    "granularity" => {
-                        settings.granularity = value.get().expect("type checked upstream")
-                    }
-                    "append-newline" => {
-                        settings.append_newline = value.get().expect("type checked upstream")
-                    }
-                    _ => settings.post_messages = value.get().expect("type checked upstream"),
-                }
-                // These only shape the output, so they may change while streaming.
-                if let Some(state) = self.state.lock().unwrap().as_mut() {
-                    state.granularity = settings.granularity;
-                    state.append_newline = settings.append_newline;
-                    state.post_messages = settings.post_messages;
-                }
-            }
+            "model-path" => settings.model_path = value.get().expect(typed),
+            "threads" => settings.threads = value.get().expect(typed),
+            "left-context-ms" => settings.left_context_ms = value.get().expect(typed),
+            "chunk-ms" => settings.chunk_ms = value.get().expect(typed),
+            "right-context-ms" => settings.right_context_ms = value.get().expect(typed),
+            "word-gap-ms" => settings.word_gap_ms = value.get().expect(typed),
+            "decoder" => settings.decoder = value.get().expect(typed),
+            "lm-path" => settings.lm_path = value.get().expect(typed),
+            "beam-width" => settings.beam_width = value.get().expect(typed),
+            "lm-weight" => settings.lm_weight = value.get().expect(typed),
+            "word-bonus" => settings.word_bonus = value.get().expect(typed),
+            "normalization" => settings.normalize = value.get().expect(typed),
+            "padding" => settings.padding = value.get().expect(typed),
+            "granularity" => settings.granularity = value.get().expect(typed),
+            "append-newline" => settings.append_newline = value.get().expect(typed),
+            "post-messages" => settings.post_messages = value.get().expect(typed),
             other => unreachable!("unknown property {other}"),
+        }
+        // The output style may change while streaming (settings, then state: the lock order).
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.timeline.set_style(settings.style());
         }
     }
 
@@ -524,21 +445,23 @@ impl BaseTransformImpl for QuartzNetStt {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let state = self.build_state(&settings)?;
+        let (stream, state) = self.open(&settings)?;
         gst::info!(
             CAT,
             imp = self,
             "loaded {} ({}); window {:?}; ONNX Runtime {:?}",
-            state.recognizer.model().path().display(),
-            state.recognizer.model().description().source,
-            state.recognizer.geometry(),
-            crate::runtime::loaded_library()
+            stream.recognizer.model().path().display(),
+            stream.recognizer.model().description().source,
+            stream.recognizer.geometry(),
+            runtime::loaded_library()
         );
+        *self.stream.lock().unwrap() = Some(stream);
         *self.state.lock().unwrap() = Some(state);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.stream.lock().unwrap() = None;
         *self.state.lock().unwrap() = None;
         Ok(())
     }
@@ -568,13 +491,11 @@ impl BaseTransformImpl for QuartzNetStt {
             return true;
         }
         // Wrong rate, channels or format: say what to add, once per caps.
-        let mut state = self.state.lock().unwrap();
-        let first_time = state.as_mut().is_none_or(|s| {
+        let first_time = self.state.lock().unwrap().as_mut().is_none_or(|s| {
             let new = s.refused_caps.as_ref() != Some(caps);
             s.refused_caps = Some(caps.clone());
             new
         });
-        drop(state);
         if first_time {
             gst::element_imp_warning!(
                 self,
@@ -651,20 +572,15 @@ impl BaseTransformImpl for QuartzNetStt {
         }
         // Gaps are events, so push them here and hand the next text buffer to the base class.
         loop {
-            let (output, messages) = {
+            let (output, reports) = {
                 let mut state = self.state.lock().unwrap();
-                let Some(state) = state.as_mut() else {
-                    return Err(gst::FlowError::Flushing);
-                };
-                (
-                    state.pending.pop_front(),
-                    std::mem::take(&mut state.messages),
-                )
+                let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+                (state.timeline.next_output(), state.timeline.take_reports())
             };
-            self.post_messages(messages);
+            self.post_reports(reports);
             match output {
                 None => return Ok(GenerateOutputSuccess::NoOutput),
-                Some(Output::Text { buffer }) => return Ok(GenerateOutputSuccess::Buffer(buffer)),
+                Some(Output::Text(buffer)) => return Ok(GenerateOutputSuccess::Buffer(buffer)),
                 Some(Output::Gap { start, duration }) => {
                     let gap = gst::event::Gap::builder(start).duration(duration).build();
                     self.obj().src_pad().push_event(gap);
@@ -675,6 +591,10 @@ impl BaseTransformImpl for QuartzNetStt {
 }
 
 impl QuartzNetStt {
+    fn is_started(&self) -> bool {
+        self.state.lock().unwrap().is_some()
+    }
+
     fn model_rate(&self) -> u32 {
         self.state
             .lock()
@@ -683,130 +603,105 @@ impl QuartzNetStt {
             .map_or(16_000, |s| s.sample_rate)
     }
 
-    /// Loads the model and builds the recogniser; every failure is an error message naming
-    /// the file and the problem, so the state change fails cleanly.
-    fn build_state(&self, settings: &Settings) -> Result<State, gst::ErrorMessage> {
-        let path = match settings.model_path.as_deref().filter(|p| !p.is_empty()) {
+    /// Loads the model and builds the recogniser and the output timeline; every failure is
+    /// an error message in the domain of its kind, naming the file and the problem, so the
+    /// state change fails cleanly.
+    fn open(&self, settings: &Settings) -> Result<(Stream, State), gst::ErrorMessage> {
+        let path = match non_empty(&settings.model_path) {
             Some(path) => PathBuf::from(path),
-            None => crate::default_model::find().map_err(|e| {
+            None => bundled::find().map_err(|e| {
                 gst::error_msg!(
                     gst::ResourceError::NotFound,
                     ("no model: set the model-path property to an ONNX model exported from NeMo ({e})")
                 )
             })?,
         };
-        let options = LoadOptions {
-            threads: settings.threads as usize,
-        };
-        let model = OnnxModel::load(&path, &options).map_err(|e| {
-            let kind = if path.exists() {
-                gst::ResourceError::OpenRead
-            } else {
-                gst::ResourceError::NotFound
-            };
-            gst::error_msg!(kind, ("{e}"))
-        })?;
+        let config = settings.recognizer_config();
+        config.validate().map_err(|e| error_message(&e))?;
+        let model = OnnxModel::load(&path, &LoadOptions { threads: config.threads })
+            .map_err(|e| error_message(&e))?;
         let description = model.description().clone();
-        let frontend = options::frontend_for(
-            &description,
-            settings.normalize.into(),
-            settings.padding.into(),
-        );
-        let frame_samples = frontend.hop_length * description.subsampling_factor as usize;
-        let (geometry, rounded) = WindowConfig::from_millis(
-            settings.left_context_ms,
-            settings.chunk_ms,
-            settings.right_context_ms,
-            description.sample_rate,
-            frame_samples,
-        );
-        if rounded {
+        if config.window_for(&description).1 {
             gst::warning!(
                 CAT,
                 imp = self,
-                "window durations rounded to whole output frames: {geometry:?} samples"
-            );
-        }
-        let choices = DecoderChoices {
-            decoder: settings.decoder.into(),
-            lm_path: settings
-                .lm_path
-                .as_deref()
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from),
-            beam_width: settings.beam_width,
-            lm_weight: settings.lm_weight,
-            word_bonus: settings.word_bonus,
-            word_gap_ms: settings.word_gap_ms,
-        };
-        let decoder = options::decoding_options(&description, &choices)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{e}")))?;
-        let text_hold = gst::ClockTime::from_mseconds(u64::from(options::text_hold_ms(
-            settings.word_gap_ms,
-            decoder.beam.is_some(),
-        )));
-        if let Some(beam) = &decoder.beam {
-            gst::info!(
-                CAT,
-                imp = self,
-                "beam search: width {}, LM order {} with {} words, weight {}, word bonus {}",
-                beam.beam_width,
-                beam.lm.order(),
-                beam.lm.vocabulary_size(),
-                beam.lm_weight,
-                beam.word_bonus
+                "window durations rounded to whole output frames: {:?} samples",
+                config.window_for(&description).0
             );
         }
         let mut recognizer =
-            StreamingRecognizer::new(model, &description, frontend, geometry, decoder).map_err(
-                |e| gst::error_msg!(gst::LibraryError::Settings, ("{}: {e}", path.display())),
-            )?;
+            StreamingRecognizer::from_config(model, &config).map_err(|e| error_message(&e))?;
+        let beam = recognizer.uses_beam_search();
+        if beam {
+            let d = &config.decoding;
+            gst::info!(
+                CAT,
+                imp = self,
+                "beam search: width {}, LM weight {}, word bonus {}",
+                d.beam_width,
+                d.lm_weight,
+                d.word_bonus
+            );
+        }
 
         // One window of silence warms ONNX Runtime up (the first run is the slowest) and
         // measures the processing latency reported in LATENCY queries.
+        let geometry = recognizer.geometry();
         let started = Instant::now();
         recognizer.push(&vec![0.0; geometry.chunk + geometry.right]);
         let warm_up = recognizer.next_result();
         let elapsed = started.elapsed();
         recognizer.reset();
-        warm_up
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Failed, ("{}: {e}", path.display())))?;
+        warm_up.map_err(|e| {
+            gst::error_msg!(gst::LibraryError::Failed, ("{}: {e}", path.display()))
+        })?;
 
-        Ok(State {
-            recognizer,
+        let clock = Clock {
             sample_rate: description.sample_rate,
-            base_pts: None,
+            frame_samples: recognizer.frame_samples() as u64,
+            chunk_samples: geometry.chunk as u64,
+        };
+        let text_hold = gst::ClockTime::from_mseconds(u64::from(config::text_hold_ms(
+            settings.word_gap_ms,
+            beam,
+        )));
+        let state = State {
+            sample_rate: description.sample_rate,
+            timeline: Timeline::new(clock, text_hold, settings.style()),
+            lookahead: clock.time((geometry.chunk + geometry.right) as u64),
+            text_hold,
+            processing: gst::ClockTime::from_nseconds(elapsed.as_nanos() as u64 * 2),
+            refused_caps: None,
+        };
+        let stream = Stream {
+            recognizer,
             odd_byte: None,
             samples: Vec::new(),
-            emitted_until: None,
-            pending: VecDeque::new(),
-            messages: Vec::new(),
-            granularity: settings.granularity,
-            append_newline: settings.append_newline,
-            post_messages: settings.post_messages,
-            processing: gst::ClockTime::from_nseconds(elapsed.as_nanos() as u64 * 2),
-            text_hold,
-            refused_caps: None,
-        })
+        };
+        Ok((stream, state))
     }
 
     /// Chunk + right context (audio that must arrive before a chunk is recognised), plus how
     /// long decoding may hold a word back after it starts (a word that began before the chunk
     /// comes out with it), plus the time recognition takes.
     fn latency(&self) -> gst::ClockTime {
-        let state = self.state.lock().unwrap();
-        let Some(state) = state.as_ref() else {
-            let s = self.settings.lock().unwrap();
-            let beam = !matches!(s.decoder, Decoder::Greedy);
-            let hold = options::text_hold_ms(s.word_gap_ms, beam);
-            return gst::ClockTime::from_mseconds(u64::from(
-                s.chunk_ms + s.right_context_ms + hold,
-            ));
-        };
-        let g = state.recognizer.geometry();
-        samples_to_time((g.chunk + g.right) as u64, state.sample_rate)
-            + state.text_hold
-            + state.processing
+        if let Some(state) = self.state.lock().unwrap().as_ref() {
+            return state.lookahead + state.text_hold + state.processing;
+        }
+        // Not started: the settings' figure, without processing time.
+        let s = self.settings.lock().unwrap();
+        let beam = s.decoder != Decoder::Greedy;
+        let hold = config::text_hold_ms(s.word_gap_ms, beam);
+        gst::ClockTime::from_mseconds(u64::from(s.chunk_ms + s.right_context_ms + hold))
+    }
+
+    fn recognition_failed(&self, error: &quartznet_engine::Error) -> gst::FlowError {
+        gst::element_imp_error!(
+            self,
+            gst::StreamError::Failed,
+            ("recognition failed: {error}")
+        );
+        gst::FlowError::Error
     }
 
     fn process_buffer(&self, buffer: &gst::Buffer) -> Result<(), gst::FlowError> {
@@ -814,322 +709,193 @@ impl QuartzNetStt {
             gst::element_imp_error!(self, gst::StreamError::Decode, ("cannot map input buffer"));
             gst::FlowError::Error
         })?;
-        let mut state_guard = self.state.lock().unwrap();
-        let state = state_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-
-        let mut bytes: &[u8] = &map;
-        state.samples.clear();
-        if let Some(first) = state.odd_byte.take()
-            && let Some((&second, rest)) = bytes.split_first()
-        {
-            state
-                .samples
-                .push(f32::from(i16::from_le_bytes([first, second])) / 32768.0);
-            bytes = rest;
-        }
-        let pairs = bytes.chunks_exact(2);
-        state.odd_byte = pairs.remainder().first().copied();
-        state
-            .samples
-            .extend(pairs.map(|p| f32::from(i16::from_le_bytes([p[0], p[1]])) / 32768.0));
+        let mut stream_guard = self.stream.lock().unwrap();
+        let stream = stream_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        convert_samples(&map, &mut stream.odd_byte, &mut stream.samples);
         drop(map);
 
-        if let Some(pts) = buffer.pts() {
-            self.handle_timestamp(
-                state,
-                pts,
-                buffer.flags().contains(gst::BufferFlags::DISCONT),
-            )?;
-        } else if state.base_pts.is_none() {
-            let segment = self.obj().segment();
-            let start = segment
-                .downcast_ref::<gst::ClockTime>()
-                .and_then(|s| s.start());
-            self.start_stream(state, start.unwrap_or(gst::ClockTime::ZERO));
-        }
-
-        let samples = std::mem::take(&mut state.samples);
-        state.recognizer.push(&samples);
-        state.samples = samples;
-        loop {
-            match state.recognizer.next_result() {
-                Ok(Some(result)) => self.queue_result(state, result, None),
-                Ok(None) => break,
-                Err(e) => {
-                    drop(state_guard);
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Failed,
-                        ("recognition failed: {e}")
-                    );
-                    return Err(gst::FlowError::Error);
+        match buffer.pts() {
+            Some(pts) => self.follow_timestamp(stream, pts, buffer.flags())?,
+            None => {
+                let mut state = self.state.lock().unwrap();
+                let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+                if !state.timeline.is_started() {
+                    let segment = self.obj().segment();
+                    let start = segment
+                        .downcast_ref::<gst::ClockTime>()
+                        .and_then(|s| s.start());
+                    state.timeline.start(start.unwrap_or(gst::ClockTime::ZERO));
                 }
             }
         }
-        Ok(())
+
+        stream.recognizer.push(&stream.samples);
+        // The model runs here, with only the stream lock held.
+        let mut results = Vec::new();
+        loop {
+            match stream.recognizer.next_result() {
+                Ok(Some(result)) => results.push(result),
+                Ok(None) => break,
+                Err(e) => return Err(self.recognition_failed(&e)),
+            }
+        }
+        self.queue_results(&results, None)
     }
 
-    /// Keeps the recogniser's sample clock in step with buffer timestamps. Small jitter is
-    /// ignored; a hole shorter than a chunk is filled with silence (the model hears a pause);
-    /// a longer hole or a step back ends the current stream as at EOS and starts a new one at
-    /// the new timestamp, so no audio is dropped and no text is mistimed.
-    fn handle_timestamp(
+    /// Keeps the recogniser's sample clock in step with buffer timestamps (see
+    /// `Timeline::sync`): a short hole is filled with silence; a long one or a step back ends
+    /// the current stream as at EOS and starts a new one at the new timestamp, so no audio
+    /// is dropped and no text is mistimed.
+    fn follow_timestamp(
         &self,
-        state: &mut State,
+        stream: &mut Stream,
         pts: gst::ClockTime,
-        discont: bool,
+        flags: gst::BufferFlags,
     ) -> Result<(), gst::FlowError> {
-        let Some(base) = state.base_pts else {
-            self.start_stream(state, pts);
-            return Ok(());
+        let pushed = stream.recognizer.samples_pushed();
+        let (sync, end) = {
+            let state = self.state.lock().unwrap();
+            let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
+            (
+                state.timeline.sync(pts, pushed),
+                state.timeline.stream_end(pushed),
+            )
         };
-        let pushed = state.recognizer.samples_pushed();
-        let expected = base + samples_to_time(pushed, state.sample_rate);
-        // Half an output frame: less than that cannot move any text.
-        let tolerance = samples_to_time(
-            state.recognizer.frame_samples() as u64 / 2,
-            state.sample_rate,
-        );
-        let diff = pts.nseconds() as i128 - expected.nseconds() as i128;
-        if diff.unsigned_abs() <= u128::from(tolerance.nseconds()) {
-            return Ok(());
-        }
-        let chunk = samples_to_time(state.recognizer.geometry().chunk as u64, state.sample_rate);
-        if diff > 0 && diff <= i128::from(chunk.nseconds()) {
-            let missing = time_to_samples(
-                gst::ClockTime::from_nseconds(diff as u64),
-                state.sample_rate,
-            );
-            gst::debug!(
-                CAT,
-                imp = self,
-                "filling a {} gap with {missing} samples of silence",
-                gst::ClockTime::from_nseconds(diff as u64)
-            );
-            state.recognizer.push(&vec![0.0; missing as usize]);
-            return Ok(());
-        }
-        gst::debug!(
-            CAT,
-            imp = self,
-            "timestamp jump from {expected} to {pts} (discont {discont}): restarting"
-        );
-        let end = self.stream_end(state);
-        let results = state.recognizer.finish().map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("recognition failed: {e}"));
-            gst::FlowError::Error
-        })?;
-        for result in results {
-            self.queue_result(state, result, Some(end));
-        }
-        self.start_stream(state, pts);
-        Ok(())
-    }
-
-    /// Starts the output timeline of a new stream at `base` (it may even lie before the old
-    /// one). An empty gap tells downstream at once where the text stream stands, so sinks
-    /// preroll and live pipelines settle their latency before the first chunk is recognised.
-    fn start_stream(&self, state: &mut State, base: gst::ClockTime) {
-        state.base_pts = Some(base);
-        state.emitted_until = Some(base);
-        state.pending.push_back(Output::Gap {
-            start: base,
-            duration: gst::ClockTime::ZERO,
-        });
-    }
-
-    /// The time just after the last sample pushed into the current stream.
-    fn stream_end(&self, state: &State) -> gst::ClockTime {
-        state.base_pts.unwrap_or(gst::ClockTime::ZERO)
-            + samples_to_time(state.recognizer.samples_pushed(), state.sample_rate)
-    }
-
-    /// Turns a recogniser result into text buffers, gap events and a bus message. `end` is
-    /// the end of the stream once it is known: the last output frame is centred on the last
-    /// sample, so frame times are clamped to it rather than run half a frame past the audio.
-    fn queue_result(&self, state: &mut State, result: ChunkResult, end: Option<gst::ClockTime>) {
-        let base = state.base_pts.unwrap_or(gst::ClockTime::ZERO);
-        let frame_samples = state.recognizer.frame_samples() as u64;
-        let rate = state.sample_rate;
-        let time = |frame: u64| {
-            let t = base + samples_to_time(frame * frame_samples, rate);
-            end.map_or(t, |end| t.min(end))
-        };
-
-        let groups: Vec<&[Word]> = match state.granularity {
-            _ if result.words.is_empty() => Vec::new(),
-            Granularity::Phrase => vec![&result.words[..]],
-            Granularity::Word => result.words.chunks(1).collect(),
-        };
-        // This result goes downstream once the chunk's right context has arrived; text that
-        // starts more than the reported hold before the chunk would reach a live sink after
-        // its timestamp + latency, so its timestamp moves forward to the earliest on-time one
-        // (only for words held unusually long; the bus message keeps the true times).
-        let on_time_from = time(result.first_frame).saturating_sub(state.text_hold);
-        for words in groups {
-            let (first, last) = (&words[0], &words[words.len() - 1]);
-            let spoken = time(first.start_frame);
-            if spoken < on_time_from {
+        match sync {
+            Sync::InStep => {}
+            Sync::Start => self.with_timeline(|t| t.start(pts))?,
+            Sync::Fill(missing) => {
                 gst::debug!(
                     CAT,
                     imp = self,
-                    "text {:?} held beyond the reported latency: timestamp {spoken} moved to {on_time_from}",
-                    first.text
+                    "filling a hole before {pts} with {missing} samples of silence"
                 );
+                stream.recognizer.push(&vec![0.0; missing as usize]);
             }
-            let start = spoken
-                .max(on_time_from)
-                .max(state.emitted_until.unwrap_or(gst::ClockTime::ZERO));
-            self.queue_gap(state, start);
-            let end = time(last.end_frame).max(start);
-            let mut text = crate::streaming::join_words(words);
-            if state.append_newline {
-                text.push('\n');
-            }
-            let mut buffer = gst::Buffer::from_mut_slice(text.into_bytes());
-            {
-                let buffer = buffer.get_mut().expect("new buffer is writable");
-                buffer.set_pts(start);
-                buffer.set_duration(end - start);
-            }
-            state.pending.push_back(Output::Text { buffer });
-            state.emitted_until = Some(end);
-        }
-        // Downstream may advance to where text that is not final yet may start (the word
-        // still being spoken; with beam search, any hypothesis's), else to the chunk's end.
-        let covered = match result.unsettled_from {
-            Some(frame) => time(frame),
-            None => time(result.first_frame + result.frames),
-        };
-        self.queue_gap(state, covered);
-
-        if state.post_messages {
-            let chunk_start = time(result.first_frame);
-            let chunk_end = time(result.first_frame + result.frames);
-            if !result.words.is_empty() || result.last {
-                let message =
-                    self.result_message(&result.words, true, chunk_start, chunk_end, &time);
-                state.messages.push(message);
-            }
-            if let Some(partial) = &result.partial {
-                let message = self.result_message(
-                    std::slice::from_ref(partial),
-                    false,
-                    chunk_start,
-                    chunk_end,
-                    &time,
+            Sync::Restart => {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "timestamp jump from {end} to {pts} (discont {}): restarting",
+                    flags.contains(gst::BufferFlags::DISCONT)
                 );
-                state.messages.push(message);
+                let results = stream
+                    .recognizer
+                    .finish()
+                    .map_err(|e| self.recognition_failed(&e))?;
+                self.queue_results(&results, Some(end))?;
+                self.with_timeline(|t| t.start(pts))?;
             }
         }
+        Ok(())
     }
 
-    fn queue_gap(&self, state: &mut State, until: gst::ClockTime) {
-        let from = state
-            .emitted_until
-            .unwrap_or(state.base_pts.unwrap_or(gst::ClockTime::ZERO));
-        if until > from {
-            state.pending.push_back(Output::Gap {
-                start: from,
-                duration: until - from,
-            });
-            state.emitted_until = Some(until);
-        } else if state.emitted_until.is_none() {
-            state.emitted_until = Some(from);
-        }
+    fn with_timeline(&self, f: impl FnOnce(&mut Timeline)) -> Result<(), gst::FlowError> {
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        f(&mut state.timeline);
+        Ok(())
     }
 
-    /// The `quartznetstt` element message: text, per-word times and confidences, the time
-    /// span (stream timestamps and running time) and whether the words are final.
-    fn result_message(
+    /// Queues the output of recognised chunks on the timeline.
+    fn queue_results(
         &self,
-        words: &[Word],
-        is_final: bool,
-        chunk_start: gst::ClockTime,
-        chunk_end: gst::ClockTime,
-        time: &dyn Fn(u64) -> gst::ClockTime,
-    ) -> gst::Message {
-        let (start, end) = match (words.first(), words.last()) {
-            (Some(first), Some(last)) => (time(first.start_frame), time(last.end_frame)),
-            _ => (chunk_start, chunk_end),
-        };
+        results: &[ChunkResult],
+        end: Option<gst::ClockTime>,
+    ) -> Result<(), gst::FlowError> {
+        self.with_timeline(|timeline| {
+            for result in results {
+                if timeline.held_too_long(result, end) {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "text {:?} held beyond the reported latency: its timestamp moves forward",
+                        result.words.first().map(|w| &w.text)
+                    );
+                }
+                timeline.push_result(result, end);
+            }
+        })
+    }
+
+    /// Posts the `quartznetstt` element message of each report: text, per-word times and
+    /// confidences, the time span (stream timestamps and running time) and finality.
+    fn post_reports(&self, reports: Vec<Report>) {
+        if reports.is_empty() {
+            return;
+        }
         let segment = self.obj().segment();
         let segment = segment.downcast_ref::<gst::ClockTime>();
-        let running_time = segment.and_then(|s| s.to_running_time(start));
-        let stream_time = segment.and_then(|s| s.to_stream_time(start));
-        let word_list: Vec<gst::Structure> = words
-            .iter()
-            .map(|w| {
-                let (ws, we) = (time(w.start_frame), time(w.end_frame));
-                gst::Structure::builder("word")
-                    .field("text", &w.text)
-                    .field("start", ws)
-                    .field("duration", we.saturating_sub(ws))
-                    .field("confidence", f64::from(w.confidence))
-                    .build()
-            })
-            .collect();
-        let structure = gst::Structure::builder("quartznetstt")
-            .field("text", crate::streaming::join_words(words))
-            .field("final", is_final)
-            .field("timestamp", start)
-            .field("duration", end.saturating_sub(start))
-            .field("running-time", running_time)
-            .field("stream-time", stream_time)
-            .field("words", gst::List::new(word_list))
-            .build();
-        gst::message::Element::builder(structure)
-            .src(&*self.obj())
-            .build()
-    }
-
-    fn post_messages(&self, messages: Vec<gst::Message>) {
-        for message in messages {
+        for report in reports {
+            let running_time = segment.and_then(|s| s.to_running_time(report.start));
+            let stream_time = segment.and_then(|s| s.to_stream_time(report.start));
+            let words: Vec<gst::Structure> = report
+                .words
+                .iter()
+                .map(|w| {
+                    gst::Structure::builder("word")
+                        .field("text", &w.text)
+                        .field("start", w.start)
+                        .field("duration", w.end.saturating_sub(w.start))
+                        .field("confidence", f64::from(w.confidence))
+                        .build()
+                })
+                .collect();
+            let structure = gst::Structure::builder("quartznetstt")
+                .field("text", report.text())
+                .field("final", report.is_final)
+                .field("timestamp", report.start)
+                .field("duration", report.end.saturating_sub(report.start))
+                .field("running-time", running_time)
+                .field("stream-time", stream_time)
+                .field("words", gst::List::new(words))
+                .build();
+            let message = gst::message::Element::builder(structure)
+                .src(&*self.obj())
+                .build();
             let _ = self.obj().post_message(message);
         }
     }
 
     /// Recognises all buffered audio and pushes the results downstream (EOS, new segment).
     fn drain(&self) -> Result<(), gst::FlowError> {
-        let outputs = {
-            let mut state_guard = self.state.lock().unwrap();
-            let Some(state) = state_guard.as_mut() else {
+        let (outputs, reports) = {
+            let mut stream_guard = self.stream.lock().unwrap();
+            let Some(stream) = stream_guard.as_mut() else {
                 return Ok(());
             };
-            if state.base_pts.is_none() && state.recognizer.samples_pushed() == 0 {
+            let pushed = stream.recognizer.samples_pushed();
+            let (started, end) = {
+                let state = self.state.lock().unwrap();
+                let Some(state) = state.as_ref() else {
+                    return Ok(());
+                };
+                (
+                    state.timeline.is_started(),
+                    state.timeline.stream_end(pushed),
+                )
+            };
+            if !started && pushed == 0 {
                 return Ok(());
             }
-            let end = self.stream_end(state);
-            match state.recognizer.finish() {
-                Ok(results) => {
-                    for result in results {
-                        self.queue_result(state, result, Some(end));
-                    }
-                }
-                Err(e) => {
-                    drop(state_guard);
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Failed,
-                        ("recognition failed: {e}")
-                    );
-                    return Err(gst::FlowError::Error);
-                }
+            let results = stream
+                .recognizer
+                .finish()
+                .map_err(|e| self.recognition_failed(&e))?;
+            stream.odd_byte = None;
+            let mut state = self.state.lock().unwrap();
+            let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+            for result in &results {
+                state.timeline.push_result(result, Some(end));
             }
-            state.base_pts = None;
-            state.odd_byte = None;
-            state.emitted_until = None;
-            (
-                std::mem::take(&mut state.pending),
-                std::mem::take(&mut state.messages),
-            )
+            state.timeline.end_stream();
+            (state.timeline.take_outputs(), state.timeline.take_reports())
         };
-        let (pending, messages) = outputs;
-        self.post_messages(messages);
+        self.post_reports(reports);
         let src = self.obj().src_pad().clone();
-        for output in pending {
+        for output in outputs {
             match output {
-                Output::Text { buffer } => {
+                Output::Text(buffer) => {
                     src.push(buffer)?;
                 }
                 Output::Gap { start, duration } => {
@@ -1142,27 +908,53 @@ impl QuartzNetStt {
 
     /// Forgets all audio and pending output (FLUSH_STOP).
     fn reset(&self) {
+        if let Some(stream) = self.stream.lock().unwrap().as_mut() {
+            stream.recognizer.reset();
+            stream.odd_byte = None;
+        }
         if let Some(state) = self.state.lock().unwrap().as_mut() {
-            state.recognizer.reset();
-            state.base_pts = None;
-            state.odd_byte = None;
-            state.emitted_until = None;
-            state.pending.clear();
-            state.messages.clear();
+            state.timeline.clear();
         }
     }
 }
 
-fn samples_to_time(samples: u64, rate: u32) -> gst::ClockTime {
-    gst::ClockTime::from_nseconds(
-        samples
-            .mul_div_floor(gst::ClockTime::SECOND.nseconds(), u64::from(rate))
-            .unwrap_or(u64::MAX),
-    )
+/// Appends S16LE `bytes` to `samples` as f32 (int16 / 32768, NeMo's scale), carrying an odd
+/// trailing byte over to the next buffer so buffers of any size lose nothing.
+fn convert_samples(bytes: &[u8], odd_byte: &mut Option<u8>, samples: &mut Vec<f32>) {
+    let to_f32 = |pair: [u8; 2]| f32::from(i16::from_le_bytes(pair)) / 32768.0;
+    samples.clear();
+    let mut bytes = bytes;
+    if let Some(first) = odd_byte.take() {
+        match bytes.split_first() {
+            Some((&second, rest)) => {
+                samples.push(to_f32([first, second]));
+                bytes = rest;
+            }
+            None => *odd_byte = Some(first),
+        }
+    }
+    let pairs = bytes.chunks_exact(2);
+    if let Some(&last) = pairs.remainder().first() {
+        *odd_byte = Some(last);
+    }
+    samples.extend(pairs.map(|p| to_f32([p[0], p[1]])));
 }
 
-fn time_to_samples(time: gst::ClockTime, rate: u32) -> u64 {
-    time.nseconds()
-        .mul_div_round(u64::from(rate), gst::ClockTime::SECOND.nseconds())
-        .unwrap_or(0)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_bytes_carry_over_between_buffers() {
+        let values: [i16; 4] = [1000, -2000, 32767, -32768];
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let (mut odd, mut all, mut samples) = (None, Vec::new(), Vec::new());
+        for piece in [&bytes[..1], &bytes[1..2], &bytes[2..2], &bytes[2..7], &bytes[7..]] {
+            convert_samples(piece, &mut odd, &mut samples);
+            all.extend_from_slice(&samples);
+        }
+        let expected: Vec<f32> = values.iter().map(|&v| f32::from(v) / 32768.0).collect();
+        assert_eq!(all, expected);
+        assert_eq!(odd, None);
+    }
 }

@@ -1,17 +1,44 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Fixture access shared by the integration tests: the NeMo golden fixtures written by
+//! Fixture access shared by the integration tests of the plugin (`tests/`) and of the engine
+//! (`engine/tests/`, which include this file by path): the NeMo golden fixtures written by
 //! `tools/nemo_parity.py` (see tests/fixtures/manifest.json).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
-use gstquartznetstt::description::ModelDescription;
-use gstquartznetstt::frontend::PaddingMode;
-use gstquartznetstt::model::{LoadOptions, OnnxModel};
+use quartznet_engine::frontend::PaddingMode;
+use quartznet_engine::model::{LoadOptions, ModelDescription, OnnxModel};
 use serde::Deserialize;
 
+/// The repository root, from the plugin (the root package) or the engine (one folder down).
+pub fn repository() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if manifest.join("tests/fixtures").is_dir() {
+        manifest.to_path_buf()
+    } else {
+        manifest.parent().expect("engine/ has a parent").to_path_buf()
+    }
+}
+
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    repository().join("tests/fixtures")
+}
+
+/// A float32 `.npy` array (NeMo's fixtures are C-ordered float32).
+pub struct NpyArray {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+pub fn read_npy(path: &Path) -> Result<NpyArray, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| e.to_string())?;
+    if npy.order() != npyz::Order::C {
+        return Err("Fortran-ordered array".to_string());
+    }
+    let shape = npy.shape().iter().map(|&d| d as usize).collect();
+    let data = npy.into_vec::<f32>().map_err(|e| e.to_string())?;
+    Ok(NpyArray { shape, data })
 }
 
 #[derive(Deserialize)]

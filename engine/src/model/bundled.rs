@@ -6,7 +6,10 @@
 //! an installed plugin finds its model, and a plugin built in the source tree finds the one
 //! beside its sources.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use super::locate;
+use crate::error::Result;
 
 /// File name of the bundled model (its description is the `.json` beside it).
 pub const FILE_NAME: &str = "quartznet-en.onnx";
@@ -19,22 +22,18 @@ pub fn candidates() -> Vec<PathBuf> {
     if let Some(dir) = option_env!("QUARTZNETSTT_MODELS_DIR") {
         paths.push(PathBuf::from(dir).join(FILE_NAME));
     }
-    if let Some(dir) =
-        crate::runtime::user_install_dir().and_then(|d| d.parent().map(|p| p.join("models")))
-    {
-        paths.push(dir.join(FILE_NAME));
+    if let Some(dir) = locate::user_data_dir() {
+        paths.push(dir.join("models").join(FILE_NAME));
     }
-    paths.push(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("models")
-            .join(FILE_NAME),
-    );
+    // The source tree: this crate sits one folder below the repository root.
+    if let Some(root) = Path::new(env!("CARGO_MANIFEST_DIR")).parent() {
+        paths.push(root.join("models").join(FILE_NAME));
+    }
     paths
 }
 
 /// The default model: the variable, else the first candidate that exists, else an error
 /// listing where it looked.
-pub fn find() -> Result<PathBuf, String> {
-    crate::locate::find_file(&[VARIABLE], &candidates())
-        .map_err(|e| format!("the bundled model {FILE_NAME}: {e}"))
+pub fn find() -> Result<PathBuf> {
+    locate::find_file("the bundled model", FILE_NAME, &[VARIABLE], &candidates())
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! NeMo's log-mel frontend (`FilterbankFeatures` with the QuartzNet config), reproduced
 //! step by step in f32 so the ONNX model sees the features it was trained on
-//! (SPEC section 2).
+//! (`docs/FRONTEND.md`).
 //!
 //! Pipeline per input: preemphasis, padding by `n_fft / 2` on both sides
 //! (`torch.stft(center=True)`), symmetric Hann window centred in `n_fft`, unnormalised
@@ -20,6 +20,8 @@ pub use mel::{hz_to_mel, mel_filterbank, mel_frequencies, mel_to_hz};
 pub use window::padded_hann;
 
 use mel::SparseFilterbank;
+
+use crate::error::{Error, Result};
 
 /// How the signal is padded by `n_fft / 2` at both ends before framing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -46,7 +48,7 @@ pub enum Normalization {
 }
 
 impl Normalization {
-    /// The 64 fixed statistics of NeMo's online ASR demo notebook (SPEC section 3), for
+    /// The 64 fixed statistics of NeMo's online ASR demo notebook (`docs/FRONTEND.md`), for
     /// streaming without per-window statistics.
     pub fn nemo_streaming_demo() -> Self {
         Normalization::Fixed {
@@ -137,7 +139,11 @@ impl Default for FrontendConfig {
 
 impl FrontendConfig {
     /// Checks that the settings describe a computable frontend.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
+        self.problem().map_err(Error::Settings)
+    }
+
+    fn problem(&self) -> Result<(), String> {
         if self.sample_rate == 0 {
             return Err("frontend: sample_rate must be positive".into());
         }
@@ -284,7 +290,7 @@ impl std::fmt::Debug for FeatureExtractor {
 
 impl FeatureExtractor {
     /// Validates `config` and precomputes the plan, window and filterbank.
-    pub fn new(config: FrontendConfig) -> Result<Self, String> {
+    pub fn new(config: FrontendConfig) -> Result<Self> {
         config.validate()?;
         let n_fft = config.n_fft;
         let half = n_fft / 2;
@@ -905,7 +911,7 @@ mod tests {
             },
         ];
         for c in cases {
-            let err = c.validate().unwrap_err();
+            let err = c.validate().unwrap_err().to_string();
             assert!(err.starts_with("frontend:"), "{err}");
             assert!(FeatureExtractor::new(c).is_err());
         }
@@ -914,7 +920,8 @@ mod tests {
             ..base.clone()
         }
         .validate()
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("win_length 600") && err.contains("n_fft 512"),
             "{err}"

@@ -3,14 +3,14 @@
 //! greedy decoder against NeMo's own features, log-probs and transcripts, for NeMo 3.0 (zero
 //! padding) and NeMo 2.4 (reflect padding). The fixtures come from tools/nemo_parity.py.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::*;
-use gstquartznetstt::ctc::{DecoderConfig, greedy_transcript};
-use gstquartznetstt::frontend::{FeatureExtractor, Features, Normalization};
-use gstquartznetstt::model::AcousticModel;
-use gstquartznetstt::npy;
-use gstquartznetstt::streaming::{StreamingRecognizer, WindowConfig, recognize_offline};
+use quartznet_engine::decode::{DecoderConfig, greedy_transcript};
+use quartznet_engine::frontend::{FeatureExtractor, Features, FrontendConfig, Normalization};
+use quartznet_engine::model::AcousticModel;
+use quartznet_engine::streaming::{StreamingRecognizer, WindowConfig, recognize_offline};
 
 const FEATURE_TOLERANCE: f32 = 1e-3;
 const LOGPROB_TOLERANCE: f32 = 1e-3;
@@ -23,11 +23,11 @@ const LOG_MEL_RESOLUTION: f32 = 1e-4;
 /// Bands spread less than this (in log units) are ill-conditioned in the sense above.
 const WELL_CONDITIONED_SPREAD: f32 = LOG_MEL_RESOLUTION / FEATURE_TOLERANCE;
 
-fn golden(version: &Version, clip: &Clip, what: &str) -> npy::NpyArray {
+fn golden(version: &Version, clip: &Clip, what: &str) -> NpyArray {
     let path = fixtures()
         .join(&version.dir)
         .join(format!("{}.{what}.npy", clip.name));
-    npy::read_f32(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    read_npy(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn rust_features(version: &Version, samples: &[f32]) -> Features {
@@ -232,7 +232,7 @@ fn logprobs_and_transcripts_match_nemo() {
 /// The fixture model's frontend for `version` with fixed statistics: per-window statistics
 /// differ from whole-utterance ones by design, so equality is only defined for a
 /// normalisation that does not look at the window.
-fn fixed_frontend(version: &Version) -> gstquartznetstt::frontend::FrontendConfig {
+fn fixed_frontend(version: &Version) -> FrontendConfig {
     let mut frontend = description_for(version).frontend;
     frontend.normalization = Normalization::nemo_streaming_demo();
     frontend

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use gstquartznetstt::lm::NgramModel;
+use quartznet_engine::lm::NgramModel;
 
 const TEXT: &str = "the cat sat on the mat
 the dog sat on the log
@@ -17,11 +17,11 @@ a rat sat on a log
 
 #[test]
 fn built_models_load_and_are_normalised() {
-    let dir = std::env::temp_dir().join(format!("quartznetstt-buildlm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let text = dir.join("text.txt");
     std::fs::write(&text, TEXT).unwrap();
-    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/lm/build_lm.py");
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/lm/build_lm.py");
     for (name, prune) in [("full.arpa", "0"), ("pruned.arpa.gz", "1")] {
         let out = dir.join(name);
         let status = Command::new("python3")
@@ -65,5 +65,4 @@ fn built_models_load_and_are_normalised() {
                 > lm.log_prob(&[id("the"), id("cat")], Some(id("log")))
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

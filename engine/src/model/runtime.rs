@@ -8,6 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use super::locate;
+use crate::error::{Error, Result};
+
 /// Variable naming the ONNX Runtime library explicitly (takes precedence over everything).
 pub const LIBRARY_VARIABLE: &str = "QUARTZNETSTT_ONNXRUNTIME";
 /// `ort`'s own conventional variable, honoured second.
@@ -28,13 +31,7 @@ pub fn set_plugin_dir(dir: PathBuf) {
 /// Where `tools/setup.sh` installs the runtime for the current user:
 /// `$XDG_DATA_HOME/quartznetstt/onnxruntime` (default `~/.local/share/...`).
 pub fn user_install_dir() -> Option<PathBuf> {
-    let data_home = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
-        })?;
-    Some(data_home.join("quartznetstt").join("onnxruntime"))
+    locate::user_data_dir().map(|dir| dir.join("onnxruntime"))
 }
 
 /// The places searched, in order, for the runtime library when no variable names it.
@@ -65,18 +62,24 @@ pub fn candidate_paths() -> Vec<PathBuf> {
 }
 
 /// Finds the runtime library: the variables first, then [`candidate_paths`].
-pub fn find_library() -> Result<PathBuf, String> {
-    crate::locate::find_file(&[LIBRARY_VARIABLE, ORT_VARIABLE], &candidate_paths()).map_err(|e| {
-        format!(
-            "ONNX Runtime library {e}. Run tools/setup.sh to install onnxruntime {PINNED_VERSION}, \
-             or set {LIBRARY_VARIABLE} to libonnxruntime.so"
-        )
-    })
+pub fn find_library() -> Result<PathBuf> {
+    let variables = [LIBRARY_VARIABLE, ORT_VARIABLE];
+    locate::find_file("ONNX Runtime library", "libonnxruntime.so", &variables, &candidate_paths())
+        .map_err(|e| {
+            let detail = match e {
+                Error::NotFound { detail, .. } => detail,
+                other => other.to_string(),
+            };
+            Error::Runtime(format!(
+                "ONNX Runtime library {detail}. Run tools/setup.sh to install onnxruntime {PINNED_VERSION}, \
+                 or set {LIBRARY_VARIABLE} to libonnxruntime.so"
+            ))
+        })
 }
 
 /// The shared environment, created on first use. A failure is not cached: a later call (for
 /// example after the user installed the runtime) tries again.
-pub fn environment() -> Result<&'static ort::environment::Environment, String> {
+pub fn environment() -> Result<&'static ort::environment::Environment> {
     if let Some((env, _)) = ENVIRONMENT.get() {
         return Ok(env);
     }
@@ -88,14 +91,19 @@ pub fn environment() -> Result<&'static ort::environment::Environment, String> {
     }
     let path = find_library()?;
     let env = ort::init_from(&path)
-        .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", path.display()))?
+        .map_err(|e| {
+            Error::Runtime(format!(
+                "cannot load ONNX Runtime from {}: {e}",
+                path.display()
+            ))
+        })?
         .with_name("quartznetstt")
         .build()
         .map_err(|e| {
-            format!(
+            Error::Runtime(format!(
                 "cannot create the ONNX Runtime environment ({}): {e}",
                 path.display()
-            )
+            ))
         })?;
     let _ = ENVIRONMENT.set((env, path));
     Ok(&ENVIRONMENT.get().expect("environment was just set").0)

@@ -19,52 +19,17 @@
 
 use std::collections::VecDeque;
 
-use crate::ctc::Word;
-use crate::decoder::{CtcDecoder, DecodingOptions};
-use crate::description::ModelDescription;
+mod offline;
+mod window;
+
+pub use offline::{OfflineResult, recognize_offline};
+pub use window::WindowConfig;
+
+use crate::config::RecognizerConfig;
+use crate::decode::{CtcDecoder, DecodingOptions, Word};
+use crate::error::{Error, Result};
 use crate::frontend::{FeatureExtractor, Features, FrontendConfig};
-use crate::model::AcousticModel;
-
-/// Window geometry in samples; each a whole number of output frames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WindowConfig {
-    pub left: usize,
-    pub chunk: usize,
-    pub right: usize,
-}
-
-impl WindowConfig {
-    /// Converts durations in milliseconds to samples, rounding each to the nearest whole
-    /// output frame (the chunk to at least one frame). Returns the geometry and whether any
-    /// value had to be rounded.
-    pub fn from_millis(
-        left_ms: u32,
-        chunk_ms: u32,
-        right_ms: u32,
-        sample_rate: u32,
-        frame_samples: usize,
-    ) -> (Self, bool) {
-        let mut rounded = false;
-        let mut to_samples = |ms: u32, min_frames: usize| {
-            let samples = u64::from(ms) * u64::from(sample_rate) / 1000;
-            let frames = ((samples as f64 / frame_samples as f64).round() as usize).max(min_frames);
-            let exact = frames * frame_samples;
-            rounded |=
-                exact as u64 != samples || u64::from(ms) * u64::from(sample_rate) % 1000 != 0;
-            exact
-        };
-        let config = Self {
-            left: to_samples(left_ms, 0),
-            chunk: to_samples(chunk_ms, 1),
-            right: to_samples(right_ms, 0),
-        };
-        (config, rounded)
-    }
-
-    pub fn window(&self) -> usize {
-        self.left + self.chunk + self.right
-    }
-}
+use crate::model::{AcousticModel, ModelDescription, OnnxModel};
 
 /// What one recognised chunk (or the final remainder) produced.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -106,6 +71,20 @@ pub struct StreamingRecognizer<M: AcousticModel> {
     logprobs: Vec<f32>,
 }
 
+impl StreamingRecognizer<OnnxModel> {
+    /// The recogniser `config` describes for a loaded model: its frontend with the chosen
+    /// normalisation and padding, the window rounded to whole output frames, and the chosen
+    /// decoder (loading the language model, or reusing one this process already loaded).
+    pub fn from_config(model: OnnxModel, config: &RecognizerConfig) -> Result<Self> {
+        config.validate()?;
+        let description = model.description().clone();
+        let frontend = config.frontend_for(&description);
+        let (geometry, _) = config.window_for(&description);
+        let decoding = config.decoding.decoding_options(&description)?;
+        Self::new(model, &description, frontend, geometry, decoding)
+    }
+}
+
 impl<M: AcousticModel> StreamingRecognizer<M> {
     /// `frontend` may differ from the description's (e.g. fixed statistics instead of per
     /// window); the labels and subsampling come from `description`.
@@ -115,7 +94,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         frontend: FrontendConfig,
         geometry: WindowConfig,
         decoder: impl Into<DecodingOptions>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self> {
         let frame_samples = frontend.hop_length * description.subsampling_factor as usize;
         for (name, value) in [
             ("left context", geometry.left),
@@ -123,20 +102,22 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             ("right context", geometry.right),
         ] {
             if value % frame_samples != 0 {
-                return Err(format!(
+                return Err(Error::Settings(format!(
                     "{name} of {value} samples is not a whole number of {frame_samples}-sample output frames"
-                ));
+                )));
             }
         }
         if geometry.chunk == 0 {
-            return Err("the chunk must be at least one output frame".to_string());
+            return Err(Error::Settings(
+                "the chunk must be at least one output frame".to_string(),
+            ));
         }
         if model.vocab_size() != description.vocab_size() {
-            return Err(format!(
+            return Err(Error::Settings(format!(
                 "the model outputs {} classes but there are {} labels + blank",
                 model.vocab_size(),
                 description.labels.len()
-            ));
+            )));
         }
         let decoder = CtcDecoder::new(description.labels.clone(), decoder.into())?;
         let mut recognizer = Self {
@@ -158,8 +139,15 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         Ok(recognizer)
     }
 
+    /// The window geometry in samples.
     pub fn geometry(&self) -> WindowConfig {
         self.geometry
+    }
+
+    /// Whether words are decoded by beam search (which holds them back up to its commit
+    /// delay; see [`crate::config::text_hold_ms`]).
+    pub fn uses_beam_search(&self) -> bool {
+        self.decoder.is_beam_search()
     }
 
     /// Samples per output frame (320 = 20 ms for QuartzNet at 16 kHz).
@@ -172,6 +160,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         self.pushed
     }
 
+    /// The acoustic model.
     pub fn model(&self) -> &M {
         &self.model
     }
@@ -200,7 +189,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     }
 
     /// Recognises the next chunk if its window (with right context) is complete.
-    pub fn next_result(&mut self) -> Result<Option<ChunkResult>, String> {
+    pub fn next_result(&mut self) -> Result<Option<ChunkResult>> {
         let chunk_start = self.next_chunk * self.geometry.chunk as u64;
         let window_end = chunk_start + (self.geometry.chunk + self.geometry.right) as u64;
         if self.pushed < window_end {
@@ -225,7 +214,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     /// Ends the stream: recognises every remaining sample and completes the last word, then
     /// resets for a new stream. Returns the results in order (the last one has `last` set,
     /// and there is always one so the caller learns the stream ended).
-    pub fn finish(&mut self) -> Result<Vec<ChunkResult>, String> {
+    pub fn finish(&mut self) -> Result<Vec<ChunkResult>> {
         let mut results = Vec::new();
         while let Some(result) = self.next_result()? {
             results.push(result);
@@ -264,10 +253,12 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         chunk_start: u64,
         window_end: u64,
         keep: usize,
-    ) -> Result<(Vec<Word>, Vec<f32>), String> {
+    ) -> Result<(Vec<Word>, Vec<f32>)> {
         let window_start = chunk_start as i64 - self.geometry.left as i64;
         let offset = usize::try_from(window_start - self.buffer_start)
-            .map_err(|_| "internal error: window starts before the buffered audio".to_string())?;
+            .map_err(|_| {
+                Error::Inference("internal error: window starts before the buffered audio".into())
+            })?;
         let len = usize::try_from(window_end as i64 - window_start).unwrap_or(0);
         self.window.clear();
         self.window.extend(self.buffer.range(offset..offset + len));
@@ -276,12 +267,12 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         let frames = self.model.infer(&self.features, &mut self.logprobs)?;
         let first = self.geometry.left / self.frame_samples;
         if frames < first + keep {
-            return Err(format!(
+            return Err(Error::Inference(format!(
                 "the model returned {frames} output frames for {} feature frames; expected at least {} (subsampling {})",
                 self.features.frames,
                 first + keep,
                 self.subsampling
-            ));
+            )));
         }
         let vocab = self.model.vocab_size();
         let kept = &self.logprobs[first * vocab..(first + keep) * vocab];
@@ -297,43 +288,6 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     }
 }
 
-/// The whole utterance in one window: what NeMo's offline `transcribe()` computes (without
-/// its pad_to columns, which an exported graph would treat as audio).
-pub struct OfflineResult {
-    pub features: Features,
-    pub logprobs: Vec<f32>,
-    pub frames: usize,
-    pub words: Vec<Word>,
-}
-
-/// Recognises `samples` as one utterance.
-pub fn recognize_offline<M: AcousticModel>(
-    model: &mut M,
-    description: &ModelDescription,
-    frontend: FrontendConfig,
-    decoder: impl Into<DecodingOptions>,
-    samples: &[f32],
-) -> Result<OfflineResult, String> {
-    let mut extractor = FeatureExtractor::new(frontend)?;
-    let mut features = Features::default();
-    extractor.compute(samples, &mut features);
-    let mut logprobs = Vec::new();
-    let frames = if features.frames == 0 {
-        0
-    } else {
-        model.infer(&features, &mut logprobs)?
-    };
-    let mut decoder = CtcDecoder::new(description.labels.clone(), decoder.into())?;
-    let mut words = decoder.push(&logprobs, frames);
-    words.extend(decoder.finish());
-    Ok(OfflineResult {
-        features,
-        logprobs,
-        frames,
-        words,
-    })
-}
-
 /// Joins words into the text of a transcript (single spaces).
 pub fn join_words(words: &[Word]) -> String {
     words
@@ -346,7 +300,7 @@ pub fn join_words(words: &[Word]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctc::DecoderConfig;
+    use crate::decode::DecoderConfig;
     use crate::frontend::{Normalization, PaddingMode};
 
     /// A stand-in model whose output at frame j depends only on the features of the two
@@ -360,7 +314,7 @@ mod tests {
         fn vocab_size(&self) -> usize {
             self.vocab
         }
-        fn infer(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<usize, String> {
+        fn infer(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<usize> {
             let frames = features.frames.div_ceil(2);
             out.clear();
             for j in 0..frames {

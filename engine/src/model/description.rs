@@ -14,7 +14,19 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::error::{Error, Result};
 use crate::frontend::{FrontendConfig, Normalization, PaddingMode};
+
+const WHAT: &str = "model description";
+
+/// A description error: `source` names the file (or metadata) it came from.
+fn invalid(source: &str, reason: String) -> Error {
+    Error::Invalid {
+        what: WHAT,
+        name: source.to_string(),
+        reason,
+    }
+}
 
 /// ONNX metadata key under which the sidecar JSON may be embedded.
 pub const METADATA_KEY: &str = "quartznetstt";
@@ -74,16 +86,20 @@ impl ModelDescription {
     }
 
     /// Parses the sidecar JSON format.
-    pub fn from_json(text: &str, source: &str) -> Result<Self, String> {
+    pub fn from_json(text: &str, source: &str) -> Result<Self> {
         let raw: RawDescription = serde_json::from_str(text)
-            .map_err(|e| format!("{source}: invalid model description: {e}"))?;
-        raw.into_description(source)
+            .map_err(|e| invalid(source, format!("invalid model description: {e}")))?;
+        let mut description = raw
+            .into_description()
+            .map_err(|reason| invalid(source, reason))?;
+        description.source = source.to_string();
+        Ok(description)
     }
 
     /// Loads the description that belongs to `model_path`, without the ONNX metadata (see
     /// [`ModelDescription::resolve`] for the full order). Returns `Ok(None)` when there is no
     /// sidecar file.
-    pub fn load_sidecar(model_path: &Path) -> Result<Option<Self>, String> {
+    pub fn load_sidecar(model_path: &Path) -> Result<Option<Self>> {
         let sidecar = sidecar_path(model_path);
         match std::fs::read_to_string(&sidecar) {
             Ok(text) => {
@@ -94,10 +110,7 @@ impl ModelDescription {
                 Ok(Some(description))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!(
-                "{}: cannot read model description: {e}",
-                sidecar.display()
-            )),
+            Err(e) => Err(Error::io(WHAT, &sidecar, e)),
         }
     }
 
@@ -106,7 +119,7 @@ impl ModelDescription {
     pub fn resolve(
         model_path: &Path,
         metadata: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self> {
         if let Some(description) = Self::load_sidecar(model_path)? {
             return Ok(description);
         }
@@ -123,9 +136,9 @@ impl ModelDescription {
         let alphabet = model_path.with_file_name("alphabet.txt");
         if alphabet.is_file() {
             let text = std::fs::read_to_string(&alphabet)
-                .map_err(|e| format!("{}: cannot read: {e}", alphabet.display()))?;
-            description.labels =
-                parse_alphabet(&text).map_err(|e| format!("{}: {e}", alphabet.display()))?;
+                .map_err(|e| Error::io("alphabet", &alphabet, e))?;
+            description.labels = parse_alphabet(&text)
+                .map_err(|e| invalid(&alphabet.display().to_string(), e))?;
             sources.push(format!("labels from {}", alphabet.display()));
         }
         if let Some(value) = metadata("subsampling_factor") {
@@ -134,7 +147,7 @@ impl ModelDescription {
                 .parse()
                 .ok()
                 .filter(|&f| f > 0)
-                .ok_or_else(|| format!("{model_name}: ONNX metadata subsampling_factor '{value}' is not a positive integer"))?;
+                .ok_or_else(|| invalid(&model_name, format!("ONNX metadata subsampling_factor '{value}' is not a positive integer")))?;
             sources.push("subsampling_factor from ONNX metadata".to_string());
         }
         if let Some(value) = metadata("normalize_type") {
@@ -142,8 +155,9 @@ impl ModelDescription {
                 "per_feature" => Normalization::PerFeature,
                 "" | "none" => Normalization::None,
                 other => {
-                    return Err(format!(
-                        "{model_name}: ONNX metadata normalize_type '{other}' is not supported (per_feature or empty)"
+                    return Err(invalid(
+                        &model_name,
+                        format!("ONNX metadata normalize_type '{other}' is not supported (per_feature or empty)"),
                     ));
                 }
             };
@@ -243,48 +257,48 @@ fn default_log_guard() -> f32 {
 }
 
 impl RawDescription {
-    fn into_description(self, source: &str) -> Result<ModelDescription, String> {
-        let bad = |what: String| format!("{source}: {what}");
+    /// The description, or what is wrong with it.
+    fn into_description(self) -> Result<ModelDescription, String> {
         if self.format != FORMAT {
-            return Err(bad(format!(
+            return Err(format!(
                 "format is '{}', expected '{FORMAT}'",
                 self.format
-            )));
+            ));
         }
         if self.labels.is_empty() {
-            return Err(bad("labels is empty".to_string()));
+            return Err("labels is empty".to_string());
         }
         if self.sample_rate == 0 || self.subsampling_factor == 0 {
-            return Err(bad(
+            return Err(
                 "sample_rate and subsampling_factor must be positive".to_string()
-            ));
+            );
         }
         let f = self.frontend;
         // The Rust frontend reproduces NeMo's QuartzNet/Jasper preprocessor; refuse settings it
         // would silently compute differently.
         if f.window != "hann" {
-            return Err(bad(format!(
+            return Err(format!(
                 "frontend.window '{}' is not supported (only hann)",
                 f.window
-            )));
+            ));
         }
         if f.mag_power != 2.0 {
-            return Err(bad(format!(
+            return Err(format!(
                 "frontend.mag_power {} is not supported (only 2.0)",
                 f.mag_power
-            )));
+            ));
         }
         if !f.log {
-            return Err(bad("frontend.log false is not supported".to_string()));
+            return Err("frontend.log false is not supported".to_string());
         }
         let samples = |seconds: f64| (seconds * f64::from(self.sample_rate)).round() as usize;
         let padding = match f.pad_mode.as_str() {
             "reflect" => PaddingMode::Reflect,
             "zeros" => PaddingMode::Zeros,
             other => {
-                return Err(bad(format!(
+                return Err(format!(
                     "frontend.pad_mode '{other}' is not reflect or zeros"
-                )));
+                ));
             }
         };
         let normalization = match f.normalize.as_str() {
@@ -293,15 +307,15 @@ impl RawDescription {
             "fixed" => match (f.fixed_mean, f.fixed_std) {
                 (Some(mean), Some(std)) => Normalization::Fixed { mean, std },
                 _ => {
-                    return Err(bad(
+                    return Err(
                         "frontend.normalize 'fixed' needs fixed_mean and fixed_std".to_string(),
-                    ));
+                    );
                 }
             },
             other => {
-                return Err(bad(format!(
+                return Err(format!(
                     "frontend.normalize '{other}' is not supported (per_feature, fixed or none)"
-                )));
+                ));
             }
         };
         let frontend = FrontendConfig {
@@ -317,9 +331,8 @@ impl RawDescription {
             padding,
             normalization,
         };
-        frontend
-            .validate()
-            .map_err(|e| bad(format!("frontend: {e}")))?;
+        // The frontend's own message names it ("frontend: ...").
+        frontend.validate().map_err(|e| e.to_string())?;
         let mut text = self.description;
         if let Some(version) = self.nemo_version {
             text = format!("{text} (exported with NeMo {version})")
@@ -332,7 +345,7 @@ impl RawDescription {
             subsampling_factor: self.subsampling_factor,
             frontend,
             text,
-            source: source.to_string(),
+            source: String::new(),
             language_model: self.language_model,
         })
     }
@@ -370,11 +383,11 @@ mod tests {
         let d = ModelDescription::from_json(&sidecar("zeros", "none"), "x.json").unwrap();
         assert_eq!(d.frontend.padding, PaddingMode::Zeros);
         assert_eq!(d.frontend.normalization, Normalization::None);
-        let e = ModelDescription::from_json(&sidecar("edge", "none"), "x.json").unwrap_err();
+        let e = ModelDescription::from_json(&sidecar("edge", "none"), "x.json").unwrap_err().to_string();
         assert!(e.contains("x.json") && e.contains("pad_mode 'edge'"), "{e}");
-        let e = ModelDescription::from_json(&sidecar("zeros", "fixed"), "x.json").unwrap_err();
+        let e = ModelDescription::from_json(&sidecar("zeros", "fixed"), "x.json").unwrap_err().to_string();
         assert!(e.contains("fixed_mean"), "{e}");
-        let e = ModelDescription::from_json("{", "x.json").unwrap_err();
+        let e = ModelDescription::from_json("{", "x.json").unwrap_err().to_string();
         assert!(e.starts_with("x.json: invalid model description"), "{e}");
     }
 
@@ -387,8 +400,8 @@ mod tests {
 
     #[test]
     fn resolve_falls_back_to_metadata_then_defaults() {
-        let dir = std::env::temp_dir().join(format!("qn-desc-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let model = dir.join("m.onnx");
         let none = |_: &str| None;
         assert_eq!(
@@ -415,6 +428,5 @@ mod tests {
         std::fs::write(dir.join("m.json"), sidecar("reflect", "none")).unwrap();
         let d = ModelDescription::resolve(&model, &sherpa).unwrap();
         assert_eq!(d.subsampling_factor, 2);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,6 +15,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
+use crate::error::{Error, Result};
+
 /// ARPA stores log10; the decoder adds natural logs (CTC log-probs).
 const LN_10: f32 = std::f32::consts::LN_10;
 /// Score of a word when the model has no `<unk>` entry: practically impossible (log10 -100,
@@ -30,7 +32,7 @@ pub type WordId = u32;
 
 /// Loads `path`, or returns the copy already loaded by this process (element instances
 /// share one: a model takes tens of megabytes and a second to load).
-pub fn load_shared(path: &Path) -> Result<Arc<NgramModel>, String> {
+pub fn load_shared(path: &Path) -> Result<Arc<NgramModel>> {
     static LOADED: LazyLock<Mutex<HashMap<PathBuf, Weak<NgramModel>>>> =
         LazyLock::new(Default::default);
     let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
@@ -77,9 +79,9 @@ pub struct NgramModel {
 
 impl NgramModel {
     /// Loads an ARPA file; gzip-compressed files (any name) are recognised by their magic.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let describe =
-            |e: std::io::Error| format!("cannot read language model {}: {e}", path.display());
+    pub fn load(path: &Path) -> Result<Self> {
+        const WHAT: &str = "language model";
+        let describe = |e: std::io::Error| Error::io(WHAT, path, e);
         let mut file = BufReader::new(File::open(path).map_err(describe)?);
         let gzip = file
             .fill_buf()
@@ -90,11 +92,19 @@ impl NgramModel {
         } else {
             Box::new(file)
         };
-        Self::parse(reader).map_err(|e| format!("language model {}: {e}", path.display()))
+        Self::parse_arpa(reader).map_err(|e| Error::invalid(WHAT, path, e))
     }
 
     /// Parses ARPA text.
-    pub fn parse(reader: impl Read) -> Result<Self, String> {
+    pub fn parse(reader: impl Read) -> Result<Self> {
+        Self::parse_arpa(reader).map_err(|reason| Error::Invalid {
+            what: "language model",
+            name: "ARPA text".into(),
+            reason,
+        })
+    }
+
+    fn parse_arpa(reader: impl Read) -> Result<Self, String> {
         let mut reader = BufReader::new(reader);
         let mut declared: Vec<usize> = Vec::new();
         let mut section: Option<usize> = None; // n of the current \n-grams: section
@@ -422,7 +432,7 @@ ngram 3=1
 
     #[test]
     fn malformed_files_are_clear_errors() {
-        let err = |text: &str| NgramModel::parse(text.as_bytes()).unwrap_err();
+        let err = |text: &str| NgramModel::parse(text.as_bytes()).unwrap_err().to_string();
         assert!(err("hello world\n").contains("not an ARPA file"));
         assert!(err(&TOY.replace("\\end\\\n", "")).contains("truncated"));
         assert!(err(&TOY.replace("ngram 2=4", "ngram 2=5")).contains("declares 5 2-grams"));
@@ -434,9 +444,8 @@ ngram 3=1
     #[test]
     fn gzip_files_load() {
         use std::io::Write;
-        let dir = std::env::temp_dir().join(format!("quartznetstt-lm-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("toy.arpa.gz");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("toy.arpa.gz");
         let mut gz = flate2::write::GzEncoder::new(
             File::create(&path).unwrap(),
             flate2::Compression::fast(),
@@ -445,8 +454,9 @@ ngram 3=1
         gz.finish().unwrap();
         let m = NgramModel::load(&path).unwrap();
         assert_eq!(m.vocabulary_size(), 6);
-        let missing = NgramModel::load(&dir.join("missing.arpa")).unwrap_err();
+        let missing = NgramModel::load(&dir.path().join("missing.arpa"))
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("cannot read language model"), "{missing}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

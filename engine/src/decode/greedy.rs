@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Streaming greedy CTC decoding with word timing and confidence (SPEC section 4).
+//! Streaming greedy CTC decoding with word timing and confidence (`docs/DECODING.md`).
 //!
 //! Input is the acoustic model's log-probabilities, row-major `[frames][vocab]`, with
 //! `vocab = labels.len() + 1` and the CTC blank as the LAST index (NeMo's layout for
@@ -11,149 +11,9 @@
 //! repeat collapse, the open token, the word under construction, the silence counter) lives
 //! in the decoder, not in the chunk.
 
-/// One decoded word. Frames are the model's output frames counted from the start of the
-/// stream (or from the value given to [`GreedyCtcDecoder::reset`]); QuartzNet output frames
-/// are 20 ms (10 ms hop x 2 subsampling), so seconds = frame * 0.02.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Word {
-    pub text: String,
-    /// First frame of the word's first token.
-    pub start_frame: u64,
-    /// One past the last frame of the word's last token (exclusive).
-    pub end_frame: u64,
-    /// Minimum over the word's tokens of the token confidence, in `[0, 1]`.
-    pub confidence: f32,
-}
-
-/// How a single frame's distribution is turned into a confidence in `[0, 1]`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ConfidenceMethod {
-    /// NeMo's `entropy` measure, `entropy_type: tsallis`, `entropy_norm: exp` (NeMo's default
-    /// confidence, with `alpha = 0.33`). `alpha == 1.0` degenerates to NeMo's Gibbs (Shannon)
-    /// entropy baseline, exactly as NeMo does.
-    TsallisEntropy { alpha: f32 },
-    /// NeMo's `max_prob` measure at `alpha = 1`: `(V * pmax - 1) / (V - 1)`.
-    MaxProb,
-}
-
-impl Default for ConfidenceMethod {
-    fn default() -> Self {
-        // NeMo's ConfidenceMethodConfig defaults: name=entropy, entropy_type=tsallis,
-        // alpha=0.33, entropy_norm=exp.
-        ConfidenceMethod::TsallisEntropy { alpha: 0.33 }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct DecoderConfig {
-    /// Complete the pending word once this many consecutive frames whose argmax is blank
-    /// have followed its last token. A live stream needs this because speakers often pause
-    /// without the model emitting a space. 0 = never complete a word on silence alone.
-    pub word_gap_frames: u32,
-    /// Complete a word once it has lasted this many frames, even if it goes on (the rest
-    /// becomes the next word). Live output can only advance past a completed word, so this
-    /// bounds how long a model that never stops emitting characters (an untrained one, or
-    /// noise) can hold text and gap events back. 0 = no limit.
-    pub max_word_frames: u32,
-    pub confidence: ConfidenceMethod,
-}
-
-/// Per-frame confidence with the constants of a method precomputed once, so the frame loop
-/// does only arithmetic (no allocation, no repeated `powf` of constants).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Scorer {
-    /// conf = (exp(-H) - exp(-Hmax)) / (1 - exp(-Hmax)),
-    /// H = (1 - sum_i p_i^a) / (a - 1)          (Tsallis entropy, Boltzmann constant 1),
-    /// exp(-Hmax) = exp((1 - V^(1-a)) / (1 - a)) (the entropy of the uniform distribution),
-    /// with p_i^a computed as exp(a * logprob_i) and V = vocab including blank.
-    /// This is NeMo's `entropy_tsallis_exp` term for term.
-    Tsallis { alpha: f64, exp_neg_hmax: f64 },
-    /// NeMo's Tsallis/Gibbs measure at alpha == 1 (the Shannon limit):
-    /// conf = (V * exp(sum_i p_i ln p_i) - 1) / (V - 1).
-    Gibbs { v: f64 },
-    /// conf = (V * pmax - 1) / (V - 1).
-    MaxProb { v: f64 },
-}
-
-impl Scorer {
-    pub(crate) fn new(method: ConfidenceMethod, vocab: usize) -> Result<Self, String> {
-        if vocab < 2 {
-            return Err(format!(
-                "confidence needs a vocabulary of at least 2 (got {vocab})"
-            ));
-        }
-        let v = vocab as f64;
-        Ok(match method {
-            ConfidenceMethod::MaxProb => Scorer::MaxProb { v },
-            ConfidenceMethod::TsallisEntropy { alpha } => {
-                if !alpha.is_finite() || alpha <= 0.0 {
-                    return Err(format!(
-                        "Tsallis entropy alpha must be finite and > 0 (got {alpha})"
-                    ));
-                }
-                // NeMo switches to the Gibbs baseline on exact equality; do the same.
-                if alpha == 1.0 {
-                    Scorer::Gibbs { v }
-                } else {
-                    let a = f64::from(alpha);
-                    let exp_neg_hmax = ((1.0 - v.powf(1.0 - a)) / (1.0 - a)).exp();
-                    Scorer::Tsallis {
-                        alpha: a,
-                        exp_neg_hmax,
-                    }
-                }
-            }
-        })
-    }
-
-    /// Confidence of one frame (a full row of log-probs, blank included), clamped to
-    /// `[0, 1]`. NaN input yields 0 rather than poisoning the word's minimum.
-    pub(crate) fn score(&self, row: &[f32]) -> f32 {
-        // f64 accumulation: the sums run over ~29 terms of very different magnitudes and
-        // exp(-Hmax) is subtracted from a nearby value for near-uniform rows.
-        let conf = match *self {
-            Scorer::Tsallis {
-                alpha,
-                exp_neg_hmax,
-            } => {
-                let sum_pa: f64 = row.iter().map(|&lp| (alpha * f64::from(lp)).exp()).sum();
-                let exp_neg_h = ((1.0 - sum_pa) / (1.0 - alpha)).exp();
-                (exp_neg_h - exp_neg_hmax) / (1.0 - exp_neg_hmax)
-            }
-            Scorer::Gibbs { v } => {
-                // p ln p -> 0 as p -> 0; skip p == 0 so a -inf log-prob does not give NaN.
-                let neg_entropy: f64 = row
-                    .iter()
-                    .map(|&lp| {
-                        let lp = f64::from(lp);
-                        let p = lp.exp();
-                        if p > 0.0 { p * lp } else { 0.0 }
-                    })
-                    .sum();
-                (neg_entropy.exp() * v - 1.0) / (v - 1.0)
-            }
-            Scorer::MaxProb { v } => {
-                let max_lp = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                (f64::from(max_lp).exp() * v - 1.0) / (v - 1.0)
-            }
-        };
-        if conf.is_nan() {
-            0.0
-        } else {
-            conf.clamp(0.0, 1.0) as f32
-        }
-    }
-}
-
-/// Confidence in `[0, 1]` of a single frame's log-probability row (`row.len()` = vocab
-/// including blank) under `method`. Convenience for callers outside the decoder; the
-/// decoder itself precomputes the constants.
-pub fn frame_confidence(method: ConfidenceMethod, row: &[f32]) -> f32 {
-    match Scorer::new(method, row.len()) {
-        Ok(s) => s.score(row),
-        Err(_) => 0.0,
-    }
-}
+use super::confidence::Scorer;
+use super::{DecoderConfig, Word, check_labels};
+use crate::error::{Error, Result};
 
 /// Index of the maximum, ties to the lowest index, like `torch.argmax`/`Tensor.max(dim)`
 /// (which NeMo's greedy decoder uses). torch treats NaN as the maximum, so the first NaN
@@ -176,7 +36,7 @@ fn argmax(row: &[f32]) -> usize {
 
 /// Streaming greedy CTC decoder producing words with frame timing and confidence.
 ///
-/// Rules (SPEC 4, identical to NeMo's `GreedyCTCInfer` + `CTCDecoding`):
+/// Rules (`docs/DECODING.md`, identical to NeMo's `GreedyCTCInfer` + `CTCDecoding`):
 /// - argmax per frame; token `p` is emitted when `p != blank` and (`p != previous` or
 ///   `previous == blank`); `previous` carries across `push()` calls.
 /// - A token starts at its first frame and ends after its last consecutive frame with the
@@ -223,15 +83,10 @@ impl GreedyCtcDecoder {
     /// `labels` are the model's vocabulary without the blank (NeMo `decoder.vocabulary`).
     /// Errors on an empty vocabulary, an empty label string (it would create words without
     /// text) or an invalid Tsallis alpha.
-    pub fn new(labels: Vec<String>, config: DecoderConfig) -> Result<Self, String> {
-        if labels.is_empty() {
-            return Err("CTC decoder needs at least one label".into());
-        }
-        if let Some(i) = labels.iter().position(|l| l.is_empty()) {
-            return Err(format!("CTC label {i} is an empty string"));
-        }
+    pub fn new(labels: Vec<String>, config: DecoderConfig) -> Result<Self> {
+        check_labels(&labels)?;
         let blank = labels.len();
-        let scorer = Scorer::new(config.confidence, blank + 1)?;
+        let scorer = Scorer::new(config.confidence, blank + 1).map_err(Error::Settings)?;
         let is_space = labels.iter().map(|l| l == " ").collect();
         Ok(Self {
             labels,
@@ -446,6 +301,7 @@ pub fn greedy_transcript(logprobs: &[f32], vocab: usize, labels: &[String]) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::{ConfidenceMethod, frame_confidence};
 
     /// QuartzNet-like toy vocabulary: space first, blank last (index 5).
     fn labels() -> Vec<String> {

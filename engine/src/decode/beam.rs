@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Streaming CTC prefix beam search with a word n-gram language model (SPEC section 4).
+//! Streaming CTC prefix beam search with a word n-gram language model (`docs/DECODING.md`).
 //!
 //! The search is DeepSpeech's `ctc_beam_search_decoder` in log space: every hypothesis is a
 //! collapsed label sequence with the probability of all alignments that end in blank and of
@@ -18,7 +18,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::ctc::{DecoderConfig, Scorer, Word};
+use super::confidence::Scorer;
+use super::{DecoderConfig, Word, check_labels};
+use crate::error::{Error, Result};
 use crate::lm::{NgramModel, TrieState, WordId};
 
 /// Labels whose log-probability is below this are not tried as extensions (ln 4.5e-5):
@@ -130,32 +132,29 @@ impl BeamSearchDecoder {
         labels: Vec<String>,
         decoder: DecoderConfig,
         config: BeamConfig,
-    ) -> Result<Self, String> {
-        if labels.is_empty() {
-            return Err("CTC decoder needs at least one label".into());
-        }
-        if let Some(i) = labels.iter().position(|l| l.is_empty()) {
-            return Err(format!("CTC label {i} is an empty string"));
-        }
+    ) -> Result<Self> {
+        check_labels(&labels)?;
         if config.beam_width == 0 {
-            return Err("the beam width must be at least 1".into());
+            return Err(Error::Settings("the beam width must be at least 1".into()));
         }
         for (name, value) in [
             ("LM weight", config.lm_weight),
             ("word bonus", config.word_bonus),
         ] {
             if !value.is_finite() {
-                return Err(format!("the {name} must be a finite number (got {value})"));
+                return Err(Error::Settings(format!(
+                    "the {name} must be a finite number (got {value})"
+                )));
             }
         }
         let is_space: Vec<bool> = labels.iter().map(|l| l == " ").collect();
         if !is_space.contains(&true) {
-            return Err(
+            return Err(Error::Settings(
                 "beam search with a word language model needs a space label (\" \")".into(),
-            );
+            ));
         }
         let blank = labels.len();
-        let scorer = Scorer::new(decoder.confidence, blank + 1)?;
+        let scorer = Scorer::new(decoder.confidence, blank + 1).map_err(Error::Settings)?;
         let mut decoder = Self {
             labels,
             is_space,
@@ -540,7 +539,7 @@ fn partial_word(p: &Partial) -> Word {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::description::english_labels;
+    use crate::model::english_labels;
 
     /// Vocabulary "a", "an", "at", "ban", "cat", "can" with a bigram preferring "a cat".
     const ARPA: &str = "\\data\\
@@ -686,7 +685,7 @@ ngram 2=2
         assert_eq!((last[0].start_frame, last[0].end_frame), (32, 35));
         // Every frame of "cat" has the same distribution: its confidence is that frame's.
         let row = &lp[32 * vocab..33 * vocab];
-        let expected = crate::ctc::frame_confidence(Default::default(), row);
+        let expected = crate::decode::frame_confidence(Default::default(), row);
         assert!(
             (last[0].confidence - expected).abs() < 1e-6,
             "{} vs {expected}",
@@ -753,6 +752,7 @@ ngram 2=2
         assert!(
             BeamSearchDecoder::new(no_space, d, config(8, 0.5))
                 .unwrap_err()
+                .to_string()
                 .contains("space")
         );
     }

@@ -13,18 +13,11 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 
-use crate::description::ModelDescription;
+use super::{AcousticModel, ModelDescription, runtime};
+use crate::error::{Error, Result};
 use crate::frontend::Features;
 
-/// Something that turns features into per-frame log-probabilities. The streaming engine is
-/// written against this so it can be tested without ONNX Runtime.
-pub trait AcousticModel {
-    /// Output width: labels plus blank.
-    fn vocab_size(&self) -> usize;
-    /// Runs the model on `features`, writing `[T'][vocab]` log-probs into `out` (reusing its
-    /// allocation) and returning T'.
-    fn infer(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<usize, String>;
-}
+const WHAT: &str = "model file";
 
 /// Options for loading a model.
 #[derive(Clone, Debug, Default)]
@@ -50,13 +43,13 @@ impl OnnxModel {
     /// Loads `path`, resolves its description (sidecar, ONNX metadata or defaults) and checks
     /// the graph's interface against it, including one trial run that proves the output width
     /// equals the label count plus blank. Every error names the file and the problem.
-    pub fn load(path: &Path, options: &LoadOptions) -> Result<Self, String> {
+    pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
         let name = path.display().to_string();
-        let metadata = std::fs::metadata(path).map_err(|e| format!("model file {name}: {e}"))?;
+        let metadata = std::fs::metadata(path).map_err(|e| Error::io(WHAT, path, e))?;
         if !metadata.is_file() {
-            return Err(format!("model file {name}: not a regular file"));
+            return Err(Error::invalid(WHAT, path, "not a regular file"));
         }
-        let env = crate::runtime::environment()?;
+        let env = runtime::environment()?;
         let threads = options.threads;
         let session = Session::builder(env)
             .and_then(|b| {
@@ -65,22 +58,26 @@ impl OnnxModel {
             })
             .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
-            .map_err(|e| format!("model file {name}: cannot configure ONNX Runtime: {e}"))?
+            .map_err(|e| Error::Runtime(format!("model file {name}: cannot configure ONNX Runtime: {e}")))?
             .commit_from_file(path)
-            .map_err(|e| format!("model file {name}: not a loadable ONNX model: {e}"))?;
+            .map_err(|e| Error::invalid(WHAT, path, format!("not a loadable ONNX model: {e}")))?;
 
         let metadata = session.metadata().ok();
         let lookup = |key: &str| metadata.as_ref().and_then(|m| m.custom(key));
         let description = ModelDescription::resolve(path, &lookup)?;
         drop(metadata);
 
-        let interface = Interface::inspect(&session, &name)?;
+        let interface = Interface::inspect(&session).map_err(|e| Error::invalid(WHAT, path, e))?;
         if let Some(mels) = interface.n_mels
             && mels != description.frontend.n_mels
         {
-            return Err(format!(
-                "model file {name}: input '{}' takes {mels} features but the description ({}) says {}",
-                interface.input_name, description.source, description.frontend.n_mels
+            return Err(Error::invalid(
+                WHAT,
+                path,
+                format!(
+                    "input '{}' takes {mels} features but the description ({}) says {}",
+                    interface.input_name, description.source, description.frontend.n_mels
+                ),
             ));
         }
         let mut model = Self {
@@ -108,14 +105,18 @@ impl OnnxModel {
 
     /// Proves the output width with a short run on silence-like input: a static width in the
     /// graph can lie (or be symbolic), the tensor that comes back cannot.
-    fn check_output_width(&mut self, static_vocab: Option<usize>) -> Result<(), String> {
-        let name = self.path.display().to_string();
+    fn check_output_width(&mut self, static_vocab: Option<usize>) -> Result<()> {
+        let path = self.path.clone();
         let labels = self.description.labels.len();
         let (output, source) = (self.output_name.clone(), self.description.source.clone());
         let mismatch = |width: usize| {
-            format!(
-                "model file {name}: output '{output}' has {width} classes but the description ({source}) has {labels} labels + blank = {}",
-                labels + 1
+            Error::invalid(
+                WHAT,
+                &path,
+                format!(
+                    "output '{output}' has {width} classes but the description ({source}) has {labels} labels + blank = {}",
+                    labels + 1
+                ),
             )
         };
         if let Some(width) = static_vocab
@@ -133,7 +134,7 @@ impl OnnxModel {
         };
         let (width, _) = self
             .run_raw(&features, &mut Vec::new())
-            .map_err(|e| format!("model file {name}: trial run failed: {e}"))?;
+            .map_err(|e| Error::invalid(WHAT, &path, format!("trial run failed: {e}")))?;
         if width != self.vocab_size {
             return Err(mismatch(width));
         }
@@ -195,13 +196,13 @@ impl AcousticModel for OnnxModel {
         self.vocab_size
     }
 
-    fn infer(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<usize, String> {
-        let (width, frames) = self.run_raw(features, out)?;
+    fn infer(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<usize> {
+        let (width, frames) = self.run_raw(features, out).map_err(Error::Inference)?;
         if width != self.vocab_size {
-            return Err(format!(
+            return Err(Error::Inference(format!(
                 "model returned {width} classes, expected {}",
                 self.vocab_size
-            ));
+            )));
         }
         Ok(frames)
     }
@@ -217,7 +218,8 @@ struct Interface {
 }
 
 impl Interface {
-    fn inspect(session: &Session, name: &str) -> Result<Self, String> {
+    /// The graph's interface, or what is wrong with it.
+    fn inspect(session: &Session) -> Result<Self, String> {
         let describe = |outlets: &[ort::value::Outlet]| {
             outlets
                 .iter()
@@ -241,13 +243,13 @@ impl Interface {
         };
         let input = pick(inputs, "audio_signal").ok_or_else(|| {
             format!(
-                "model file {name}: no input named audio_signal (float32 [batch, features, time]); inputs are: {}",
+                "no input named audio_signal (float32 [batch, features, time]); inputs are: {}",
                 describe(inputs)
             )
         })?;
         let output = pick(outputs, "logprobs").ok_or_else(|| {
             format!(
-                "model file {name}: no output named logprobs (float32 [batch, time, classes]); outputs are: {}",
+                "no output named logprobs (float32 [batch, time, classes]); outputs are: {}",
                 describe(outputs)
             )
         })?;
@@ -260,7 +262,7 @@ impl Interface {
                 && matches!(outlet.dtype(), ValueType::Tensor { ty: TensorElementType::Int64, shape, .. } if shape.len() == 1);
             if !is_length {
                 return Err(format!(
-                    "model file {name}: unexpected input '{}' {}; a NeMo CTC export has audio_signal and optionally length (int64 [batch])",
+                    "unexpected input '{}' {}; a NeMo CTC export has audio_signal and optionally length (int64 [batch])",
                     outlet.name(),
                     describe_type(outlet.dtype())
                 ));

@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: MPL-2.0
+//! What a user chooses about recognition, with every default and limit defined once. The
+//! GStreamer element's properties, the command-line options, the tests and the bench all read
+//! them from here; [`RecognizerConfig`] turns them and a model's description into the
+//! frontend, window and decoder that actually run.
+
+use std::path::PathBuf;
+
+use crate::decode::{BeamConfig, DecoderConfig, DecodingOptions};
+use crate::error::{Error, Result};
+use crate::frontend::{FrontendConfig, Normalization, PaddingMode};
+use crate::lm;
+use crate::model::ModelDescription;
+use crate::streaming::WindowConfig;
+
+/// ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose (one per core).
+pub const DEFAULT_THREADS: usize = 0;
+/// Most ONNX Runtime threads a user may ask for.
+pub const MAX_THREADS: usize = 256;
+/// Audio before each chunk given to the model.
+pub const DEFAULT_LEFT_CONTEXT_MS: u32 = 2500;
+/// Audio recognised per window.
+pub const DEFAULT_CHUNK_MS: u32 = 2000;
+/// Audio after each chunk given to the model (adds to the latency).
+pub const DEFAULT_RIGHT_CONTEXT_MS: u32 = 2500;
+/// Longest left context, chunk or right context.
+pub const MAX_WINDOW_PART_MS: u32 = 60_000;
+/// Silence after a word that completes it without a following space.
+pub const DEFAULT_WORD_GAP_MS: u32 = 600;
+/// Beam width of the bundled English model's evaluation (see models/MODEL_CARD.md).
+pub const DEFAULT_BEAM_WIDTH: u32 = 64;
+/// Widest beam a user may ask for.
+pub const MAX_BEAM_WIDTH: u32 = 4096;
+/// LM weight tuned for the bundled model and LM on the synthetic dev set
+/// (tools/lm/tune.py), never on the evaluation sets.
+pub const DEFAULT_LM_WEIGHT: f32 = 0.5;
+/// Largest LM weight a user may ask for.
+pub const MAX_LM_WEIGHT: f32 = 10.0;
+/// Word bonus tuned with [`DEFAULT_LM_WEIGHT`].
+pub const DEFAULT_WORD_BONUS: f32 = 1.0;
+/// Largest word bonus (or penalty, negated) a user may ask for.
+pub const MAX_WORD_BONUS: f32 = 100.0;
+/// How long a word of the best beam-search hypothesis waits for the others to agree before
+/// it is output anyway.
+pub const COMMIT_DELAY_MS: u32 = 1000;
+/// How long a word may take to be spoken before the text that holds it is late: words of
+/// nearly all speech are shorter. Text is held back after a word starts by the word itself,
+/// the silence that completes it (`word-gap-ms`) and, with beam search, the commit delay;
+/// the element reports that hold in its latency and moves the timestamp of text held longer
+/// forward, so a live sink never receives text late (see [`text_hold_ms`]).
+pub const WORD_HOLD_MS: u32 = 1000;
+/// The longest a word may last before it is completed anyway (see
+/// [`DecoderConfig::max_word_frames`]): far beyond any spoken English word, so it only acts
+/// on runaway output, where it bounds how long live text and gap events are held back.
+pub const MAX_WORD_MS: u32 = 3000;
+
+/// The CTC decoder to run. "Auto" is `None`: beam search when a language model is given or
+/// the model's description names one, greedy otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DecoderKind {
+    /// NeMo's greedy decoding (exactly NeMo's transcript), even if a language model exists.
+    Greedy,
+    /// CTC prefix beam search with a word language model (an error without one).
+    Beam,
+}
+
+/// Where feature statistics come from. "Auto" is `None`: as the model's description says
+/// (per-feature models get per-window statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NormalizationKind {
+    /// Per-feature statistics over each window (over the utterance offline).
+    PerWindow,
+    /// The model's fixed statistics, else NeMo's streaming demo constants.
+    Fixed,
+}
+
+/// The longest that decoding may hold a word's text back after the word starts, beyond the
+/// chunk and right context: part of the latency the element reports.
+pub fn text_hold_ms(word_gap_ms: u32, beam_search: bool) -> u32 {
+    let commit = if beam_search { COMMIT_DELAY_MS } else { 0 };
+    WORD_HOLD_MS + word_gap_ms + commit
+}
+
+/// The decoder a user chose.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecoderSettings {
+    /// `None`: beam search if there is a language model, else greedy.
+    pub decoder: Option<DecoderKind>,
+    /// Overrides the model description's language model.
+    pub lm_path: Option<PathBuf>,
+    /// Hypotheses kept per frame by the beam search.
+    pub beam_width: u32,
+    /// Weight of the LM's natural-log probability (DeepSpeech's alpha).
+    pub lm_weight: f32,
+    /// Score added per word (DeepSpeech's beta).
+    pub word_bonus: f32,
+    /// Silence that completes a word (0: only a space does).
+    pub word_gap_ms: u32,
+}
+
+impl Default for DecoderSettings {
+    fn default() -> Self {
+        Self {
+            decoder: None,
+            lm_path: None,
+            beam_width: DEFAULT_BEAM_WIDTH,
+            lm_weight: DEFAULT_LM_WEIGHT,
+            word_bonus: DEFAULT_WORD_BONUS,
+            word_gap_ms: DEFAULT_WORD_GAP_MS,
+        }
+    }
+}
+
+impl DecoderSettings {
+    /// Checks every value against its documented range.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_BEAM_WIDTH).contains(&self.beam_width) {
+            return Err(Error::Settings(format!(
+                "beam width {} is outside 1..={MAX_BEAM_WIDTH}",
+                self.beam_width
+            )));
+        }
+        if !(0.0..=MAX_LM_WEIGHT).contains(&self.lm_weight) {
+            return Err(Error::Settings(format!(
+                "LM weight {} is outside 0..={MAX_LM_WEIGHT}",
+                self.lm_weight
+            )));
+        }
+        if !(-MAX_WORD_BONUS..=MAX_WORD_BONUS).contains(&self.word_bonus) {
+            return Err(Error::Settings(format!(
+                "word bonus {} is outside -{MAX_WORD_BONUS}..={MAX_WORD_BONUS}",
+                self.word_bonus
+            )));
+        }
+        if self.word_gap_ms > MAX_WINDOW_PART_MS {
+            return Err(Error::Settings(format!(
+                "word gap of {} ms is longer than {MAX_WINDOW_PART_MS} ms",
+                self.word_gap_ms
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether these settings decode `description`'s output with beam search.
+    pub fn uses_beam_search(&self, description: &ModelDescription) -> bool {
+        match self.decoder {
+            Some(DecoderKind::Greedy) => false,
+            Some(DecoderKind::Beam) => true,
+            None => self.lm_path.is_some() || description.language_model.is_some(),
+        }
+    }
+
+    /// The decoder to run for `description`; loads (or reuses) the language model.
+    pub fn decoding_options(&self, description: &ModelDescription) -> Result<DecodingOptions> {
+        self.validate()?;
+        let ctc = decoder_config(description, self.word_gap_ms);
+        let lm_path = self
+            .lm_path
+            .clone()
+            .or_else(|| description.language_model.clone());
+        let lm_path = match (self.decoder, lm_path) {
+            (Some(DecoderKind::Greedy), _) | (None, None) => return Ok(ctc.into()),
+            (Some(DecoderKind::Beam), None) => {
+                return Err(Error::Settings(format!(
+                    "beam-search decoding needs a word language model (ARPA): set lm-path; the model description ({}) names none",
+                    description.source
+                )));
+            }
+            (_, Some(path)) => path,
+        };
+        let lm = lm::load_shared(&lm_path)?;
+        Ok(DecodingOptions {
+            ctc,
+            beam: Some(BeamConfig {
+                lm,
+                beam_width: self.beam_width as usize,
+                lm_weight: self.lm_weight,
+                word_bonus: self.word_bonus,
+                commit_delay_frames: ms_to_frames(description, COMMIT_DELAY_MS),
+            }),
+        })
+    }
+}
+
+/// Everything a user chooses about a recogniser; `Default` gives the documented defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecognizerConfig {
+    /// ONNX Runtime intra-op threads (0: one per core).
+    pub threads: usize,
+    /// Audio before each chunk given to the model.
+    pub left_context_ms: u32,
+    /// Audio recognised per window.
+    pub chunk_ms: u32,
+    /// Audio after each chunk given to the model.
+    pub right_context_ms: u32,
+    /// `None`: as the model's description says.
+    pub normalization: Option<NormalizationKind>,
+    /// `None`: as the model's description says.
+    pub padding: Option<PaddingMode>,
+    /// The decoder.
+    pub decoding: DecoderSettings,
+}
+
+impl Default for RecognizerConfig {
+    fn default() -> Self {
+        Self {
+            threads: DEFAULT_THREADS,
+            left_context_ms: DEFAULT_LEFT_CONTEXT_MS,
+            chunk_ms: DEFAULT_CHUNK_MS,
+            right_context_ms: DEFAULT_RIGHT_CONTEXT_MS,
+            normalization: None,
+            padding: None,
+            decoding: DecoderSettings::default(),
+        }
+    }
+}
+
+impl RecognizerConfig {
+    /// Checks every value against its documented range.
+    pub fn validate(&self) -> Result<()> {
+        if self.threads > MAX_THREADS {
+            return Err(Error::Settings(format!(
+                "{} threads is more than {MAX_THREADS}",
+                self.threads
+            )));
+        }
+        for (name, ms) in [
+            ("left context", self.left_context_ms),
+            ("chunk", self.chunk_ms),
+            ("right context", self.right_context_ms),
+        ] {
+            if ms > MAX_WINDOW_PART_MS {
+                return Err(Error::Settings(format!(
+                    "{name} of {ms} ms is longer than {MAX_WINDOW_PART_MS} ms"
+                )));
+            }
+        }
+        self.decoding.validate()
+    }
+
+    /// The frontend to run: the model's, with the user's normalisation and padding.
+    pub fn frontend_for(&self, description: &ModelDescription) -> FrontendConfig {
+        let mut frontend = description.frontend.clone();
+        match self.normalization {
+            None => {}
+            Some(NormalizationKind::PerWindow) => {
+                frontend.normalization = Normalization::PerFeature
+            }
+            Some(NormalizationKind::Fixed) => {
+                if !matches!(frontend.normalization, Normalization::Fixed { .. }) {
+                    frontend.normalization = Normalization::nemo_streaming_demo();
+                }
+            }
+        }
+        if let Some(padding) = self.padding {
+            frontend.padding = padding;
+        }
+        frontend
+    }
+
+    /// The window geometry for `description`, each part rounded to whole output frames (the
+    /// chunk to at least one); the flag says whether anything had to be rounded.
+    pub fn window_for(&self, description: &ModelDescription) -> (WindowConfig, bool) {
+        WindowConfig::from_millis(
+            self.left_context_ms,
+            self.chunk_ms,
+            self.right_context_ms,
+            description.sample_rate,
+            self.frontend_for(description).hop_length * description.subsampling_factor as usize,
+        )
+    }
+}
+
+fn ms_to_frames(description: &ModelDescription, ms: u32) -> u32 {
+    let frame_ms =
+        description.samples_per_output_frame() as f64 * 1000.0 / f64::from(description.sample_rate);
+    (f64::from(ms) / frame_ms).round() as u32
+}
+
+/// Decoder settings with the word gap and the word length limit in output frames.
+pub fn decoder_config(description: &ModelDescription, word_gap_ms: u32) -> DecoderConfig {
+    let frames = |ms: u32| ms_to_frames(description, ms);
+    DecoderConfig {
+        word_gap_frames: frames(word_gap_ms),
+        max_word_frames: frames(MAX_WORD_MS),
+        ..DecoderConfig::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_override_the_description() {
+        let d = ModelDescription::default();
+        let auto = RecognizerConfig::default();
+        assert_eq!(auto.frontend_for(&d), d.frontend);
+        let chosen = RecognizerConfig {
+            normalization: Some(NormalizationKind::Fixed),
+            padding: Some(PaddingMode::Zeros),
+            ..RecognizerConfig::default()
+        };
+        let f = chosen.frontend_for(&d);
+        assert_eq!(f.padding, PaddingMode::Zeros);
+        assert!(
+            matches!(f.normalization, Normalization::Fixed { ref mean, .. } if mean.len() == 64)
+        );
+        assert_eq!(decoder_config(&d, 600).word_gap_frames, 30);
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused() {
+        assert!(RecognizerConfig::default().validate().is_ok());
+        let too_long = RecognizerConfig {
+            chunk_ms: MAX_WINDOW_PART_MS + 1,
+            ..RecognizerConfig::default()
+        };
+        assert!(matches!(too_long.validate(), Err(Error::Settings(_))));
+        let no_beam = DecoderSettings {
+            beam_width: 0,
+            ..DecoderSettings::default()
+        };
+        assert!(matches!(no_beam.validate(), Err(Error::Settings(_))));
+        let nan_weight = DecoderSettings {
+            lm_weight: f32::NAN,
+            ..DecoderSettings::default()
+        };
+        assert!(matches!(nan_weight.validate(), Err(Error::Settings(_))));
+    }
+
+    #[test]
+    fn default_window_is_whole_frames() {
+        let (w, rounded) = RecognizerConfig::default().window_for(&ModelDescription::default());
+        assert_eq!((w.left, w.chunk, w.right), (40_000, 32_000, 40_000));
+        assert!(!rounded);
+    }
+}

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MPL-2.0
+//! CTC decoding: log-probabilities in, timed words out. Greedy decoding is NeMo's, exactly;
+//! beam search adds a word n-gram language model. Both decode frame by frame, so the words
+//! never depend on how the frames are split into calls (see `docs/DECODING.md`).
+
+mod beam;
+mod confidence;
+mod greedy;
+
+pub use beam::{BeamConfig, BeamSearchDecoder};
+pub use confidence::{ConfidenceMethod, frame_confidence};
+pub use greedy::{GreedyCtcDecoder, greedy_transcript};
+
+use crate::error::{Error, Result};
+
+/// One decoded word. Frames are the model's output frames counted from the start of the
+/// stream (or from the value given to [`GreedyCtcDecoder::reset`]); QuartzNet output frames
+/// are 20 ms (10 ms hop x 2 subsampling), so seconds = frame * 0.02.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    pub text: String,
+    /// First frame of the word's first token.
+    pub start_frame: u64,
+    /// One past the last frame of the word's last token (exclusive).
+    pub end_frame: u64,
+    /// Minimum over the word's tokens of the token confidence, in `[0, 1]`.
+    pub confidence: f32,
+}
+
+/// How words are cut and scored, shared by both decoders.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct DecoderConfig {
+    /// Complete the pending word once this many consecutive frames whose argmax is blank
+    /// have followed its last token. A live stream needs this because speakers often pause
+    /// without the model emitting a space. 0 = never complete a word on silence alone.
+    pub word_gap_frames: u32,
+    /// Complete a word once it has lasted this many frames, even if it goes on (the rest
+    /// becomes the next word). Live output can only advance past a completed word, so this
+    /// bounds how long a model that never stops emitting characters (an untrained one, or
+    /// noise) can hold text and gap events back. 0 = no limit.
+    pub max_word_frames: u32,
+    pub confidence: ConfidenceMethod,
+}
+
+/// How to decode: the word-splitting and confidence settings, plus beam-search settings when
+/// a language model is used.
+#[derive(Debug, Clone, Default)]
+pub struct DecodingOptions {
+    /// Word cutting and confidence.
+    pub ctc: DecoderConfig,
+    /// `None`: greedy decoding.
+    pub beam: Option<BeamConfig>,
+}
+
+impl From<DecoderConfig> for DecodingOptions {
+    fn from(ctc: DecoderConfig) -> Self {
+        Self { ctc, beam: None }
+    }
+}
+
+/// The one decoder interface the streaming engine runs: greedy or beam search.
+#[derive(Debug, Clone)]
+pub enum CtcDecoder {
+    /// NeMo's greedy decoding.
+    Greedy(GreedyCtcDecoder),
+    /// Prefix beam search with a word language model.
+    Beam(Box<BeamSearchDecoder>),
+}
+
+impl CtcDecoder {
+    /// `labels` are the model's vocabulary without the blank (which is last).
+    pub fn new(labels: Vec<String>, options: DecodingOptions) -> Result<Self> {
+        Ok(match options.beam {
+            None => Self::Greedy(GreedyCtcDecoder::new(labels, options.ctc)?),
+            Some(beam) => Self::Beam(Box::new(BeamSearchDecoder::new(labels, options.ctc, beam)?)),
+        })
+    }
+
+    /// Decodes `frames` rows of log-probs; returns the words that became final.
+    pub fn push(&mut self, logprobs: &[f32], frames: usize) -> Vec<Word> {
+        match self {
+            Self::Greedy(d) => d.push(logprobs, frames),
+            Self::Beam(d) => d.push(logprobs, frames),
+        }
+    }
+
+    /// Text heard but not final yet.
+    pub fn pending(&self) -> Option<Word> {
+        match self {
+            Self::Greedy(d) => d.pending(),
+            Self::Beam(d) => d.pending(),
+        }
+    }
+
+    /// The earliest frame a word not yet output may start at (`None`: all time up to the
+    /// last frame pushed is settled).
+    pub fn unsettled_from(&self) -> Option<u64> {
+        match self {
+            Self::Greedy(d) => d.pending().map(|w| w.start_frame),
+            Self::Beam(d) => d.unsettled_from(),
+        }
+    }
+
+    /// End of stream or segment: the remaining words.
+    pub fn finish(&mut self) -> Vec<Word> {
+        match self {
+            Self::Greedy(d) => d.finish().into_iter().collect(),
+            Self::Beam(d) => d.finish(),
+        }
+    }
+
+    /// Whether this is the beam search (which holds words back up to its commit delay).
+    pub fn is_beam_search(&self) -> bool {
+        matches!(self, Self::Beam(_))
+    }
+
+    /// Forgets the stream; the next frame pushed is `next_frame`.
+    pub fn reset(&mut self, next_frame: u64) {
+        match self {
+            Self::Greedy(d) => d.reset(next_frame),
+            Self::Beam(d) => d.reset(next_frame),
+        }
+    }
+}
+
+/// Labels must exist and none may be empty (it would make words without text).
+fn check_labels(labels: &[String]) -> Result<()> {
+    if labels.is_empty() {
+        return Err(Error::Settings(
+            "CTC decoder needs at least one label".into(),
+        ));
+    }
+    if let Some(i) = labels.iter().position(|l| l.is_empty()) {
+        return Err(Error::Settings(format!("CTC label {i} is an empty string")));
+    }
+    Ok(())
+}

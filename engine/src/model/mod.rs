@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The acoustic model: the [`AcousticModel`] interface the streaming engine runs, its ONNX
+//! Runtime implementation, the description of what is not in the graph (labels, frontend,
+//! subsampling), and where the runtime library and the bundled model are found.
+
+pub mod bundled;
+mod description;
+mod locate;
+mod onnx;
+pub mod runtime;
+
+pub use description::{FORMAT, METADATA_KEY, ModelDescription, english_labels, parse_alphabet};
+pub use onnx::{LoadOptions, OnnxModel};
+
+use crate::error::Result;
+use crate::frontend::Features;
+
+/// Something that turns features into per-frame log-probabilities. The streaming engine is
+/// written against this so it can be tested without ONNX Runtime.
+pub trait AcousticModel {
+    /// Output width: labels plus blank.
+    fn vocab_size(&self) -> usize;
+    /// Runs the model on `features`, writing `[T'][vocab]` log-probs into `out` (reusing its
+    /// allocation) and returning T'.
+    fn infer(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<usize>;
+}

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Whole-utterance recognition: what NeMo's offline `transcribe()` computes.
+
+use crate::decode::{CtcDecoder, DecodingOptions, Word};
+use crate::error::Result;
+use crate::frontend::{FeatureExtractor, Features, FrontendConfig};
+use crate::model::{AcousticModel, ModelDescription};
+
+/// The whole utterance in one window: what NeMo's offline `transcribe()` computes (without
+/// its pad_to columns, which an exported graph would treat as audio).
+pub struct OfflineResult {
+    /// The whole utterance's features, `[n_mels][T]`.
+    pub features: Features,
+    /// Log-probs, `[frames][vocab]`.
+    pub logprobs: Vec<f32>,
+    /// Output frames.
+    pub frames: usize,
+    /// The decoded words.
+    pub words: Vec<Word>,
+}
+
+/// Recognises `samples` as one utterance.
+pub fn recognize_offline<M: AcousticModel>(
+    model: &mut M,
+    description: &ModelDescription,
+    frontend: FrontendConfig,
+    decoder: impl Into<DecodingOptions>,
+    samples: &[f32],
+) -> Result<OfflineResult> {
+    let mut extractor = FeatureExtractor::new(frontend)?;
+    let mut features = Features::default();
+    extractor.compute(samples, &mut features);
+    let mut logprobs = Vec::new();
+    let frames = if features.frames == 0 {
+        0
+    } else {
+        model.infer(&features, &mut logprobs)?
+    };
+    let mut decoder = CtcDecoder::new(description.labels.clone(), decoder.into())?;
+    let mut words = decoder.push(&logprobs, frames);
+    words.extend(decoder.finish());
+    Ok(OfflineResult {
+        features,
+        logprobs,
+        frames,
+        words,
+    })
+}

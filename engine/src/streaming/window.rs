@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The geometry of a streaming window: left context, chunk and right context, in samples.
+
+/// Window geometry in samples; each a whole number of output frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowConfig {
+    pub left: usize,
+    pub chunk: usize,
+    pub right: usize,
+}
+
+impl WindowConfig {
+    /// Converts durations in milliseconds to samples, rounding each to the nearest whole
+    /// output frame (the chunk to at least one frame). Returns the geometry and whether any
+    /// value had to be rounded.
+    pub fn from_millis(
+        left_ms: u32,
+        chunk_ms: u32,
+        right_ms: u32,
+        sample_rate: u32,
+        frame_samples: usize,
+    ) -> (Self, bool) {
+        let mut rounded = false;
+        let mut to_samples = |ms: u32, min_frames: usize| {
+            let samples = u64::from(ms) * u64::from(sample_rate) / 1000;
+            let frames = ((samples as f64 / frame_samples as f64).round() as usize).max(min_frames);
+            let exact = frames * frame_samples;
+            rounded |=
+                exact as u64 != samples || u64::from(ms) * u64::from(sample_rate) % 1000 != 0;
+            exact
+        };
+        let config = Self {
+            left: to_samples(left_ms, 0),
+            chunk: to_samples(chunk_ms, 1),
+            right: to_samples(right_ms, 0),
+        };
+        (config, rounded)
+    }
+
+    pub fn window(&self) -> usize {
+        self.left + self.chunk + self.right
+    }
+}

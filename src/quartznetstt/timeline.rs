@@ -1,0 +1,527 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The element's output timeline: where the recogniser's stream stands in buffer time, and
+//! what goes downstream for each recognised chunk.
+//!
+//! The recogniser counts samples and output frames from the start of its stream; this maps
+//! them onto the input's timestamps (`base` is the timestamp of stream sample 0), keeps the
+//! output gapless (text buffers plus GAP events up to where text that is not final yet may
+//! start), holds no text past the latency the element reports, and decides what a buffer's
+//! timestamp means for the stream: in step, a hole to fill with silence, or a restart.
+
+use std::collections::VecDeque;
+
+use gst::prelude::*;
+use quartznet_engine::decode::Word;
+use quartznet_engine::streaming::{ChunkResult, join_words};
+
+/// What goes downstream, in stream order.
+#[derive(Debug)]
+pub enum Output {
+    /// A text buffer, timestamped.
+    Text(gst::Buffer),
+    /// A GAP event: nothing to say over `[start, start + duration)`.
+    Gap {
+        start: gst::ClockTime,
+        duration: gst::ClockTime,
+    },
+}
+
+/// A word on the output timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimedWord {
+    pub text: String,
+    pub start: gst::ClockTime,
+    pub end: gst::ClockTime,
+    pub confidence: f32,
+}
+
+/// What the bus message of a chunk says: its words, their span (the chunk's when there are
+/// none) and whether they are final.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub words: Vec<TimedWord>,
+    pub is_final: bool,
+    pub start: gst::ClockTime,
+    pub end: gst::ClockTime,
+}
+
+impl Report {
+    /// The words, space separated.
+    pub fn text(&self) -> String {
+        let words: Vec<&str> = self.words.iter().map(|w| w.text.as_str()).collect();
+        words.join(" ")
+    }
+}
+
+/// How the output is shaped; may change while streaming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Style {
+    /// One text buffer per word instead of one per chunk.
+    pub per_word: bool,
+    /// End each text buffer with a newline.
+    pub append_newline: bool,
+    /// Keep reports for the bus.
+    pub reports: bool,
+}
+
+/// What a buffer's timestamp means for the current stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sync {
+    /// No stream yet: it starts at this buffer.
+    Start,
+    /// Within the tolerance of the sample clock: the sample count stays the clock.
+    InStep,
+    /// A hole this many samples long, short enough to fill with silence.
+    Fill(u64),
+    /// A long hole or a step back: end the stream (as at EOS) and start a new one here.
+    Restart,
+}
+
+/// The timing constants of a recogniser, in samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clock {
+    pub sample_rate: u32,
+    /// Samples per output frame.
+    pub frame_samples: u64,
+    /// Samples per chunk: the longest hole filled with silence.
+    pub chunk_samples: u64,
+}
+
+impl Clock {
+    /// Duration of `samples` (rounded down; saturating).
+    pub fn time(&self, samples: u64) -> gst::ClockTime {
+        gst::ClockTime::from_nseconds(
+            samples
+                .mul_div_floor(gst::ClockTime::SECOND.nseconds(), u64::from(self.sample_rate))
+                .unwrap_or(u64::MAX),
+        )
+    }
+
+    /// Samples in `time` (rounded to nearest).
+    pub fn samples(&self, time: gst::ClockTime) -> u64 {
+        time.nseconds()
+            .mul_div_round(u64::from(self.sample_rate), gst::ClockTime::SECOND.nseconds())
+            .unwrap_or(0)
+    }
+}
+
+/// The output timeline of one element.
+#[derive(Debug)]
+pub struct Timeline {
+    clock: Clock,
+    /// How long decoding may hold a word back after it starts; text held longer is moved
+    /// forward so a live sink never receives it after timestamp + reported latency.
+    text_hold: gst::ClockTime,
+    style: Style,
+    /// Timestamp of stream sample 0 of the recogniser's current stream.
+    base: Option<gst::ClockTime>,
+    /// Everything up to here has been covered downstream by text or a gap.
+    emitted_until: Option<gst::ClockTime>,
+    pending: VecDeque<Output>,
+    reports: Vec<Report>,
+}
+
+impl Timeline {
+    pub fn new(clock: Clock, text_hold: gst::ClockTime, style: Style) -> Self {
+        Self {
+            clock,
+            text_hold,
+            style,
+            base: None,
+            emitted_until: None,
+            pending: VecDeque::new(),
+            reports: Vec::new(),
+        }
+    }
+
+    pub fn set_style(&mut self, style: Style) {
+        self.style = style;
+    }
+
+    /// Whether a stream is running (it starts at the first buffer after a start or drain).
+    pub fn is_started(&self) -> bool {
+        self.base.is_some()
+    }
+
+    /// Where a buffer stamped `pts` stands against the sample clock, `pushed` samples into
+    /// the stream. Jitter under half an output frame cannot move any text, so it is ignored;
+    /// a hole of up to a chunk is filled (the model hears a pause); anything else restarts.
+    pub fn sync(&self, pts: gst::ClockTime, pushed: u64) -> Sync {
+        let Some(base) = self.base else {
+            return Sync::Start;
+        };
+        let expected = base + self.clock.time(pushed);
+        let tolerance = self.clock.time(self.clock.frame_samples / 2);
+        let diff = pts.nseconds() as i128 - expected.nseconds() as i128;
+        if diff.unsigned_abs() <= u128::from(tolerance.nseconds()) {
+            return Sync::InStep;
+        }
+        let chunk = self.clock.time(self.clock.chunk_samples);
+        if diff > 0 && diff <= i128::from(chunk.nseconds()) {
+            return Sync::Fill(
+                self.clock
+                    .samples(gst::ClockTime::from_nseconds(diff as u64)),
+            );
+        }
+        Sync::Restart
+    }
+
+    /// Starts the output timeline of a new stream at `base` (it may even lie before the old
+    /// one). An empty gap tells downstream at once where the text stream stands, so sinks
+    /// preroll and live pipelines settle their latency before the first chunk is recognised.
+    pub fn start(&mut self, base: gst::ClockTime) {
+        self.base = Some(base);
+        self.emitted_until = Some(base);
+        self.pending.push_back(Output::Gap {
+            start: base,
+            duration: gst::ClockTime::ZERO,
+        });
+    }
+
+    /// The time just after the last of `pushed` samples of the current stream.
+    pub fn stream_end(&self, pushed: u64) -> gst::ClockTime {
+        self.base.unwrap_or(gst::ClockTime::ZERO) + self.clock.time(pushed)
+    }
+
+    /// Ends the current stream; the next buffer starts a new one (drain, EOS, new segment).
+    pub fn end_stream(&mut self) {
+        self.base = None;
+        self.emitted_until = None;
+    }
+
+    /// Forgets the stream and everything not yet sent (flush).
+    pub fn clear(&mut self) {
+        self.end_stream();
+        self.pending.clear();
+        self.reports.clear();
+    }
+
+    /// The next output to send, if any.
+    pub fn next_output(&mut self) -> Option<Output> {
+        self.pending.pop_front()
+    }
+
+    /// All outputs not yet sent.
+    pub fn take_outputs(&mut self) -> VecDeque<Output> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// The reports not yet posted.
+    pub fn take_reports(&mut self) -> Vec<Report> {
+        std::mem::take(&mut self.reports)
+    }
+
+    /// Queues the text buffers, gaps and reports of a recognised chunk. `end` is the end of
+    /// the stream once it is known: the last output frame is centred on the last sample, so
+    /// frame times are clamped to it rather than run half a frame past the audio.
+    pub fn push_result(&mut self, result: &ChunkResult, end: Option<gst::ClockTime>) {
+        let (base, clock) = (self.base, self.clock);
+        let time = move |frame: u64| frame_time(base, clock, frame, end);
+        let groups: Vec<&[Word]> = match self.style.per_word {
+            _ if result.words.is_empty() => Vec::new(),
+            false => vec![&result.words[..]],
+            true => result.words.chunks(1).collect(),
+        };
+        // This result goes downstream once the chunk's right context has arrived; text that
+        // starts more than the reported hold before the chunk would reach a live sink after
+        // its timestamp + latency, so its timestamp moves forward to the earliest on-time one
+        // (only for words held unusually long; the bus report keeps the true times).
+        let on_time_from = time(result.first_frame).saturating_sub(self.text_hold);
+        for words in groups {
+            let (first, last) = (&words[0], &words[words.len() - 1]);
+            let start = time(first.start_frame)
+                .max(on_time_from)
+                .max(self.emitted_until.unwrap_or(gst::ClockTime::ZERO));
+            self.gap_until(start);
+            let end = time(last.end_frame).max(start);
+            self.push_text(join_words(words), start, end);
+        }
+        // Downstream may advance to where text that is not final yet may start (the word
+        // still being spoken; with beam search, any hypothesis's), else to the chunk's end.
+        let covered = match result.unsettled_from {
+            Some(frame) => time(frame),
+            None => time(result.first_frame + result.frames),
+        };
+        self.gap_until(covered);
+        if self.style.reports {
+            self.queue_reports(result, end);
+        }
+    }
+
+    /// Whether text of `result` was held beyond the reported latency (its timestamp then
+    /// moves forward; the caller may want to log it).
+    pub fn held_too_long(&self, result: &ChunkResult, end: Option<gst::ClockTime>) -> bool {
+        let on_time_from = self
+            .frame_time(result.first_frame, end)
+            .saturating_sub(self.text_hold);
+        result
+            .words
+            .first()
+            .is_some_and(|w| self.frame_time(w.start_frame, end) < on_time_from)
+    }
+
+    fn frame_time(&self, frame: u64, end: Option<gst::ClockTime>) -> gst::ClockTime {
+        frame_time(self.base, self.clock, frame, end)
+    }
+
+    fn push_text(&mut self, mut text: String, start: gst::ClockTime, end: gst::ClockTime) {
+        if self.style.append_newline {
+            text.push('\n');
+        }
+        let mut buffer = gst::Buffer::from_mut_slice(text.into_bytes());
+        {
+            let buffer = buffer.get_mut().expect("a new buffer is writable");
+            buffer.set_pts(start);
+            buffer.set_duration(end - start);
+        }
+        self.pending.push_back(Output::Text(buffer));
+        self.emitted_until = Some(end);
+    }
+
+    fn gap_until(&mut self, until: gst::ClockTime) {
+        let from = self
+            .emitted_until
+            .unwrap_or(self.base.unwrap_or(gst::ClockTime::ZERO));
+        if until > from {
+            self.pending.push_back(Output::Gap {
+                start: from,
+                duration: until - from,
+            });
+            self.emitted_until = Some(until);
+        } else if self.emitted_until.is_none() {
+            self.emitted_until = Some(from);
+        }
+    }
+
+    /// The final words of a chunk (or the end of a stream), and the word still being spoken.
+    fn queue_reports(&mut self, result: &ChunkResult, end: Option<gst::ClockTime>) {
+        let chunk_start = self.frame_time(result.first_frame, end);
+        let chunk_end = self.frame_time(result.first_frame + result.frames, end);
+        let report = |words: &[Word], is_final: bool| {
+            let words: Vec<TimedWord> = words
+                .iter()
+                .map(|w| TimedWord {
+                    text: w.text.clone(),
+                    start: self.frame_time(w.start_frame, end),
+                    end: self.frame_time(w.end_frame, end),
+                    confidence: w.confidence,
+                })
+                .collect();
+            let (start, stop) = match (words.first(), words.last()) {
+                (Some(first), Some(last)) => (first.start, last.end),
+                _ => (chunk_start, chunk_end),
+            };
+            Report {
+                words,
+                is_final,
+                start,
+                end: stop,
+            }
+        };
+        let mut reports = Vec::new();
+        if !result.words.is_empty() || result.last {
+            reports.push(report(&result.words, true));
+        }
+        if let Some(partial) = &result.partial {
+            reports.push(report(std::slice::from_ref(partial), false));
+        }
+        self.reports.extend(reports);
+    }
+}
+
+/// The timestamp of output frame `frame` of the stream that started at `base`, no later than
+/// the stream's `end` once known.
+fn frame_time(
+    base: Option<gst::ClockTime>,
+    clock: Clock,
+    frame: u64,
+    end: Option<gst::ClockTime>,
+) -> gst::ClockTime {
+    let t = base.unwrap_or(gst::ClockTime::ZERO) + clock.time(frame * clock.frame_samples);
+    end.map_or(t, |end| t.min(end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE: u32 = 16_000;
+    const FRAME: u64 = 320;
+
+    fn ms(ms: u64) -> gst::ClockTime {
+        gst::ClockTime::from_mseconds(ms)
+    }
+
+    fn timeline(per_word: bool) -> Timeline {
+        gst::init().unwrap();
+        let clock = Clock {
+            sample_rate: RATE,
+            frame_samples: FRAME,
+            chunk_samples: 32_000,
+        };
+        let style = Style {
+            per_word,
+            append_newline: false,
+            reports: true,
+        };
+        Timeline::new(clock, ms(1600), style)
+    }
+
+    fn word(text: &str, start_frame: u64, end_frame: u64) -> Word {
+        Word {
+            text: text.to_string(),
+            start_frame,
+            end_frame,
+            confidence: 0.5,
+        }
+    }
+
+    fn chunk(first_frame: u64, frames: u64, words: Vec<Word>) -> ChunkResult {
+        ChunkResult {
+            first_frame,
+            frames,
+            words,
+            ..ChunkResult::default()
+        }
+    }
+
+    /// (text or "", start ms, duration ms) of every output.
+    fn drain(t: &mut Timeline) -> Vec<(String, u64, u64)> {
+        t.take_outputs()
+            .into_iter()
+            .map(|o| match o {
+                Output::Text(b) => (
+                    String::from_utf8(b.map_readable().unwrap().to_vec()).unwrap(),
+                    b.pts().unwrap().mseconds(),
+                    b.duration().unwrap().mseconds(),
+                ),
+                Output::Gap { start, duration } => {
+                    (String::new(), start.mseconds(), duration.mseconds())
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_and_gaps_tile_the_stream_from_its_base() {
+        let mut t = timeline(false);
+        assert_eq!(t.sync(ms(5000), 0), Sync::Start);
+        t.start(ms(5000));
+        t.push_result(&chunk(0, 100, vec![word("hello", 10, 30), word("world", 40, 60)]), None);
+        t.push_result(&chunk(100, 100, vec![]), None);
+        assert_eq!(
+            drain(&mut t),
+            vec![
+                (String::new(), 5000, 0),
+                (String::new(), 5000, 200),
+                ("hello world".to_string(), 5200, 1000),
+                (String::new(), 6200, 800),
+                (String::new(), 7000, 2000),
+            ]
+        );
+    }
+
+    #[test]
+    fn per_word_buffers_and_newlines() {
+        let mut t = timeline(true);
+        t.set_style(Style {
+            per_word: true,
+            append_newline: true,
+            reports: false,
+        });
+        t.start(ms(0));
+        t.push_result(&chunk(0, 100, vec![word("a", 0, 5), word("b", 10, 20)]), None);
+        let texts: Vec<(String, u64, u64)> = drain(&mut t)
+            .into_iter()
+            .filter(|(s, _, _)| !s.is_empty())
+            .collect();
+        assert_eq!(
+            texts,
+            vec![("a\n".to_string(), 0, 100), ("b\n".to_string(), 200, 200)]
+        );
+        assert!(t.take_reports().is_empty());
+    }
+
+    #[test]
+    fn unsettled_text_holds_the_gap_back() {
+        let mut t = timeline(false);
+        t.start(ms(0));
+        let mut r = chunk(0, 100, vec![]);
+        r.unsettled_from = Some(80);
+        r.partial = Some(word("hel", 80, 100));
+        t.push_result(&r, None);
+        assert_eq!(
+            drain(&mut t),
+            vec![(String::new(), 0, 0), (String::new(), 0, 1600)]
+        );
+        let reports = t.take_reports();
+        assert_eq!(reports.len(), 1);
+        assert!(!reports[0].is_final);
+        assert_eq!(reports[0].text(), "hel");
+        assert_eq!((reports[0].start, reports[0].end), (ms(1600), ms(2000)));
+    }
+
+    #[test]
+    fn text_held_beyond_the_hold_moves_forward() {
+        let mut t = timeline(false);
+        t.start(ms(0));
+        t.push_result(&chunk(0, 100, vec![]), None);
+        drain(&mut t);
+        // A word that started 3 s before its chunk (frame 200 = 4 s): hold is 1.6 s.
+        let r = chunk(200, 100, vec![word("long", 50, 210)]);
+        assert!(t.held_too_long(&r, None));
+        t.push_result(&r, None);
+        let out = drain(&mut t);
+        assert_eq!(out[0], (String::new(), 2000, 400));
+        assert_eq!(out[1], ("long".to_string(), 2400, 1800));
+        // The report keeps the true time.
+        assert_eq!(t.take_reports()[0].start, ms(1000));
+    }
+
+    #[test]
+    fn end_of_stream_clamps_to_the_last_sample_and_reports_the_end() {
+        let mut t = timeline(false);
+        t.start(ms(0));
+        let mut r = chunk(0, 3, vec![word("x", 0, 3)]);
+        r.last = true;
+        let end = t.stream_end(800); // 50 ms: the third frame is centred past it
+        t.push_result(&r, Some(end));
+        let out = drain(&mut t);
+        assert_eq!(out[1], ("x".to_string(), 0, 50));
+        let reports = t.take_reports();
+        assert!(reports[0].is_final);
+        let mut empty = chunk(3, 0, vec![]);
+        empty.last = true;
+        t.push_result(&empty, Some(end));
+        assert!(t.take_reports()[0].words.is_empty());
+    }
+
+    #[test]
+    fn timestamps_in_step_fill_or_restart() {
+        let mut t = timeline(false);
+        t.start(ms(1000));
+        let pushed = 16_000; // 1 s in
+        assert_eq!(t.sync(ms(2000), pushed), Sync::InStep);
+        assert_eq!(t.sync(ms(2009), pushed), Sync::InStep); // under half a 20 ms frame
+        assert_eq!(t.sync(ms(1991), pushed), Sync::InStep);
+        assert_eq!(t.sync(ms(2500), pushed), Sync::Fill(8000));
+        assert_eq!(t.sync(ms(4000), pushed), Sync::Fill(32_000)); // exactly a chunk
+        assert_eq!(t.sync(ms(4001), pushed), Sync::Restart);
+        assert_eq!(t.sync(ms(1980), pushed), Sync::Restart); // a step back
+    }
+
+    #[test]
+    fn clear_and_end_stream_start_afresh() {
+        let mut t = timeline(false);
+        t.start(ms(0));
+        t.push_result(&chunk(0, 100, vec![word("a", 0, 5)]), None);
+        t.clear();
+        assert!(!t.is_started());
+        assert!(t.next_output().is_none());
+        assert!(t.take_reports().is_empty());
+        t.start(ms(500));
+        t.end_stream();
+        assert!(!t.is_started());
+        assert_eq!(t.next_output().map(|o| matches!(o, Output::Gap { .. })), Some(true));
+    }
+}
