@@ -17,6 +17,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The one edit distance of the Python tools; tools/train/common.py needs only the standard library.
+sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
+from common import edit_distance  # noqa: E402
 
 
 def load_set(path):
@@ -42,16 +45,6 @@ def load_set(path):
 def normalise(text):
     """Lower-case words of a-z and apostrophes, as the references are written."""
     return re.sub(r"[^a-z' ]+", " ", text.lower()).split()
-
-
-def edit_distance(ref, hyp):
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i]
-        for j, h in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
-        previous = current
-    return previous[-1]
 
 
 def transcribe(binary, model, files, offline, extra=()):

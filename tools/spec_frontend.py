@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Independent numpy implementation of the frontend exactly as written in docs/SPEC.md section 2,
+"""Independent numpy implementation of the frontend exactly as written in docs/FRONTEND.md,
 checked against NeMo's own features in tests/fixtures/nemo-*/ (both padding modes).
 
-Why: the Rust frontend is written from the SPEC, not from NeMo's code. If this plain transcription
-of the SPEC matches NeMo to float32 precision, the SPEC is complete, and the residual printed here
+Why: the Rust frontend is written from that description, not from NeMo's code. If this plain transcription
+of it matches NeMo to float32 precision, the description is complete, and the residual printed here
 is the error budget a correct Rust implementation should expect (f32 arithmetic, FFT order).
 
 Usage: python tools/spec_frontend.py [--fixtures tests/fixtures]   (numpy + soundfile only)
@@ -19,7 +19,7 @@ SR, WIN, HOP, NFFT, NMELS = 16000, 320, 160, 512, 64
 
 
 def slaney_mel_filterbank(n_mels=NMELS, n_fft=NFFT, sr=SR, fmin=0.0, fmax=8000.0):
-    """librosa.filters.mel(htk=False, norm='slaney'), written out as in SPEC section 2."""
+    """librosa.filters.mel(htk=False, norm='slaney'), written out as in docs/FRONTEND.md."""
     f_sp, min_log_hz = 200.0 / 3, 1000.0
     min_log_mel = min_log_hz / f_sp
     logstep = np.log(6.4) / 27.0

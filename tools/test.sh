@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MPL-2.0
 # The README's test command: installs what is missing (tools/setup.sh), then runs the
-# formatting and lint gates, the whole cargo test suite (unit, NeMo parity, element,
-# pipelines) and the meson build with its tests, and ends with one summary line.
+# formatting and lint gates over the whole workspace (engine, plugin, client), the whole
+# cargo test suite (unit, NeMo parity, LM, element, pipelines, client), the engine's example
+# and the meson build with its tests, and ends with one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/setup.sh
 export CARGO_TERM_COLOR=never
-cargo fmt --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --locked --no-fail-fast 2>&1 | tee "$log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+# The engine on its own, as a Rust app would use it: its example transcribes a bundled sample.
+cargo run --locked --quiet -p quartznet-engine --example transcribe -- samples/LJ001-0001.wav | tail -n 1
 
 # The meson build must keep working too (it builds the release plugin and runs its tests).
 builddir=$(mktemp -d)

@@ -35,11 +35,14 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod decode;
 mod error;
 pub mod frontend;
 pub mod lm;
+pub mod metrics;
 pub mod model;
 pub mod streaming;
 

@@ -301,10 +301,13 @@ def check_corpus():
     seen = sorted(int(i) for sel, _ in b for i in sel)
     fits = all(pad >= max([16000, 17000, 30000, 31000, 90000, 5000][i] for i in sel) for sel, pad in b)
     check(seen == list(range(6)) and fits, f"make_batches covers every clip once, pads fit: {[(list(map(int, s)), p) for s, p in b]}")
-    for a, bb in (("kitten", "sitting"), ("", "abc"), ("same", "same"), ("flaw", "lawn")):
-        import common
+    import common
 
-        check(common.edit_distance(a, bb) == common.edit_distance_dp(a, bb), f"edit distance {a!r} {bb!r} = {common.edit_distance(a, bb)}")
+    for a, bb, d in (("kitten", "sitting", 3), ("", "abc", 3), ("abc", "", 3), ("same", "same", 0), ("flaw", "lawn", 2),
+                     ("intention", "execution", 5), ("a" * 100, "a" * 99 + "b", 1), ("ab" * 50, "ba" * 50, 2),
+                     ("the cat sat".split(), "the dog sat down".split(), 2)):
+        got = (common.edit_distance(a, bb), common.edit_distance(bb, a))
+        check(got == (d, d), f"edit distance {a!r} {bb!r} = {got[0]} both ways (expected {d})")
 
 
 def main():

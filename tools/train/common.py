@@ -189,7 +189,12 @@ def read_bundle(bundle: str, manifests: Optional[List[str]] = None) -> List[dict
 
 
 def edit_distance(a: Sequence, b: Sequence) -> int:
-    """Levenshtein distance (unit costs), bit-parallel (Myers 1999 / Hyyro 2003) on Python ints."""
+    """Levenshtein distance (unit costs), bit-parallel (Myers 1999 / Hyyro 2003) on Python ints.
+
+    The one edit distance of the Python tools (tools/evaluate.py imports it); the same numbers
+    as quartznet_engine::metrics::edit_distance. Elements may be any hashable items: characters
+    of a string, or words of a list.
+    """
     if len(a) < len(b):
         a, b = b, a
     m = len(a)
@@ -218,17 +223,6 @@ def edit_distance(a: Sequence, b: Sequence) -> int:
         pv = mh | (~(xv | ph) & mask)
         mv = ph & xv
     return score
-
-
-def edit_distance_dp(a: Sequence, b: Sequence) -> int:
-    """Plain dynamic programme (reference for tests)."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-        prev = cur
-    return prev[-1]
 
 
 def error_rates(refs: Sequence[str], hyps: Sequence[str]) -> Dict[str, float]:

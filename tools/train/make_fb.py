@@ -28,10 +28,10 @@ def main():
         d = np.abs(ref - mine).max()
         print(f"numpy slaney vs librosa sr={sr} n_fft={n_fft} n_mels={n_mels}: max abs diff {d:.3g}")
         assert d < 1e-7, d
-    # SPEC.md check values
+    # check values of docs/FRONTEND.md
     assert abs(fb[0, 1] - 0.01451128) < 1e-7 and abs(fb[0, 2] - 0.01407551) < 1e-7, fb[0, :4]
     assert np.count_nonzero(fb[0]) == 2
-    print("SPEC check values ok: row 0 =", fb[0, 1], fb[0, 2])
+    print("docs/FRONTEND.md check values ok: row 0 =", fb[0, 1], fb[0, 2])
 
 
 if __name__ == "__main__":

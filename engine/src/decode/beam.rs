@@ -30,6 +30,7 @@ const MIN_TOKEN_LOGPROB: f32 = -10.0;
 /// Settings of the beam search; the language model is shared (it is large and read-only).
 #[derive(Debug, Clone)]
 pub struct BeamConfig {
+    /// The word language model (shared: it is large and read-only).
     pub lm: Arc<NgramModel>,
     /// Hypotheses kept after each frame.
     pub beam_width: usize,
@@ -110,7 +111,7 @@ fn log_add(a: f64, b: f64) -> f64 {
 }
 
 /// Streaming beam-search CTC decoder; the same interface as
-/// [`crate::ctc::GreedyCtcDecoder`].
+/// [`super::GreedyCtcDecoder`].
 #[derive(Debug, Clone)]
 pub struct BeamSearchDecoder {
     labels: Vec<String>,
@@ -128,6 +129,8 @@ pub struct BeamSearchDecoder {
 }
 
 impl BeamSearchDecoder {
+    /// `labels` are the model's vocabulary without the blank (which is last); they must
+    /// include the space label, which separates the words the LM scores.
     pub fn new(
         labels: Vec<String>,
         decoder: DecoderConfig,
@@ -170,10 +173,12 @@ impl BeamSearchDecoder {
         Ok(decoder)
     }
 
+    /// Output width: labels plus blank.
     pub fn vocab_size(&self) -> usize {
         self.blank + 1
     }
 
+    /// The stream frame the next pushed row is.
     pub fn next_frame(&self) -> u64 {
         self.next_frame
     }

@@ -8,7 +8,10 @@ pub enum ConfidenceMethod {
     /// NeMo's `entropy` measure, `entropy_type: tsallis`, `entropy_norm: exp` (NeMo's default
     /// confidence, with `alpha = 0.33`). `alpha == 1.0` degenerates to NeMo's Gibbs (Shannon)
     /// entropy baseline, exactly as NeMo does.
-    TsallisEntropy { alpha: f32 },
+    TsallisEntropy {
+        /// The entropy index (NeMo's default 0.33).
+        alpha: f32,
+    },
     /// NeMo's `max_prob` measure at `alpha = 1`: `(V * pmax - 1) / (V - 1)`.
     MaxProb,
 }

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 /// are 20 ms (10 ms hop x 2 subsampling), so seconds = frame * 0.02.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Word {
+    /// The word's labels, concatenated.
     pub text: String,
     /// First frame of the word's first token.
     pub start_frame: u64,
@@ -39,6 +40,7 @@ pub struct DecoderConfig {
     /// bounds how long a model that never stops emitting characters (an untrained one, or
     /// noise) can hold text and gap events back. 0 = no limit.
     pub max_word_frames: u32,
+    /// How frame confidences are computed.
     pub confidence: ConfidenceMethod,
 }
 

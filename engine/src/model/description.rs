@@ -47,9 +47,11 @@ pub fn english_labels() -> Vec<String> {
 pub struct ModelDescription {
     /// Output labels without the CTC blank (which is index `labels.len()`).
     pub labels: Vec<String>,
+    /// Audio sample rate the model takes.
     pub sample_rate: u32,
     /// Feature frames per output frame (2 for QuartzNet: only the first conv has stride 2).
     pub subsampling_factor: u32,
+    /// The feature frontend the model was trained with.
     pub frontend: FrontendConfig,
     /// Free text from the exporter (architecture, origin).
     pub text: String,

@@ -99,6 +99,7 @@ impl OnnxModel {
         &self.description
     }
 
+    /// The model file.
     pub fn path(&self) -> &Path {
         &self.path
     }

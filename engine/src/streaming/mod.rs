@@ -36,6 +36,7 @@ use crate::model::{AcousticModel, ModelDescription, OnnxModel};
 pub struct ChunkResult {
     /// Output frames covered: `[first_frame, first_frame + frames)` in stream output frames.
     pub first_frame: u64,
+    /// Number of output frames covered.
     pub frames: u64,
     /// Words completed in this chunk, in order; their frames are stream output frames.
     pub words: Vec<Word>,

@@ -4,8 +4,11 @@
 /// Window geometry in samples; each a whole number of output frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowConfig {
+    /// Left context: audio before the chunk.
     pub left: usize,
+    /// The chunk recognised by each window.
     pub chunk: usize,
+    /// Right context: audio after the chunk.
     pub right: usize,
 }
 
@@ -37,6 +40,7 @@ impl WindowConfig {
         (config, rounded)
     }
 
+    /// Samples in a whole window.
     pub fn window(&self) -> usize {
         self.left + self.chunk + self.right
     }

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Reading ARPA text: the `\\data\\` header with its n-gram counts, one `\\N-grams:` section
+//! per order with lines `log10(p) <tab> w1 .. wN [<tab> log10(backoff)]`, and `\\end\\`.
+//! Every malformed line is an error naming its line number; counts must match the header.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+
+use super::{Entry, LN_10, WordId};
+
+/// The n-gram tables of an ARPA file: `grams[n - 1]` holds the n-grams, keyed by word ids
+/// (oldest first), with natural-log probabilities and back-offs.
+pub(super) struct Tables {
+    pub ids: HashMap<String, WordId>,
+    pub grams: Vec<HashMap<Box<[WordId]>, Entry>>,
+}
+
+pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
+    let mut reader = BufReader::new(reader);
+    let mut declared: Vec<usize> = Vec::new();
+    let mut section: Option<usize> = None; // n of the current \n-grams: section
+    let mut ended = false;
+    let mut ids: HashMap<String, WordId> = HashMap::new();
+    let mut grams: Vec<HashMap<Box<[WordId]>, Entry>> = Vec::new();
+    let mut line = String::new();
+    let mut line_no = 0usize;
+    let mut seen_data = false;
+    loop {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| format!("line {}: {e}", line_no + 1))?;
+        if read == 0 {
+            break;
+        }
+        line_no += 1;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if text == "\\data\\" {
+            seen_data = true;
+            continue;
+        }
+        if text == "\\end\\" {
+            ended = true;
+            break;
+        }
+        if let Some(rest) = text.strip_prefix("ngram ") {
+            let (n, count) = rest
+                .split_once('=')
+                .and_then(|(n, c)| {
+                    Some((
+                        n.trim().parse::<usize>().ok()?,
+                        c.trim().parse::<usize>().ok()?,
+                    ))
+                })
+                .ok_or_else(|| format!("line {line_no}: malformed count line {text:?}"))?;
+            if n != declared.len() + 1 {
+                return Err(format!(
+                    "line {line_no}: n-gram counts must be listed for 1, 2, ...; got {n}"
+                ));
+            }
+            declared.push(count);
+            continue;
+        }
+        if let Some(n) = text
+            .strip_prefix('\\')
+            .and_then(|t| t.strip_suffix("-grams:"))
+        {
+            let n: usize = n
+                .parse()
+                .map_err(|_| format!("line {line_no}: malformed section header {text:?}"))?;
+            if n == 0 || n > declared.len() {
+                return Err(format!(
+                    "line {line_no}: section for {n}-grams, but the header declares orders 1..{}",
+                    declared.len()
+                ));
+            }
+            if grams.is_empty() {
+                grams = declared
+                    .iter()
+                    .map(|&c| HashMap::with_capacity(c))
+                    .collect();
+            }
+            section = Some(n);
+            continue;
+        }
+        let n = section.ok_or_else(|| {
+            if seen_data {
+                format!("line {line_no}: n-gram before any \\N-grams: section")
+            } else {
+                "not an ARPA file (no \\data\\ header)".to_string()
+            }
+        })?;
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        if fields.len() != n + 1 && fields.len() != n + 2 {
+            return Err(format!(
+                "line {line_no}: expected log10 probability, {n} words and an optional back-off, got {text:?}"
+            ));
+        }
+        let number = |s: &str| {
+            s.parse::<f32>()
+                .ok()
+                .filter(|v| !v.is_nan())
+                .ok_or_else(|| format!("line {line_no}: {s:?} is not a number"))
+        };
+        let logprob = number(fields[0])? * LN_10;
+        let backoff = match fields.get(n + 1) {
+            Some(b) => number(b)? * LN_10,
+            None => 0.0,
+        };
+        let mut key = Vec::with_capacity(n);
+        for word in &fields[1..=n] {
+            let id = match ids.get(*word) {
+                Some(&id) => id,
+                None if n == 1 => {
+                    let id = ids.len() as WordId;
+                    ids.insert((*word).to_string(), id);
+                    id
+                }
+                None => {
+                    return Err(format!("line {line_no}: word {word:?} has no unigram"));
+                }
+            };
+            key.push(id);
+        }
+        grams[n - 1].insert(key.into_boxed_slice(), Entry { logprob, backoff });
+    }
+    if !seen_data || declared.is_empty() {
+        return Err("not an ARPA file (no \\data\\ header with n-gram counts)".into());
+    }
+    if !ended {
+        return Err("truncated: no \\end\\ marker".into());
+    }
+    for (i, (table, &count)) in grams.iter().zip(&declared).enumerate() {
+        if table.len() != count {
+            return Err(format!(
+                "the header declares {count} {}-grams but {} were read",
+                i + 1,
+                table.len()
+            ));
+        }
+    }
+    Ok(Tables { ids, grams })
+}
