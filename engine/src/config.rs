@@ -162,7 +162,7 @@ impl DecoderSettings {
             (Some(DecoderKind::Greedy), _) | (None, None) => return Ok(ctc.into()),
             (Some(DecoderKind::Beam), None) => {
                 return Err(Error::Settings(format!(
-                    "beam-search decoding needs a word language model (ARPA): set lm-path; the model description ({}) names none",
+                    "beam-search decoding needs a word language model (ARPA) and the model description ({}) names none: give one (the element's lm-path, the client's --lm)",
                     description.source
                 )));
             }
@@ -246,11 +246,13 @@ impl RecognizerConfig {
             Some(NormalizationKind::PerWindow) => {
                 frontend.normalization = Normalization::PerFeature
             }
-            Some(NormalizationKind::Fixed) => {
-                if !matches!(frontend.normalization, Normalization::Fixed { .. }) {
-                    frontend.normalization = Normalization::nemo_streaming_demo();
-                }
+            // The model's own fixed statistics win over the demo's.
+            Some(NormalizationKind::Fixed)
+                if !matches!(frontend.normalization, Normalization::Fixed { .. }) =>
+            {
+                frontend.normalization = Normalization::nemo_streaming_demo();
             }
+            Some(NormalizationKind::Fixed) => {}
         }
         if let Some(padding) = self.padding {
             frontend.padding = padding;

@@ -1,0 +1,501 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `quartznet-transcribe`: transcribes WAV files with the same engine as the `quartznetstt`
+//! element (in the spirit of DeepSpeech's `deepspeech` client), and dumps features and
+//! log-probs in NeMo's shapes so anyone can diff against NeMo.
+//!
+//! By default each file is fed in 100 ms pieces through the element's buffered windows, so
+//! the transcript is the one the element would produce; `--offline` recognises each file as
+//! one utterance instead, which is what NeMo's `transcribe()` computes.
+
+use std::error::Error;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, ValueEnum};
+use npyz::WriterBuilder;
+use quartznet_engine::config::{
+    DEFAULT_BEAM_WIDTH, DEFAULT_CHUNK_MS, DEFAULT_LEFT_CONTEXT_MS, DEFAULT_LM_WEIGHT,
+    DEFAULT_RIGHT_CONTEXT_MS, DEFAULT_THREADS, DEFAULT_WORD_BONUS, DEFAULT_WORD_GAP_MS,
+    DecoderKind, DecoderSettings, NormalizationKind, RecognizerConfig,
+};
+use quartznet_engine::decode::{DecodingOptions, Word};
+use quartznet_engine::frontend::{FeatureExtractor, Features, PaddingMode};
+use quartznet_engine::model::{AcousticModel, LoadOptions, ModelDescription, OnnxModel, bundled};
+use quartznet_engine::streaming::{StreamingRecognizer, join_words, recognize_offline};
+
+const NAME: &str = "quartznet-transcribe";
+
+/// Transcribes 16-bit PCM (or 32-bit float) WAV files at the model's sample rate, mono or
+/// downmixed.
+///
+/// Prints the text of each file (prefixed with the file name when there are several), or
+/// with --json one JSON object per file: its text and its words with start and end times
+/// in seconds and confidences. Each file is recognised in the element's streaming windows
+/// unless --offline is given; the model is loaded once for all files.
+#[derive(Debug, Parser)]
+#[command(name = NAME)]
+struct Args {
+    /// ONNX model exported from NeMo (its description from MODEL.json beside it); default:
+    /// the bundled English model (models/quartznet-en.onnx, or $QUARTZNETSTT_MODEL)
+    #[arg(long, value_name = "MODEL.onnx")]
+    model: Option<PathBuf>,
+
+    /// One JSON object per file: text and words with times and confidences
+    #[arg(long)]
+    json: bool,
+
+    /// Recognise each file as one utterance (default: the element's streaming windows)
+    #[arg(long)]
+    offline: bool,
+
+    /// Streaming left context: audio before each chunk given to the model (rounded to whole
+    /// output frames)
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_LEFT_CONTEXT_MS)]
+    left_context_ms: u32,
+
+    /// Streaming chunk: audio recognised per window (rounded to whole
+    /// output frames)
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_CHUNK_MS)]
+    chunk_ms: u32,
+
+    /// Streaming right context: audio after each chunk given to the model (rounded to whole
+    /// output frames)
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_RIGHT_CONTEXT_MS)]
+    right_context_ms: u32,
+
+    /// Frontend edge padding: reflect (NeMo <= 2.4) or zeros (NeMo >= 2.5); auto: as the
+    /// model's description says
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = Padding::Auto)]
+    padding: Padding,
+
+    /// Where feature statistics come from: per-window, or the model's fixed statistics; auto:
+    /// as the model's description says
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = Normalization::Auto)]
+    normalization: Normalization,
+
+    /// Silence that completes a word (0 = spaces only)
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_WORD_GAP_MS)]
+    word_gap_ms: u32,
+
+    /// CTC decoder; auto: beam search if there is a language model, else greedy
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = Decoder::Auto)]
+    decoder: Decoder,
+
+    /// Word language model (ARPA, may be gzipped); default: the one the model's description
+    /// names (the bundled model has one)
+    #[arg(long, value_name = "PATH")]
+    lm: Option<PathBuf>,
+
+    /// Beam-search hypotheses kept per frame
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BEAM_WIDTH)]
+    beam_width: u32,
+
+    /// Weight of the language model
+    #[arg(
+        long,
+        value_name = "X",
+        default_value_t = DEFAULT_LM_WEIGHT,
+        value_parser = finite,
+        allow_negative_numbers = true
+    )]
+    lm_weight: f32,
+
+    /// Score added per word (negative: a penalty)
+    #[arg(
+        long,
+        value_name = "X",
+        default_value_t = DEFAULT_WORD_BONUS,
+        value_parser = finite,
+        allow_negative_numbers = true
+    )]
+    word_bonus: f32,
+
+    /// ONNX Runtime threads (0 = one per core)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_THREADS)]
+    threads: usize,
+
+    /// Write the whole-utterance features, [1, n_mels, T] as NeMo's preprocessor
+    #[arg(long, value_name = "F.npy")]
+    dump_features: Option<PathBuf>,
+
+    /// Write the log-probs the decoder saw, [1, T', V] as NeMo's model output
+    #[arg(long, value_name = "F.npy")]
+    dump_logprobs: Option<PathBuf>,
+
+    /// WAV files to transcribe
+    #[arg(value_name = "FILE.wav", required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Decoder {
+    /// Beam search if there is a language model (--lm, or the model description's), else
+    /// greedy
+    Auto,
+    /// NeMo's greedy decoding (exactly NeMo's transcript), even if a language model exists
+    Greedy,
+    /// CTC prefix beam search with the language model (an error without one)
+    Beam,
+}
+
+impl From<Decoder> for Option<DecoderKind> {
+    fn from(choice: Decoder) -> Self {
+        match choice {
+            Decoder::Auto => None,
+            Decoder::Greedy => Some(DecoderKind::Greedy),
+            Decoder::Beam => Some(DecoderKind::Beam),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Padding {
+    /// As the model's description says
+    Auto,
+    /// Reflect the signal at its edges (NeMo <= 2.4)
+    Reflect,
+    /// Pad with silence (NeMo >= 2.5)
+    Zeros,
+}
+
+impl From<Padding> for Option<PaddingMode> {
+    fn from(choice: Padding) -> Self {
+        match choice {
+            Padding::Auto => None,
+            Padding::Reflect => Some(PaddingMode::Reflect),
+            Padding::Zeros => Some(PaddingMode::Zeros),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Normalization {
+    /// As the model's description says (per-feature models get per-window statistics)
+    Auto,
+    /// Per-feature statistics over each window (over the utterance with --offline)
+    PerWindow,
+    /// The model's fixed statistics, else NeMo's streaming demo constants
+    Fixed,
+}
+
+impl From<Normalization> for Option<NormalizationKind> {
+    fn from(choice: Normalization) -> Self {
+        match choice {
+            Normalization::Auto => None,
+            Normalization::PerWindow => Some(NormalizationKind::PerWindow),
+            Normalization::Fixed => Some(NormalizationKind::Fixed),
+        }
+    }
+}
+
+/// A NaN or infinite weight would silently poison every beam-search score, so refuse it
+/// while parsing rather than leave it to the engine's range check.
+fn finite(text: &str) -> Result<f32, String> {
+    text.parse::<f32>()
+        .ok()
+        .filter(|x| x.is_finite())
+        .ok_or_else(|| format!("'{text}' is not a finite number"))
+}
+
+impl Args {
+    fn config(&self) -> RecognizerConfig {
+        RecognizerConfig {
+            threads: self.threads,
+            left_context_ms: self.left_context_ms,
+            chunk_ms: self.chunk_ms,
+            right_context_ms: self.right_context_ms,
+            normalization: self.normalization.into(),
+            padding: self.padding.into(),
+            decoding: DecoderSettings {
+                decoder: self.decoder.into(),
+                lm_path: self.lm.clone(),
+                beam_width: self.beam_width,
+                lm_weight: self.lm_weight,
+                word_bonus: self.word_bonus,
+                word_gap_ms: self.word_gap_ms,
+            },
+        }
+    }
+}
+
+/// Reads a PCM WAV as f32 in NeMo's scale (int16 / 32768), downmixing channels.
+fn read_wav(path: &Path, rate: u32) -> Result<Vec<f32>, String> {
+    let name = path.display();
+    let mut reader = hound::WavReader::open(path).map_err(|e| format!("{name}: {e}"))?;
+    let spec = reader.spec();
+    if spec.sample_rate != rate {
+        return Err(format!(
+            "{name}: {} Hz, the model takes {rate} Hz (resample first, e.g. sox in.wav -r {rate} out.wav)",
+            spec.sample_rate
+        ));
+    }
+    let channels = usize::from(spec.channels.max(1));
+    let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Int, 16) => reader
+            .samples::<i16>()
+            .map(|s| s.map(|v| f32::from(v) / 32768.0))
+            .collect::<Result<_, _>>(),
+        (hound::SampleFormat::Float, 32) => reader.samples::<f32>().collect::<Result<_, _>>(),
+        (format, bits) => {
+            return Err(format!(
+                "{name}: {bits}-bit {format:?} WAV is not supported (16-bit PCM or 32-bit float)"
+            ));
+        }
+    }
+    .map_err(|e| format!("{name}: {e}"))?;
+    Ok(interleaved
+        .chunks(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect())
+}
+
+/// Writes `data` as NumPy does for a C-ordered little-endian float32 array of `shape`,
+/// whatever this machine's byte order, since the files are meant to be diffed against
+/// NeMo's on other machines.
+fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let dtype = npyz::DType::new_scalar("<f4".parse().expect("'<f4' is a valid type string"));
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut writer = npyz::WriteOptions::<f32>::new()
+        .dtype(dtype)
+        .shape(&shape)
+        .writer(BufWriter::new(File::create(path).map_err(fail)?))
+        .begin_nd()
+        .map_err(fail)?;
+    writer.extend(data.iter().copied()).map_err(fail)?;
+    // `finish` checks the element count against the shape and flushes; dropping the writer
+    // would swallow both errors.
+    writer.finish().map_err(fail)
+}
+
+struct Transcript {
+    words: Vec<Word>,
+    logprobs: Vec<f32>,
+    frames: usize,
+}
+
+/// Recognises one file; the model is handed back so the next file does not reload it.
+fn transcribe(
+    model: OnnxModel,
+    config: &RecognizerConfig,
+    offline: Option<&DecodingOptions>,
+    samples: &[f32],
+) -> Result<(Transcript, OnnxModel), Box<dyn Error>> {
+    if let Some(decoding) = offline {
+        let mut model = model;
+        let description = model.description().clone();
+        let frontend = config.frontend_for(&description);
+        let result = recognize_offline(
+            &mut model,
+            &description,
+            frontend,
+            decoding.clone(),
+            samples,
+        )?;
+        let transcript = Transcript {
+            words: result.words,
+            logprobs: result.logprobs,
+            frames: result.frames,
+        };
+        return Ok((transcript, model));
+    }
+    let piece = (model.description().sample_rate / 10) as usize;
+    let mut recognizer = StreamingRecognizer::from_config(model, config)?;
+    let mut results = Vec::new();
+    // Feed in 100 ms pieces, as a live source would, so the transcript is the element's.
+    for part in samples.chunks(piece.max(1)) {
+        recognizer.push(part);
+        while let Some(result) = recognizer.next_result()? {
+            results.push(result);
+        }
+    }
+    results.extend(recognizer.finish()?);
+    let mut transcript = Transcript {
+        words: Vec::new(),
+        logprobs: Vec::new(),
+        frames: 0,
+    };
+    for result in results {
+        transcript.words.extend(result.words);
+        transcript.logprobs.extend(result.logprobs);
+        transcript.frames += result.frames as usize;
+    }
+    Ok((transcript, recognizer.into_model()))
+}
+
+fn print_transcript(
+    file: &Path,
+    transcript: &Transcript,
+    description: &ModelDescription,
+    args: &Args,
+) {
+    let text = join_words(&transcript.words);
+    if args.json {
+        let seconds_per_frame =
+            description.samples_per_output_frame() as f64 / f64::from(description.sample_rate);
+        let words: Vec<serde_json::Value> = transcript
+            .words
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "word": w.text,
+                    "start": w.start_frame as f64 * seconds_per_frame,
+                    "end": w.end_frame as f64 * seconds_per_frame,
+                    "confidence": w.confidence,
+                })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "file": file.display().to_string(),
+            "text": text,
+            "words": words,
+        });
+        println!("{line}");
+    } else if args.files.len() > 1 {
+        println!("{}: {text}", file.display());
+    } else {
+        println!("{text}");
+    }
+}
+
+fn run(args: &Args, model_path: &Path, config: &RecognizerConfig) -> Result<(), Box<dyn Error>> {
+    let mut model = OnnxModel::load(
+        model_path,
+        &LoadOptions {
+            threads: config.threads,
+        },
+    )?;
+    let description = model.description().clone();
+    // Built before any file is read so a missing or malformed language model fails at once,
+    // not after the first file's audio has been recognised.
+    let decoding = config.decoding.decoding_options(&description)?;
+    if !args.offline {
+        let (window, rounded) = config.window_for(&description);
+        if rounded {
+            let ms = |samples: usize| samples as f64 * 1000.0 / f64::from(description.sample_rate);
+            eprintln!(
+                "{NAME}: note: window rounded to whole output frames: left context {} ms, chunk {} ms, right context {} ms",
+                ms(window.left),
+                ms(window.chunk),
+                ms(window.right)
+            );
+        }
+    }
+    for file in &args.files {
+        let samples = read_wav(file, description.sample_rate)?;
+        if let Some(path) = &args.dump_features {
+            // The whole utterance's features even when streaming: that is what NeMo's
+            // preprocessor outputs, and so what the dump is compared with.
+            let mut features = Features::default();
+            FeatureExtractor::new(config.frontend_for(&description))?
+                .compute(&samples, &mut features);
+            write_npy(path, &[1, features.n_mels, features.frames], &features.data)?;
+        }
+        let offline = args.offline.then_some(&decoding);
+        let (transcript, returned) = transcribe(model, config, offline, &samples)?;
+        model = returned;
+        if let Some(path) = &args.dump_logprobs {
+            write_npy(
+                path,
+                &[1, transcript.frames, model.vocab_size()],
+                &transcript.logprobs,
+            )?;
+        }
+        print_transcript(file, &transcript, &description, args);
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let usage_error =
+        |kind: ErrorKind, message: String| Args::command().error(kind, message).exit();
+    if args.files.len() > 1 && (args.dump_features.is_some() || args.dump_logprobs.is_some()) {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "--dump-features/--dump-logprobs take a single WAV file".to_string(),
+        );
+    }
+    let config = args.config();
+    if let Err(e) = config.validate() {
+        usage_error(ErrorKind::ValueValidation, e.to_string());
+    }
+    let model_path = match &args.model {
+        Some(path) => path.clone(),
+        None => match bundled::find() {
+            Ok(path) => path,
+            Err(e) => {
+                eprintln!("{NAME}: no --model given, and {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match run(&args, &model_path, &config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{NAME}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_is_well_formed() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_are_the_engine_defaults() {
+        let args = Args::try_parse_from([NAME, "a.wav"]).unwrap();
+        assert_eq!(args.config(), RecognizerConfig::default());
+    }
+
+    #[test]
+    fn choices_map_onto_the_engine() {
+        let args = Args::try_parse_from([
+            NAME,
+            "--decoder",
+            "beam",
+            "--padding",
+            "zeros",
+            "--normalization",
+            "per-window",
+            "--word-bonus",
+            "-2.5",
+            "--lm",
+            "words.arpa",
+            "a.wav",
+        ])
+        .unwrap();
+        let config = args.config();
+        assert_eq!(config.decoding.decoder, Some(DecoderKind::Beam));
+        assert_eq!(config.padding, Some(PaddingMode::Zeros));
+        assert_eq!(config.normalization, Some(NormalizationKind::PerWindow));
+        assert_eq!(config.decoding.word_bonus, -2.5);
+        assert_eq!(config.decoding.lm_path, Some(PathBuf::from("words.arpa")));
+        let greedy = Args::try_parse_from([NAME, "--decoder", "greedy", "a.wav"]).unwrap();
+        assert_eq!(greedy.config().decoding.decoder, Some(DecoderKind::Greedy));
+    }
+
+    #[test]
+    fn weights_must_be_finite() {
+        for value in ["nan", "inf", "1e39", "x"] {
+            let parsed = Args::try_parse_from([NAME, "--lm-weight", value, "a.wav"]);
+            assert_eq!(
+                parsed.unwrap_err().kind(),
+                ErrorKind::ValueValidation,
+                "{value}"
+            );
+        }
+        // Only numbers may start with a hyphen, so "-inf" is taken for an option: refused
+        // all the same.
+        assert!(Args::try_parse_from([NAME, "--word-bonus", "-inf", "a.wav"]).is_err());
+    }
+}
