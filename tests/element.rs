@@ -50,10 +50,11 @@ fn energy_model() -> std::path::PathBuf {
     fixtures().join("models/energy-letters.onnx")
 }
 
-fn element(granularity: &str) -> gst::Element {
+/// The element on `model` with the tests' windows and word gap.
+fn element_with(model: &std::path::Path, granularity: &str) -> gst::Element {
     init();
     gst::ElementFactory::make("quartznetstt")
-        .property("model-path", energy_model().to_str().unwrap())
+        .property("model-path", model.to_str().unwrap())
         .property("left-context-ms", LEFT_MS)
         .property("chunk-ms", CHUNK_MS)
         .property("right-context-ms", RIGHT_MS)
@@ -63,12 +64,21 @@ fn element(granularity: &str) -> gst::Element {
         .unwrap()
 }
 
-fn harness(granularity: &str) -> Harness {
-    let mut h = Harness::with_element(&element(granularity), Some("sink"), Some("src"));
+fn element(granularity: &str) -> gst::Element {
+    element_with(&energy_model(), granularity)
+}
+
+/// A harness around `element`, its source sending S16LE mono at the model's rate.
+fn harness_around(element: &gst::Element) -> Harness {
+    let mut h = Harness::with_element(element, Some("sink"), Some("src"));
     h.set_src_caps_str(&format!(
         "audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"
     ));
     h
+}
+
+fn harness(granularity: &str) -> Harness {
+    harness_around(&element(granularity))
 }
 
 fn s16_bytes(samples: &[f32]) -> Vec<u8> {
@@ -437,10 +447,7 @@ fn bus_messages_carry_words_times_and_finality() {
     let element = element("phrase");
     let bus = gst::Bus::new();
     element.set_bus(Some(&bus));
-    let mut h = Harness::with_element(&element, Some("sink"), Some("src"));
-    h.set_src_caps_str(&format!(
-        "audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"
-    ));
+    let mut h = harness_around(&element);
     push_audio(&mut h, &s16_bytes(&samples), 16000, 0);
     h.push_event(gst::event::Eos::new());
     let mut finals = Vec::new();
@@ -564,10 +571,7 @@ fn start_failure(model: &std::path::Path, properties: &[(&str, &str)]) -> glib::
 fn errors_are_in_the_domain_of_their_kind() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = start_failure(&tmp.path().join("missing.onnx"), &[]);
-    assert!(
-        missing.matches(gst::ResourceError::NotFound),
-        "{missing:?}"
-    );
+    assert!(missing.matches(gst::ResourceError::NotFound), "{missing:?}");
     let not_onnx = tmp.path().join("notes.onnx");
     std::fs::write(&not_onnx, "this is not a model").unwrap();
     let invalid = start_failure(&not_onnx, &[]);
@@ -636,7 +640,6 @@ fn bad_models_give_clear_errors() {
         e.contains("relabelled.json") && e.contains("invalid model description"),
         "{e}"
     );
-
 }
 
 #[test]
@@ -729,19 +732,7 @@ fn beam_search_text_matches_the_engine() {
     assert!(expected.len() >= 5, "{expected:?}");
 
     for piece in [1234usize, 32000] {
-        let stt = gst::ElementFactory::make("quartznetstt")
-            .property("model-path", model_file.to_str().unwrap())
-            .property("left-context-ms", LEFT_MS)
-            .property("chunk-ms", CHUNK_MS)
-            .property("right-context-ms", RIGHT_MS)
-            .property("word-gap-ms", WORD_GAP_MS)
-            .property_from_str("granularity", "word")
-            .build()
-            .unwrap();
-        let mut h = Harness::with_element(&stt, Some("sink"), Some("src"));
-        h.set_src_caps_str(&format!(
-            "audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"
-        ));
+        let mut h = harness_around(&element_with(&model_file, "word"));
         push_audio(&mut h, &s16_bytes(&samples), piece, 0);
         h.push_event(gst::event::Eos::new());
         let (texts, gaps) = collect(&mut h);
@@ -800,10 +791,7 @@ fn text_is_never_later_than_the_reported_latency() {
             .property_from_str("granularity", "word")
             .build()
             .unwrap();
-        let mut h = Harness::with_element(&stt, Some("sink"), Some("src"));
-        h.set_src_caps_str(&format!(
-            "audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"
-        ));
+        let mut h = harness_around(&stt);
         h.set_upstream_latency(gst::ClockTime::ZERO);
         let mut words = 0;
         let mut latency = None;

@@ -590,35 +590,8 @@ fn documented_example_is_the_tested_pipeline() {
     assert_eq!(documented, expanded.replace('"', ""));
 }
 
-/// Character error rate of `hyp` against `reference` (words normalised to single spaces).
-fn character_error_rate(reference: &str, hyp: &str) -> f64 {
-    let r: Vec<char> = normalize(reference).chars().collect();
-    let h: Vec<char> = normalize(hyp).chars().collect();
-    error_rate(&r, &h)
-}
-
-fn word_error_rate(reference: &str, hyp: &str) -> f64 {
-    let r: Vec<&str> = reference.split_whitespace().collect();
-    let h: Vec<&str> = hyp.split_whitespace().collect();
-    error_rate(&r, &h)
-}
-
-/// Levenshtein distance over the reference length.
-fn error_rate<T: PartialEq>(r: &[T], h: &[T]) -> f64 {
-    let mut previous: Vec<usize> = (0..=h.len()).collect();
-    for (i, rc) in r.iter().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, hc) in h.iter().enumerate() {
-            current.push(
-                (previous[j + 1] + 1)
-                    .min(current[j] + 1)
-                    .min(previous[j] + usize::from(rc != hc)),
-            );
-        }
-        previous = current;
-    }
-    previous[h.len()] as f64 / r.len().max(1) as f64
-}
+// The engine's rates (its CER normalises whitespace as `normalize` does).
+use quartznet_engine::metrics::{character_error_rate, word_error_rate};
 
 /// The bundled sample through the documented pipeline with no model-path, plus `extra`
 /// element properties; returns the transcript.

@@ -618,8 +618,13 @@ impl QuartzNetStt {
         };
         let config = settings.recognizer_config();
         config.validate().map_err(|e| error_message(&e))?;
-        let model = OnnxModel::load(&path, &LoadOptions { threads: config.threads })
-            .map_err(|e| error_message(&e))?;
+        let model = OnnxModel::load(
+            &path,
+            &LoadOptions {
+                threads: config.threads,
+            },
+        )
+        .map_err(|e| error_message(&e))?;
         let description = model.description().clone();
         if config.window_for(&description).1 {
             gst::warning!(
@@ -652,9 +657,8 @@ impl QuartzNetStt {
         let warm_up = recognizer.next_result();
         let elapsed = started.elapsed();
         recognizer.reset();
-        warm_up.map_err(|e| {
-            gst::error_msg!(gst::LibraryError::Failed, ("{}: {e}", path.display()))
-        })?;
+        warm_up
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Failed, ("{}: {e}", path.display())))?;
 
         let clock = Clock {
             sample_rate: description.sample_rate,
@@ -805,7 +809,7 @@ impl QuartzNetStt {
     ) -> Result<(), gst::FlowError> {
         self.with_timeline(|timeline| {
             for result in results {
-                if timeline.held_too_long(result, end) {
+                if timeline.push_result(result, end) {
                     gst::debug!(
                         CAT,
                         imp = self,
@@ -813,7 +817,6 @@ impl QuartzNetStt {
                         result.words.first().map(|w| &w.text)
                     );
                 }
-                timeline.push_result(result, end);
             }
         })
     }
@@ -883,11 +886,9 @@ impl QuartzNetStt {
                 .finish()
                 .map_err(|e| self.recognition_failed(&e))?;
             stream.odd_byte = None;
+            self.queue_results(&results, Some(end))?;
             let mut state = self.state.lock().unwrap();
             let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-            for result in &results {
-                state.timeline.push_result(result, Some(end));
-            }
             state.timeline.end_stream();
             (state.timeline.take_outputs(), state.timeline.take_reports())
         };
@@ -949,7 +950,13 @@ mod tests {
         let values: [i16; 4] = [1000, -2000, 32767, -32768];
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         let (mut odd, mut all, mut samples) = (None, Vec::new(), Vec::new());
-        for piece in [&bytes[..1], &bytes[1..2], &bytes[2..2], &bytes[2..7], &bytes[7..]] {
+        for piece in [
+            &bytes[..1],
+            &bytes[1..2],
+            &bytes[2..2],
+            &bytes[2..7],
+            &bytes[7..],
+        ] {
             convert_samples(piece, &mut odd, &mut samples);
             all.extend_from_slice(&samples);
         }

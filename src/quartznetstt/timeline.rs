@@ -92,7 +92,10 @@ impl Clock {
     pub fn time(&self, samples: u64) -> gst::ClockTime {
         gst::ClockTime::from_nseconds(
             samples
-                .mul_div_floor(gst::ClockTime::SECOND.nseconds(), u64::from(self.sample_rate))
+                .mul_div_floor(
+                    gst::ClockTime::SECOND.nseconds(),
+                    u64::from(self.sample_rate),
+                )
                 .unwrap_or(u64::MAX),
         )
     }
@@ -100,7 +103,10 @@ impl Clock {
     /// Samples in `time` (rounded to nearest).
     pub fn samples(&self, time: gst::ClockTime) -> u64 {
         time.nseconds()
-            .mul_div_round(u64::from(self.sample_rate), gst::ClockTime::SECOND.nseconds())
+            .mul_div_round(
+                u64::from(self.sample_rate),
+                gst::ClockTime::SECOND.nseconds(),
+            )
             .unwrap_or(0)
     }
 }
@@ -213,8 +219,9 @@ impl Timeline {
 
     /// Queues the text buffers, gaps and reports of a recognised chunk. `end` is the end of
     /// the stream once it is known: the last output frame is centred on the last sample, so
-    /// frame times are clamped to it rather than run half a frame past the audio.
-    pub fn push_result(&mut self, result: &ChunkResult, end: Option<gst::ClockTime>) {
+    /// frame times are clamped to it rather than run half a frame past the audio. Returns
+    /// whether text was held beyond the reported latency (its timestamp then moved forward).
+    pub fn push_result(&mut self, result: &ChunkResult, end: Option<gst::ClockTime>) -> bool {
         let (base, clock) = (self.base, self.clock);
         let time = move |frame: u64| frame_time(base, clock, frame, end);
         let groups: Vec<&[Word]> = match self.style.per_word {
@@ -227,8 +234,10 @@ impl Timeline {
         // its timestamp + latency, so its timestamp moves forward to the earliest on-time one
         // (only for words held unusually long; the bus report keeps the true times).
         let on_time_from = time(result.first_frame).saturating_sub(self.text_hold);
+        let mut held_too_long = false;
         for words in groups {
             let (first, last) = (&words[0], &words[words.len() - 1]);
+            held_too_long |= time(first.start_frame) < on_time_from;
             let start = time(first.start_frame)
                 .max(on_time_from)
                 .max(self.emitted_until.unwrap_or(gst::ClockTime::ZERO));
@@ -246,18 +255,7 @@ impl Timeline {
         if self.style.reports {
             self.queue_reports(result, end);
         }
-    }
-
-    /// Whether text of `result` was held beyond the reported latency (its timestamp then
-    /// moves forward; the caller may want to log it).
-    pub fn held_too_long(&self, result: &ChunkResult, end: Option<gst::ClockTime>) -> bool {
-        let on_time_from = self
-            .frame_time(result.first_frame, end)
-            .saturating_sub(self.text_hold);
-        result
-            .words
-            .first()
-            .is_some_and(|w| self.frame_time(w.start_frame, end) < on_time_from)
+        held_too_long
     }
 
     fn frame_time(&self, frame: u64, end: Option<gst::ClockTime>) -> gst::ClockTime {
@@ -407,7 +405,10 @@ mod tests {
         let mut t = timeline(false);
         assert_eq!(t.sync(ms(5000), 0), Sync::Start);
         t.start(ms(5000));
-        t.push_result(&chunk(0, 100, vec![word("hello", 10, 30), word("world", 40, 60)]), None);
+        t.push_result(
+            &chunk(0, 100, vec![word("hello", 10, 30), word("world", 40, 60)]),
+            None,
+        );
         t.push_result(&chunk(100, 100, vec![]), None);
         assert_eq!(
             drain(&mut t),
@@ -430,7 +431,10 @@ mod tests {
             reports: false,
         });
         t.start(ms(0));
-        t.push_result(&chunk(0, 100, vec![word("a", 0, 5), word("b", 10, 20)]), None);
+        t.push_result(
+            &chunk(0, 100, vec![word("a", 0, 5), word("b", 10, 20)]),
+            None,
+        );
         let texts: Vec<(String, u64, u64)> = drain(&mut t)
             .into_iter()
             .filter(|(s, _, _)| !s.is_empty())
@@ -469,8 +473,7 @@ mod tests {
         drain(&mut t);
         // A word that started 3 s before its chunk (frame 200 = 4 s): hold is 1.6 s.
         let r = chunk(200, 100, vec![word("long", 50, 210)]);
-        assert!(t.held_too_long(&r, None));
-        t.push_result(&r, None);
+        assert!(t.push_result(&r, None), "held too long");
         let out = drain(&mut t);
         assert_eq!(out[0], (String::new(), 2000, 400));
         assert_eq!(out[1], ("long".to_string(), 2400, 1800));
@@ -522,6 +525,9 @@ mod tests {
         t.start(ms(500));
         t.end_stream();
         assert!(!t.is_started());
-        assert_eq!(t.next_output().map(|o| matches!(o, Output::Gap { .. })), Some(true));
+        assert_eq!(
+            t.next_output().map(|o| matches!(o, Output::Gap { .. })),
+            Some(true)
+        );
     }
 }

@@ -16,7 +16,10 @@ pub fn repository() -> PathBuf {
     if manifest.join("tests/fixtures").is_dir() {
         manifest.to_path_buf()
     } else {
-        manifest.parent().expect("engine/ has a parent").to_path_buf()
+        manifest
+            .parent()
+            .expect("engine/ has a parent")
+            .to_path_buf()
     }
 }
 
