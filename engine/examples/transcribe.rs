@@ -17,17 +17,24 @@ use quartznet_engine::streaming::{StreamingRecognizer, join_words};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1);
-    let wav = PathBuf::from(args.next().ok_or("usage: transcribe FILE.wav [MODEL.onnx]")?);
+    let wav = PathBuf::from(
+        args.next()
+            .ok_or("usage: transcribe FILE.wav [MODEL.onnx]")?,
+    );
     let model_path = match args.next() {
         Some(path) => PathBuf::from(path),
         None => bundled::find()?,
     };
 
     let config = RecognizerConfig::default();
-    let model = OnnxModel::load(&model_path, &LoadOptions { threads: config.threads })?;
+    let model = OnnxModel::load(
+        &model_path,
+        &LoadOptions {
+            threads: config.threads,
+        },
+    )?;
     let rate = model.description().sample_rate;
-    let seconds_per_frame =
-        model.description().samples_per_output_frame() as f64 / f64::from(rate);
+    let seconds_per_frame = model.description().samples_per_output_frame() as f64 / f64::from(rate);
     let mut recognizer = StreamingRecognizer::from_config(model, &config)?;
 
     let mut reader = hound::WavReader::open(&wav)?;

@@ -96,7 +96,11 @@ mod tests {
             std::io::Error::from(std::io::ErrorKind::NotFound),
         );
         assert!(matches!(missing, Error::NotFound { .. }), "{missing:?}");
-        assert!(missing.to_string().starts_with("cannot read model file /nowhere/m.onnx: "));
+        assert!(
+            missing
+                .to_string()
+                .starts_with("cannot read model file /nowhere/m.onnx: ")
+        );
         let denied = Error::io(
             "model file",
             path,

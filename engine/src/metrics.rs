@@ -2,10 +2,10 @@
 //! Transcript error metrics: edit distance, word error rate and character error rate, the
 //! one definition the tests, the bench and the tools measure with.
 //!
-//! Both rates are the Levenshtein distance (insertions, deletions and substitutions all cost
-//! 1) from the reference to the hypothesis, divided by the reference length, so they exceed
-//! 1.0 when the hypothesis adds more than the reference holds. An empty reference counts as
-//! length 1, so the rate is then the hypothesis length.
+//! Both rates are the Levenshtein distance from the reference to the hypothesis (every
+//! insertion, deletion and substitution costs one), divided by the reference length, so they
+//! exceed one when the hypothesis adds more than the reference holds. An empty reference
+//! counts as length one, so the rate is then the hypothesis length.
 //!
 //! ```
 //! use quartznet_engine::metrics::{character_error_rate, edit_distance, word_error_rate};

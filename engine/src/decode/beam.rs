@@ -131,11 +131,7 @@ pub struct BeamSearchDecoder {
 impl BeamSearchDecoder {
     /// `labels` are the model's vocabulary without the blank (which is last); they must
     /// include the space label, which separates the words the LM scores.
-    pub fn new(
-        labels: Vec<String>,
-        decoder: DecoderConfig,
-        config: BeamConfig,
-    ) -> Result<Self> {
+    pub fn new(labels: Vec<String>, decoder: DecoderConfig, config: BeamConfig) -> Result<Self> {
         check_labels(&labels)?;
         if config.beam_width == 0 {
             return Err(Error::Settings("the beam width must be at least 1".into()));

@@ -42,7 +42,12 @@ pub enum Normalization {
     #[default]
     PerFeature,
     /// NeMo `fixed_mean` / `fixed_std`: `(x - mean[m]) / std[m]`, no epsilon.
-    Fixed { mean: Vec<f32>, std: Vec<f32> },
+    Fixed {
+        /// Per-band means.
+        mean: Vec<f32>,
+        /// Per-band standard deviations.
+        std: Vec<f32>,
+    },
     /// Raw log-mel.
     None,
 }
@@ -231,8 +236,11 @@ impl FrontendConfig {
 /// C order).
 #[derive(Clone, Debug, Default)]
 pub struct Features {
+    /// Mel bands.
     pub n_mels: usize,
+    /// Feature frames (10 ms each for QuartzNet).
     pub frames: usize,
+    /// `n_mels * frames` values, band by band.
     pub data: Vec<f32>,
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Reading ARPA text: the `\\data\\` header with its n-gram counts, one `\\N-grams:` section
-//! per order with lines `log10(p) <tab> w1 .. wN [<tab> log10(backoff)]`, and `\\end\\`.
+//! Reading ARPA text: the `\data\` header with its n-gram counts, one `\N-grams:` section
+//! per order with lines `log10(p) <tab> w1 .. wN [<tab> log10(backoff)]`, and `\end\`.
 //! Every malformed line is an error naming its line number; counts must match the header.
 
 use std::collections::HashMap;

@@ -118,10 +118,7 @@ impl ModelDescription {
 
     /// Resolves the description of `model_path` from the sidecar, then `metadata` (a lookup
     /// into the ONNX custom metadata), then the defaults described in the module docs.
-    pub fn resolve(
-        model_path: &Path,
-        metadata: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self> {
+    pub fn resolve(model_path: &Path, metadata: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         if let Some(description) = Self::load_sidecar(model_path)? {
             return Ok(description);
         }
@@ -139,8 +136,8 @@ impl ModelDescription {
         if alphabet.is_file() {
             let text = std::fs::read_to_string(&alphabet)
                 .map_err(|e| Error::io("alphabet", &alphabet, e))?;
-            description.labels = parse_alphabet(&text)
-                .map_err(|e| invalid(&alphabet.display().to_string(), e))?;
+            description.labels =
+                parse_alphabet(&text).map_err(|e| invalid(&alphabet.display().to_string(), e))?;
             sources.push(format!("labels from {}", alphabet.display()));
         }
         if let Some(value) = metadata("subsampling_factor") {
@@ -149,7 +146,14 @@ impl ModelDescription {
                 .parse()
                 .ok()
                 .filter(|&f| f > 0)
-                .ok_or_else(|| invalid(&model_name, format!("ONNX metadata subsampling_factor '{value}' is not a positive integer")))?;
+                .ok_or_else(|| {
+                    invalid(
+                        &model_name,
+                        format!(
+                            "ONNX metadata subsampling_factor '{value}' is not a positive integer"
+                        ),
+                    )
+                })?;
             sources.push("subsampling_factor from ONNX metadata".to_string());
         }
         if let Some(value) = metadata("normalize_type") {
@@ -159,7 +163,9 @@ impl ModelDescription {
                 other => {
                     return Err(invalid(
                         &model_name,
-                        format!("ONNX metadata normalize_type '{other}' is not supported (per_feature or empty)"),
+                        format!(
+                            "ONNX metadata normalize_type '{other}' is not supported (per_feature or empty)"
+                        ),
                     ));
                 }
             };
@@ -262,18 +268,13 @@ impl RawDescription {
     /// The description, or what is wrong with it.
     fn into_description(self) -> Result<ModelDescription, String> {
         if self.format != FORMAT {
-            return Err(format!(
-                "format is '{}', expected '{FORMAT}'",
-                self.format
-            ));
+            return Err(format!("format is '{}', expected '{FORMAT}'", self.format));
         }
         if self.labels.is_empty() {
             return Err("labels is empty".to_string());
         }
         if self.sample_rate == 0 || self.subsampling_factor == 0 {
-            return Err(
-                "sample_rate and subsampling_factor must be positive".to_string()
-            );
+            return Err("sample_rate and subsampling_factor must be positive".to_string());
         }
         let f = self.frontend;
         // The Rust frontend reproduces NeMo's QuartzNet/Jasper preprocessor; refuse settings it
@@ -310,7 +311,7 @@ impl RawDescription {
                 (Some(mean), Some(std)) => Normalization::Fixed { mean, std },
                 _ => {
                     return Err(
-                        "frontend.normalize 'fixed' needs fixed_mean and fixed_std".to_string(),
+                        "frontend.normalize 'fixed' needs fixed_mean and fixed_std".to_string()
                     );
                 }
             },
@@ -385,11 +386,17 @@ mod tests {
         let d = ModelDescription::from_json(&sidecar("zeros", "none"), "x.json").unwrap();
         assert_eq!(d.frontend.padding, PaddingMode::Zeros);
         assert_eq!(d.frontend.normalization, Normalization::None);
-        let e = ModelDescription::from_json(&sidecar("edge", "none"), "x.json").unwrap_err().to_string();
+        let e = ModelDescription::from_json(&sidecar("edge", "none"), "x.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.json") && e.contains("pad_mode 'edge'"), "{e}");
-        let e = ModelDescription::from_json(&sidecar("zeros", "fixed"), "x.json").unwrap_err().to_string();
+        let e = ModelDescription::from_json(&sidecar("zeros", "fixed"), "x.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("fixed_mean"), "{e}");
-        let e = ModelDescription::from_json("{", "x.json").unwrap_err().to_string();
+        let e = ModelDescription::from_json("{", "x.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("x.json: invalid model description"), "{e}");
     }
 

@@ -58,7 +58,11 @@ impl OnnxModel {
             })
             .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
-            .map_err(|e| Error::Runtime(format!("model file {name}: cannot configure ONNX Runtime: {e}")))?
+            .map_err(|e| {
+                Error::Runtime(format!(
+                    "model file {name}: cannot configure ONNX Runtime: {e}"
+                ))
+            })?
             .commit_from_file(path)
             .map_err(|e| Error::invalid(WHAT, path, format!("not a loadable ONNX model: {e}")))?;
 

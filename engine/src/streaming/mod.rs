@@ -256,10 +256,9 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         keep: usize,
     ) -> Result<(Vec<Word>, Vec<f32>)> {
         let window_start = chunk_start as i64 - self.geometry.left as i64;
-        let offset = usize::try_from(window_start - self.buffer_start)
-            .map_err(|_| {
-                Error::Inference("internal error: window starts before the buffered audio".into())
-            })?;
+        let offset = usize::try_from(window_start - self.buffer_start).map_err(|_| {
+            Error::Inference("internal error: window starts before the buffered audio".into())
+        })?;
         let len = usize::try_from(window_end as i64 - window_start).unwrap_or(0);
         self.window.clear();
         self.window.extend(self.buffer.range(offset..offset + len));
@@ -363,21 +362,28 @@ mod tests {
             .collect()
     }
 
+    /// A recogniser over the stand-in model with the raw frontend and greedy decoding.
+    fn loudness_recognizer(
+        geometry: WindowConfig,
+        padding: PaddingMode,
+    ) -> StreamingRecognizer<LoudnessModel> {
+        StreamingRecognizer::new(
+            LoudnessModel { vocab: 29 },
+            &description(),
+            raw_frontend(padding),
+            geometry,
+            DecoderConfig::default(),
+        )
+        .unwrap()
+    }
+
     fn stream(
         samples: &[f32],
         geometry: WindowConfig,
         padding: PaddingMode,
         piece: usize,
     ) -> (Vec<ChunkResult>, u64) {
-        let model = LoudnessModel { vocab: 29 };
-        let mut recognizer = StreamingRecognizer::new(
-            model,
-            &description(),
-            raw_frontend(padding),
-            geometry,
-            DecoderConfig::default(),
-        )
-        .unwrap();
+        let mut recognizer = loudness_recognizer(geometry, padding);
         let mut results = Vec::new();
         for part in samples.chunks(piece.max(1)) {
             recognizer.push(part);
@@ -475,14 +481,7 @@ mod tests {
             chunk: 3200,
             right: 3200,
         };
-        let mut r = StreamingRecognizer::new(
-            LoudnessModel { vocab: 29 },
-            &description(),
-            raw_frontend(PaddingMode::Reflect),
-            g,
-            DecoderConfig::default(),
-        )
-        .unwrap();
+        let mut r = loudness_recognizer(g, PaddingMode::Reflect);
         let piece = bursts(1000);
         for _ in 0..2000 {
             r.push(&piece);
@@ -500,14 +499,7 @@ mod tests {
         };
         let samples = bursts(20_000);
         let (first, _) = stream(&samples, g, PaddingMode::Reflect, 500);
-        let mut r = StreamingRecognizer::new(
-            LoudnessModel { vocab: 29 },
-            &description(),
-            raw_frontend(PaddingMode::Reflect),
-            g,
-            DecoderConfig::default(),
-        )
-        .unwrap();
+        let mut r = loudness_recognizer(g, PaddingMode::Reflect);
         r.push(&bursts(7000));
         r.reset();
         let mut again = Vec::new();
