@@ -29,7 +29,7 @@ use quartznet_engine::decode::{CtcDecoder, greedy_transcript};
 use quartznet_engine::frontend::{FeatureExtractor, Features, Normalization};
 use quartznet_engine::metrics::edit_distance;
 use quartznet_engine::model::{AcousticModel, LoadOptions, OnnxModel, bundled, runtime};
-use quartznet_engine::streaming::{StreamingRecognizer, recognize_offline};
+use quartznet_engine::streaming::{StreamingRecognizer, WindowConfig, recognize_offline};
 use support::{Report, Result, Timer};
 
 /// The element receives buffers of this size from a typical live source.
@@ -98,7 +98,7 @@ fn bench_model(
         ..Default::default()
     };
     let frontend = config.frontend_for(&d);
-    let (window, _) = config.window_for(&d);
+    let (window, _) = WindowConfig::for_model(&config, &d);
     let mut extractor = FeatureExtractor::new(frontend.clone())?;
 
     // The windows the recogniser forms: chunk k is [k C, k C + C), its window

@@ -11,7 +11,7 @@ use gst_check::Harness;
 use quartznet_engine::config::{self, DecoderKind, DecoderSettings, RecognizerConfig};
 use quartznet_engine::decode::Word;
 use quartznet_engine::model::{LoadOptions, OnnxModel};
-use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer};
+use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer, WindowConfig};
 
 const RATE: u32 = 16_000;
 /// Short windows so the tests exercise many chunks on short clips.
@@ -717,7 +717,7 @@ fn beam_search_text_matches_the_engine() {
     );
     let config = test_config(None);
     let frontend = config.frontend_for(&description);
-    let (geometry, _) = config.window_for(&description);
+    let (geometry, _) = WindowConfig::for_model(&config, &description);
     let decoder = config.decoding.decoding_options(&description).unwrap();
     assert!(decoder.beam.is_some(), "auto picks beam search");
     let mut r = StreamingRecognizer::new(model, &description, frontend, geometry, decoder).unwrap();

@@ -70,14 +70,16 @@ fn plugin_dir() -> &'static Path {
         }
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipelines-plugin");
         fs::create_dir_all(&dir).expect("create the plugin directory");
-        // Link (or copy) under a name GStreamer ignores, then rename: a test process running
-        // at the same time never sees a half-written plugin.
-        let staging = dir.join(format!("{PLUGIN_FILE}.{}", std::process::id()));
-        let _ = fs::remove_file(&staging);
-        if fs::hard_link(&built, &staging).is_err() {
-            fs::copy(&built, &staging).expect("copy the plugin");
-        }
-        fs::rename(&staging, dir.join(PLUGIN_FILE)).expect("put the plugin in place");
+        // Copy under a name GStreamer ignores, then rename: a test process running at the
+        // same time never sees a half-written plugin.
+        let staging = tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempfile_in(&dir)
+            .expect("create a staging file");
+        fs::copy(&built, staging.path()).expect("copy the plugin");
+        staging
+            .persist(dir.join(PLUGIN_FILE))
+            .expect("put the plugin in place");
         dir
     })
 }
@@ -104,14 +106,16 @@ fn transcribe_binary() -> &'static Path {
     })
 }
 
-/// A fresh directory for one test's outputs and GStreamer registry; removed when it passes.
+/// A fresh directory for one test's outputs and GStreamer registry; the test removes it when
+/// it passes, so a failing test leaves its outputs to look at.
 fn out_dir(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("pipelines")
-        .join(format!("{test}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create the output directory");
-    dir
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipelines");
+    fs::create_dir_all(&base).expect("create the output directory");
+    tempfile::Builder::new()
+        .prefix(&format!("{test}-"))
+        .tempdir_in(base)
+        .expect("create the output directory")
+        .keep()
 }
 
 struct Run {

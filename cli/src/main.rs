@@ -24,7 +24,9 @@ use quartznet_engine::config::{
 use quartznet_engine::decode::{DecodingOptions, Word};
 use quartznet_engine::frontend::{FeatureExtractor, Features, PaddingMode};
 use quartznet_engine::model::{AcousticModel, LoadOptions, ModelDescription, OnnxModel, bundled};
-use quartznet_engine::streaming::{StreamingRecognizer, join_words, recognize_offline};
+use quartznet_engine::streaming::{
+    StreamingRecognizer, WindowConfig, join_words, recognize_offline,
+};
 
 const NAME: &str = "quartznet-transcribe";
 
@@ -373,7 +375,7 @@ fn run(args: &Args, model_path: &Path, config: &RecognizerConfig) -> Result<(), 
     // not after the first file's audio has been recognised.
     let decoding = config.decoding.decoding_options(&description)?;
     if !args.offline {
-        let (window, rounded) = config.window_for(&description);
+        let (window, rounded) = WindowConfig::for_model(config, &description);
         if rounded {
             let ms = |samples: usize| samples as f64 * 1000.0 / f64::from(description.sample_rate);
             eprintln!(

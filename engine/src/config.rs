@@ -11,7 +11,6 @@ use crate::error::{Error, Result};
 use crate::frontend::{FrontendConfig, Normalization, PaddingMode};
 use crate::lm;
 use crate::model::ModelDescription;
-use crate::streaming::WindowConfig;
 
 /// ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose (one per core).
 pub const DEFAULT_THREADS: usize = 0;
@@ -259,18 +258,6 @@ impl RecognizerConfig {
         }
         frontend
     }
-
-    /// The window geometry for `description`, each part rounded to whole output frames (the
-    /// chunk to at least one); the flag says whether anything had to be rounded.
-    pub fn window_for(&self, description: &ModelDescription) -> (WindowConfig, bool) {
-        WindowConfig::from_millis(
-            self.left_context_ms,
-            self.chunk_ms,
-            self.right_context_ms,
-            description.sample_rate,
-            self.frontend_for(description).hop_length * description.subsampling_factor as usize,
-        )
-    }
 }
 
 fn ms_to_frames(description: &ModelDescription, ms: u32) -> u32 {
@@ -329,12 +316,5 @@ mod tests {
             ..DecoderSettings::default()
         };
         assert!(matches!(nan_weight.validate(), Err(Error::Settings(_))));
-    }
-
-    #[test]
-    fn default_window_is_whole_frames() {
-        let (w, rounded) = RecognizerConfig::default().window_for(&ModelDescription::default());
-        assert_eq!((w.left, w.chunk, w.right), (40_000, 32_000, 40_000));
-        assert!(!rounded);
     }
 }

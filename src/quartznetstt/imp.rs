@@ -32,7 +32,7 @@ use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use quartznet_engine::config::{self, DecoderSettings, RecognizerConfig};
 use quartznet_engine::model::{LoadOptions, OnnxModel, bundled, runtime};
-use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer};
+use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer, WindowConfig};
 
 use super::timeline::{Clock, Output, Report, Style, Sync, Timeline};
 use super::{Decoder, Granularity, Normalize, Padding};
@@ -626,12 +626,12 @@ impl QuartzNetStt {
         )
         .map_err(|e| error_message(&e))?;
         let description = model.description().clone();
-        if config.window_for(&description).1 {
+        let (window, rounded) = WindowConfig::for_model(&config, &description);
+        if rounded {
             gst::warning!(
                 CAT,
                 imp = self,
-                "window durations rounded to whole output frames: {:?} samples",
-                config.window_for(&description).0
+                "window durations rounded to whole output frames: {window:?} samples"
             );
         }
         let mut recognizer =

@@ -80,7 +80,7 @@ impl StreamingRecognizer<OnnxModel> {
         config.validate()?;
         let description = model.description().clone();
         let frontend = config.frontend_for(&description);
-        let (geometry, _) = config.window_for(&description);
+        let (geometry, _) = WindowConfig::for_model(config, &description);
         let decoding = config.decoding.decoding_options(&description)?;
         Self::new(model, &description, frontend, geometry, decoding)
     }

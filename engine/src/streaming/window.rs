@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The geometry of a streaming window: left context, chunk and right context, in samples.
 
+use crate::config::RecognizerConfig;
+use crate::model::ModelDescription;
+
 /// Window geometry in samples; each a whole number of output frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowConfig {
@@ -40,8 +43,34 @@ impl WindowConfig {
         (config, rounded)
     }
 
+    /// The window `config` asks for, for `description`'s model: each part rounded to whole
+    /// output frames (the chunk to at least one); the flag says whether anything had to be
+    /// rounded.
+    pub fn for_model(config: &RecognizerConfig, description: &ModelDescription) -> (Self, bool) {
+        Self::from_millis(
+            config.left_context_ms,
+            config.chunk_ms,
+            config.right_context_ms,
+            description.sample_rate,
+            description.samples_per_output_frame(),
+        )
+    }
+
     /// Samples in a whole window.
     pub fn window(&self) -> usize {
         self.left + self.chunk + self.right
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_window_is_whole_frames() {
+        let config = RecognizerConfig::default();
+        let (w, rounded) = WindowConfig::for_model(&config, &ModelDescription::default());
+        assert_eq!((w.left, w.chunk, w.right), (40_000, 32_000, 40_000));
+        assert!(!rounded);
     }
 }
