@@ -16,8 +16,8 @@ use std::sync::Arc;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
-pub use mel::{hz_to_mel, mel_filterbank, mel_frequencies, mel_to_hz};
-pub use window::padded_hann;
+use mel::mel_filterbank;
+use window::padded_hann;
 
 use mel::SparseFilterbank;
 
