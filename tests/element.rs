@@ -823,3 +823,109 @@ fn text_is_never_later_than_the_reported_latency() {
         assert!(words >= 10, "{decoder}: {words} words before EOS");
     }
 }
+
+/// Pushes `samples` in 100 ms buffers stamped `pts(ideal timestamp)` (ideal: the sample
+/// clock from zero); returns the text and the WARNING messages the element posted.
+fn run_with_timestamps(
+    element: &gst::Element,
+    samples: &[f32],
+    mut pts: impl FnMut(gst::ClockTime) -> gst::ClockTime,
+) -> (Vec<Text>, Vec<String>) {
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let mut h = harness_around(element);
+    let piece = RATE as usize / 10;
+    for (i, part) in samples.chunks(piece).enumerate() {
+        let mut buffer = gst::Buffer::from_slice(s16_bytes(part));
+        {
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(pts(time_of((i * piece) as u64)));
+            b.set_duration(time_of(part.len() as u64));
+        }
+        assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
+    }
+    h.push_event(gst::event::Eos::new());
+    let (texts, _) = collect(&mut h);
+    let mut warnings = Vec::new();
+    while let Some(message) = bus.pop() {
+        if let gst::MessageView::Warning(w) = message.view() {
+            warnings.push(w.error().to_string());
+        }
+    }
+    (texts, warnings)
+}
+
+fn joined(texts: &[Text]) -> String {
+    let words: Vec<&str> = texts.iter().map(|t| t.text.trim()).collect();
+    words.join(" ")
+}
+
+/// Capture devices and network sources stamp buffers with jitter of tens of ms; within the
+/// tolerance the sample count is the clock, so the text is exactly that of clean timestamps
+/// and nothing is reported.
+#[test]
+fn jittered_timestamps_give_the_clean_transcript() {
+    init();
+    let root = repository();
+    let model = root.join("models/quartznet-en.onnx");
+    let samples = read_wav(&root.join("samples/LJ001-0001.wav"));
+    let start = gst::ClockTime::from_seconds(5);
+    let (clean, warnings) =
+        run_with_timestamps(&element_with(&model, "phrase"), &samples, |t| start + t);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(
+        joined(&clean).split(' ').count() >= 10,
+        "{}",
+        joined(&clean)
+    );
+    for jitter_ms in [15u64, 30] {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ jitter_ms;
+        let (jittered, warnings) =
+            run_with_timestamps(&element_with(&model, "phrase"), &samples, |t| {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let offset = (seed >> 33) % (2 * jitter_ms + 1);
+                (start + t + gst::ClockTime::from_mseconds(offset))
+                    .saturating_sub(gst::ClockTime::from_mseconds(jitter_ms))
+            });
+        assert_eq!(joined(&jittered), joined(&clean), "+-{jitter_ms} ms");
+        assert!(warnings.is_empty(), "+-{jitter_ms} ms: {warnings:?}");
+    }
+}
+
+/// A source whose clock runs fast or slow against its sample rate (here 1 %, far more than
+/// the 0.1 % of real devices, so a minute shows what an hour would) never restarts the
+/// stream: the audio is untouched, the text is that of clean timestamps, its timestamps
+/// follow the source's clock, and one warning says so.
+#[test]
+fn drifting_clocks_follow_without_restart() {
+    init();
+    let once = clip("LJ001-0001");
+    let mut samples = Vec::new();
+    while samples.len() < 60 * RATE as usize {
+        samples.extend_from_slice(&once);
+    }
+    let (clean, warnings) = run_with_timestamps(&element("word"), &samples, |t| t);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(clean.len() >= 20, "{}", clean.len());
+    for (name, permille) in [("fast", 990u64), ("slow", 1010)] {
+        let scale =
+            |t: gst::ClockTime| gst::ClockTime::from_nseconds(t.nseconds() / 1000 * permille);
+        let (drifted, warnings) = run_with_timestamps(&element("word"), &samples, scale);
+        assert_eq!(joined(&drifted), joined(&clean), "{name}");
+        assert_eq!(warnings.len(), 1, "{name}: {warnings:?}");
+        assert!(warnings[0].contains("drift"), "{name}: {warnings:?}");
+        // Each word sits where the source's clock puts it, within twice the tolerance.
+        for (d, c) in drifted.iter().zip(&clean) {
+            let want = scale(c.pts).nseconds() as i64;
+            let off = d.pts.nseconds() as i64 - want;
+            assert!(
+                off.abs() <= 80_000_000,
+                "{name}: {} at {} not {want}",
+                d.text,
+                d.pts
+            );
+        }
+    }
+}

@@ -34,7 +34,7 @@ use quartznet_engine::config::{self, DecoderSettings, RecognizerConfig};
 use quartznet_engine::model::{LoadOptions, OnnxModel, bundled, runtime};
 use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer, WindowConfig};
 
-use super::timeline::{Clock, Output, Report, Style, Sync, Timeline};
+use super::timeline::{Clock, Output, Report, Style, Sync, Timeline, Tolerance};
 use super::{Decoder, Granularity, Normalize, Padding};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -51,6 +51,12 @@ const DEFAULT_MODEL_PATH: Option<&str> = None;
 const DEFAULT_LM_PATH: Option<&str> = None;
 const DEFAULT_APPEND_NEWLINE: bool = false;
 const DEFAULT_POST_MESSAGES: bool = true;
+/// Timestamp jitter ignored: `audiobasesink`'s default alignment threshold, above what
+/// capture devices and network sources produce.
+const DEFAULT_TOLERANCE: u64 = 40 * gst::ClockTime::MSECOND.nseconds();
+/// How long timestamps must stay beyond the tolerance before the clock follows them
+/// (`audiobasesink`'s default `discont-wait`).
+const DEFAULT_DISCONT_WAIT: u64 = gst::ClockTime::SECOND.nseconds();
 
 /// Property values, as set; read when the element starts.
 #[derive(Debug, Clone)]
@@ -71,6 +77,8 @@ struct Settings {
     granularity: Granularity,
     append_newline: bool,
     post_messages: bool,
+    tolerance: u64,
+    discont_wait: u64,
 }
 
 impl Default for Settings {
@@ -92,6 +100,8 @@ impl Default for Settings {
             granularity: Granularity::default(),
             append_newline: DEFAULT_APPEND_NEWLINE,
             post_messages: DEFAULT_POST_MESSAGES,
+            tolerance: DEFAULT_TOLERANCE,
+            discont_wait: DEFAULT_DISCONT_WAIT,
         }
     }
 }
@@ -153,6 +163,8 @@ struct State {
     processing: gst::ClockTime,
     /// The caps we last refused, so the hint is posted once per caps.
     refused_caps: Option<gst::Caps>,
+    /// Whether drifting timestamps were reported (once per start).
+    drift_warned: bool,
 }
 
 /// The element. Lock order (see docs/ARCHITECTURE.md): `stream`, then `settings`, then
@@ -305,6 +317,27 @@ impl ObjectImpl for QuartzNetStt {
                     .default_value(DEFAULT_APPEND_NEWLINE)
                     .flags(glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING)
                     .build(),
+                glib::ParamSpecUInt64::builder("tolerance")
+                    .nick("Tolerance")
+                    .blurb(
+                        "Timestamp jitter ignored, in ns: within it the sample count is the clock; \
+                         beyond it (for discont-wait, or at once for a jump of twice as much) the \
+                         element resynchronises and posts a warning",
+                    )
+                    .maximum(gst::ClockTime::SECOND.nseconds() * 10)
+                    .default_value(DEFAULT_TOLERANCE)
+                    .flags(ready)
+                    .build(),
+                glib::ParamSpecUInt64::builder("discont-wait")
+                    .nick("Discont Wait")
+                    .blurb(
+                        "How long timestamps must stay beyond the tolerance, in ns, before the \
+                         clock follows them (clock drift; the audio is untouched)",
+                    )
+                    .maximum(gst::ClockTime::SECOND.nseconds() * 60)
+                    .default_value(DEFAULT_DISCONT_WAIT)
+                    .flags(ready)
+                    .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
                     .nick("Post Messages")
                     .blurb("Post a 'quartznetstt' element message on the bus for each recognised chunk")
@@ -347,6 +380,8 @@ impl ObjectImpl for QuartzNetStt {
             "granularity" => settings.granularity = value.get().expect(typed),
             "append-newline" => settings.append_newline = value.get().expect(typed),
             "post-messages" => settings.post_messages = value.get().expect(typed),
+            "tolerance" => settings.tolerance = value.get().expect(typed),
+            "discont-wait" => settings.discont_wait = value.get().expect(typed),
             other => unreachable!("unknown property {other}"),
         }
         // The output style may change while streaming (settings, then state: the lock order).
@@ -374,6 +409,8 @@ impl ObjectImpl for QuartzNetStt {
             "granularity" => settings.granularity.to_value(),
             "append-newline" => settings.append_newline.to_value(),
             "post-messages" => settings.post_messages.to_value(),
+            "tolerance" => settings.tolerance.to_value(),
+            "discont-wait" => settings.discont_wait.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -664,6 +701,10 @@ impl QuartzNetStt {
             sample_rate: description.sample_rate,
             frame_samples: recognizer.frame_samples() as u64,
             chunk_samples: geometry.chunk as u64,
+            trust: Tolerance {
+                tolerance: gst::ClockTime::from_nseconds(settings.tolerance),
+                discont_wait: gst::ClockTime::from_nseconds(settings.discont_wait),
+            },
         };
         let text_hold = gst::ClockTime::from_mseconds(u64::from(config::text_hold_ms(
             settings.word_gap_ms,
@@ -676,6 +717,7 @@ impl QuartzNetStt {
             text_hold,
             processing: gst::ClockTime::from_nseconds(elapsed.as_nanos() as u64 * 2),
             refused_caps: None,
+            drift_warned: false,
         };
         let stream = Stream {
             recognizer,
@@ -747,9 +789,11 @@ impl QuartzNetStt {
     }
 
     /// Keeps the recogniser's sample clock in step with buffer timestamps (see
-    /// `Timeline::sync`): a short hole is filled with silence; a long one or a step back ends
-    /// the current stream as at EOS and starts a new one at the new timestamp, so no audio
-    /// is dropped and no text is mistimed.
+    /// `Timeline::sync`): jitter within the tolerance changes nothing; lasting drift moves the
+    /// clock to the timestamps (the audio is untouched); a short hole is filled with silence;
+    /// a long one or a step back ends the current stream as at EOS and starts a new one at
+    /// the new timestamp. Each resynchronisation is a WARNING saying what happened to how
+    /// much audio (drift only the first time: it recurs for as long as the source drifts).
     fn follow_timestamp(
         &self,
         stream: &mut Stream,
@@ -757,31 +801,53 @@ impl QuartzNetStt {
         flags: gst::BufferFlags,
     ) -> Result<(), gst::FlowError> {
         let pushed = stream.recognizer.samples_pushed();
-        let (sync, end) = {
-            let state = self.state.lock().unwrap();
-            let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
-            (
-                state.timeline.sync(pts, pushed),
-                state.timeline.stream_end(pushed),
-            )
+        let discont = flags.contains(gst::BufferFlags::DISCONT);
+        let (sync, end, first_drift) = {
+            let mut state = self.state.lock().unwrap();
+            let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+            let sync = state.timeline.sync(pts, pushed, discont);
+            let first_drift = matches!(sync, Sync::Reanchor(_)) && !state.drift_warned;
+            state.drift_warned |= first_drift;
+            (sync, state.timeline.stream_end(pushed), first_drift)
         };
+        let ms = |ns: i64| ns as f64 / 1e6;
         match sync {
             Sync::InStep => {}
             Sync::Start => self.with_timeline(|t| t.start(pts))?,
+            Sync::Reanchor(drift) => {
+                let text = format!(
+                    "input timestamps drift from the sample count: {:+.1} ms at {pts}; the text \
+                     timestamps follow the input's, no audio was changed",
+                    ms(drift)
+                );
+                if first_drift {
+                    gst::element_imp_warning!(self, gst::StreamError::Format, ("{text}"));
+                } else {
+                    gst::info!(CAT, imp = self, "{text}");
+                }
+                self.with_timeline(|t| t.reanchor(pts, pushed))?;
+            }
             Sync::Fill(missing) => {
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "filling a hole before {pts} with {missing} samples of silence"
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "{:.1} ms of audio missing before {pts} (timestamp {} expected): filled with silence",
+                        ms(self.clock_ns(missing)),
+                        end
+                    )
                 );
                 stream.recognizer.push(&vec![0.0; missing as usize]);
             }
-            Sync::Restart => {
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "timestamp jump from {end} to {pts} (discont {}): restarting",
-                    flags.contains(gst::BufferFlags::DISCONT)
+            Sync::Restart(jump) => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "timestamp jump of {:+.1} ms from {end} to {pts} (discont {discont}): the \
+                      audio so far was recognised as a finished stream and a new stream starts",
+                        ms(jump)
+                    )
                 );
                 let results = stream
                     .recognizer
@@ -792,6 +858,14 @@ impl QuartzNetStt {
             }
         }
         Ok(())
+    }
+
+    /// Duration of `samples` at the model's rate, in ns.
+    fn clock_ns(&self, samples: u64) -> i64 {
+        let rate = u64::from(self.model_rate());
+        samples
+            .mul_div_floor(gst::ClockTime::SECOND.nseconds(), rate)
+            .map_or(i64::MAX, |ns| ns as i64)
     }
 
     fn with_timeline(&self, f: impl FnOnce(&mut Timeline)) -> Result<(), gst::FlowError> {

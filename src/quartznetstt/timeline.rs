@@ -3,10 +3,17 @@
 //! what goes downstream for each recognised chunk.
 //!
 //! The recogniser counts samples and output frames from the start of its stream; this maps
-//! them onto the input's timestamps (`base` is the timestamp of stream sample 0), keeps the
-//! output gapless (text buffers plus GAP events up to where text that is not final yet may
-//! start), holds no text past the latency the element reports, and decides what a buffer's
-//! timestamp means for the stream: in step, a hole to fill with silence, or a restart.
+//! them onto the input's timestamps (an anchor ties one stream sample to one timestamp, and
+//! the sample count is the clock from there), keeps the output gapless (text buffers plus GAP
+//! events up to where text that is not final yet may start), holds no text past the latency
+//! the element reports, and decides what a buffer's timestamp means for the stream.
+//!
+//! Timestamps are trusted to within a tolerance, as `audiobasesink` trusts them (its
+//! `alignment-threshold` and `discont-wait`): jitter inside the tolerance changes nothing; a
+//! discrepancy beyond it that persists for `discont-wait` (clock drift, a source whose clock
+//! runs fast or slow) moves the anchor to the timestamps without touching the audio; a sudden
+//! jump of more than twice the tolerance is a discontinuity: a hole of up to a chunk is filled
+//! with silence, anything larger (or a step back) ends the stream and starts a new one.
 
 use std::collections::VecDeque;
 
@@ -69,12 +76,27 @@ pub struct Style {
 pub enum Sync {
     /// No stream yet: it starts at this buffer.
     Start,
-    /// Within the tolerance of the sample clock: the sample count stays the clock.
+    /// Within the tolerance of the sample clock (or not beyond it for long): the sample count
+    /// stays the clock.
     InStep,
+    /// The timestamps have drifted this far (ns; positive: ahead of the sample count) for
+    /// longer than `discont-wait`: the clock now follows them, the audio is untouched.
+    Reanchor(i64),
     /// A hole this many samples long, short enough to fill with silence.
     Fill(u64),
-    /// A long hole or a step back: end the stream (as at EOS) and start a new one here.
-    Restart,
+    /// A long hole or a step back of this many ns: end the stream (as at EOS) and start a
+    /// new one here.
+    Restart(i64),
+}
+
+/// How far timestamps are trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tolerance {
+    /// Timestamps this close to the sample clock are in step.
+    pub tolerance: gst::ClockTime,
+    /// How long a discrepancy beyond the tolerance (but not a jump) must last before the
+    /// clock follows the timestamps.
+    pub discont_wait: gst::ClockTime,
 }
 
 /// The timing constants of a recogniser, in samples.
@@ -85,6 +107,8 @@ pub struct Clock {
     pub frame_samples: u64,
     /// Samples per chunk: the longest hole filled with silence.
     pub chunk_samples: u64,
+    /// How far timestamps are trusted.
+    pub trust: Tolerance,
 }
 
 impl Clock {
@@ -119,8 +143,11 @@ pub struct Timeline {
     /// forward so a live sink never receives it after timestamp + reported latency.
     text_hold: gst::ClockTime,
     style: Style,
-    /// Timestamp of stream sample 0 of the recogniser's current stream.
-    base: Option<gst::ClockTime>,
+    /// Where the current stream's sample clock is tied to the timestamps.
+    anchor: Option<Anchor>,
+    /// The stream sample from which timestamps have been beyond the tolerance (but not a
+    /// jump), while they stay so.
+    drifting_since: Option<u64>,
     /// Everything up to here has been covered downstream by text or a gap.
     emitted_until: Option<gst::ClockTime>,
     pending: VecDeque<Output>,
@@ -133,7 +160,8 @@ impl Timeline {
             clock,
             text_hold,
             style,
-            base: None,
+            anchor: None,
+            drifting_since: None,
             emitted_until: None,
             pending: VecDeque::new(),
             reports: Vec::new(),
@@ -146,37 +174,66 @@ impl Timeline {
 
     /// Whether a stream is running (it starts at the first buffer after a start or drain).
     pub fn is_started(&self) -> bool {
-        self.base.is_some()
+        self.anchor.is_some()
     }
 
     /// Where a buffer stamped `pts` stands against the sample clock, `pushed` samples into
-    /// the stream. Jitter under half an output frame cannot move any text, so it is ignored;
-    /// a hole of up to a chunk is filled (the model hears a pause); anything else restarts.
-    pub fn sync(&self, pts: gst::ClockTime, pushed: u64) -> Sync {
-        let Some(base) = self.base else {
+    /// the stream (see the module docs); `discont` is the buffer's DISCONT flag, which makes
+    /// a discrepancy beyond the tolerance act at once.
+    pub fn sync(&mut self, pts: gst::ClockTime, pushed: u64, discont: bool) -> Sync {
+        let Some(anchor) = self.anchor else {
             return Sync::Start;
         };
-        let expected = base + self.clock.time(pushed);
-        let tolerance = self.clock.time(self.clock.frame_samples / 2);
-        let diff = pts.nseconds() as i128 - expected.nseconds() as i128;
-        if diff.unsigned_abs() <= u128::from(tolerance.nseconds()) {
+        let expected = anchor.time(&self.clock, pushed);
+        let diff = (i128::from(pts.nseconds()) - i128::from(expected.nseconds()))
+            .clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        let trust = self.clock.trust;
+        let tolerance = trust.tolerance.nseconds() as i64;
+        if diff.unsigned_abs() <= tolerance.unsigned_abs() {
+            self.drifting_since = None;
             return Sync::InStep;
         }
-        let chunk = self.clock.time(self.clock.chunk_samples);
-        if diff > 0 && diff <= i128::from(chunk.nseconds()) {
-            return Sync::Fill(
+        let jump = diff.unsigned_abs() > 2 * tolerance.unsigned_abs();
+        if !jump && !discont {
+            let since = *self.drifting_since.get_or_insert(pushed);
+            if self.clock.time(pushed - since) < trust.discont_wait {
+                return Sync::InStep;
+            }
+        }
+        self.drifting_since = None;
+        let chunk = self.clock.time(self.clock.chunk_samples).nseconds() as i64;
+        if !jump {
+            Sync::Reanchor(diff)
+        } else if diff > 0 && diff <= chunk {
+            Sync::Fill(
                 self.clock
                     .samples(gst::ClockTime::from_nseconds(diff as u64)),
-            );
+            )
+        } else {
+            Sync::Restart(diff)
         }
-        Sync::Restart
+    }
+
+    /// Ties the clock of the current stream to `pts` at stream sample `pushed` (after a
+    /// `Sync::Reanchor`).
+    pub fn reanchor(&mut self, pts: gst::ClockTime, pushed: u64) {
+        if self.anchor.is_some() {
+            self.anchor = Some(Anchor {
+                pts,
+                sample: pushed,
+            });
+        }
     }
 
     /// Starts the output timeline of a new stream at `base` (it may even lie before the old
     /// one). An empty gap tells downstream at once where the text stream stands, so sinks
     /// preroll and live pipelines settle their latency before the first chunk is recognised.
     pub fn start(&mut self, base: gst::ClockTime) {
-        self.base = Some(base);
+        self.anchor = Some(Anchor {
+            pts: base,
+            sample: 0,
+        });
+        self.drifting_since = None;
         self.emitted_until = Some(base);
         self.pending.push_back(Output::Gap {
             start: base,
@@ -186,12 +243,13 @@ impl Timeline {
 
     /// The time just after the last of `pushed` samples of the current stream.
     pub fn stream_end(&self, pushed: u64) -> gst::ClockTime {
-        self.base.unwrap_or(gst::ClockTime::ZERO) + self.clock.time(pushed)
+        Anchor::time_of(self.anchor, &self.clock, pushed)
     }
 
     /// Ends the current stream; the next buffer starts a new one (drain, EOS, new segment).
     pub fn end_stream(&mut self) {
-        self.base = None;
+        self.anchor = None;
+        self.drifting_since = None;
         self.emitted_until = None;
     }
 
@@ -222,8 +280,8 @@ impl Timeline {
     /// frame times are clamped to it rather than run half a frame past the audio. Returns
     /// whether text was held beyond the reported latency (its timestamp then moved forward).
     pub fn push_result(&mut self, result: &ChunkResult, end: Option<gst::ClockTime>) -> bool {
-        let (base, clock) = (self.base, self.clock);
-        let time = move |frame: u64| frame_time(base, clock, frame, end);
+        let (anchor, clock) = (self.anchor, self.clock);
+        let time = move |frame: u64| frame_time(anchor, clock, frame, end);
         let groups: Vec<&[Word]> = match self.style.per_word {
             _ if result.words.is_empty() => Vec::new(),
             false => vec![&result.words[..]],
@@ -259,7 +317,7 @@ impl Timeline {
     }
 
     fn frame_time(&self, frame: u64, end: Option<gst::ClockTime>) -> gst::ClockTime {
-        frame_time(self.base, self.clock, frame, end)
+        frame_time(self.anchor, self.clock, frame, end)
     }
 
     fn push_text(&mut self, mut text: String, start: gst::ClockTime, end: gst::ClockTime) {
@@ -279,7 +337,7 @@ impl Timeline {
     fn gap_until(&mut self, until: gst::ClockTime) {
         let from = self
             .emitted_until
-            .unwrap_or(self.base.unwrap_or(gst::ClockTime::ZERO));
+            .unwrap_or(Anchor::time_of(self.anchor, &self.clock, 0));
         if until > from {
             self.pending.push_back(Output::Gap {
                 start: from,
@@ -327,15 +385,38 @@ impl Timeline {
     }
 }
 
-/// The timestamp of output frame `frame` of the stream that started at `base`, no later than
+/// Stream sample `sample` is at timestamp `pts`; the sample count is the clock around it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Anchor {
+    pts: gst::ClockTime,
+    sample: u64,
+}
+
+impl Anchor {
+    /// The timestamp of stream sample `sample` (never before zero).
+    fn time(&self, clock: &Clock, sample: u64) -> gst::ClockTime {
+        if sample >= self.sample {
+            self.pts + clock.time(sample - self.sample)
+        } else {
+            self.pts.saturating_sub(clock.time(self.sample - sample))
+        }
+    }
+
+    /// As [`Anchor::time`], zero-based when there is no stream.
+    fn time_of(anchor: Option<Anchor>, clock: &Clock, sample: u64) -> gst::ClockTime {
+        anchor.map_or_else(|| clock.time(sample), |a| a.time(clock, sample))
+    }
+}
+
+/// The timestamp of output frame `frame` of the stream anchored at `anchor`, no later than
 /// the stream's `end` once known.
 fn frame_time(
-    base: Option<gst::ClockTime>,
+    anchor: Option<Anchor>,
     clock: Clock,
     frame: u64,
     end: Option<gst::ClockTime>,
 ) -> gst::ClockTime {
-    let t = base.unwrap_or(gst::ClockTime::ZERO) + clock.time(frame * clock.frame_samples);
+    let t = Anchor::time_of(anchor, &clock, frame * clock.frame_samples);
     end.map_or(t, |end| t.min(end))
 }
 
@@ -356,6 +437,10 @@ mod tests {
             sample_rate: RATE,
             frame_samples: FRAME,
             chunk_samples: 32_000,
+            trust: Tolerance {
+                tolerance: ms(40),
+                discont_wait: ms(1000),
+            },
         };
         let style = Style {
             per_word,
@@ -403,7 +488,7 @@ mod tests {
     #[test]
     fn text_and_gaps_tile_the_stream_from_its_base() {
         let mut t = timeline(false);
-        assert_eq!(t.sync(ms(5000), 0), Sync::Start);
+        assert_eq!(t.sync(ms(5000), 0, false), Sync::Start);
         t.start(ms(5000));
         t.push_result(
             &chunk(0, 100, vec![word("hello", 10, 30), word("world", 40, 60)]),
@@ -500,17 +585,82 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_in_step_fill_or_restart() {
+    fn jumps_fill_or_restart_at_once() {
         let mut t = timeline(false);
         t.start(ms(1000));
         let pushed = 16_000; // 1 s in
-        assert_eq!(t.sync(ms(2000), pushed), Sync::InStep);
-        assert_eq!(t.sync(ms(2009), pushed), Sync::InStep); // under half a 20 ms frame
-        assert_eq!(t.sync(ms(1991), pushed), Sync::InStep);
-        assert_eq!(t.sync(ms(2500), pushed), Sync::Fill(8000));
-        assert_eq!(t.sync(ms(4000), pushed), Sync::Fill(32_000)); // exactly a chunk
-        assert_eq!(t.sync(ms(4001), pushed), Sync::Restart);
-        assert_eq!(t.sync(ms(1980), pushed), Sync::Restart); // a step back
+        assert_eq!(t.sync(ms(2000), pushed, false), Sync::InStep);
+        assert_eq!(t.sync(ms(2040), pushed, false), Sync::InStep); // the tolerance
+        assert_eq!(t.sync(ms(1960), pushed, false), Sync::InStep);
+        assert_eq!(t.sync(ms(2500), pushed, false), Sync::Fill(8000));
+        assert_eq!(t.sync(ms(4000), pushed, false), Sync::Fill(32_000)); // exactly a chunk
+        assert_eq!(
+            t.sync(ms(4001), pushed, false),
+            Sync::Restart(2_001_000_000)
+        );
+        assert_eq!(t.sync(ms(1900), pushed, false), Sync::Restart(-100_000_000)); // back
+    }
+
+    #[test]
+    fn jitter_within_the_tolerance_never_resyncs() {
+        let mut t = timeline(false);
+        // +-30 ms around the sample clock, 100 ms buffers, for a minute: the worst case is
+        // a discrepancy of up to 60 ms against an anchor that was itself 30 ms off, beyond
+        // the tolerance now and then but never for a whole discont-wait.
+        let mut seed = 7u64;
+        let mut jitter = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as i64 % 61 - 30
+        };
+        let first = jitter();
+        t.start(ms((1000 + first) as u64));
+        for i in 1..600u64 {
+            let pts = ms((1000 + i as i64 * 100 + jitter()) as u64);
+            assert_eq!(t.sync(pts, i * 1600, false), Sync::InStep, "buffer {i}");
+        }
+    }
+
+    #[test]
+    fn lasting_drift_moves_the_clock_without_touching_audio() {
+        let mut t = timeline(false);
+        t.start(ms(0));
+        // The source's clock runs 1 % slow: its timestamps fall behind the sample count.
+        let mut reanchored = Vec::new();
+        for i in 1..200u64 {
+            let pushed = i * 1600;
+            let pts = gst::ClockTime::from_nseconds(i * 99_000_000);
+            match t.sync(pts, pushed, false) {
+                Sync::InStep => {}
+                Sync::Reanchor(drift) => {
+                    assert!((-80_000_000..-40_000_000).contains(&drift), "{drift}");
+                    t.reanchor(pts, pushed);
+                    reanchored.push(i);
+                }
+                other => panic!("buffer {i}: {other:?}"),
+            }
+        }
+        // Beyond 40 ms after 4.1 s, then after another 1 s of waiting, and so on.
+        assert_eq!(reanchored.first(), Some(&51));
+        assert!(reanchored.len() >= 3, "{reanchored:?}");
+        // The output clock now follows the timestamps.
+        let last = 199 * 1600;
+        let drift = t.stream_end(last).nseconds() as i64 - 199 * 99_000_000;
+        assert!(drift.abs() <= 80_000_000, "{drift}");
+    }
+
+    #[test]
+    fn a_discont_flag_resyncs_at_once() {
+        let mut t = timeline(false);
+        t.start(ms(0));
+        assert_eq!(t.sync(ms(1050), 16_000, true), Sync::Reanchor(50_000_000));
+        t.reanchor(ms(1050), 16_000);
+        assert_eq!(t.stream_end(16_000), ms(1050));
+        assert_eq!(t.stream_end(0), ms(50));
+        // An anchor never puts a sample before zero.
+        t.reanchor(ms(10), 16_000);
+        assert_eq!(t.stream_end(0), ms(0));
     }
 
     #[test]
