@@ -8,6 +8,11 @@ A SET is a NeMo manifest (JSON lines with audio_filepath and text) or a folder h
 offline (whole utterance) and with the element's default streaming windows, with the default
 decoder (beam search with the model's language model, if it has one) unless told otherwise. Standard library
 only; builds nothing: run `cargo build --release` first (tools/demo.sh does).
+
+Streaming also reports how long after a word ends its text comes out: the median and 95th
+percentile of (audio pushed when the word's chunk was recognised - the word's end), in seconds.
+That is the delay the windows and word rules impose; a live element adds the time it takes to
+recognise a window (see the bench).
 """
 import argparse
 import json
@@ -48,14 +53,25 @@ def normalise(text):
 
 
 def transcribe(binary, model, files, offline, extra=()):
+    """The transcripts of `files`, and the delay from each word's end until it was output."""
     args = [binary, "--json"] + (["--model", model] if model else []) + (["--offline"] if offline else [])
     args += list(extra)
     out = subprocess.run(args + files, check=True, capture_output=True, text=True).stdout
     texts = {}
+    delays = []
     for line in out.splitlines():
         entry = json.loads(line)
         texts[entry["file"]] = entry["text"]
-    return [texts[f] for f in files]
+        delays += [w["emitted"] - w["end"] for w in entry["words"] if "emitted" in w]
+    return [texts[f] for f in files], delays
+
+
+def percentile(values, fraction):
+    """The value below which `fraction` of `values` lie (nearest rank); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
 def error_counts(items, hyps):
@@ -77,25 +93,30 @@ def main():
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "quartznet-transcribe"))
     ap.add_argument("--show", type=int, default=0, help="print this many reference/hypothesis pairs per set")
     ap.add_argument("--modes", default="offline,streaming", help="offline, streaming or both (default)")
-    for option in ("decoder", "lm", "beam-width", "lm-weight", "word-bonus"):
+    passed = ("decoder", "lm", "beam-width", "lm-weight", "word-bonus", "left-context-ms", "chunk-ms",
+              "right-context-ms", "word-gap-ms")
+    for option in passed:
         ap.add_argument(f"--{option}", help=f"passed to quartznet-transcribe --{option}")
     args = ap.parse_args()
     extra = []
-    for option in ("decoder", "lm", "beam-width", "lm-weight", "word-bonus"):
+    for option in passed:
         value = getattr(args, option.replace("-", "_"))
         if value is not None:
             extra += [f"--{option}", value]
 
-    print(f"{'set':<28} {'mode':<10} {'utts':>5} {'words':>6} {'WER %':>7} {'CER %':>7}")
+    print(f"{'set':<28} {'mode':<10} {'utts':>5} {'words':>6} {'WER %':>7} {'CER %':>7} "
+          f"{'delay med s':>11} {'p95 s':>6}")
     for path in args.sets:
         items = load_set(path)
         files = [f for f, _ in items]
         name = os.path.basename(os.path.normpath(path))
         for mode in args.modes.split(","):
-            hyps = transcribe(args.binary, args.model, files, mode == "offline", extra)
+            hyps, delays = transcribe(args.binary, args.model, files, mode == "offline", extra)
             word_errors, words, char_errors, chars = error_counts(items, hyps)
+            median, p95 = percentile(delays, 0.5), percentile(delays, 0.95)
+            timing = f"{median:>11.2f} {p95:>6.2f}" if delays else f"{'-':>11} {'-':>6}"
             print(f"{name:<28} {mode:<10} {len(items):>5} {words:>6} {100 * word_errors / words:>7.1f} "
-                  f"{100 * char_errors / chars:>7.1f}")
+                  f"{100 * char_errors / chars:>7.1f} {timing}")
             for (_, ref), hyp in list(zip(items, hyps))[: args.show]:
                 print(f"    REF {ref}\n    HYP {hyp}")
         sys.stdout.flush()

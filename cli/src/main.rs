@@ -275,6 +275,9 @@ fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), String> {
 
 struct Transcript {
     words: Vec<Word>,
+    /// Streaming only: for each word, the samples pushed when it came out (the audio the
+    /// element must have received before it can output the word).
+    emitted: Vec<u64>,
     logprobs: Vec<f32>,
     frames: usize,
 }
@@ -299,6 +302,7 @@ fn transcribe(
         )?;
         let transcript = Transcript {
             words: result.words,
+            emitted: Vec::new(),
             logprobs: result.logprobs,
             frames: result.frames,
         };
@@ -311,16 +315,21 @@ fn transcribe(
     for part in samples.chunks(piece.max(1)) {
         recognizer.push(part);
         while let Some(result) = recognizer.next_result()? {
-            results.push(result);
+            results.push((result, recognizer.samples_pushed()));
         }
     }
-    results.extend(recognizer.finish()?);
+    let total = recognizer.samples_pushed();
+    results.extend(recognizer.finish()?.into_iter().map(|r| (r, total)));
     let mut transcript = Transcript {
         words: Vec::new(),
+        emitted: Vec::new(),
         logprobs: Vec::new(),
         frames: 0,
     };
-    for result in results {
+    for (result, pushed) in results {
+        transcript
+            .emitted
+            .extend(std::iter::repeat_n(pushed, result.words.len()));
         transcript.words.extend(result.words);
         transcript.logprobs.extend(result.logprobs);
         transcript.frames += result.frames as usize;
@@ -338,16 +347,22 @@ fn print_transcript(
     if args.json {
         let seconds_per_frame =
             description.samples_per_output_frame() as f64 / f64::from(description.sample_rate);
+        let rate = f64::from(description.sample_rate);
         let words: Vec<serde_json::Value> = transcript
             .words
             .iter()
-            .map(|w| {
-                serde_json::json!({
+            .enumerate()
+            .map(|(i, w)| {
+                let mut word = serde_json::json!({
                     "word": w.text,
                     "start": w.start_frame as f64 * seconds_per_frame,
                     "end": w.end_frame as f64 * seconds_per_frame,
                     "confidence": w.confidence,
-                })
+                });
+                if let Some(&pushed) = transcript.emitted.get(i) {
+                    word["emitted"] = serde_json::json!(pushed as f64 / rate);
+                }
+                word
             })
             .collect();
         let line = serde_json::json!({

@@ -143,6 +143,13 @@ fn json_has_timed_words() {
             assert!(0.0 <= start && start <= end, "{word}");
             let confidence = word["confidence"].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&confidence), "{word}");
+            // Streaming says when the word came out: never before its end (the last output
+            // frame is centred on the last sample, so a word may end up to a 20 ms frame past
+            // it), and offline (one utterance, nothing streamed) it says nothing.
+            match word.get("emitted").and_then(|e| e.as_f64()) {
+                Some(emitted) => assert!(mode.is_empty() && emitted >= end - 0.02, "{word}"),
+                None => assert!(!mode.is_empty(), "{mode:?}: {word}"),
+            }
         }
     }
 }
