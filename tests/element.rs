@@ -663,6 +663,33 @@ fn model_properties_are_fixed_while_streaming() {
     );
 }
 
+/// A change that is ignored says so on the bus, where the application sees it.
+#[test]
+fn an_ignored_property_change_posts_a_warning() {
+    let element = element("phrase");
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let _h = harness_around(&element);
+    element.set_property("chunk-ms", 5000u32);
+    let warning = bus
+        .pop_filtered(&[gst::MessageType::Warning])
+        .expect("a warning");
+    let gst::MessageView::Warning(w) = warning.view() else {
+        unreachable!()
+    };
+    let text = w.error().to_string();
+    assert!(
+        text.contains("chunk-ms") && text.contains("NULL or READY"),
+        "{text}"
+    );
+    assert!(bus.pop_filtered(&[gst::MessageType::Warning]).is_none());
+    element.set_property("granularity", gstquartznetstt_granularity("word"));
+    assert!(
+        bus.pop_filtered(&[gst::MessageType::Warning]).is_none(),
+        "granularity may change while streaming"
+    );
+}
+
 fn gstquartznetstt_granularity(nick: &str) -> glib::Value {
     init();
     let pspec = gst::ElementFactory::make("quartznetstt")

@@ -353,11 +353,14 @@ impl ObjectImpl for QuartzNetStt {
         // The model, threads, window and frontend are fixed while a stream runs (they are
         // read in start()); refuse rather than silently ignore a change.
         if !pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING) && self.is_started() {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "property '{}' can only be changed in the NULL or READY state; ignored",
-                pspec.name()
+            // An application must learn that its change did nothing.
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                (
+                    "property '{}' can only be changed in the NULL or READY state: the change is ignored",
+                    pspec.name()
+                )
             );
             return;
         }

@@ -23,6 +23,13 @@ use mel::SparseFilterbank;
 
 use crate::error::{Error, Result};
 
+/// Highest sample rate a frontend may run at.
+pub const MAX_SAMPLE_RATE: u32 = 192_000;
+/// Largest FFT (NeMo's models use 512).
+pub const MAX_N_FFT: usize = 16_384;
+/// Most mel bands (NeMo's models use 64 or 80).
+pub const MAX_N_MELS: usize = 1024;
+
 /// How the signal is padded by `n_fft / 2` at both ends before framing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PaddingMode {
@@ -151,6 +158,24 @@ impl FrontendConfig {
     fn problem(&self) -> Result<(), String> {
         if self.sample_rate == 0 {
             return Err("frontend: sample_rate must be positive".into());
+        }
+        // Sizes a model description declares: checked before anything is allocated.
+        for (name, value, max) in [
+            (
+                "sample_rate",
+                self.sample_rate as usize,
+                MAX_SAMPLE_RATE as usize,
+            ),
+            ("n_fft", self.n_fft, MAX_N_FFT),
+            ("win_length", self.win_length, MAX_N_FFT),
+            ("hop_length", self.hop_length, MAX_N_FFT),
+            ("n_mels", self.n_mels, MAX_N_MELS),
+        ] {
+            if value > max {
+                return Err(format!(
+                    "frontend: {name} {value} is larger than the most supported ({max})"
+                ));
+            }
         }
         if self.hop_length == 0 {
             return Err("frontend: hop_length must be positive".into());

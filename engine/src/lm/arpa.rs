@@ -8,6 +8,14 @@ use std::io::{BufRead, BufReader, Read};
 
 use super::{Entry, LN_10, WordId};
 
+/// Highest n-gram order accepted (KenLM's default build stops at 6).
+pub const MAX_ORDER: usize = 16;
+/// Longest line accepted, in bytes: an ARPA line holds a few numbers and `order` words.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Declared counts reserve at most this many entries up front, so a header cannot make the
+/// reader allocate more than the file's lines fill.
+const MAX_RESERVED: usize = 1 << 20;
+
 /// The n-gram tables of an ARPA file: `grams[n - 1]` holds the n-grams, keyed by word ids
 /// (oldest first), with natural-log probabilities and back-offs.
 pub(super) struct Tables {
@@ -27,13 +35,19 @@ pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
     let mut seen_data = false;
     loop {
         line.clear();
-        let read = reader
+        let read = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
             .read_line(&mut line)
             .map_err(|e| format!("line {}: {e}", line_no + 1))?;
         if read == 0 {
             break;
         }
         line_no += 1;
+        if read > MAX_LINE_BYTES {
+            return Err(format!(
+                "line {line_no} is longer than {MAX_LINE_BYTES} bytes"
+            ));
+        }
         let text = line.trim();
         if text.is_empty() {
             continue;
@@ -56,9 +70,19 @@ pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
                     ))
                 })
                 .ok_or_else(|| format!("line {line_no}: malformed count line {text:?}"))?;
+            if section.is_some() {
+                return Err(format!(
+                    "line {line_no}: n-gram count {text:?} after the n-gram sections began"
+                ));
+            }
             if n != declared.len() + 1 {
                 return Err(format!(
                     "line {line_no}: n-gram counts must be listed for 1, 2, ...; got {n}"
+                ));
+            }
+            if n > MAX_ORDER {
+                return Err(format!(
+                    "line {line_no}: order {n} is higher than the most this reader takes ({MAX_ORDER})"
                 ));
             }
             declared.push(count);
@@ -80,7 +104,7 @@ pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
             if grams.is_empty() {
                 grams = declared
                     .iter()
-                    .map(|&c| HashMap::with_capacity(c))
+                    .map(|&c| HashMap::with_capacity(c.min(MAX_RESERVED)))
                     .collect();
             }
             section = Some(n);

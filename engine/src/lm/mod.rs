@@ -20,9 +20,12 @@ use crate::error::{Error, Result};
 mod arpa;
 
 use arpa::Tables;
+pub use arpa::{MAX_LINE_BYTES, MAX_ORDER};
 
 /// ARPA stores log10; the decoder adds natural logs (CTC log-probs).
 const LN_10: f32 = std::f32::consts::LN_10;
+/// A gzipped ARPA file may decompress to at most this many times its size.
+pub const MAX_GZIP_RATIO: u64 = 64;
 /// Score of a word when the model has no `<unk>` entry: practically impossible (log10 -100,
 /// like KenLM's default for `<s>` as a predicted word).
 const MISSING_UNK_LOG10: f32 = -100.0;
@@ -90,17 +93,32 @@ impl NgramModel {
     pub fn load(path: &Path) -> Result<Self> {
         const WHAT: &str = "language model";
         let describe = |e: std::io::Error| Error::io(WHAT, path, e);
+        // A FIFO would block forever and a device would never end: only regular files.
+        let metadata = std::fs::metadata(path).map_err(describe)?;
+        if !metadata.is_file() {
+            return Err(Error::invalid(WHAT, path, "not a regular file"));
+        }
         let mut file = BufReader::new(File::open(path).map_err(describe)?);
         let gzip = file
             .fill_buf()
             .map_err(describe)?
             .starts_with(&[0x1f, 0x8b]);
-        let reader: Box<dyn BufRead> = if gzip {
-            Box::new(BufReader::new(flate2::bufread::GzDecoder::new(file)))
-        } else {
-            Box::new(file)
-        };
-        Self::parse_arpa(reader).map_err(|e| Error::invalid(WHAT, path, e))
+        if !gzip {
+            return Self::parse_arpa(file).map_err(|e| Error::invalid(WHAT, path, e));
+        }
+        // ARPA text compresses about 4 to 10 times; a file that inflates far beyond that is
+        // not a language model, so stop reading it there rather than fill the memory.
+        let limit = metadata.len().saturating_mul(MAX_GZIP_RATIO);
+        let mut inflated = flate2::bufread::GzDecoder::new(file).take(limit.saturating_add(1));
+        let result = Self::parse_arpa(BufReader::new(&mut inflated));
+        if inflated.limit() == 0 {
+            return Err(Error::invalid(
+                WHAT,
+                path,
+                format!("decompresses to more than {MAX_GZIP_RATIO} times its size"),
+            ));
+        }
+        result.map_err(|e| Error::invalid(WHAT, path, e))
     }
 
     /// Parses ARPA text.
@@ -344,5 +362,57 @@ ngram 3=1
             .unwrap_err()
             .to_string();
         assert!(missing.contains("cannot read language model"), "{missing}");
+    }
+
+    /// Files users download from anywhere: every size they declare is checked before use.
+    #[test]
+    fn hostile_files_are_clear_errors() {
+        let err = |text: &str| NgramModel::parse(text.as_bytes()).unwrap_err().to_string();
+        // A count line after the sections began (used to index past the tables).
+        let late = TOY.replace("\\2-grams:", "ngram 4=0\n\\2-grams:");
+        assert!(
+            err(&late).contains("after the n-gram sections began"),
+            "{}",
+            err(&late)
+        );
+        // A huge declared count allocates nothing up front: the file is simply short.
+        let huge = TOY.replace("ngram 1=6", "ngram 1=1000000000");
+        assert!(
+            err(&huge).contains("declares 1000000000 1-grams"),
+            "{}",
+            err(&huge)
+        );
+        let deep: String = (1..=17).map(|n| format!("ngram {n}=1\n")).collect();
+        assert!(err(&format!("\\data\\\n{deep}")).contains("order 17"));
+        let long = format!("\\data\\\nngram 1={}\n", "9".repeat(MAX_LINE_BYTES + 10));
+        assert!(err(&long).contains("longer than"), "{}", err(&long));
+    }
+
+    #[test]
+    fn only_regular_files_and_no_gzip_bombs() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let error = |path: &Path| NgramModel::load(path).unwrap_err().to_string();
+        assert!(error(Path::new("/dev/zero")).contains("not a regular file"));
+        let fifo = dir.path().join("fifo.arpa");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            assert!(error(&fifo).contains("not a regular file"));
+        }
+        // 8 MiB of one repeated line compresses about a thousand times.
+        let bomb = dir.path().join("bomb.arpa.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            File::create(&bomb).unwrap(),
+            flate2::Compression::best(),
+        );
+        gz.write_all(b"\\data\\\nngram 1=1\n\n\\1-grams:\n")
+            .unwrap();
+        let line = b"-1.0\tword\n".repeat(1024);
+        for _ in 0..(8 << 20) / line.len() {
+            gz.write_all(&line).unwrap();
+        }
+        gz.finish().unwrap();
+        let e = error(&bomb);
+        assert!(e.contains("decompresses to more than 64 times"), "{e}");
     }
 }

@@ -15,9 +15,38 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::frontend::{FrontendConfig, Normalization, PaddingMode};
+use crate::frontend::{FrontendConfig, MAX_N_FFT, Normalization, PaddingMode};
 
 const WHAT: &str = "model description";
+
+/// Most encoder subsampling a description may declare (QuartzNet: 2; Conformers: 4 or 8).
+pub const MAX_SUBSAMPLING: u32 = 64;
+/// Most labels a description may declare.
+pub const MAX_LABELS: usize = 65_536;
+/// Largest description or alphabet file read (the sidecar of the bundled model is 2 KB).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// The text of a small regular file, or `None` when it does not exist.
+fn read_small_file(what: &'static str, path: &Path) -> Result<Option<String>> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(what, path, e)),
+    };
+    if !metadata.is_file() {
+        return Err(Error::invalid(what, path, "not a regular file"));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(Error::invalid(
+            what,
+            path,
+            format!("larger than {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    std::fs::read_to_string(path)
+        .map(Some)
+        .map_err(|e| Error::io(what, path, e))
+}
 
 /// A description error: `source` names the file (or metadata) it came from.
 fn invalid(source: &str, reason: String) -> Error {
@@ -103,16 +132,19 @@ impl ModelDescription {
     /// sidecar file.
     pub fn load_sidecar(model_path: &Path) -> Result<Option<Self>> {
         let sidecar = sidecar_path(model_path);
-        match std::fs::read_to_string(&sidecar) {
-            Ok(text) => {
-                let mut description = Self::from_json(&text, &sidecar.display().to_string())?;
-                if let (Some(lm), Some(dir)) = (&description.language_model, sidecar.parent()) {
-                    description.language_model = Some(dir.join(lm));
-                }
-                Ok(Some(description))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(WHAT, &sidecar, e)),
+        let Some(text) = read_small_file(WHAT, &sidecar)? else {
+            return Ok(None);
+        };
+        let mut description = Self::from_json(&text, &sidecar.display().to_string())?;
+        description.resolve_paths(&sidecar);
+        Ok(Some(description))
+    }
+
+    /// Paths in a description are relative to the folder of the file that holds it (the
+    /// sidecar, or the model whose metadata it is), never to the working directory.
+    fn resolve_paths(&mut self, holder: &Path) {
+        if let (Some(lm), Some(dir)) = (&self.language_model, holder.parent()) {
+            self.language_model = Some(dir.join(lm));
         }
     }
 
@@ -124,18 +156,16 @@ impl ModelDescription {
         }
         let model_name = model_path.display().to_string();
         if let Some(json) = metadata(METADATA_KEY) {
-            return Self::from_json(
-                &json,
-                &format!("{model_name} (ONNX metadata '{METADATA_KEY}')"),
-            );
+            let source = format!("{model_name} (ONNX metadata '{METADATA_KEY}')");
+            let mut description = Self::from_json(&json, &source)?;
+            description.resolve_paths(model_path);
+            return Ok(description);
         }
 
         let mut description = Self::default();
         let mut sources = vec!["QuartzNet English defaults".to_string()];
         let alphabet = model_path.with_file_name("alphabet.txt");
-        if alphabet.is_file() {
-            let text = std::fs::read_to_string(&alphabet)
-                .map_err(|e| Error::io("alphabet", &alphabet, e))?;
+        if let Some(text) = read_small_file("alphabet", &alphabet)? {
             description.labels =
                 parse_alphabet(&text).map_err(|e| invalid(&alphabet.display().to_string(), e))?;
             sources.push(format!("labels from {}", alphabet.display()));
@@ -145,12 +175,12 @@ impl ModelDescription {
                 .trim()
                 .parse()
                 .ok()
-                .filter(|&f| f > 0)
+                .filter(|&f| (1..=MAX_SUBSAMPLING).contains(&f))
                 .ok_or_else(|| {
                     invalid(
                         &model_name,
                         format!(
-                            "ONNX metadata subsampling_factor '{value}' is not a positive integer"
+                            "ONNX metadata subsampling_factor '{value}' is not an integer from 1 to {MAX_SUBSAMPLING}"
                         ),
                     )
                 })?;
@@ -276,6 +306,18 @@ impl RawDescription {
         if self.sample_rate == 0 || self.subsampling_factor == 0 {
             return Err("sample_rate and subsampling_factor must be positive".to_string());
         }
+        if self.subsampling_factor > MAX_SUBSAMPLING {
+            return Err(format!(
+                "subsampling_factor {} is larger than the most supported ({MAX_SUBSAMPLING})",
+                self.subsampling_factor
+            ));
+        }
+        if self.labels.len() > MAX_LABELS {
+            return Err(format!(
+                "{} labels are more than the most supported ({MAX_LABELS})",
+                self.labels.len()
+            ));
+        }
         let f = self.frontend;
         // The Rust frontend reproduces NeMo's QuartzNet/Jasper preprocessor; refuse settings it
         // would silently compute differently.
@@ -293,6 +335,18 @@ impl RawDescription {
         }
         if !f.log {
             return Err("frontend.log false is not supported".to_string());
+        }
+        // Durations become sample counts: refuse what no frontend could have before casting.
+        for (name, seconds) in [
+            ("window_size", f.window_size),
+            ("window_stride", f.window_stride),
+        ] {
+            let samples = seconds * f64::from(self.sample_rate);
+            if !(seconds.is_finite() && (1.0..=MAX_N_FFT as f64).contains(&samples)) {
+                return Err(format!(
+                    "frontend.{name} {seconds:?} s is not between one sample and {MAX_N_FFT} samples"
+                ));
+            }
         }
         let samples = |seconds: f64| (seconds * f64::from(self.sample_rate)).round() as usize;
         let padding = match f.pad_mode.as_str() {
@@ -398,6 +452,67 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("x.json: invalid model description"), "{e}");
+    }
+
+    /// Sizes a downloaded description declares are checked before anything is allocated.
+    #[test]
+    fn hostile_sizes_are_clear_errors() {
+        let base = sidecar("reflect", "per_feature");
+        for (from, to, expected) in [
+            (
+                "\"subsampling_factor\": 2",
+                "\"subsampling_factor\": 4294967295",
+                "subsampling_factor 4294967295 is larger than the most supported (64)",
+            ),
+            (
+                "\"n_fft\": 512",
+                "\"n_fft\": 1000000000",
+                "n_fft 1000000000 is larger than the most supported (16384)",
+            ),
+            (
+                "\"window_stride\": 0.01",
+                "\"window_stride\": 1e300",
+                "frontend.window_stride 1e300 s is not between one sample and 16384 samples",
+            ),
+            (
+                "\"sample_rate\": 16000",
+                "\"sample_rate\": 4000000000",
+                "is not between one sample",
+            ),
+        ] {
+            assert!(base.contains(from), "{from}");
+            let e = ModelDescription::from_json(&base.replace(from, to), "x.json")
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("x.json: ") && e.contains(expected), "{e}");
+        }
+    }
+
+    #[test]
+    fn paths_resolve_against_the_model_folder_and_files_must_be_regular() {
+        let tmp = tempfile::tempdir().unwrap();
+        let model = tmp.path().join("m.onnx");
+        let with_lm = sidecar("zeros", "per_feature").replace(
+            "\"nemo_version\"",
+            "\"language_model\": \"toy.arpa\", \"nemo_version\"",
+        );
+        let meta = |key: &str| (key == METADATA_KEY).then(|| with_lm.clone());
+        let d = ModelDescription::resolve(&model, &meta).unwrap();
+        assert_eq!(d.language_model, Some(tmp.path().join("toy.arpa")));
+        std::fs::write(tmp.path().join("m.json"), &with_lm).unwrap();
+        let d = ModelDescription::resolve(&model, &|_: &str| None).unwrap();
+        assert_eq!(d.language_model, Some(tmp.path().join("toy.arpa")));
+        // A sidecar that is a FIFO would block the state change forever.
+        std::fs::remove_file(tmp.path().join("m.json")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(tmp.path().join("m.json"))
+            .status();
+        if made.is_ok_and(|s| s.success()) {
+            let e = ModelDescription::resolve(&model, &|_: &str| None)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
     }
 
     #[test]
