@@ -956,3 +956,29 @@ fn drifting_clocks_follow_without_restart() {
         }
     }
 }
+
+/// Beyond the tolerance the element resynchronises and says what it did to how much audio.
+#[test]
+fn resynchronisations_are_warnings_naming_the_audio() {
+    init();
+    let samples = clip("LJ001-0001");
+    let hole = gst::ClockTime::from_mseconds(500);
+    let at = gst::ClockTime::from_seconds(3);
+    let (_, warnings) = run_with_timestamps(&element("word"), &samples, |t| {
+        if t >= at { t + hole } else { t }
+    });
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("500.0 ms of audio missing") && warnings[0].contains("silence"),
+        "{warnings:?}"
+    );
+    let jump = gst::ClockTime::from_seconds(5);
+    let (_, warnings) = run_with_timestamps(&element("word"), &samples, |t| {
+        if t >= at { t + jump } else { t }
+    });
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("timestamp jump of +5000.0 ms") && warnings[0].contains("new stream"),
+        "{warnings:?}"
+    );
+}
