@@ -98,6 +98,9 @@ pub fn environment() -> Result<&'static ort::environment::Environment> {
             ))
         })?
         .with_name("quartznetstt")
+        // Microsoft's builds (PyPI's wheel) send usage events unless told not to; the engine
+        // runs inside other people's programs and phones nobody.
+        .with_telemetry(false)
         .build()
         .map_err(|e| {
             Error::Runtime(format!(
