@@ -38,15 +38,11 @@ pub fn user_install_dir() -> Option<PathBuf> {
 pub fn candidate_paths() -> Vec<PathBuf> {
     let file = format!("libonnxruntime.so.{PINNED_VERSION}");
     let mut dirs: Vec<PathBuf> = Vec::new();
+    // Only documented places: beside an arbitrary executable (gst-launch-1.0's /usr/bin, an
+    // application's folder) or in GStreamer's plugin folder itself a stray library would be
+    // loaded instead of the one installed for us.
     if let Some(dir) = PLUGIN_DIR.get() {
-        dirs.push(dir.clone());
         dirs.push(dir.join("quartznetstt"));
-    }
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
-    {
-        dirs.push(dir);
     }
     if let Some(dir) = option_env!("QUARTZNETSTT_ONNXRUNTIME_DIR") {
         dirs.push(PathBuf::from(dir));
@@ -115,4 +111,25 @@ pub fn environment() -> Result<&'static ort::environment::Environment> {
 /// The library the shared environment was loaded from, once it exists.
 pub fn loaded_library() -> Option<&'static Path> {
     ENVIRONMENT.get().map(|(_, path)| path.as_path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_is_searched_only_where_documented() {
+        let exe_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+        let candidates = candidate_paths();
+        assert!(
+            candidates.iter().all(|p| p.parent() != Some(exe_dir.as_path())),
+            "{candidates:?}"
+        );
+        assert!(
+            candidates
+                .iter()
+                .any(|p| p.starts_with("/usr/local/lib/quartznetstt")),
+            "{candidates:?}"
+        );
+    }
 }
