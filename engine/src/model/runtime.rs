@@ -119,10 +119,16 @@ mod tests {
 
     #[test]
     fn the_runtime_is_searched_only_where_documented() {
-        let exe_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+        let exe_dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
         let candidates = candidate_paths();
         assert!(
-            candidates.iter().all(|p| p.parent() != Some(exe_dir.as_path())),
+            candidates
+                .iter()
+                .all(|p| p.parent() != Some(exe_dir.as_path())),
             "{candidates:?}"
         );
         assert!(
