@@ -227,6 +227,9 @@ def main() -> int:
     ap.add_argument("--language-model", default=None,
                     help="ARPA word LM for beam search, as a path relative to the sidecar's folder "
                     "(e.g. quartznet-en.arpa.gz from tools/lm/build_lm.py)")
+    ap.add_argument("--language", default="en",
+                    help="BCP 47 language tag of the model's transcripts, checked against the element's "
+                    "language-code (default: en)")
     args = ap.parse_args()
 
     import torch
@@ -249,6 +252,8 @@ def main() -> int:
         sidecar = build_sidecar(model, args.pad_mode, desc)  # validate BEFORE writing anything
         if args.language_model:
             sidecar["language_model"] = args.language_model
+        if args.language:
+            sidecar["language"] = args.language
         io = export_onnx(model, args.output)
     except ExportError as e:
         print(f"error: {args.checkpoint}: {e}", file=sys.stderr)

@@ -17,9 +17,9 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
 use npyz::WriterBuilder;
 use quartznet_engine::config::{
-    DEFAULT_BEAM_WIDTH, DEFAULT_CHUNK_MS, DEFAULT_LEFT_CONTEXT_MS, DEFAULT_LM_WEIGHT,
-    DEFAULT_RIGHT_CONTEXT_MS, DEFAULT_THREADS, DEFAULT_WORD_BONUS, DEFAULT_WORD_GAP_MS,
-    DecoderKind, DecoderSettings, NormalizationKind, RecognizerConfig,
+    DEFAULT_BEAM_WIDTH, DEFAULT_LATENCY_MS, DEFAULT_LM_WEIGHT, DEFAULT_THREADS, DEFAULT_WORD_BONUS,
+    DecoderKind, DecoderSettings, LatencyPlan, MAX_LATENCY_MS, MIN_LATENCY_MS, NormalizationKind,
+    RecognizerConfig,
 };
 use quartznet_engine::decode::{DecodingOptions, Word};
 use quartznet_engine::frontend::{FeatureExtractor, Features, PaddingMode};
@@ -53,20 +53,26 @@ struct Args {
     #[arg(long)]
     offline: bool,
 
-    /// Streaming left context: audio before each chunk given to the model (rounded to whole
-    /// output frames)
-    #[arg(long, value_name = "MS", default_value_t = DEFAULT_LEFT_CONTEXT_MS)]
-    left_context_ms: u32,
+    /// Streaming latency: text at most this long after its first word starts; the windows,
+    /// word gap and beam-search commit delay derive from it (the element's `latency`)
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_LATENCY_MS,
+          value_parser = clap::value_parser!(u32).range(i64::from(MIN_LATENCY_MS)..=i64::from(MAX_LATENCY_MS)))]
+    latency_ms: u32,
 
-    /// Streaming chunk: audio recognised per window (rounded to whole
-    /// output frames)
-    #[arg(long, value_name = "MS", default_value_t = DEFAULT_CHUNK_MS)]
-    chunk_ms: u32,
+    /// Streaming left context: audio before each chunk given to the model (rounded to whole
+    /// output frames) [default: derived from --latency-ms]
+    #[arg(long, value_name = "MS")]
+    left_context_ms: Option<u32>,
+
+    /// Streaming chunk: audio recognised per window (rounded to whole output frames)
+    /// [default: derived from --latency-ms]
+    #[arg(long, value_name = "MS")]
+    chunk_ms: Option<u32>,
 
     /// Streaming right context: audio after each chunk given to the model (rounded to whole
-    /// output frames)
-    #[arg(long, value_name = "MS", default_value_t = DEFAULT_RIGHT_CONTEXT_MS)]
-    right_context_ms: u32,
+    /// output frames) [default: derived from --latency-ms]
+    #[arg(long, value_name = "MS")]
+    right_context_ms: Option<u32>,
 
     /// Frontend edge padding: reflect (NeMo <= 2.4) or zeros (NeMo >= 2.5); auto: as the
     /// model's description says
@@ -78,9 +84,10 @@ struct Args {
     #[arg(long, value_name = "MODE", value_enum, default_value_t = Normalization::Auto)]
     normalization: Normalization,
 
-    /// Silence that completes a word (0 = spaces only)
-    #[arg(long, value_name = "MS", default_value_t = DEFAULT_WORD_GAP_MS)]
-    word_gap_ms: u32,
+    /// Silence that completes a word (0 = spaces only) [default: derived from
+    /// --latency-ms]
+    #[arg(long, value_name = "MS")]
+    word_gap_ms: Option<u32>,
 
     /// CTC decoder; auto: beam search if there is a language model, else greedy
     #[arg(long, value_name = "MODE", value_enum, default_value_t = Decoder::Auto)]
@@ -204,11 +211,12 @@ fn finite(text: &str) -> Result<f32, String> {
 
 impl Args {
     fn config(&self) -> RecognizerConfig {
+        let plan = LatencyPlan::for_latency(self.latency_ms);
         RecognizerConfig {
             threads: self.threads,
-            left_context_ms: self.left_context_ms,
-            chunk_ms: self.chunk_ms,
-            right_context_ms: self.right_context_ms,
+            left_context_ms: self.left_context_ms.unwrap_or(plan.left_context_ms),
+            chunk_ms: self.chunk_ms.unwrap_or(plan.chunk_ms),
+            right_context_ms: self.right_context_ms.unwrap_or(plan.right_context_ms),
             normalization: self.normalization.into(),
             padding: self.padding.into(),
             decoding: DecoderSettings {
@@ -217,7 +225,8 @@ impl Args {
                 beam_width: self.beam_width,
                 lm_weight: self.lm_weight,
                 word_bonus: self.word_bonus,
-                word_gap_ms: self.word_gap_ms,
+                word_gap_ms: self.word_gap_ms.unwrap_or(plan.word_gap_ms),
+                commit_delay_ms: plan.commit_delay_ms,
             },
         }
     }

@@ -16,16 +16,25 @@ use crate::model::ModelDescription;
 pub const DEFAULT_THREADS: usize = 0;
 /// Most ONNX Runtime threads a user may ask for.
 pub const MAX_THREADS: usize = 256;
+/// The latency a stream is given when the user chooses none: text at most this long after
+/// the start of its first word, with the windows and word rules [`LatencyPlan::for_latency`]
+/// derives. Picked from the README's latency table: the lowest setting whose text arrives a
+/// median of at most 2 s after the word ends with a WER within 5 points of offline decoding.
+pub const DEFAULT_LATENCY_MS: u32 = 4000;
+/// Shortest latency a user may ask for (windows shorter than this lose most words).
+pub const MIN_LATENCY_MS: u32 = 500;
+/// Longest latency a user may ask for.
+pub const MAX_LATENCY_MS: u32 = 120_000;
 /// Audio before each chunk given to the model.
-pub const DEFAULT_LEFT_CONTEXT_MS: u32 = 2500;
+pub const DEFAULT_LEFT_CONTEXT_MS: u32 = DEFAULT_PLAN.left_context_ms;
 /// Audio recognised per window.
-pub const DEFAULT_CHUNK_MS: u32 = 2000;
+pub const DEFAULT_CHUNK_MS: u32 = DEFAULT_PLAN.chunk_ms;
 /// Audio after each chunk given to the model (adds to the latency).
-pub const DEFAULT_RIGHT_CONTEXT_MS: u32 = 2500;
+pub const DEFAULT_RIGHT_CONTEXT_MS: u32 = DEFAULT_PLAN.right_context_ms;
 /// Longest left context, chunk or right context.
 pub const MAX_WINDOW_PART_MS: u32 = 60_000;
 /// Silence after a word that completes it without a following space.
-pub const DEFAULT_WORD_GAP_MS: u32 = 600;
+pub const DEFAULT_WORD_GAP_MS: u32 = DEFAULT_PLAN.word_gap_ms;
 /// Beam width of the bundled English model's evaluation (see models/MODEL_CARD.md).
 pub const DEFAULT_BEAM_WIDTH: u32 = 64;
 /// Widest beam a user may ask for.
@@ -41,13 +50,8 @@ pub const DEFAULT_WORD_BONUS: f32 = 1.0;
 pub const MAX_WORD_BONUS: f32 = 100.0;
 /// How long a word of the best beam-search hypothesis waits for the others to agree before
 /// it is output anyway.
-pub const COMMIT_DELAY_MS: u32 = 1000;
-/// How long a word may take to be spoken before the text that holds it is late: words of
-/// nearly all speech are shorter. Text is held back after a word starts by the word itself,
-/// the silence that completes it (`word-gap-ms`) and, with beam search, the commit delay;
-/// the element reports that hold in its latency and moves the timestamp of text held longer
-/// forward, so a live sink never receives text late (see [`text_hold_ms`]).
-pub const WORD_HOLD_MS: u32 = 1000;
+pub const DEFAULT_COMMIT_DELAY_MS: u32 = DEFAULT_PLAN.commit_delay_ms;
+const DEFAULT_PLAN: LatencyPlan = LatencyPlan::for_latency(DEFAULT_LATENCY_MS);
 /// The longest a word may last before it is completed anyway (see
 /// [`DecoderConfig::max_word_frames`]): far beyond any spoken English word, so it only acts
 /// on runaway output, where it bounds how long live text and gap events are held back.
@@ -73,11 +77,50 @@ pub enum NormalizationKind {
     Fixed,
 }
 
-/// The longest that decoding may hold a word's text back after the word starts, beyond the
-/// chunk and right context: part of the latency the element reports.
-pub fn text_hold_ms(word_gap_ms: u32, beam_search: bool) -> u32 {
-    let commit = if beam_search { COMMIT_DELAY_MS } else { 0 };
-    WORD_HOLD_MS + word_gap_ms + commit
+/// The windows and word rules that deliver text within a latency.
+///
+/// Text is timestamped at the start of its first word and leaves once the chunk holding the
+/// word's end and the right context after it have been recognised. Of the latency, a quarter
+/// is the chunk, 15 % the right context, about 8 % the silence that completes a word without
+/// a following space, a quarter the beam search's commit delay; the rest (over a quarter)
+/// covers the word itself. The left context (accuracy only, no latency) is 30 %, between 1 s
+/// and 2.5 s. The README's latency table measures WER and delays for these plans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LatencyPlan {
+    /// Audio before each chunk given to the model.
+    pub left_context_ms: u32,
+    /// Audio recognised per window.
+    pub chunk_ms: u32,
+    /// Audio after each chunk given to the model.
+    pub right_context_ms: u32,
+    /// Silence that completes a word.
+    pub word_gap_ms: u32,
+    /// Beam search: how long the best hypothesis's words wait for the others to agree.
+    pub commit_delay_ms: u32,
+}
+
+impl LatencyPlan {
+    /// The plan for `latency_ms` (clamped to `MIN_LATENCY_MS..=MAX_LATENCY_MS`).
+    pub const fn for_latency(latency_ms: u32) -> Self {
+        let l = const_clamp(latency_ms, MIN_LATENCY_MS, MAX_LATENCY_MS);
+        Self {
+            left_context_ms: const_clamp(l * 3 / 10, 1000, 2500),
+            chunk_ms: l / 4,
+            right_context_ms: l * 15 / 100,
+            word_gap_ms: const_clamp(l * 75 / 1000, 100, 600),
+            commit_delay_ms: l / 4,
+        }
+    }
+}
+
+const fn const_clamp(value: u32, min: u32, max: u32) -> u32 {
+    if value < min {
+        min
+    } else if value > max {
+        max
+    } else {
+        value
+    }
 }
 
 /// The decoder a user chose.
@@ -95,6 +138,8 @@ pub struct DecoderSettings {
     pub word_bonus: f32,
     /// Silence that completes a word (0: only a space does).
     pub word_gap_ms: u32,
+    /// Beam search: how long the best hypothesis's words wait for the others to agree.
+    pub commit_delay_ms: u32,
 }
 
 impl Default for DecoderSettings {
@@ -106,6 +151,7 @@ impl Default for DecoderSettings {
             lm_weight: DEFAULT_LM_WEIGHT,
             word_bonus: DEFAULT_WORD_BONUS,
             word_gap_ms: DEFAULT_WORD_GAP_MS,
+            commit_delay_ms: DEFAULT_COMMIT_DELAY_MS,
         }
     }
 }
@@ -131,11 +177,15 @@ impl DecoderSettings {
                 self.word_bonus
             )));
         }
-        if self.word_gap_ms > MAX_WINDOW_PART_MS {
-            return Err(Error::Settings(format!(
-                "word gap of {} ms is longer than {MAX_WINDOW_PART_MS} ms",
-                self.word_gap_ms
-            )));
+        for (name, ms) in [
+            ("word gap", self.word_gap_ms),
+            ("commit delay", self.commit_delay_ms),
+        ] {
+            if ms > MAX_WINDOW_PART_MS {
+                return Err(Error::Settings(format!(
+                    "{name} of {ms} ms is longer than {MAX_WINDOW_PART_MS} ms"
+                )));
+            }
         }
         Ok(())
     }
@@ -175,7 +225,7 @@ impl DecoderSettings {
                 beam_width: self.beam_width as usize,
                 lm_weight: self.lm_weight,
                 word_bonus: self.word_bonus,
-                commit_delay_frames: ms_to_frames(description, COMMIT_DELAY_MS),
+                commit_delay_frames: ms_to_frames(description, self.commit_delay_ms),
             }),
         })
     }
@@ -215,6 +265,19 @@ impl Default for RecognizerConfig {
 }
 
 impl RecognizerConfig {
+    /// The defaults, with the windows and word rules of `plan`.
+    pub fn planned(plan: LatencyPlan) -> Self {
+        let mut config = Self {
+            left_context_ms: plan.left_context_ms,
+            chunk_ms: plan.chunk_ms,
+            right_context_ms: plan.right_context_ms,
+            ..Self::default()
+        };
+        config.decoding.word_gap_ms = plan.word_gap_ms;
+        config.decoding.commit_delay_ms = plan.commit_delay_ms;
+        config
+    }
+
     /// Checks every value against its documented range.
     pub fn validate(&self) -> Result<()> {
         if self.threads > MAX_THREADS {
@@ -296,6 +359,24 @@ mod tests {
             matches!(f.normalization, Normalization::Fixed { ref mean, .. } if mean.len() == 64)
         );
         assert_eq!(decoder_config(&d, 600).word_gap_frames, 30);
+    }
+
+    #[test]
+    fn the_default_windows_are_the_default_latency_plan() {
+        let plan = LatencyPlan::for_latency(DEFAULT_LATENCY_MS);
+        assert_eq!(RecognizerConfig::planned(plan), RecognizerConfig::default());
+        // Chunk, right context, word gap and commit delay fit in the latency with room for
+        // the word itself.
+        for latency in [MIN_LATENCY_MS, 1000, 2000, 4000, 8000, MAX_LATENCY_MS] {
+            let p = LatencyPlan::for_latency(latency);
+            let used = p.chunk_ms + p.right_context_ms + p.word_gap_ms + p.commit_delay_ms;
+            assert!(used * 10 <= latency * 9, "{latency} ms: {p:?}");
+            assert!(RecognizerConfig::planned(p).validate().is_ok(), "{p:?}");
+        }
+        assert_eq!(
+            LatencyPlan::for_latency(0),
+            LatencyPlan::for_latency(MIN_LATENCY_MS)
+        );
     }
 
     #[test]

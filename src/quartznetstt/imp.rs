@@ -30,7 +30,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
-use quartznet_engine::config::{self, DecoderSettings, RecognizerConfig};
+use quartznet_engine::config::{self, DecoderSettings, LatencyPlan, RecognizerConfig};
 use quartznet_engine::model::{LoadOptions, OnnxModel, bundled, runtime};
 use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer, WindowConfig};
 
@@ -51,6 +51,12 @@ const DEFAULT_MODEL_PATH: Option<&str> = None;
 const DEFAULT_LM_PATH: Option<&str> = None;
 const DEFAULT_APPEND_NEWLINE: bool = false;
 const DEFAULT_POST_MESSAGES: bool = true;
+/// No lateness: text keeps its timestamps (the gst-plugins-rs transcribers' default).
+const DEFAULT_LATENESS_MS: u32 = 0;
+/// The custom downstream event gst-plugins-rs transcribers send when an utterance ends.
+const FINAL_TRANSCRIPT_EVENT: &str = "rstranscribe/final-transcript";
+/// No language asked for: the model's.
+const DEFAULT_LANGUAGE_CODE: Option<&str> = None;
 /// Timestamp jitter ignored: `audiobasesink`'s default alignment threshold, above what
 /// capture devices and network sources produce.
 const DEFAULT_TOLERANCE: u64 = 40 * gst::ClockTime::MSECOND.nseconds();
@@ -63,10 +69,14 @@ const DEFAULT_DISCONT_WAIT: u64 = gst::ClockTime::SECOND.nseconds();
 struct Settings {
     model_path: Option<String>,
     threads: u32,
-    left_context_ms: u32,
-    chunk_ms: u32,
-    right_context_ms: u32,
-    word_gap_ms: u32,
+    latency_ms: u32,
+    lateness_ms: u32,
+    language_code: Option<String>,
+    /// The windows and word gap: `None` derives them from the latency.
+    left_context_ms: Option<u32>,
+    chunk_ms: Option<u32>,
+    right_context_ms: Option<u32>,
+    word_gap_ms: Option<u32>,
     decoder: Decoder,
     lm_path: Option<String>,
     beam_width: u32,
@@ -86,10 +96,13 @@ impl Default for Settings {
         Self {
             model_path: DEFAULT_MODEL_PATH.map(String::from),
             threads: config::DEFAULT_THREADS as u32,
-            left_context_ms: config::DEFAULT_LEFT_CONTEXT_MS,
-            chunk_ms: config::DEFAULT_CHUNK_MS,
-            right_context_ms: config::DEFAULT_RIGHT_CONTEXT_MS,
-            word_gap_ms: config::DEFAULT_WORD_GAP_MS,
+            latency_ms: config::DEFAULT_LATENCY_MS,
+            lateness_ms: DEFAULT_LATENESS_MS,
+            language_code: DEFAULT_LANGUAGE_CODE.map(String::from),
+            left_context_ms: None,
+            chunk_ms: None,
+            right_context_ms: None,
+            word_gap_ms: None,
             decoder: Decoder::default(),
             lm_path: DEFAULT_LM_PATH.map(String::from),
             beam_width: config::DEFAULT_BEAM_WIDTH,
@@ -107,13 +120,27 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The windows and word rules of the latency, where the expert properties do not
+    /// override them.
+    fn plan(&self) -> LatencyPlan {
+        let plan = LatencyPlan::for_latency(self.latency_ms);
+        LatencyPlan {
+            left_context_ms: self.left_context_ms.unwrap_or(plan.left_context_ms),
+            chunk_ms: self.chunk_ms.unwrap_or(plan.chunk_ms),
+            right_context_ms: self.right_context_ms.unwrap_or(plan.right_context_ms),
+            word_gap_ms: self.word_gap_ms.unwrap_or(plan.word_gap_ms),
+            commit_delay_ms: plan.commit_delay_ms,
+        }
+    }
+
     /// The engine's view of these settings.
     fn recognizer_config(&self) -> RecognizerConfig {
+        let plan = self.plan();
         RecognizerConfig {
             threads: self.threads as usize,
-            left_context_ms: self.left_context_ms,
-            chunk_ms: self.chunk_ms,
-            right_context_ms: self.right_context_ms,
+            left_context_ms: plan.left_context_ms,
+            chunk_ms: plan.chunk_ms,
+            right_context_ms: plan.right_context_ms,
             normalization: self.normalize.into(),
             padding: self.padding.into(),
             decoding: DecoderSettings {
@@ -122,7 +149,8 @@ impl Settings {
                 beam_width: self.beam_width,
                 lm_weight: self.lm_weight,
                 word_bonus: self.word_bonus,
-                word_gap_ms: self.word_gap_ms,
+                word_gap_ms: plan.word_gap_ms,
+                commit_delay_ms: plan.commit_delay_ms,
             },
         }
     }
@@ -155,12 +183,9 @@ struct Stream {
 struct State {
     sample_rate: u32,
     timeline: Timeline,
-    /// Audio that must arrive before a chunk is recognised: chunk + right context.
-    lookahead: gst::ClockTime,
-    /// How long decoding may hold a word back after it starts (`config::text_hold_ms`).
-    text_hold: gst::ClockTime,
-    /// Estimated time to recognise one window, measured at start, for LATENCY answers.
-    processing: gst::ClockTime,
+    /// The latency reported to the pipeline: the `latency` property, or more when the
+    /// windows and the time to recognise one cannot deliver text within it.
+    latency: gst::ClockTime,
     /// The caps we last refused, so the hint is posted once per caps.
     refused_caps: Option<gst::Caps>,
     /// Whether drifting timestamps were reported (once per start).
@@ -230,31 +255,64 @@ impl ObjectImpl for QuartzNetStt {
                     .default_value(config::DEFAULT_THREADS as u32)
                     .flags(ready)
                     .build(),
+                glib::ParamSpecUInt::builder("latency")
+                    .nick("Latency")
+                    .blurb(
+                        "Milliseconds from the start of a word to its text leaving the element (the \
+                         latency reported to the pipeline); the windows, word gap and beam-search \
+                         commit delay derive from it unless set themselves",
+                    )
+                    .minimum(config::MIN_LATENCY_MS)
+                    .maximum(config::MAX_LATENCY_MS)
+                    .default_value(config::DEFAULT_LATENCY_MS)
+                    .flags(ready)
+                    .build(),
+                glib::ParamSpecUInt::builder("lateness")
+                    .nick("Lateness")
+                    .blurb(
+                        "Milliseconds added to the running time of the output (its segment base), \
+                         for text that may arrive later than the latency (the gst-plugins-rs \
+                         transcribers' property)",
+                    )
+                    .maximum(config::MAX_LATENCY_MS)
+                    .default_value(DEFAULT_LATENESS_MS)
+                    .flags(ready)
+                    .build(),
+                glib::ParamSpecString::builder("language-code")
+                    .nick("Language Code")
+                    .blurb(
+                        "Language of the speech as a BCP 47 tag (e.g. en-US); it must be the \
+                         model's (its description's 'language'; the bundled model is 'en'); \
+                         unset: the model's",
+                    )
+                    .default_value(DEFAULT_LANGUAGE_CODE)
+                    .flags(ready)
+                    .build(),
                 ms(
                     "left-context-ms",
                     "Left Context",
-                    "Audio before each chunk given to the model, in ms (rounded to whole 20 ms output frames)",
+                    "Audio before each chunk given to the model, in ms (rounded to whole 20 ms output frames; default: from latency)",
                     config::DEFAULT_LEFT_CONTEXT_MS,
                     config::MAX_WINDOW_PART_MS,
                 ),
                 ms(
                     "chunk-ms",
                     "Chunk",
-                    "Audio recognised per window, in ms (rounded to whole output frames, at least one)",
+                    "Audio recognised per window, in ms (rounded to whole output frames, at least one; default: from latency)",
                     config::DEFAULT_CHUNK_MS,
                     config::MAX_WINDOW_PART_MS,
                 ),
                 ms(
                     "right-context-ms",
                     "Right Context",
-                    "Audio after each chunk given to the model, in ms; adds to the latency",
+                    "Audio after each chunk given to the model, in ms (default: from latency)",
                     config::DEFAULT_RIGHT_CONTEXT_MS,
                     config::MAX_WINDOW_PART_MS,
                 ),
                 ms(
                     "word-gap-ms",
                     "Word Gap",
-                    "Silence after a word that completes it even without a following space, in ms (0 = only a space does)",
+                    "Silence after a word that completes it even without a following space, in ms (0 = only a space does; default: from latency)",
                     config::DEFAULT_WORD_GAP_MS,
                     config::MAX_WINDOW_PART_MS,
                 ),
@@ -369,10 +427,13 @@ impl ObjectImpl for QuartzNetStt {
         match pspec.name() {
             "model-path" => settings.model_path = value.get().expect(typed),
             "threads" => settings.threads = value.get().expect(typed),
-            "left-context-ms" => settings.left_context_ms = value.get().expect(typed),
-            "chunk-ms" => settings.chunk_ms = value.get().expect(typed),
-            "right-context-ms" => settings.right_context_ms = value.get().expect(typed),
-            "word-gap-ms" => settings.word_gap_ms = value.get().expect(typed),
+            "latency" => settings.latency_ms = value.get().expect(typed),
+            "lateness" => settings.lateness_ms = value.get().expect(typed),
+            "language-code" => settings.language_code = value.get().expect(typed),
+            "left-context-ms" => settings.left_context_ms = Some(value.get().expect(typed)),
+            "chunk-ms" => settings.chunk_ms = Some(value.get().expect(typed)),
+            "right-context-ms" => settings.right_context_ms = Some(value.get().expect(typed)),
+            "word-gap-ms" => settings.word_gap_ms = Some(value.get().expect(typed)),
             "decoder" => settings.decoder = value.get().expect(typed),
             "lm-path" => settings.lm_path = value.get().expect(typed),
             "beam-width" => settings.beam_width = value.get().expect(typed),
@@ -398,10 +459,13 @@ impl ObjectImpl for QuartzNetStt {
         match pspec.name() {
             "model-path" => settings.model_path.to_value(),
             "threads" => settings.threads.to_value(),
-            "left-context-ms" => settings.left_context_ms.to_value(),
-            "chunk-ms" => settings.chunk_ms.to_value(),
-            "right-context-ms" => settings.right_context_ms.to_value(),
-            "word-gap-ms" => settings.word_gap_ms.to_value(),
+            "latency" => settings.latency_ms.to_value(),
+            "lateness" => settings.lateness_ms.to_value(),
+            "language-code" => settings.language_code.to_value(),
+            "left-context-ms" => settings.plan().left_context_ms.to_value(),
+            "chunk-ms" => settings.plan().chunk_ms.to_value(),
+            "right-context-ms" => settings.plan().right_context_ms.to_value(),
+            "word-gap-ms" => settings.plan().word_gap_ms.to_value(),
             "decoder" => settings.decoder.to_value(),
             "lm-path" => settings.lm_path.to_value(),
             "beam-width" => settings.beam_width.to_value(),
@@ -426,7 +490,7 @@ impl ElementImpl for QuartzNetStt {
         static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
                 "QuartzNet speech-to-text",
-                "Audio/Text/Converter",
+                "Audio/Text/Filter",
                 "Transcribes speech with NeMo QuartzNet CTC models run by ONNX Runtime",
                 "The quartznetstt developers",
             )
@@ -594,10 +658,13 @@ impl BaseTransformImpl for QuartzNetStt {
                     gst::warning!(CAT, imp = self, "drain at EOS failed: {err:?}");
                 }
             }
-            gst::EventView::Segment(_) => {
+            gst::EventView::Segment(segment) => {
                 // Text of the old segment must go out before the new segment event.
                 if let Err(err) = self.drain() {
                     gst::warning!(CAT, imp = self, "drain at new segment failed: {err:?}");
+                }
+                if let Some(late) = self.with_lateness(segment.segment(), event.seqnum()) {
+                    return self.parent_sink_event(late);
                 }
             }
             gst::EventView::FlushStop(_) => self.reset(),
@@ -621,9 +688,8 @@ impl BaseTransformImpl for QuartzNetStt {
             match output {
                 None => return Ok(GenerateOutputSuccess::NoOutput),
                 Some(Output::Text(buffer)) => return Ok(GenerateOutputSuccess::Buffer(buffer)),
-                Some(Output::Gap { start, duration }) => {
-                    let gap = gst::event::Gap::builder(start).duration(duration).build();
-                    self.obj().src_pad().push_event(gap);
+                Some(event) => {
+                    self.obj().src_pad().push_event(output_event(event));
                 }
             }
         }
@@ -631,6 +697,23 @@ impl BaseTransformImpl for QuartzNetStt {
 }
 
 impl QuartzNetStt {
+    /// The segment event with `lateness` added to its base, so the text's running time is
+    /// that much later (as the gst-plugins-rs transcribers do); `None` without lateness.
+    fn with_lateness(&self, segment: &gst::Segment, seqnum: gst::Seqnum) -> Option<gst::Event> {
+        let lateness = self.settings.lock().unwrap().lateness_ms;
+        let mut segment = segment.downcast_ref::<gst::ClockTime>()?.clone();
+        if lateness == 0 {
+            return None;
+        }
+        let base = segment.base().unwrap_or(gst::ClockTime::ZERO);
+        segment.set_base(base + gst::ClockTime::from_mseconds(u64::from(lateness)));
+        Some(
+            gst::event::Segment::builder(&segment)
+                .seqnum(seqnum)
+                .build(),
+        )
+    }
+
     fn is_started(&self) -> bool {
         self.state.lock().unwrap().is_some()
     }
@@ -666,6 +749,11 @@ impl QuartzNetStt {
         )
         .map_err(|e| error_message(&e))?;
         let description = model.description().clone();
+        if let Some(code) = non_empty(&settings.language_code) {
+            description
+                .check_language(code)
+                .map_err(|e| error_message(&e))?;
+        }
         let (window, rounded) = WindowConfig::for_model(&config, &description);
         if rounded {
             gst::warning!(
@@ -689,36 +777,75 @@ impl QuartzNetStt {
             );
         }
 
-        // One window of silence warms ONNX Runtime up (the first run is the slowest) and
-        // measures the processing latency reported in LATENCY queries.
+        // A window of silence warms ONNX Runtime up (its first run allocates and is much the
+        // slowest); a second measures the time to recognise one, part of the latency.
         let geometry = recognizer.geometry();
-        let started = Instant::now();
-        recognizer.push(&vec![0.0; geometry.chunk + geometry.right]);
-        let warm_up = recognizer.next_result();
-        let elapsed = started.elapsed();
-        recognizer.reset();
-        warm_up
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Failed, ("{}: {e}", path.display())))?;
+        let silence = vec![0.0; geometry.chunk + geometry.right];
+        let mut elapsed = std::time::Duration::ZERO;
+        for _ in 0..2 {
+            let started = Instant::now();
+            recognizer.push(&silence);
+            let run = recognizer.next_result();
+            elapsed = started.elapsed();
+            recognizer.reset();
+            run.map_err(|e| {
+                gst::error_msg!(gst::LibraryError::Failed, ("{}: {e}", path.display()))
+            })?;
+        }
 
         let clock = Clock {
             sample_rate: description.sample_rate,
             frame_samples: recognizer.frame_samples() as u64,
             chunk_samples: geometry.chunk as u64,
+            word_gap_samples: u64::from(config.decoding.word_gap_ms)
+                * u64::from(description.sample_rate)
+                / 1000,
             trust: Tolerance {
                 tolerance: gst::ClockTime::from_nseconds(settings.tolerance),
                 discont_wait: gst::ClockTime::from_nseconds(settings.discont_wait),
             },
         };
-        let text_hold = gst::ClockTime::from_mseconds(u64::from(config::text_hold_ms(
-            settings.word_gap_ms,
-            beam,
-        )));
+        // Text leaves once the chunk and its right context have arrived and been recognised;
+        // what the latency leaves beyond that is how long before the chunk a word may start
+        // and still be on time (text held longer has its timestamp moved forward).
+        let lookahead = clock.time((geometry.chunk + geometry.right) as u64);
+        let processing = gst::ClockTime::from_nseconds(elapsed.as_nanos() as u64 * 2);
+        let asked = gst::ClockTime::from_mseconds(u64::from(settings.latency_ms));
+        let latency = asked.max(lookahead + processing);
+        // Windows longer than the latency are a setting to fix; recognition time pushing
+        // past it (a loaded machine) is only logged.
+        if lookahead > asked {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                (
+                    "latency of {} ms is too short for a {} ms chunk and {} ms right context \
+                     (recognised in {} ms): reporting {} ms",
+                    asked.mseconds(),
+                    clock.time(geometry.chunk as u64).mseconds(),
+                    clock.time(geometry.right as u64).mseconds(),
+                    processing.mseconds(),
+                    latency.mseconds()
+                )
+            );
+        } else if latency > asked {
+            gst::info!(
+                CAT,
+                imp = self,
+                "recognising a window takes {processing}: reporting {latency} of latency"
+            );
+        }
+        let text_hold = latency - lookahead - processing;
+        gst::info!(
+            CAT,
+            imp = self,
+            "latency {latency}: chunk + right context {lookahead}, recognition {processing}, \
+             words may start {text_hold} before their chunk"
+        );
         let state = State {
             sample_rate: description.sample_rate,
             timeline: Timeline::new(clock, text_hold, settings.style()),
-            lookahead: clock.time((geometry.chunk + geometry.right) as u64),
-            text_hold,
-            processing: gst::ClockTime::from_nseconds(elapsed.as_nanos() as u64 * 2),
+            latency,
             refused_caps: None,
             drift_warned: false,
         };
@@ -730,18 +857,17 @@ impl QuartzNetStt {
         Ok((stream, state))
     }
 
-    /// Chunk + right context (audio that must arrive before a chunk is recognised), plus how
-    /// long decoding may hold a word back after it starts (a word that began before the chunk
-    /// comes out with it), plus the time recognition takes.
+    /// The `latency` property, or what the windows and recognition need if that is more
+    /// (known once started).
     fn latency(&self) -> gst::ClockTime {
         if let Some(state) = self.state.lock().unwrap().as_ref() {
-            return state.lookahead + state.text_hold + state.processing;
+            return state.latency;
         }
-        // Not started: the settings' figure, without processing time.
         let s = self.settings.lock().unwrap();
-        let beam = s.decoder != Decoder::Greedy;
-        let hold = config::text_hold_ms(s.word_gap_ms, beam);
-        gst::ClockTime::from_mseconds(u64::from(s.chunk_ms + s.right_context_ms + hold))
+        let plan = s.plan();
+        let asked = u64::from(s.latency_ms);
+        let lookahead = u64::from(plan.chunk_ms) + u64::from(plan.right_context_ms);
+        gst::ClockTime::from_mseconds(asked.max(lookahead))
     }
 
     fn recognition_failed(&self, error: &quartznet_engine::Error) -> gst::FlowError {
@@ -976,8 +1102,8 @@ impl QuartzNetStt {
                 Output::Text(buffer) => {
                     src.push(buffer)?;
                 }
-                Output::Gap { start, duration } => {
-                    src.push_event(gst::event::Gap::builder(start).duration(duration).build());
+                event => {
+                    src.push_event(output_event(event));
                 }
             }
         }
@@ -993,6 +1119,20 @@ impl QuartzNetStt {
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.timeline.clear();
         }
+    }
+}
+
+/// The event for a non-text output.
+fn output_event(output: Output) -> gst::Event {
+    match output {
+        Output::Gap { start, duration } => {
+            gst::event::Gap::builder(start).duration(duration).build()
+        }
+        Output::FinalTranscript => {
+            gst::event::CustomDownstream::builder(gst::Structure::new_empty(FINAL_TRANSCRIPT_EVENT))
+                .build()
+        }
+        Output::Text(_) => unreachable!("text goes downstream as a buffer"),
     }
 }
 

@@ -31,6 +31,10 @@ pub enum Output {
         start: gst::ClockTime,
         duration: gst::ClockTime,
     },
+    /// An utterance ended (its last word was followed by a word gap of silence, or the
+    /// stream ended): the `rstranscribe/final-transcript` event of gst-plugins-rs
+    /// transcribers, on which caption accumulators flush.
+    FinalTranscript,
 }
 
 /// A word on the output timeline.
@@ -107,6 +111,9 @@ pub struct Clock {
     pub frame_samples: u64,
     /// Samples per chunk: the longest hole filled with silence.
     pub chunk_samples: u64,
+    /// Samples of silence after a word that end an utterance (the word gap; 0: only the
+    /// end of the stream does).
+    pub word_gap_samples: u64,
     /// How far timestamps are trusted.
     pub trust: Tolerance,
 }
@@ -150,6 +157,8 @@ pub struct Timeline {
     drifting_since: Option<u64>,
     /// Everything up to here has been covered downstream by text or a gap.
     emitted_until: Option<gst::ClockTime>,
+    /// End frame of the last word sent since the last final-transcript event.
+    utterance_end: Option<u64>,
     pending: VecDeque<Output>,
     reports: Vec<Report>,
 }
@@ -163,6 +172,7 @@ impl Timeline {
             anchor: None,
             drifting_since: None,
             emitted_until: None,
+            utterance_end: None,
             pending: VecDeque::new(),
             reports: Vec::new(),
         }
@@ -251,6 +261,7 @@ impl Timeline {
         self.anchor = None;
         self.drifting_since = None;
         self.emitted_until = None;
+        self.utterance_end = None;
     }
 
     /// Forgets the stream and everything not yet sent (flush).
@@ -310,10 +321,30 @@ impl Timeline {
             None => time(result.first_frame + result.frames),
         };
         self.gap_until(covered);
+        self.end_utterance(result);
         if self.style.reports {
             self.queue_reports(result, end);
         }
         held_too_long
+    }
+
+    /// Sends the final-transcript event once the words sent are followed by a word gap of
+    /// settled silence (nothing is being spoken), or at the end of the stream.
+    fn end_utterance(&mut self, result: &ChunkResult) {
+        if let Some(last) = result.words.last() {
+            self.utterance_end = Some(last.end_frame);
+        }
+        let Some(end_frame) = self.utterance_end else {
+            return;
+        };
+        let settled = result.partial.is_none() && result.unsettled_from.is_none();
+        let silence = (result.first_frame + result.frames).saturating_sub(end_frame)
+            * self.clock.frame_samples;
+        let gap = self.clock.word_gap_samples;
+        if result.last || (settled && gap > 0 && silence >= gap) {
+            self.pending.push_back(Output::FinalTranscript);
+            self.utterance_end = None;
+        }
     }
 
     fn frame_time(&self, frame: u64, end: Option<gst::ClockTime>) -> gst::ClockTime {
@@ -437,6 +468,7 @@ mod tests {
             sample_rate: RATE,
             frame_samples: FRAME,
             chunk_samples: 32_000,
+            word_gap_samples: 4800,
             trust: Tolerance {
                 tolerance: ms(40),
                 discont_wait: ms(1000),
@@ -481,8 +513,42 @@ mod tests {
                 Output::Gap { start, duration } => {
                     (String::new(), start.mseconds(), duration.mseconds())
                 }
+                Output::FinalTranscript => ("<final>".to_string(), 0, 0),
             })
             .collect()
+    }
+
+    #[test]
+    fn utterances_end_after_a_word_gap_of_settled_silence() {
+        let mut t = timeline(false);
+        t.start(ms(0));
+        let finals = |t: &mut Timeline| {
+            drain(t)
+                .into_iter()
+                .filter(|(text, ..)| !text.is_empty())
+                .map(|(text, ..)| text)
+                .collect::<Vec<_>>()
+        };
+        // A word ending 200 ms before the chunk's end: not yet an utterance's end (300 ms gap).
+        t.push_result(&chunk(0, 50, vec![word("hello", 10, 40)]), None);
+        assert_eq!(finals(&mut t), ["hello"]);
+        // The next chunk is silent: the gap is reached.
+        t.push_result(&chunk(50, 50, vec![]), None);
+        assert_eq!(finals(&mut t), ["<final>"]);
+        // Silence without new words sends nothing more.
+        t.push_result(&chunk(100, 50, vec![]), None);
+        assert!(finals(&mut t).is_empty());
+        // Speech still going on at the chunk's end holds the event back.
+        let mut speaking = chunk(150, 50, vec![word("there", 150, 160)]);
+        speaking.partial = Some(word("wor", 190, 200));
+        speaking.unsettled_from = Some(190);
+        t.push_result(&speaking, None);
+        assert_eq!(finals(&mut t), ["there"]);
+        // The end of the stream ends the utterance at once.
+        let mut last = chunk(200, 10, vec![word("world", 190, 205)]);
+        last.last = true;
+        t.push_result(&last, Some(ms(4200)));
+        assert_eq!(finals(&mut t), ["world", "<final>"]);
     }
 
     #[test]
@@ -502,6 +568,7 @@ mod tests {
                 (String::new(), 5000, 200),
                 ("hello world".to_string(), 5200, 1000),
                 (String::new(), 6200, 800),
+                ("<final>".to_string(), 0, 0),
                 (String::new(), 7000, 2000),
             ]
         );
@@ -526,7 +593,11 @@ mod tests {
             .collect();
         assert_eq!(
             texts,
-            vec![("a\n".to_string(), 0, 100), ("b\n".to_string(), 200, 200)]
+            vec![
+                ("a\n".to_string(), 0, 100),
+                ("b\n".to_string(), 200, 200),
+                ("<final>".to_string(), 0, 0)
+            ]
         );
         assert!(t.take_reports().is_empty());
     }

@@ -89,6 +89,8 @@ pub struct ModelDescription {
     /// A word language model (ARPA) made for this model, which the decoder uses by default
     /// for beam search. In the sidecar it is a path relative to the sidecar's folder.
     pub language_model: Option<PathBuf>,
+    /// The language the model transcribes, as a BCP 47 tag (`en`, `en-US`); `None`: not said.
+    pub language: Option<String>,
 }
 
 impl Default for ModelDescription {
@@ -101,6 +103,7 @@ impl Default for ModelDescription {
             text: "NVIDIA QuartzNet, English characters".to_string(),
             source: "built-in QuartzNet English defaults".to_string(),
             language_model: None,
+            language: Some("en".to_string()),
         }
     }
 }
@@ -114,6 +117,37 @@ impl ModelDescription {
     /// Duration of one output frame in samples (hop x subsampling: 320 = 20 ms at 16 kHz).
     pub fn samples_per_output_frame(&self) -> usize {
         self.frontend.hop_length * self.subsampling_factor as usize
+    }
+
+    /// Whether the model transcribes `code` (a BCP 47 tag such as `en-US`, as GStreamer
+    /// transcribers take it): its primary language must be the model's. A model whose
+    /// description names no language accepts any well-formed code.
+    pub fn check_language(&self, code: &str) -> Result<()> {
+        let primary = |tag: &str| {
+            tag.split(['-', '_'])
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        };
+        let well_formed = !code.is_empty()
+            && code.len() <= 35
+            && code
+                .split(['-', '_'])
+                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()))
+            && (2..=3).contains(&primary(code).len())
+            && primary(code).chars().all(|c| c.is_ascii_alphabetic());
+        if !well_formed {
+            return Err(Error::Settings(format!(
+                "language code '{code}' is not a language tag such as 'en' or 'en-US'"
+            )));
+        }
+        match &self.language {
+            Some(language) if primary(language) != primary(code) => Err(Error::Settings(format!(
+                "language code '{code}' is not supported: the model ({}) transcribes '{language}'",
+                self.source
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Parses the sidecar JSON format.
@@ -246,6 +280,8 @@ struct RawDescription {
     nemo_version: Option<String>,
     #[serde(default)]
     language_model: Option<PathBuf>,
+    #[serde(default)]
+    language: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -404,6 +440,7 @@ impl RawDescription {
             text,
             source: String::new(),
             language_model: self.language_model,
+            language: self.language,
         })
     }
 }
@@ -513,6 +550,33 @@ mod tests {
                 .to_string();
             assert!(e.contains("not a regular file"), "{e}");
         }
+    }
+
+    #[test]
+    fn language_codes_match_the_primary_language() {
+        let english = ModelDescription::default();
+        for ok in ["en", "en-US", "EN_gb", "en-Latn-US"] {
+            assert!(english.check_language(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "fr-FR", "de", "", "e", "english", "en--US", "en US", "12-US",
+        ] {
+            assert!(
+                matches!(english.check_language(bad), Err(Error::Settings(_))),
+                "{bad}"
+            );
+        }
+        let unknown = ModelDescription {
+            language: None,
+            ..ModelDescription::default()
+        };
+        assert!(unknown.check_language("fr-FR").is_ok());
+        assert!(unknown.check_language("not a code").is_err());
+        let json = sidecar("zeros", "per_feature").replacen('{', r#"{"language": "de", "#, 1);
+        let german = ModelDescription::from_json(&json, "model.json").unwrap();
+        assert_eq!(german.language.as_deref(), Some("de"));
+        assert!(german.check_language("de-AT").is_ok());
+        assert!(german.check_language("en-US").is_err());
     }
 
     #[test]

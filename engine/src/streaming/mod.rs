@@ -146,7 +146,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     }
 
     /// Whether words are decoded by beam search (which holds them back up to its commit
-    /// delay; see [`crate::config::text_hold_ms`]).
+    /// delay; see [`crate::config::LatencyPlan`]).
     pub fn uses_beam_search(&self) -> bool {
         self.decoder.is_beam_search()
     }

@@ -70,7 +70,7 @@ mod tests {
     fn default_window_is_whole_frames() {
         let config = RecognizerConfig::default();
         let (w, rounded) = WindowConfig::for_model(&config, &ModelDescription::default());
-        assert_eq!((w.left, w.chunk, w.right), (40_000, 32_000, 40_000));
+        assert_eq!((w.left, w.chunk, w.right), (19_200, 16_000, 9_600));
         assert!(!rounded);
     }
 }
