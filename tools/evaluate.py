@@ -93,7 +93,7 @@ def main():
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "quartznet-transcribe"))
     ap.add_argument("--show", type=int, default=0, help="print this many reference/hypothesis pairs per set")
     ap.add_argument("--modes", default="offline,streaming", help="offline, streaming or both (default)")
-    passed = ("decoder", "lm", "beam-width", "lm-weight", "word-bonus", "left-context-ms", "chunk-ms",
+    passed = ("decoder", "lm", "beam-width", "lm-weight", "word-bonus", "latency-ms", "left-context-ms", "chunk-ms",
               "right-context-ms", "word-gap-ms")
     for option in passed:
         ap.add_argument(f"--{option}", help=f"passed to quartznet-transcribe --{option}")
