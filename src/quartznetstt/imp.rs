@@ -34,6 +34,7 @@ use quartznet_engine::config::{self, DecoderSettings, LatencyPlan, RecognizerCon
 use quartznet_engine::model::{LoadOptions, OnnxModel, bundled, runtime};
 use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer, WindowConfig};
 
+use super::pacing::{Episode, Pace, Pacer};
 use super::timeline::{Clock, Output, Report, Style, Sync, Timeline, Tolerance};
 use super::{Decoder, Granularity, Normalize, Padding};
 
@@ -190,6 +191,12 @@ struct State {
     refused_caps: Option<gst::Caps>,
     /// Whether drifting timestamps were reported (once per start).
     drift_warned: bool,
+    /// How far behind real time live input may arrive and its text still be on time.
+    allowed_lag: gst::ClockTime,
+    /// Drops live input that recognition cannot keep up with.
+    pacer: Pacer,
+    /// Upstream's liveness and minimum latency, asked once per stream.
+    upstream: Option<(bool, gst::ClockTime)>,
 }
 
 /// The element. Lock order (see docs/ARCHITECTURE.md): `stream`, then `settings`, then
@@ -848,6 +855,9 @@ impl QuartzNetStt {
             latency,
             refused_caps: None,
             drift_warned: false,
+            allowed_lag: text_hold.max(clock.time(geometry.chunk as u64)),
+            pacer: Pacer::default(),
+            upstream: None,
         };
         let stream = Stream {
             recognizer,
@@ -886,6 +896,9 @@ impl QuartzNetStt {
         })?;
         let mut stream_guard = self.stream.lock().unwrap();
         let stream = stream_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        if self.keep_up(stream, buffer)? {
+            return Ok(());
+        }
         convert_samples(&map, &mut stream.odd_byte, &mut stream.samples);
         drop(map);
 
@@ -915,6 +928,137 @@ impl QuartzNetStt {
             }
         }
         self.queue_results(&results, None)
+    }
+
+    /// Drops live input that arrives too late for its text to be on time (recognition slower
+    /// than real time: see `pacing`). Returns whether `buffer` was dropped. The first drop
+    /// finishes the stream so far; the first buffer kept again starts a new one, and the
+    /// episode is reported.
+    fn keep_up(&self, stream: &mut Stream, buffer: &gst::Buffer) -> Result<bool, gst::FlowError> {
+        let Some(pts) = buffer.pts() else {
+            return Ok(false);
+        };
+        let lag = self.lag(pts);
+        let samples = buffer.size() as u64 / 2;
+        let pace = {
+            let mut state = self.state.lock().unwrap();
+            let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+            let duration = buffer
+                .duration()
+                .unwrap_or_else(|| state.timeline.clock().time(samples));
+            let allowed = state.allowed_lag;
+            state.pacer.pace(lag, allowed, pts, duration, samples)
+        };
+        match pace {
+            Pace::Keep => Ok(false),
+            Pace::Resume(episode) => {
+                self.report_dropped(Some(episode), false);
+                Ok(false)
+            }
+            Pace::Drop { first: false } => Ok(true),
+            Pace::Drop { first: true } => {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "{lag:?} behind real time at {pts}: dropping"
+                );
+                let pushed = stream.recognizer.samples_pushed();
+                let end = self
+                    .state
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .map_or(pts, |s| s.timeline.stream_end(pushed));
+                let results = stream
+                    .recognizer
+                    .finish()
+                    .map_err(|e| self.recognition_failed(&e))?;
+                stream.odd_byte = None;
+                self.queue_results(&results, Some(end))?;
+                self.with_timeline(|t| t.end_stream())?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// How far behind real time input stamped `pts` arrives: the pipeline clock's running
+    /// time now less the buffer's running time and upstream's own latency. `None` when
+    /// upstream is not live (a file is never dropped) or there is no clock.
+    fn lag(&self, pts: gst::ClockTime) -> Option<gst::ClockTime> {
+        let known = self.state.lock().unwrap().as_ref().and_then(|s| s.upstream);
+        let (live, upstream_latency) = match known {
+            Some(upstream) => upstream,
+            None => {
+                let mut query = gst::query::Latency::new();
+                let upstream = if self.obj().sink_pad().peer_query(&mut query) {
+                    let (live, min, _) = query.result();
+                    (live, min)
+                } else {
+                    (false, gst::ClockTime::ZERO)
+                };
+                if let Some(state) = self.state.lock().unwrap().as_mut() {
+                    state.upstream = Some(upstream);
+                }
+                upstream
+            }
+        };
+        if !live {
+            return None;
+        }
+        let element = self.obj();
+        let now = element.clock()?.time().checked_sub(element.base_time()?)?;
+        let segment = element.segment();
+        let running = segment
+            .downcast_ref::<gst::ClockTime>()?
+            .to_running_time(pts)?;
+        now.checked_sub(running + upstream_latency)
+    }
+
+    /// A QoS message for input dropped to keep up (`None`: none, but the end of a stream),
+    /// and a WARNING summing the episodes when one is due (see `pacing`).
+    fn report_dropped(&self, episode: Option<Episode>, flush: bool) {
+        let (processed, dropped, summary) = {
+            let mut state = self.state.lock().unwrap();
+            let Some(state) = state.as_mut() else {
+                return;
+            };
+            let summary = state.pacer.warning(episode, flush);
+            (state.pacer.processed, state.pacer.dropped, summary)
+        };
+        if let Some(sum) = summary {
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::TooLazy,
+                (
+                    "recognition is slower than real time: dropped {} ms of audio ({} times \
+                     between {} and {}) whose text could no longer be on time; use a smaller \
+                     model, a longer chunk (less recomputation), more threads, or a larger latency",
+                    sum.samples * 1000 / u64::from(self.model_rate()),
+                    sum.episodes,
+                    sum.from,
+                    sum.until
+                )
+            );
+        }
+        let Some(episode) = episode else {
+            return;
+        };
+        let span = episode.until.saturating_sub(episode.from);
+        let segment = self.obj().segment();
+        let segment = segment.downcast_ref::<gst::ClockTime>();
+        let qos = gst::message::Qos::builder(true)
+            .running_time_if_some(segment.and_then(|s| s.to_running_time(episode.from)))
+            .stream_time_if_some(segment.and_then(|s| s.to_stream_time(episode.from)))
+            .timestamp(episode.from)
+            .duration(span)
+            .values(span.nseconds() as i64, 1.0, 1_000_000)
+            .stats(
+                gst::format::Default::from_u64(processed),
+                gst::format::Default::from_u64(dropped),
+            )
+            .src(&*self.obj())
+            .build();
+        let _ = self.obj().post_message(qos);
     }
 
     /// Keeps the recogniser's sample clock in step with buffer timestamps (see
@@ -1065,6 +1209,11 @@ impl QuartzNetStt {
 
     /// Recognises all buffered audio and pushes the results downstream (EOS, new segment).
     fn drain(&self) -> Result<(), gst::FlowError> {
+        let episode = self.state.lock().unwrap().as_mut().and_then(|s| {
+            s.upstream = None;
+            s.pacer.finish()
+        });
+        self.report_dropped(episode, true);
         let (outputs, reports) = {
             let mut stream_guard = self.stream.lock().unwrap();
             let Some(stream) = stream_guard.as_mut() else {
@@ -1118,6 +1267,8 @@ impl QuartzNetStt {
         }
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.timeline.clear();
+            state.pacer.finish();
+            state.upstream = None;
         }
     }
 }

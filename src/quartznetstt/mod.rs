@@ -9,6 +9,7 @@ use quartznet_engine::config::{DecoderKind, NormalizationKind};
 use quartznet_engine::frontend::PaddingMode;
 
 mod imp;
+mod pacing;
 mod timeline;
 
 glib::wrapper! {

@@ -178,6 +178,11 @@ impl Timeline {
         }
     }
 
+    /// The timing constants.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     pub fn set_style(&mut self, style: Style) {
         self.style = style;
     }

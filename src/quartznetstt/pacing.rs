@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Keeping up with a live source when recognition is slower than real time.
+//!
+//! A live source does not wait: if the model cannot keep up, audio piles up in front of the
+//! element (in a queue, or in the capture device until it overruns) and the text falls
+//! further and further behind. The element instead drops the input whose text could no
+//! longer be on time, recognises again from the first buffer that can be, and says how much
+//! it dropped: a QoS message per episode, and a WARNING for the first episode and then at
+//! most every [`WARNING_INTERVAL`] of stream time, summing the episodes since the last one.
+
+/// Least stream time between two warnings about dropped input.
+pub const WARNING_INTERVAL: gst::ClockTime = gst::ClockTime::from_seconds(10);
+
+/// What to do with one input buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// Recognise it.
+    Keep,
+    /// Drop it; `first` for the first buffer of an episode (the stream so far is finished).
+    Drop { first: bool },
+    /// Recognise it; an episode of dropping just ended (report it).
+    Resume(Episode),
+}
+
+/// Input dropped in one go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Episode {
+    /// Timestamp of the first buffer dropped.
+    pub from: gst::ClockTime,
+    /// Timestamp just after the last buffer dropped.
+    pub until: gst::ClockTime,
+    /// Samples dropped.
+    pub samples: u64,
+    /// Buffers dropped.
+    pub buffers: u64,
+}
+
+/// Episodes summed for one warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// Timestamp of the first buffer dropped.
+    pub from: gst::ClockTime,
+    /// Timestamp just after the last buffer dropped.
+    pub until: gst::ClockTime,
+    /// Samples dropped.
+    pub samples: u64,
+    /// Episodes summed.
+    pub episodes: u64,
+}
+
+/// How far behind real time the input may fall, and the episode under way.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    episode: Option<Episode>,
+    /// Episodes ended but not yet warned about.
+    unwarned: Option<Summary>,
+    /// Timestamp of the last warning's end.
+    warned_at: Option<gst::ClockTime>,
+    /// Totals for QoS statistics: samples recognised and dropped since start.
+    pub processed: u64,
+    pub dropped: u64,
+}
+
+impl Pacer {
+    /// Decides on a buffer at `pts` holding `samples` (`duration` long) that arrives `lag`
+    /// behind real time (`None`: not live, or unknown; never dropped), when `allowed` is the
+    /// most the text can be behind and still be on time.
+    pub fn pace(
+        &mut self,
+        lag: Option<gst::ClockTime>,
+        allowed: gst::ClockTime,
+        pts: gst::ClockTime,
+        duration: gst::ClockTime,
+        samples: u64,
+    ) -> Pace {
+        if lag.is_some_and(|lag| lag > allowed) {
+            self.dropped += samples;
+            let first = self.episode.is_none();
+            let episode = self.episode.get_or_insert(Episode {
+                from: pts,
+                until: pts,
+                samples: 0,
+                buffers: 0,
+            });
+            episode.until = pts + duration;
+            episode.samples += samples;
+            episode.buffers += 1;
+            return Pace::Drop { first };
+        }
+        self.processed += samples;
+        match self.episode.take() {
+            Some(episode) => Pace::Resume(episode),
+            None => Pace::Keep,
+        }
+    }
+
+    /// Ends the episode under way, if any (end of stream, flush).
+    pub fn finish(&mut self) -> Option<Episode> {
+        self.episode.take()
+    }
+
+    /// Adds an ended episode to the next warning; returns the summary to warn about now
+    /// (the first episode, or `WARNING_INTERVAL` after the last warning; `flush` at the end
+    /// of a stream).
+    pub fn warning(&mut self, episode: Option<Episode>, flush: bool) -> Option<Summary> {
+        if let Some(e) = episode {
+            let sum = self.unwarned.get_or_insert(Summary {
+                from: e.from,
+                until: e.until,
+                samples: 0,
+                episodes: 0,
+            });
+            sum.until = e.until;
+            sum.samples += e.samples;
+            sum.episodes += 1;
+        }
+        let due = match (self.warned_at, self.unwarned) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(at), Some(sum)) => flush || sum.until >= at + WARNING_INTERVAL,
+        };
+        if !due {
+            return None;
+        }
+        let sum = self.unwarned.take()?;
+        self.warned_at = Some(sum.until);
+        Some(sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(ms: u64) -> gst::ClockTime {
+        gst::ClockTime::from_mseconds(ms)
+    }
+
+    #[test]
+    fn late_input_is_dropped_in_episodes() {
+        let mut p = Pacer::default();
+        let allowed = ms(2000);
+        let mut pace =
+            |lag: Option<u64>, at: u64| p.pace(lag.map(ms), allowed, ms(at), ms(100), 1600);
+        assert_eq!(pace(Some(500), 0), Pace::Keep);
+        assert_eq!(pace(None, 100), Pace::Keep, "not live: never dropped");
+        assert_eq!(pace(Some(2100), 200), Pace::Drop { first: true });
+        assert_eq!(pace(Some(2050), 300), Pace::Drop { first: false });
+        assert_eq!(
+            pace(Some(10), 400),
+            Pace::Resume(Episode {
+                from: ms(200),
+                until: ms(400),
+                samples: 3200,
+                buffers: 2
+            })
+        );
+        assert_eq!(pace(Some(3000), 500), Pace::Drop { first: true });
+        assert_eq!(p.finish().map(|e| e.buffers), Some(1));
+        assert_eq!(p.finish(), None);
+        assert_eq!((p.processed, p.dropped), (3 * 1600, 3 * 1600));
+    }
+
+    #[test]
+    fn warnings_sum_episodes_at_most_every_interval() {
+        let mut p = Pacer::default();
+        let episode = |from: u64| Episode {
+            from: ms(from),
+            until: ms(from + 500),
+            samples: 8000,
+            buffers: 5,
+        };
+        let first = p.warning(Some(episode(1000)), false).unwrap();
+        assert_eq!((first.episodes, first.samples), (1, 8000));
+        assert_eq!(p.warning(Some(episode(3000)), false), None);
+        assert_eq!(p.warning(Some(episode(6000)), false), None);
+        assert_eq!(p.warning(None, false), None);
+        let sum = p.warning(Some(episode(11_000)), false).unwrap();
+        assert_eq!(
+            sum,
+            Summary {
+                from: ms(3000),
+                until: ms(11_500),
+                samples: 24_000,
+                episodes: 3
+            }
+        );
+        assert_eq!(p.warning(Some(episode(12_000)), false), None);
+        assert_eq!(p.warning(None, true).map(|s| s.episodes), Some(1));
+        assert_eq!(p.warning(None, true), None);
+    }
+}
