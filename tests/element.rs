@@ -523,6 +523,58 @@ fn bus_messages_carry_words_times_and_finality() {
     assert!(partials > 0);
 }
 
+/// With `partial-results`, the words not final yet go downstream as soon as they are heard,
+/// marked partial (custom meta and DROPPABLE), and the final words that follow are exactly
+/// those of a run without partials; with beam search a partial's words carry their own
+/// times on the bus.
+#[test]
+fn partial_results_go_downstream_marked_and_finals_are_unchanged() {
+    init();
+    let root = repository();
+    let model = root.join("models/quartznet-en.onnx");
+    let samples = read_wav(&root.join("samples/LJ001-0001.wav"));
+    let run = |partials: bool| {
+        let element = element_with(&model, "word");
+        element.set_property("partial-results", partials);
+        let bus = gst::Bus::new();
+        element.set_bus(Some(&bus));
+        let mut h = harness_around(&element);
+        push_audio(&mut h, &s16_bytes(&samples), 3200, 0);
+        h.push_event(gst::event::Eos::new());
+        let mut finals = Vec::new();
+        let mut partial = Vec::new();
+        while let Some(buffer) = h.try_pull() {
+            let text = std::str::from_utf8(&buffer.map_readable().unwrap())
+                .unwrap()
+                .to_string();
+            let marked =
+                gst::meta::CustomMeta::from_buffer(&buffer, "QuartzNetSttPartialMeta").is_ok();
+            assert_eq!(
+                marked,
+                buffer.flags().contains(gst::BufferFlags::DROPPABLE),
+                "{text}"
+            );
+            if marked { &mut partial } else { &mut finals }.push(text);
+        }
+        let timed_partial_words = std::iter::from_fn(|| bus.pop())
+            .filter_map(|m| m.structure().map(|s| s.to_owned()))
+            .filter(|s| s.name() == "quartznetstt" && !s.get::<bool>("final").unwrap())
+            .map(|s| s.get::<gst::List>("words").unwrap().len())
+            .max()
+            .unwrap_or(0);
+        (finals, partial, timed_partial_words)
+    };
+    let (plain, none, _) = run(false);
+    assert!(none.is_empty());
+    let (finals, partial, most_words) = run(true);
+    assert_eq!(finals, plain);
+    assert!(!partial.is_empty(), "no partial text");
+    assert!(
+        most_words >= 2,
+        "beam-search partials are one word each: {most_words}"
+    );
+}
+
 /// The latency a live pipeline with the element at `latency_ms` settles on, and the
 /// warnings the element posted.
 fn live_latency(latency_ms: u32) -> (gst::ClockTime, Vec<String>) {

@@ -62,13 +62,13 @@ impl Capture {
         ));
         src.set_is_live(true);
         src.set_format(gst::Format::Time);
-        src.set_do_timestamp(true);
         // appsrc's own limit is not the device's: the ring is checked in `start`.
         src.set_max_bytes(0);
         src
     }
 
-    /// Starts capturing `speech` in a loop into `src`.
+    /// Starts capturing `speech` in a loop into `src`, timestamped as a device does: the
+    /// running time of the first period plus the sample count.
     fn start(src: gst_app::AppSrc, speech: Vec<f32>) -> Self {
         let (stop, overruns, periods) = Default::default();
         let capture = Self {
@@ -84,6 +84,12 @@ impl Capture {
         let period = Duration::from_micros(PERIOD_SAMPLES as u64 * 1_000_000 / RATE);
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
+            let first = src
+                .clock()
+                .zip(src.base_time())
+                .map_or(gst::ClockTime::ZERO, |(clock, base)| {
+                    clock.time().saturating_sub(base)
+                });
             let mut n = 0u64;
             let mut offset = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -101,7 +107,18 @@ impl Capture {
                     overruns.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                if src.push_buffer(gst::Buffer::from_mut_slice(chunk)).is_err() {
+                let mut buffer = gst::Buffer::from_mut_slice(chunk);
+                {
+                    let buffer = buffer.get_mut().unwrap();
+                    let samples = (n - 1) * PERIOD_SAMPLES as u64;
+                    buffer.set_pts(
+                        first + gst::ClockTime::from_nseconds(samples * 1_000_000_000 / RATE),
+                    );
+                    buffer.set_duration(gst::ClockTime::from_nseconds(
+                        PERIOD_SAMPLES as u64 * 1_000_000_000 / RATE,
+                    ));
+                }
+                if src.push_buffer(buffer).is_err() {
                     break;
                 }
             }
@@ -139,8 +156,13 @@ struct Run {
     max_lag: gst::ClockTime,
 }
 
-/// Runs `description` for `seconds` of real time with the capture device feeding it speech.
+/// Runs `description` for `seconds` of real time with the capture device feeding it speech
+/// (one at a time: they measure real time on a small machine).
 fn run_live(description: &str, seconds: u64) -> Run {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     init();
     let pipeline = gst::parse::launch(description)
         .unwrap()

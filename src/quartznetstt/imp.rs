@@ -52,6 +52,8 @@ const DEFAULT_MODEL_PATH: Option<&str> = None;
 const DEFAULT_LM_PATH: Option<&str> = None;
 const DEFAULT_APPEND_NEWLINE: bool = false;
 const DEFAULT_POST_MESSAGES: bool = true;
+/// Only final words go downstream (what caption encoders expect).
+const DEFAULT_PARTIAL_RESULTS: bool = false;
 /// No lateness: text keeps its timestamps (the gst-plugins-rs transcribers' default).
 const DEFAULT_LATENESS_MS: u32 = 0;
 /// The custom downstream event gst-plugins-rs transcribers send when an utterance ends.
@@ -88,6 +90,7 @@ struct Settings {
     granularity: Granularity,
     append_newline: bool,
     post_messages: bool,
+    partial_results: bool,
     tolerance: u64,
     discont_wait: u64,
 }
@@ -114,6 +117,7 @@ impl Default for Settings {
             granularity: Granularity::default(),
             append_newline: DEFAULT_APPEND_NEWLINE,
             post_messages: DEFAULT_POST_MESSAGES,
+            partial_results: DEFAULT_PARTIAL_RESULTS,
             tolerance: DEFAULT_TOLERANCE,
             discont_wait: DEFAULT_DISCONT_WAIT,
         }
@@ -161,6 +165,7 @@ impl Settings {
             per_word: self.granularity == Granularity::Word,
             append_newline: self.append_newline,
             reports: self.post_messages,
+            partials: self.partial_results,
         }
     }
 }
@@ -403,6 +408,16 @@ impl ObjectImpl for QuartzNetStt {
                     .default_value(DEFAULT_DISCONT_WAIT)
                     .flags(ready)
                     .build(),
+                glib::ParamSpecBoolean::builder("partial-results")
+                    .nick("Partial Results")
+                    .blurb(
+                        "Also send the words not final yet downstream as soon as they are heard, \
+                         as text buffers marked partial (custom meta QuartzNetSttPartialMeta and \
+                         the DROPPABLE flag); the final words follow",
+                    )
+                    .default_value(DEFAULT_PARTIAL_RESULTS)
+                    .flags(glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING)
+                    .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
                     .nick("Post Messages")
                     .blurb("Post a 'quartznetstt' element message on the bus for each recognised chunk")
@@ -451,6 +466,7 @@ impl ObjectImpl for QuartzNetStt {
             "granularity" => settings.granularity = value.get().expect(typed),
             "append-newline" => settings.append_newline = value.get().expect(typed),
             "post-messages" => settings.post_messages = value.get().expect(typed),
+            "partial-results" => settings.partial_results = value.get().expect(typed),
             "tolerance" => settings.tolerance = value.get().expect(typed),
             "discont-wait" => settings.discont_wait = value.get().expect(typed),
             other => unreachable!("unknown property {other}"),
@@ -483,6 +499,7 @@ impl ObjectImpl for QuartzNetStt {
             "granularity" => settings.granularity.to_value(),
             "append-newline" => settings.append_newline.to_value(),
             "post-messages" => settings.post_messages.to_value(),
+            "partial-results" => settings.partial_results.to_value(),
             "tolerance" => settings.tolerance.to_value(),
             "discont-wait" => settings.discont_wait.to_value(),
             other => unreachable!("unknown property {other}"),

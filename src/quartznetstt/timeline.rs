@@ -73,6 +73,18 @@ pub struct Style {
     pub append_newline: bool,
     /// Keep reports for the bus.
     pub reports: bool,
+    /// Send the words that are not final yet downstream too, marked as partial.
+    pub partials: bool,
+}
+
+/// Name of the custom meta that marks a text buffer as partial: words not final yet, which
+/// the final words that follow may change (see the README's *Partial results*).
+pub const PARTIAL_META: &str = "QuartzNetSttPartialMeta";
+
+/// Registers [`PARTIAL_META`] (once per process).
+pub fn register_partial_meta() {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| gst::meta::CustomMeta::register(PARTIAL_META, &[]));
 }
 
 /// What a buffer's timestamp means for the current stream.
@@ -159,6 +171,8 @@ pub struct Timeline {
     emitted_until: Option<gst::ClockTime>,
     /// End frame of the last word sent since the last final-transcript event.
     utterance_end: Option<u64>,
+    /// Text of the last partial buffer sent, so an unchanged partial is not sent again.
+    last_partial: Option<String>,
     pending: VecDeque<Output>,
     reports: Vec<Report>,
 }
@@ -173,6 +187,7 @@ impl Timeline {
             drifting_since: None,
             emitted_until: None,
             utterance_end: None,
+            last_partial: None,
             pending: VecDeque::new(),
             reports: Vec::new(),
         }
@@ -326,6 +341,9 @@ impl Timeline {
             None => time(result.first_frame + result.frames),
         };
         self.gap_until(covered);
+        if self.style.partials {
+            self.push_partial(&result.partial, end);
+        }
         self.end_utterance(result);
         if self.style.reports {
             self.queue_reports(result, end);
@@ -342,7 +360,7 @@ impl Timeline {
         let Some(end_frame) = self.utterance_end else {
             return;
         };
-        let settled = result.partial.is_none() && result.unsettled_from.is_none();
+        let settled = result.partial.is_empty() && result.unsettled_from.is_none();
         let silence = (result.first_frame + result.frames).saturating_sub(end_frame)
             * self.clock.frame_samples;
         let gap = self.clock.word_gap_samples;
@@ -356,7 +374,46 @@ impl Timeline {
         frame_time(self.anchor, self.clock, frame, end)
     }
 
-    fn push_text(&mut self, mut text: String, start: gst::ClockTime, end: gst::ClockTime) {
+    fn push_text(&mut self, text: String, start: gst::ClockTime, end: gst::ClockTime) {
+        let buffer = self.text_buffer(text, start, end);
+        self.pending.push_back(Output::Text(buffer));
+        self.emitted_until = Some(end);
+        self.last_partial = None;
+    }
+
+    /// Sends the words not final yet as one buffer marked partial (custom meta
+    /// [`PARTIAL_META`] and the DROPPABLE flag: a consumer that wants only final text drops
+    /// it), unless it says what the last one said. It covers no time: the final words that
+    /// follow cover it again.
+    fn push_partial(&mut self, words: &[Word], end: Option<gst::ClockTime>) {
+        let (Some(first), Some(last)) = (words.first(), words.last()) else {
+            return;
+        };
+        let text = join_words(words);
+        if self.last_partial.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        self.last_partial = Some(text.clone());
+        let start = self
+            .frame_time(first.start_frame, end)
+            .max(self.emitted_until.unwrap_or(gst::ClockTime::ZERO));
+        let stop = self.frame_time(last.end_frame, end).max(start);
+        let mut buffer = self.text_buffer(text, start, stop);
+        {
+            let buffer = buffer.get_mut().expect("a new buffer is writable");
+            buffer.set_flags(gst::BufferFlags::DROPPABLE);
+            register_partial_meta();
+            gst::meta::CustomMeta::add(buffer, PARTIAL_META).expect("registered above");
+        }
+        self.pending.push_back(Output::Text(buffer));
+    }
+
+    fn text_buffer(
+        &self,
+        mut text: String,
+        start: gst::ClockTime,
+        end: gst::ClockTime,
+    ) -> gst::Buffer {
         if self.style.append_newline {
             text.push('\n');
         }
@@ -366,8 +423,7 @@ impl Timeline {
             buffer.set_pts(start);
             buffer.set_duration(end - start);
         }
-        self.pending.push_back(Output::Text(buffer));
-        self.emitted_until = Some(end);
+        buffer
     }
 
     fn gap_until(&mut self, until: gst::ClockTime) {
@@ -414,8 +470,8 @@ impl Timeline {
         if !result.words.is_empty() || result.last {
             reports.push(report(&result.words, true));
         }
-        if let Some(partial) = &result.partial {
-            reports.push(report(std::slice::from_ref(partial), false));
+        if !result.partial.is_empty() {
+            reports.push(report(&result.partial, false));
         }
         self.reports.extend(reports);
     }
@@ -483,6 +539,7 @@ mod tests {
             per_word,
             append_newline: false,
             reports: true,
+            partials: false,
         };
         Timeline::new(clock, ms(1600), style)
     }
@@ -545,7 +602,7 @@ mod tests {
         assert!(finals(&mut t).is_empty());
         // Speech still going on at the chunk's end holds the event back.
         let mut speaking = chunk(150, 50, vec![word("there", 150, 160)]);
-        speaking.partial = Some(word("wor", 190, 200));
+        speaking.partial = vec![word("wor", 190, 200)];
         speaking.unsettled_from = Some(190);
         t.push_result(&speaking, None);
         assert_eq!(finals(&mut t), ["there"]);
@@ -554,6 +611,58 @@ mod tests {
         last.last = true;
         t.push_result(&last, Some(ms(4200)));
         assert_eq!(finals(&mut t), ["world", "<final>"]);
+    }
+
+    #[test]
+    fn partials_go_downstream_marked_and_finals_follow() {
+        let mut t = timeline(false);
+        t.set_style(Style {
+            partials: true,
+            ..t.style
+        });
+        t.start(ms(0));
+        let texts = |t: &mut Timeline| -> Vec<(String, u64, bool)> {
+            t.take_outputs()
+                .into_iter()
+                .filter_map(|o| match o {
+                    Output::Text(b) => Some((
+                        String::from_utf8(b.map_readable().unwrap().to_vec()).unwrap(),
+                        b.pts().unwrap().mseconds(),
+                        gst::meta::CustomMeta::from_buffer(&b, PARTIAL_META).is_ok()
+                            && b.flags().contains(gst::BufferFlags::DROPPABLE),
+                    )),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut r = chunk(0, 50, vec![word("one", 5, 15)]);
+        r.partial = vec![word("two", 20, 30), word("thr", 35, 50)];
+        r.unsettled_from = Some(20);
+        t.push_result(&r, None);
+        assert_eq!(
+            texts(&mut t),
+            [
+                ("one".to_string(), 100, false),
+                ("two thr".to_string(), 400, true)
+            ]
+        );
+        // The same partial again is not repeated; a changed one is.
+        let mut same = chunk(50, 10, vec![]);
+        same.partial = r.partial.clone();
+        same.unsettled_from = Some(20);
+        t.push_result(&same, None);
+        assert!(texts(&mut t).is_empty());
+        let mut r = chunk(60, 40, vec![word("two", 20, 30)]);
+        r.partial = vec![word("three", 35, 60)];
+        r.unsettled_from = Some(35);
+        t.push_result(&r, None);
+        assert_eq!(
+            texts(&mut t),
+            [
+                ("two".to_string(), 400, false),
+                ("three".to_string(), 700, true)
+            ]
+        );
     }
 
     #[test]
@@ -586,6 +695,7 @@ mod tests {
             per_word: true,
             append_newline: true,
             reports: false,
+            partials: false,
         });
         t.start(ms(0));
         t.push_result(
@@ -613,7 +723,7 @@ mod tests {
         t.start(ms(0));
         let mut r = chunk(0, 100, vec![]);
         r.unsettled_from = Some(80);
-        r.partial = Some(word("hel", 80, 100));
+        r.partial = vec![word("hel", 80, 100)];
         t.push_result(&r, None);
         assert_eq!(
             drain(&mut t),

@@ -213,24 +213,15 @@ impl BeamSearchDecoder {
         out
     }
 
-    /// The best hypothesis's text that is not final yet, as one provisional word.
-    pub fn pending(&self) -> Option<Word> {
+    /// The best hypothesis's words that are not final yet (they may still change), each
+    /// with its own times; the last may still be being spoken.
+    pub fn pending(&self) -> Vec<Word> {
         let best = &self.beam[0];
         let mut words: Vec<Word> = best.words.clone();
         if let Some(p) = &best.partial {
             words.push(partial_word(p));
         }
-        let first = words.first()?;
-        Some(Word {
-            text: words
-                .iter()
-                .map(|w| w.text.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-            start_frame: first.start_frame,
-            end_frame: words.last().map_or(first.end_frame, |w| w.end_frame),
-            confidence: words.iter().map(|w| w.confidence).fold(1.0, f32::min),
-        })
+        words
     }
 
     /// The earliest frame at which any hypothesis has text that is not final: words output
@@ -680,7 +671,10 @@ ngram 2=2
         assert_eq!((early[0].start_frame, early[0].end_frame), (0, 1));
         let rest = d.push(&lp[25 * vocab..], spec.len() - 25);
         assert!(rest.is_empty());
-        assert_eq!(d.pending().map(|w| w.text), Some("cat".to_string()));
+        assert_eq!(
+            d.pending().into_iter().map(|w| w.text).collect::<Vec<_>>(),
+            ["cat"]
+        );
         let last = d.finish();
         assert_eq!(text(&last), "cat");
         assert_eq!((last[0].start_frame, last[0].end_frame), (32, 35));

@@ -86,10 +86,12 @@ impl CtcDecoder {
         }
     }
 
-    /// Text heard but not final yet.
-    pub fn pending(&self) -> Option<Word> {
+    /// Words heard but not final yet, each with its own times (greedy decoding: at most
+    /// the word being spoken; beam search: the best hypothesis's words that may still
+    /// change).
+    pub fn pending(&self) -> Vec<Word> {
         match self {
-            Self::Greedy(d) => d.pending(),
+            Self::Greedy(d) => d.pending().into_iter().collect(),
             Self::Beam(d) => d.pending(),
         }
     }

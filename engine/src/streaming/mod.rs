@@ -40,9 +40,9 @@ pub struct ChunkResult {
     pub frames: u64,
     /// Words completed in this chunk, in order; their frames are stream output frames.
     pub words: Vec<Word>,
-    /// The word still being spoken at the end of the chunk, if any (with beam search: the
-    /// best hypothesis's words that are not final yet).
-    pub partial: Option<Word>,
+    /// Words not final yet at the end of the chunk, each with its own times: the word still
+    /// being spoken (with beam search: the best hypothesis's words that may still change).
+    pub partial: Vec<Word>,
     /// Words output later start at or after this frame; `None`: at or after the chunk's end.
     pub unsettled_from: Option<u64>,
     /// The kept log-probs, `[frames][vocab]`: what the decoder saw, for diffing against NeMo.
