@@ -225,3 +225,39 @@ fn a_missing_default_model_is_named() {
         stderr(&output)
     );
 }
+
+/// Loading and running a model writes nothing under `$HOME` (ONNX Runtime's Linux builds
+/// otherwise store a telemetry device id and event database in ~/.cache).
+#[test]
+fn running_a_model_writes_nothing_in_home() {
+    let home = tempfile::tempdir().unwrap();
+    let runtime = quartznet_engine::model::runtime::find_library().expect("ONNX Runtime installed");
+    let output = Command::new(BIN)
+        .args(["--model", MODEL, AUDIO])
+        .env("HOME", home.path())
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("ORT_DISABLE_TELEMETRY")
+        .env("QUARTZNETSTT_ONNXRUNTIME", &runtime)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let written: Vec<PathBuf> = walk(home.path());
+    assert!(written.is_empty(), "written under $HOME: {written:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                let mut inner = walk(&path);
+                inner.push(path);
+                inner
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}

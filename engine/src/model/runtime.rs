@@ -86,6 +86,7 @@ pub fn environment() -> Result<&'static ort::environment::Environment> {
         return Ok(env);
     }
     let path = find_library()?;
+    keep_telemetry_off_disk();
     let env = ort::init_from(&path)
         .map_err(|e| {
             Error::Runtime(format!(
@@ -106,6 +107,22 @@ pub fn environment() -> Result<&'static ort::environment::Environment> {
         })?;
     let _ = ENVIRONMENT.set((env, path));
     Ok(&ENVIRONMENT.get().expect("environment was just set").0)
+}
+
+/// ONNX Runtime's Linux builds store a telemetry device id and event database under
+/// `~/.cache/Microsoft/DeveloperTools/.onnxruntime` when the library loads, unless this is set;
+/// the API's telemetry switch comes too late to stop it.
+pub const TELEMETRY_VARIABLE: &str = "ORT_DISABLE_TELEMETRY";
+
+/// Sets [`TELEMETRY_VARIABLE`] before ONNX Runtime loads, unless the user set it.
+fn keep_telemetry_off_disk() {
+    if std::env::var_os(TELEMETRY_VARIABLE).is_none() {
+        // SAFETY: setenv may race a getenv in another thread of the host program. This runs
+        // once per process, under INIT_LOCK, when the first model loads (before ONNX Runtime
+        // exists); programs that start threads earlier can set the variable themselves, and
+        // then it is left alone (README "Security and limits").
+        unsafe { std::env::set_var(TELEMETRY_VARIABLE, "1") };
+    }
 }
 
 /// The library the shared environment was loaded from, once it exists.
