@@ -1080,3 +1080,70 @@ fn resynchronisations_are_warnings_naming_the_audio() {
         "{warnings:?}"
     );
 }
+
+/// What left the element, in order: text buffers and GAP events, by start time.
+fn record_order(
+    element: &gst::Element,
+) -> std::sync::Arc<std::sync::Mutex<Vec<(bool, gst::ClockTime)>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    element.static_pad("src").unwrap().add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => {
+                    log.lock().unwrap().push((true, b.pts().unwrap()))
+                }
+                Some(gst::PadProbeData::Event(e)) => {
+                    if let gst::EventView::Gap(g) = e.view() {
+                        log.lock().unwrap().push((false, g.get().0));
+                    }
+                }
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    seen
+}
+
+/// An upstream GAP event in the middle of speech never overtakes the text the element holds
+/// for the audio before it: a short one is recognised as silence, a long one drains first.
+#[test]
+fn upstream_gaps_keep_their_order_with_the_text() {
+    let a = clip("espeak_fox");
+    for gap_ms in [200u64, 10_000] {
+        let element = element("word");
+        let seen = record_order(&element);
+        let mut h = harness_around(&element);
+        push_audio(&mut h, &s16_bytes(&a), 3200, 0);
+        let end = a.len() as u64;
+        let gap = time_of(u64::from(RATE) * gap_ms / 1000);
+        h.push_event(gst::event::Gap::builder(time_of(end)).duration(gap).build());
+        let resume = end + u64::from(RATE) * gap_ms / 1000;
+        push_audio(&mut h, &s16_bytes(&a), 3200, resume);
+        h.push_event(gst::event::Eos::new());
+        let (texts, _) = collect(&mut h);
+        let seen = seen.lock().unwrap().clone();
+        assert!(texts.len() >= 2, "{texts:?}");
+        for pair in seen.windows(2) {
+            assert!(
+                pair[1].1 >= pair[0].1,
+                "{gap_ms} ms gap: {:?} after {:?} in {seen:?}",
+                pair[1],
+                pair[0]
+            );
+        }
+        // Every word is there: a short gap is the silence it stands for in one stream, a
+        // long one ends the first stream.
+        let words = if gap_ms <= 1000 {
+            let mut joined = a.clone();
+            joined.extend(std::iter::repeat_n(0.0, (resume - end) as usize));
+            joined.extend_from_slice(&a);
+            reference_words(&joined).len()
+        } else {
+            2 * reference_words(&a).len()
+        };
+        assert_eq!(texts.len(), words, "{gap_ms} ms gap: {texts:?}");
+    }
+}

@@ -691,6 +691,14 @@ impl BaseTransformImpl for QuartzNetStt {
                     return self.parent_sink_event(late);
                 }
             }
+            gst::EventView::Gap(gap) => {
+                let (start, duration) = gap.get();
+                match self.fill_gap(start, duration) {
+                    Ok(true) => return true,
+                    Ok(false) => {}
+                    Err(err) => gst::warning!(CAT, imp = self, "upstream gap failed: {err:?}"),
+                }
+            }
             gst::EventView::FlushStop(_) => self.reset(),
             _ => {}
         }
@@ -1231,7 +1239,7 @@ impl QuartzNetStt {
             s.pacer.finish()
         });
         self.report_dropped(episode, true);
-        let (outputs, reports) = {
+        {
             let mut stream_guard = self.stream.lock().unwrap();
             let Some(stream) = stream_guard.as_mut() else {
                 return Ok(());
@@ -1256,9 +1264,62 @@ impl QuartzNetStt {
                 .map_err(|e| self.recognition_failed(&e))?;
             stream.odd_byte = None;
             self.queue_results(&results, Some(end))?;
+            self.with_timeline(|t| t.end_stream())?;
+        }
+        self.push_outputs()
+    }
+
+    /// An upstream GAP must not overtake the text the element holds for earlier audio. A
+    /// short one (up to a chunk) is recognised as the silence it is, and the element's own
+    /// text and gaps cover it (returns true: the event is consumed); a longer one, or one
+    /// without duration, first drains the stream (all held text goes out) and then goes on.
+    fn fill_gap(
+        &self,
+        start: gst::ClockTime,
+        duration: Option<gst::ClockTime>,
+    ) -> Result<bool, gst::FlowError> {
+        let short = {
+            let state = self.state.lock().unwrap();
+            let Some(state) = state.as_ref() else {
+                return Ok(false);
+            };
+            let clock = state.timeline.clock();
+            let chunk = clock.time(clock.chunk_samples);
+            state.timeline.is_started() && duration.is_some_and(|d| d <= chunk)
+        };
+        if !short {
+            self.drain()?;
+            return Ok(false);
+        }
+        let duration = duration.unwrap_or(gst::ClockTime::ZERO);
+        let samples = self.clock_samples(duration);
+        let mut silence = gst::Buffer::from_mut_slice(vec![0u8; samples as usize * 2]);
+        {
+            let silence = silence.get_mut().expect("a new buffer is writable");
+            silence.set_pts(start);
+            silence.set_duration(duration);
+        }
+        self.process_buffer(&silence)?;
+        self.push_outputs()?;
+        Ok(true)
+    }
+
+    /// Samples at the model's rate in `time`.
+    fn clock_samples(&self, time: gst::ClockTime) -> u64 {
+        time.nseconds()
+            .mul_div_round(
+                u64::from(self.model_rate()),
+                gst::ClockTime::SECOND.nseconds(),
+            )
+            .unwrap_or(0)
+    }
+
+    /// Posts the pending reports and pushes the pending outputs downstream (outside
+    /// `generate_output`, which hands the base class one buffer at a time).
+    fn push_outputs(&self) -> Result<(), gst::FlowError> {
+        let (outputs, reports) = {
             let mut state = self.state.lock().unwrap();
             let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-            state.timeline.end_stream();
             (state.timeline.take_outputs(), state.timeline.take_reports())
         };
         self.post_reports(reports);
