@@ -459,10 +459,25 @@ fn main() -> ExitCode {
             }
         },
     };
-    match run(&args, &model_path, &config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    // A panic (a bug, or input no check foresaw) is reported like any error, naming the
+    // model, rather than as a raw backtrace.
+    let outcome = std::panic::catch_unwind(|| run(&args, &model_path, &config));
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("{NAME}: {e}");
+            ExitCode::FAILURE
+        }
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            eprintln!(
+                "{NAME}: internal error while recognising with {}: {message}",
+                model_path.display()
+            );
             ExitCode::FAILURE
         }
     }

@@ -573,7 +573,15 @@ impl BaseTransformImpl for QuartzNetStt {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let (stream, state) = self.open(&settings)?;
+        let (stream, state) = catch_panic(|| self.open(&settings)).map_err(|panic| {
+            gst::error_msg!(
+                gst::LibraryError::Failed,
+                (
+                    "internal error while loading model {}: {panic}",
+                    non_empty(&settings.model_path).unwrap_or("(bundled)")
+                )
+            )
+        })??;
         gst::info!(
             CAT,
             imp = self,
@@ -678,13 +686,13 @@ impl BaseTransformImpl for QuartzNetStt {
         match event.view() {
             gst::EventView::Eos(_) => {
                 // The tail (audio shorter than a window) is recognised before EOS goes on.
-                if let Err(err) = self.drain() {
+                if let Err(err) = self.guard("recognising the end of the stream", || self.drain()) {
                     gst::warning!(CAT, imp = self, "drain at EOS failed: {err:?}");
                 }
             }
             gst::EventView::Segment(segment) => {
                 // Text of the old segment must go out before the new segment event.
-                if let Err(err) = self.drain() {
+                if let Err(err) = self.guard("recognising the end of a segment", || self.drain()) {
                     gst::warning!(CAT, imp = self, "drain at new segment failed: {err:?}");
                 }
                 if let Some(late) = self.with_lateness(segment.segment(), event.seqnum()) {
@@ -693,7 +701,7 @@ impl BaseTransformImpl for QuartzNetStt {
             }
             gst::EventView::Gap(gap) => {
                 let (start, duration) = gap.get();
-                match self.fill_gap(start, duration) {
+                match self.guard("recognising a gap", || self.fill_gap(start, duration)) {
                     Ok(true) => return true,
                     Ok(false) => {}
                     Err(err) => gst::warning!(CAT, imp = self, "upstream gap failed: {err:?}"),
@@ -707,7 +715,7 @@ impl BaseTransformImpl for QuartzNetStt {
 
     fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
         if let Some(buffer) = self.take_queued_buffer() {
-            self.process_buffer(&buffer)?;
+            self.guard("recognising", || self.process_buffer(&buffer))?;
         }
         // Gaps are events, so push them here and hand the next text buffer to the base class.
         loop {
@@ -744,6 +752,35 @@ impl QuartzNetStt {
                 .seqnum(seqnum)
                 .build(),
         )
+    }
+
+    /// Runs `f` for `stage`: a panic in it (a bug, or input no check foresaw) becomes an
+    /// error message naming the stage and the model instead of unwinding into GStreamer, and
+    /// the recogniser, whose state it may have left half-changed, is dropped.
+    fn guard<T>(
+        &self,
+        stage: &str,
+        f: impl FnOnce() -> Result<T, gst::FlowError>,
+    ) -> Result<T, gst::FlowError> {
+        let panic = match catch_panic(f) {
+            Ok(result) => return result,
+            Err(panic) => panic,
+        };
+        self.stream.clear_poison();
+        self.state.clear_poison();
+        let model = self
+            .stream
+            .lock()
+            .unwrap()
+            .take()
+            .map(|s| s.recognizer.model().path().display().to_string())
+            .unwrap_or_default();
+        gst::element_imp_error!(
+            self,
+            gst::StreamError::Failed,
+            ("internal error while {stage} with model {model}: {panic}")
+        );
+        Err(gst::FlowError::Error)
     }
 
     fn is_started(&self) -> bool {
@@ -1351,6 +1388,17 @@ impl QuartzNetStt {
     }
 }
 
+/// Runs `f`, returning the message of a panic in it as an error.
+fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string())
+    })
+}
+
 /// The event for a non-text output.
 fn output_event(output: Output) -> gst::Event {
     match output {
@@ -1390,6 +1438,15 @@ fn convert_samples(bytes: &[u8], odd_byte: &mut Option<u8>, samples: &mut Vec<f3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panics_become_errors_with_their_message() {
+        assert_eq!(catch_panic(|| 7), Ok(7));
+        let text: Result<(), String> = catch_panic(|| panic!("index {} out of range", 9));
+        assert_eq!(text, Err("index 9 out of range".to_string()));
+        let literal: Result<(), String> = catch_panic(|| panic!("boom"));
+        assert_eq!(literal, Err("boom".to_string()));
+    }
 
     #[test]
     fn odd_bytes_carry_over_between_buffers() {
