@@ -56,8 +56,15 @@ impl OnnxModel {
                 b.with_optimization_level(GraphOptimizationLevel::Level3)
                     .map_err(Into::into)
             })
-            .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
-            .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
+            // 0: the environment's shared pool; a count: a pool of the session's own.
+            .and_then(|b| match threads {
+                0 => Ok(b),
+                n => b
+                    .with_independent_thread_pool()
+                    .and_then(|b| b.with_intra_threads(n))
+                    .and_then(|b| b.with_inter_threads(1))
+                    .map_err(Into::into),
+            })
             .map_err(|e| {
                 Error::Runtime(format!(
                     "model file {name}: cannot configure ONNX Runtime: {e}"

@@ -98,6 +98,12 @@ pub fn environment() -> Result<&'static ort::environment::Environment> {
         // Microsoft's builds (PyPI's wheel) send usage events unless told not to; the engine
         // runs inside other people's programs and phones nobody.
         .with_telemetry(false)
+        // Sessions that leave the thread count to ONNX Runtime share one pool of a thread per
+        // core, so N element instances in one process use the cores once, not N times over
+        // (N pools of one thread per core contend and run slower than one after another).
+        .with_global_thread_pool(shared_pool().map_err(|e| {
+            Error::Runtime(format!("cannot configure ONNX Runtime's thread pool: {e}"))
+        })?)
         .build()
         .map_err(|e| {
             Error::Runtime(format!(
@@ -123,6 +129,15 @@ fn keep_telemetry_off_disk() {
         // then it is left alone (README "Security and limits").
         unsafe { std::env::set_var(TELEMETRY_VARIABLE, "1") };
     }
+}
+
+/// One intra-op thread per core, one inter-op thread, no spinning while idle (instances run
+/// in bursts, one window per chunk).
+fn shared_pool() -> ort::Result<ort::environment::GlobalThreadPoolOptions> {
+    ort::environment::GlobalThreadPoolOptions::default()
+        .with_intra_threads(0)?
+        .with_inter_threads(1)?
+        .with_spin_control(false)
 }
 
 /// The library the shared environment was loaded from, once it exists.
