@@ -61,9 +61,9 @@ impl OnnxModel {
                 0 => Ok(b),
                 n => b
                     .with_independent_thread_pool()
-                    .and_then(|b| b.with_intra_threads(n))
-                    .and_then(|b| b.with_inter_threads(1))
-                    .map_err(Into::into),
+                    .map_err(Into::into)
+                    .and_then(|b| b.with_intra_threads(n).map_err(Into::into))
+                    .and_then(|b| b.with_inter_threads(1).map_err(Into::into)),
             })
             .map_err(|e| {
                 Error::Runtime(format!(
