@@ -1147,3 +1147,64 @@ fn upstream_gaps_keep_their_order_with_the_text() {
         assert_eq!(texts.len(), words, "{gap_ms} ms gap: {texts:?}");
     }
 }
+
+/// The gst-plugins-rs transcriber contract: `language-code` must be the model's language
+/// (a clear error otherwise), `lateness` moves the output's running time, utterances end
+/// with `rstranscribe/final-transcript`, and the class is a transcriber's.
+#[test]
+fn transcriber_properties_and_final_transcript_events() {
+    init();
+    let bundled = repository().join("models/quartznet-en.onnx");
+    let refused = start_failure(&bundled, &[("language-code", "fr-FR")]);
+    assert!(refused.matches(gst::LibraryError::Settings), "{refused:?}");
+    assert!(
+        refused.message().contains("'fr-FR' is not supported")
+            && refused.message().contains("'en'"),
+        "{refused}"
+    );
+    let factory = gst::ElementFactory::find("quartznetstt").unwrap();
+    assert_eq!(factory.metadata("klass"), Some("Audio/Text/Filter"));
+
+    let element = element("phrase");
+    element.set_property("language-code", "en-US");
+    element.set_property("lateness", 500u32);
+    let mut h = harness_around(&element);
+    let a = clip("espeak_fox");
+    push_audio(&mut h, &s16_bytes(&a), 3200, 0);
+    // Two utterances: silence longer than the word gap between them.
+    let pause = vec![0.0; 2 * RATE as usize];
+    push_audio(&mut h, &s16_bytes(&pause), 3200, a.len() as u64);
+    push_audio(
+        &mut h,
+        &s16_bytes(&a),
+        3200,
+        a.len() as u64 + pause.len() as u64,
+    );
+    h.push_event(gst::event::Eos::new());
+    let mut finals = 0;
+    let mut base = None;
+    let mut texts = 0;
+    while let Some(event) = h.try_pull_event() {
+        match event.view() {
+            gst::EventView::Segment(s) => {
+                base = s.segment().downcast_ref::<gst::ClockTime>().unwrap().base()
+            }
+            gst::EventView::CustomDownstream(c)
+                if c.structure().map(|s| s.name().as_str())
+                    == Some("rstranscribe/final-transcript") =>
+            {
+                finals += 1
+            }
+            _ => {}
+        }
+    }
+    while h.try_pull().is_some() {
+        texts += 1;
+    }
+    assert_eq!(base, Some(gst::ClockTime::from_mseconds(500)));
+    assert!(texts > 0);
+    assert!(
+        finals >= 2,
+        "{finals} final-transcript events for two utterances"
+    );
+}
