@@ -772,6 +772,35 @@ fn model_properties_are_fixed_while_streaming() {
     );
 }
 
+/// `transcriberbin` may set `latency` after the element started: until the first audio it
+/// still takes effect (the latency reported changes and the pipeline is told); after that it
+/// is ignored with a warning.
+#[test]
+fn latency_set_before_the_first_audio_takes_effect() {
+    let element = element("phrase");
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let mut h = harness_around(&element);
+    h.set_upstream_latency(gst::ClockTime::ZERO);
+    let reported = |element: &gst::Element| {
+        let mut q = gst::query::Latency::new();
+        assert!(element.static_pad("src").unwrap().query(&mut q));
+        q.result().1
+    };
+    assert_eq!(
+        reported(&element),
+        gst::ClockTime::from_mseconds(u64::from(config::DEFAULT_LATENCY_MS))
+    );
+    element.set_property("latency", 2500u32);
+    assert!(bus.pop_filtered(&[gst::MessageType::Warning]).is_none());
+    push_audio(&mut h, &s16_bytes(&clip("short_yes")), 3200, 0);
+    assert_eq!(reported(&element), gst::ClockTime::from_mseconds(2500));
+    assert!(bus.pop_filtered(&[gst::MessageType::Latency]).is_some());
+    element.set_property("latency", 3000u32);
+    assert!(bus.pop_filtered(&[gst::MessageType::Warning]).is_some());
+    assert_eq!(reported(&element), gst::ClockTime::from_mseconds(2500));
+}
+
 /// A change that is ignored says so on the bus, where the application sees it.
 #[test]
 fn an_ignored_property_change_posts_a_warning() {

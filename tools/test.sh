@@ -24,6 +24,10 @@ meson setup "$builddir" >/dev/null
 meson compile -C "$builddir"
 # (the cargo suite itself already ran above, in the debug profile)
 meson test -C "$builddir" --print-errorlogs element-loads quartznet-transcribe
+# The caption chain: quartznetstt as gst-plugins-rs's transcriberbin's transcriber (its own
+# cargo project, on gstreamer-rs 0.23), with the release plugin meson just built.
+cargo fmt --check --manifest-path tests/transcriberbin/Cargo.toml
+bash tests/transcriberbin/run.sh "$builddir/cargo-target/release"
 rm -rf "$builddir"
 
 passed=$(grep -o '[0-9]* passed' "$log" | awk '{s += $1} END {print s + 0}')

@@ -196,6 +196,8 @@ struct State {
     refused_caps: Option<gst::Caps>,
     /// Whether drifting timestamps were reported (once per start).
     drift_warned: bool,
+    /// `latency` changed after start but before any audio: rebuild at the first buffer.
+    replan: bool,
     /// How far behind real time live input may arrive and its text still be on time.
     allowed_lag: gst::ClockTime,
     /// Drops live input that recognition cannot keep up with.
@@ -431,8 +433,11 @@ impl ObjectImpl for QuartzNetStt {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         // The model, threads, window and frontend are fixed while a stream runs (they are
-        // read in start()); refuse rather than silently ignore a change.
-        if !pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING) && self.is_started() {
+        // read in start()); refuse rather than silently ignore a change. `latency` is still
+        // taken until the first buffer (transcriberbin may set it after the element started).
+        let replan = pspec.name() == "latency" && self.before_audio();
+        if !pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING) && self.is_started() && !replan
+        {
             // An application must learn that its change did nothing.
             gst::element_imp_warning!(
                 self,
@@ -474,6 +479,7 @@ impl ObjectImpl for QuartzNetStt {
         // The output style may change while streaming (settings, then state: the lock order).
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.timeline.set_style(settings.style());
+            state.replan |= replan;
         }
     }
 
@@ -783,6 +789,45 @@ impl QuartzNetStt {
         Err(gst::FlowError::Error)
     }
 
+    /// Started, and no audio has arrived yet.
+    fn before_audio(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|s| !s.timeline.is_started() && s.pacer.processed == 0)
+    }
+
+    /// Applies a `latency` set after start, before the first audio is recognised: the
+    /// recogniser is rebuilt around the loaded model, and the pipeline told to ask for the
+    /// latency again.
+    fn replan(&self, stream: &mut Option<Stream>) -> Result<(), gst::FlowError> {
+        let pending = self
+            .state
+            .lock()
+            .unwrap()
+            .as_mut()
+            .is_some_and(|s| std::mem::take(&mut s.replan));
+        let Some(current) = stream.take_if(|s| pending && s.recognizer.samples_pushed() == 0)
+        else {
+            return Ok(());
+        };
+        let settings = self.settings.lock().unwrap().clone();
+        let (new_stream, new_state) = self
+            .build(current.recognizer.into_model(), &settings)
+            .map_err(|e| {
+                self.post_error_message(e);
+                gst::FlowError::Error
+            })?;
+        gst::info!(CAT, imp = self, "latency now {}", new_state.latency);
+        *stream = Some(new_stream);
+        *self.state.lock().unwrap() = Some(new_state);
+        let _ = self
+            .obj()
+            .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        Ok(())
+    }
+
     fn is_started(&self) -> bool {
         self.state.lock().unwrap().is_some()
     }
@@ -817,6 +862,19 @@ impl QuartzNetStt {
             },
         )
         .map_err(|e| error_message(&e))?;
+        self.build(model, settings)
+    }
+
+    /// The recogniser and timeline for a loaded model and these settings: windows, decoder,
+    /// warm-up and the latency figures.
+    fn build(
+        &self,
+        model: OnnxModel,
+        settings: &Settings,
+    ) -> Result<(Stream, State), gst::ErrorMessage> {
+        let config = settings.recognizer_config();
+        config.validate().map_err(|e| error_message(&e))?;
+        let path = model.path().to_path_buf();
         let description = model.description().clone();
         if let Some(code) = non_empty(&settings.language_code) {
             description
@@ -917,6 +975,7 @@ impl QuartzNetStt {
             latency,
             refused_caps: None,
             drift_warned: false,
+            replan: false,
             allowed_lag: text_hold.max(clock.time(geometry.chunk as u64)),
             pacer: Pacer::default(),
             upstream: None,
@@ -957,6 +1016,7 @@ impl QuartzNetStt {
             gst::FlowError::Error
         })?;
         let mut stream_guard = self.stream.lock().unwrap();
+        self.replan(&mut stream_guard)?;
         let stream = stream_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         if self.keep_up(stream, buffer)? {
             return Ok(());
@@ -1001,15 +1061,17 @@ impl QuartzNetStt {
             return Ok(false);
         };
         let lag = self.lag(pts);
+        gst::trace!(CAT, imp = self, "buffer at {pts}: {lag:?} behind real time");
         let samples = buffer.size() as u64 / 2;
-        let pace = {
+        let (pace, duration) = {
             let mut state = self.state.lock().unwrap();
             let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
             let duration = buffer
                 .duration()
                 .unwrap_or_else(|| state.timeline.clock().time(samples));
             let allowed = state.allowed_lag;
-            state.pacer.pace(lag, allowed, pts, duration, samples)
+            let pace = state.pacer.pace(lag, allowed, pts, duration, samples);
+            (pace, duration)
         };
         match pace {
             Pace::Keep => Ok(false),
@@ -1017,7 +1079,10 @@ impl QuartzNetStt {
                 self.report_dropped(Some(episode), false);
                 Ok(false)
             }
-            Pace::Drop { first: false } => Ok(true),
+            Pace::Drop { first: false } => {
+                self.with_timeline(|t| t.skip(pts, duration))?;
+                Ok(true)
+            }
             Pace::Drop { first: true } => {
                 gst::debug!(
                     CAT,
@@ -1037,7 +1102,10 @@ impl QuartzNetStt {
                     .map_err(|e| self.recognition_failed(&e))?;
                 stream.odd_byte = None;
                 self.queue_results(&results, Some(end))?;
-                self.with_timeline(|t| t.end_stream())?;
+                self.with_timeline(|t| {
+                    t.end_stream();
+                    t.skip(pts, duration);
+                })?;
                 Ok(true)
             }
         }

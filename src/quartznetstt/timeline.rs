@@ -284,6 +284,12 @@ impl Timeline {
         self.utterance_end = None;
     }
 
+    /// A GAP event over `[start, start + duration)` of input that is not recognised (it was
+    /// dropped), so downstream keeps moving; nothing is being recognised meanwhile.
+    pub fn skip(&mut self, start: gst::ClockTime, duration: gst::ClockTime) {
+        self.pending.push_back(Output::Gap { start, duration });
+    }
+
     /// Forgets the stream and everything not yet sent (flush).
     pub fn clear(&mut self) {
         self.end_stream();
