@@ -22,7 +22,10 @@ fn instances_share_one_thread_pool() {
         .map(|_| OnnxModel::load(&common::model_path(), &LoadOptions { threads: 0 }).unwrap())
         .collect();
     assert_eq!(threads(), before, "7 more sessions added threads");
-    assert!(before <= cores + 4, "{before} threads for one session on {cores} cores");
+    assert!(
+        before <= cores + 4,
+        "{before} threads for one session on {cores} cores"
+    );
     // A session that asks for its own threads gets its own pool.
     let own = OnnxModel::load(&common::model_path(), &LoadOptions { threads: 2 }).unwrap();
     assert!(threads() > before);

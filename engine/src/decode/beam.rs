@@ -479,13 +479,20 @@ impl BeamSearchDecoder {
     /// Outputs the words that are final: those every hypothesis shares, then those that
     /// ended `commit_delay_frames` ago in the best hypothesis.
     fn commit(&mut self, out: &mut Vec<Word>) {
+        // Hypotheses agree on a word when they put the same text at the same frames: "a"
+        // in one and the first "a" of "a a" in another may be different sounds, and taking
+        // one's word as the other's would put the other's next word before it in time
+        // (found by fuzzing).
+        let same = |a: &Word, b: &Word| {
+            a.text == b.text && a.start_frame == b.start_frame && a.end_frame == b.end_frame
+        };
         let best = &self.beam[0];
         let shared = self.beam[1..].iter().fold(best.words.len(), |n, h| {
             n.min(
                 best.words
                     .iter()
                     .zip(&h.words)
-                    .take_while(|(a, b)| a.text == b.text)
+                    .take_while(|(a, b)| same(a, b))
                     .count(),
             )
         });
@@ -509,7 +516,7 @@ impl BeamSearchDecoder {
                 && h.words[..count]
                     .iter()
                     .zip(&committed)
-                    .all(|(a, b)| a.text == b.text)
+                    .all(|(a, b)| same(a, b))
         });
         for h in &mut self.beam {
             h.words.drain(..count);

@@ -12,6 +12,10 @@ use super::{Entry, LN_10, WordId};
 pub const MAX_ORDER: usize = 16;
 /// Longest line accepted, in bytes: an ARPA line holds a few numbers and `order` words.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Largest log10 probability or back-off accepted. Scores add back-offs to a probability;
+/// with a `+inf` value (or positive ones large enough to overflow) meeting a `-inf` one they
+/// would be NaN, which poisons the beam search. No model has a weight of 10^1000.
+const MAX_LOG10: f32 = 1000.0;
 /// Declared counts reserve at most this many entries up front, so a header cannot make the
 /// reader allocate more than the file's lines fill.
 const MAX_RESERVED: usize = 1 << 20;
@@ -124,10 +128,18 @@ pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
             ));
         }
         let number = |s: &str| {
-            s.parse::<f32>()
+            let value = s
+                .parse::<f32>()
                 .ok()
                 .filter(|v| !v.is_nan())
-                .ok_or_else(|| format!("line {line_no}: {s:?} is not a number"))
+                .ok_or_else(|| format!("line {line_no}: {s:?} is not a number"))?;
+            // `-inf` (probability 0) is fine: sums of finite and -inf values are never NaN.
+            if value > MAX_LOG10 {
+                return Err(format!(
+                    "line {line_no}: {s:?} is above {MAX_LOG10}, not a log10 probability or back-off"
+                ));
+            }
+            Ok(value)
         };
         let logprob = number(fields[0])? * LN_10;
         let backoff = match fields.get(n + 1) {

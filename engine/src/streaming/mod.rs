@@ -264,7 +264,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         self.window.extend(self.buffer.range(offset..offset + len));
 
         self.frontend.compute(&self.window, &mut self.features);
-        let frames = self.model.infer(&self.features, &mut self.logprobs)?;
+        let frames = infer_checked(&mut self.model, &self.features, &mut self.logprobs)?;
         let first = self.geometry.left / self.frame_samples;
         if frames < first + keep {
             return Err(Error::Inference(format!(
@@ -286,6 +286,25 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         self.buffer.drain(..drop);
         self.buffer_start += drop as i64;
     }
+}
+
+/// Runs `model` and checks that it wrote the `[frames][vocab]` log-probs it promised: an
+/// [`AcousticModel`] that returns fewer (or more) values than its frame count must be an
+/// inference error, not an out-of-range slice or a decoder assertion (found by fuzzing).
+fn infer_checked<M: AcousticModel>(
+    model: &mut M,
+    features: &Features,
+    logprobs: &mut Vec<f32>,
+) -> Result<usize> {
+    let frames = model.infer(features, logprobs)?;
+    let vocab = model.vocab_size();
+    if frames.checked_mul(vocab) != Some(logprobs.len()) {
+        return Err(Error::Inference(format!(
+            "the model returned {} log-probs for {frames} output frames of {vocab} classes",
+            logprobs.len()
+        )));
+    }
+    Ok(frames)
 }
 
 /// Joins words into the text of a transcript (single spaces).

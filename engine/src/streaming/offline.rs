@@ -34,7 +34,7 @@ pub fn recognize_offline<M: AcousticModel>(
     let frames = if features.frames == 0 {
         0
     } else {
-        model.infer(&features, &mut logprobs)?
+        super::infer_checked(model, &features, &mut logprobs)?
     };
     let mut decoder = CtcDecoder::new(description.labels.clone(), decoder.into())?;
     let mut words = decoder.push(&logprobs, frames);
