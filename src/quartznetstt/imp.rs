@@ -1041,6 +1041,7 @@ impl QuartzNetStt {
 
         stream.recognizer.push(&stream.samples);
         // The model runs here, with only the stream lock held.
+        let started = Instant::now();
         let mut results = Vec::new();
         loop {
             match stream.recognizer.next_result() {
@@ -1049,7 +1050,17 @@ impl QuartzNetStt {
                 Err(e) => return Err(self.recognition_failed(&e)),
             }
         }
+        let busy = started.elapsed();
+        let audio = self.clock_duration(stream.samples.len() as u64);
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.pacer.recognised(audio, busy);
+        }
         self.queue_results(&results, None)
+    }
+
+    /// Duration of `samples` at the model's rate.
+    fn clock_duration(&self, samples: u64) -> gst::ClockTime {
+        gst::ClockTime::from_nseconds(self.clock_ns(samples).max(0) as u64)
     }
 
     /// Drops live input that arrives too late for its text to be on time (recognition slower
@@ -1075,6 +1086,19 @@ impl QuartzNetStt {
         };
         match pace {
             Pace::Keep => Ok(false),
+            Pace::Late => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::CoreError::Clock,
+                    (
+                        "input arrives {} behind real time although recognition keeps up: \
+                         something downstream blocks the streaming thread (put a queue after \
+                         quartznetstt; see the README's Live captions); text may be late",
+                        lag.unwrap_or(gst::ClockTime::ZERO)
+                    )
+                );
+                Ok(false)
+            }
             Pace::Resume(episode) => {
                 self.report_dropped(Some(episode), false);
                 Ok(false)

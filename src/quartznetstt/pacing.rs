@@ -7,6 +7,15 @@
 //! longer be on time, recognises again from the first buffer that can be, and says how much
 //! it dropped: a QoS message per episode, and a WARNING for the first episode and then at
 //! most every [`WARNING_INTERVAL`] of stream time, summing the episodes since the last one.
+//!
+//! Input can also arrive late because something downstream blocks the streaming thread (a
+//! synchronising sink or `textoverlay` without a queue in between): then the lag is steady
+//! and dropping would lose all the audio without catching up, so input is dropped only while
+//! recognition itself is slower than real time (its processing time over about the last
+//! [`RATE_WINDOW`] of audio exceeds that audio's duration). The other case is reported once.
+
+/// How much recent audio the processing rate is measured over.
+pub const RATE_WINDOW: gst::ClockTime = gst::ClockTime::from_seconds(5);
 
 /// Least stream time between two warnings about dropped input.
 pub const WARNING_INTERVAL: gst::ClockTime = gst::ClockTime::from_seconds(10);
@@ -20,6 +29,9 @@ pub enum Pace {
     Drop { first: bool },
     /// Recognise it; an episode of dropping just ended (report it).
     Resume(Episode),
+    /// Recognise it, although it is late: recognition keeps up, so something else holds the
+    /// input back (reported once).
+    Late,
 }
 
 /// Input dropped in one go.
@@ -59,6 +71,10 @@ pub struct Pacer {
     /// Totals for QoS statistics: samples recognised and dropped since start.
     pub processed: u64,
     pub dropped: u64,
+    /// Recognition time and audio time over the recent audio (exponentially decayed).
+    busy_ns: f64,
+    audio_ns: f64,
+    late_reported: bool,
 }
 
 impl Pacer {
@@ -73,7 +89,15 @@ impl Pacer {
         duration: gst::ClockTime,
         samples: u64,
     ) -> Pace {
-        if lag.is_some_and(|lag| lag > allowed) {
+        let late = lag.is_some_and(|lag| lag > allowed);
+        if late && !self.slower_than_real_time() && self.episode.is_none() {
+            self.processed += samples;
+            if std::mem::replace(&mut self.late_reported, true) {
+                return Pace::Keep;
+            }
+            return Pace::Late;
+        }
+        if late {
             self.dropped += samples;
             let first = self.episode.is_none();
             let episode = self.episode.get_or_insert(Episode {
@@ -92,6 +116,18 @@ impl Pacer {
             Some(episode) => Pace::Resume(episode),
             None => Pace::Keep,
         }
+    }
+
+    /// Records that recognising `audio` took `busy`.
+    pub fn recognised(&mut self, audio: gst::ClockTime, busy: std::time::Duration) {
+        let keep = (-(audio.nseconds() as f64) / RATE_WINDOW.nseconds() as f64).exp();
+        self.busy_ns = self.busy_ns * keep + busy.as_nanos() as f64;
+        self.audio_ns = self.audio_ns * keep + audio.nseconds() as f64;
+    }
+
+    /// Whether recognition took longer than the recent audio lasted.
+    pub fn slower_than_real_time(&self) -> bool {
+        self.busy_ns > self.audio_ns
     }
 
     /// Ends the episode under way, if any (end of stream, flush).
@@ -139,6 +175,7 @@ mod tests {
     #[test]
     fn late_input_is_dropped_in_episodes() {
         let mut p = Pacer::default();
+        p.recognised(ms(1000), std::time::Duration::from_millis(1500));
         let allowed = ms(2000);
         let mut pace =
             |lag: Option<u64>, at: u64| p.pace(lag.map(ms), allowed, ms(at), ms(100), 1600);
@@ -159,6 +196,28 @@ mod tests {
         assert_eq!(p.finish().map(|e| e.buffers), Some(1));
         assert_eq!(p.finish(), None);
         assert_eq!((p.processed, p.dropped), (3 * 1600, 3 * 1600));
+    }
+
+    #[test]
+    fn input_held_back_while_recognition_keeps_up_is_kept() {
+        let mut p = Pacer::default();
+        p.recognised(ms(1000), std::time::Duration::from_millis(100));
+        assert!(!p.slower_than_real_time());
+        let mut pace = |lag: u64| p.pace(Some(ms(lag)), ms(2000), ms(0), ms(100), 1600);
+        assert_eq!(pace(3900), Pace::Late);
+        assert_eq!(pace(3900), Pace::Keep, "reported once");
+        // Recognition falls behind: now late input is dropped.
+        p.recognised(ms(100), std::time::Duration::from_millis(2000));
+        assert!(p.slower_than_real_time());
+        assert_eq!(
+            p.pace(Some(ms(3900)), ms(2000), ms(0), ms(100), 1600),
+            Pace::Drop { first: true }
+        );
+        // Recent audio counts more than old: a fast stretch makes it keep up again.
+        for _ in 0..100 {
+            p.recognised(ms(100), std::time::Duration::from_millis(10));
+        }
+        assert!(!p.slower_than_real_time());
     }
 
     #[test]
