@@ -10,10 +10,14 @@
  *
  * The audio is recognised in windows of left context + chunk + right context (NeMo's
  * buffered streaming), so the text of a chunk is known `chunk-ms + right-context-ms` after its
- * start. A word that began before the chunk comes out with it, so the latency the element
- * reports adds the time decoding may hold a word back (1 s + `word-gap-ms`, plus 1 s with
- * beam search) and one window's processing time; text held longer is timestamped no earlier
- * than that latency allows, so a live sink never receives it late.
+ * start. The `latency` property (default 4 s) sets the windows and word rules and is the
+ * latency the element reports (more only if the windows and the time to recognise one need
+ * it); text of a word that started so long before its chunk that it would be late is
+ * timestamped no earlier than that latency allows, so a live sink never receives it late.
+ * Live input that recognition slower than real time cannot keep up with is dropped with QoS
+ * messages and a warning. `latency`, `lateness`, `language-code` and the
+ * `rstranscribe/final-transcript` event make it usable as the transcriber of gst-plugins-rs's
+ * `transcriberbin`.
  *
  * ## Example launch line
  * |[
