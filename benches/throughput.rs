@@ -207,6 +207,13 @@ fn bench_model(
     };
     let stage = format!("StreamingRecognizer ({PUSH_MS} ms, {decoder})");
     report.row(&name, stage, stats);
+    report.note(live_cost(
+        &name,
+        decoder,
+        &mut recognizer,
+        audio,
+        window.chunk,
+    )?);
     model = recognizer.into_model();
 
     // The floor: the whole utterance in one run (features computed once, untimed).
@@ -256,6 +263,51 @@ fn bench_model(
         }
     }
     Ok(model)
+}
+
+/// What one live stream costs at these windows: the time to recognise each window as the
+/// element meets it (a push and the windows it completes), its median and 99th percentile,
+/// the real-time factor, and so about how many real-time streams a core holds.
+fn live_cost<M: AcousticModel>(
+    name: &str,
+    decoder: &str,
+    recognizer: &mut StreamingRecognizer<M>,
+    audio: &[f32],
+    chunk_samples: usize,
+) -> Result<String> {
+    recognizer.reset();
+    let mut per_window = Vec::new();
+    let mut total = Duration::ZERO;
+    for piece in audio.chunks(SAMPLE_RATE as usize * PUSH_MS / 1000) {
+        let start = Instant::now();
+        recognizer.push(piece);
+        let mut windows = 0u32;
+        while recognizer.next_result()?.is_some() {
+            windows += 1;
+        }
+        let took = start.elapsed();
+        total += took;
+        if windows > 0 {
+            per_window.push(took / windows);
+        }
+    }
+    recognizer.finish()?;
+    per_window.sort();
+    let Some(last) = per_window.len().checked_sub(1) else {
+        return Ok(format!("{name}: live cost: no window completed"));
+    };
+    let at = |p: f64| per_window[(last as f64 * p).round() as usize].as_secs_f64() * 1e3;
+    let rtf = total.as_secs_f64() / (audio.len() as f64 / f64::from(SAMPLE_RATE));
+    Ok(format!(
+        "{name}: live, {decoder}, {} ms chunks: a window takes {:.1} ms median, {:.1} ms 99th \
+         percentile ({} windows); real-time factor {rtf:.3}, so one core holds about {:.0} live \
+         streams",
+        chunk_samples * 1000 / SAMPLE_RATE as usize,
+        at(0.5),
+        at(0.99),
+        per_window.len(),
+        1.0 / rtf.max(1e-9)
+    ))
 }
 
 /// Streaming vs offline output for shrinking context, under both normalisations, decoded
