@@ -9,7 +9,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst_check::Harness;
 use quartznet_engine::config::{self, DecoderKind, DecoderSettings, RecognizerConfig};
-use quartznet_engine::decode::Word;
+use quartznet_engine::decode::{Word, transcript};
 use quartznet_engine::model::{LoadOptions, OnnxModel};
 use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer, WindowConfig};
 
@@ -199,7 +199,7 @@ fn timed_ranges(words: Vec<(Word, u64)>) -> Vec<(String, u64, u64)> {
             let chunk = chunk * 320;
             let earliest = start.max(chunk.saturating_sub(slack));
             let latest = start.max(chunk);
-            (w.text, earliest, latest)
+            (transcript(std::slice::from_ref(&w)), earliest, latest)
         })
         .collect()
 }
@@ -300,9 +300,8 @@ fn text_matches_the_engine_with_stream_timestamps() {
         push_audio(&mut h, &s16_bytes(&samples), piece, start);
         h.push_event(gst::event::Eos::new());
         let (texts, gaps) = collect(&mut h);
-        let all: Vec<String> = texts.iter().map(|t| t.text.clone()).collect();
-        let words: Vec<String> = expected.iter().map(|w| w.text.clone()).collect();
-        assert_eq!(all.join(" "), words.join(" "), "{granularity}");
+        let all: String = texts.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(all, transcript(&expected), "{granularity}");
         if granularity == "word" {
             assert_eq!(texts.len(), expected.len());
             for (t, w) in texts.iter().zip(&expected) {
@@ -364,12 +363,8 @@ fn odd_buffer_sizes_lose_nothing() {
         let (texts, _) = collect(&mut h);
         outputs.push(texts);
     }
-    let expected: Vec<String> = reference_words(&samples)
-        .into_iter()
-        .map(|w| w.text)
-        .collect();
-    let text: Vec<String> = outputs[0].iter().map(|t| t.text.clone()).collect();
-    assert_eq!(text.join(" "), expected.join(" "));
+    let text: String = outputs[0].iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(text, transcript(&reference_words(&samples)));
     for other in &outputs[1..] {
         assert_eq!(other, &outputs[0]);
     }
@@ -386,19 +381,10 @@ fn eos_drains_audio_shorter_than_a_window() {
     );
     h.push_event(gst::event::Eos::new());
     let (texts, _) = collect(&mut h);
-    let expected: Vec<String> = reference_words(&samples)
-        .into_iter()
-        .map(|w| w.text)
-        .collect();
+    let expected = reference_words(&samples);
     assert!(!expected.is_empty());
-    assert_eq!(
-        texts
-            .iter()
-            .map(|t| t.text.clone())
-            .collect::<Vec<_>>()
-            .join(" "),
-        expected.join(" ")
-    );
+    let text: String = texts.iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(text, transcript(&expected));
 }
 
 #[test]
@@ -484,6 +470,7 @@ fn bus_messages_carry_words_times_and_finality() {
     push_audio(&mut h, &s16_bytes(&samples), 16000, 0);
     h.push_event(gst::event::Eos::new());
     let mut finals = Vec::new();
+    let mut final_words = String::new();
     let mut partials = 0;
     while let Some(message) = bus.pop() {
         let Some(s) = message.structure().filter(|s| s.name() == "quartznetstt") else {
@@ -509,17 +496,20 @@ fn bus_messages_carry_words_times_and_finality() {
         }
         if s.get::<bool>("final").unwrap() {
             finals.push(s.get::<String>("text").unwrap());
+            for word in words.iter() {
+                let w = word.get::<gst::Structure>().unwrap();
+                final_words += &w.get::<String>("separator").unwrap();
+                final_words += &w.get::<String>("text").unwrap();
+            }
         } else {
             assert_eq!(words.len(), 1, "a partial result is the word being spoken");
             partials += 1;
         }
     }
-    let expected: Vec<String> = reference_words(&samples)
-        .into_iter()
-        .map(|w| w.text)
-        .collect();
-    let finals: Vec<String> = finals.into_iter().filter(|t| !t.is_empty()).collect();
-    assert_eq!(finals.join(" "), expected.join(" "));
+    // Final messages' texts concatenate into the transcript, and so do their words with
+    // their separators.
+    assert_eq!(finals.concat(), transcript(&reference_words(&samples)));
+    assert_eq!(final_words, finals.concat());
     assert!(partials > 0);
 }
 
@@ -858,7 +848,12 @@ fn a_new_segment_drains_and_restarts_the_timeline() {
     push_audio(&mut h, &s16_bytes(&b), 3200, 0);
     h.push_event(gst::event::Eos::new());
     let (second, _) = collect(&mut h);
-    assert_timed(&second, &reference_timed(&b), 0);
+    // The new stream's decoder starts afresh, but its first word follows the old stream's
+    // text downstream, so it is separated from it.
+    let mut expected = reference_timed(&b);
+    assert!(!expected[0].0.starts_with(' '));
+    expected[0].0.insert(0, ' ');
+    assert_timed(&second, &expected, 0);
 }
 
 /// The bundled English model with its language model: beam search in the element gives the

@@ -25,7 +25,7 @@ use quartznet_engine::decode::{DecodingOptions, Word};
 use quartznet_engine::frontend::{FeatureExtractor, Features, PaddingMode};
 use quartznet_engine::model::{AcousticModel, LoadOptions, ModelDescription, OnnxModel, bundled};
 use quartznet_engine::streaming::{
-    StreamingRecognizer, WindowConfig, join_words, recognize_offline,
+    StreamingRecognizer, WindowConfig, recognize_offline,
 };
 
 const NAME: &str = "quartznet-transcribe";
@@ -352,7 +352,7 @@ fn print_transcript(
     description: &ModelDescription,
     args: &Args,
 ) {
-    let text = join_words(&transcript.words);
+    let text = quartznet_engine::decode::transcript(&transcript.words);
     if args.json {
         let seconds_per_frame =
             description.samples_per_output_frame() as f64 / f64::from(description.sample_rate);
@@ -364,6 +364,7 @@ fn print_transcript(
             .map(|(i, w)| {
                 let mut word = serde_json::json!({
                     "word": w.text,
+                    "separator": " ".repeat(w.spaces_before as usize),
                     "start": w.start_frame as f64 * seconds_per_frame,
                     "end": w.end_frame as f64 * seconds_per_frame,
                     "confidence": w.confidence,

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 use quartznet_engine::config::RecognizerConfig;
 use quartznet_engine::model::{LoadOptions, OnnxModel, bundled};
-use quartznet_engine::streaming::{StreamingRecognizer, join_words};
+use quartznet_engine::decode::transcript;
+use quartznet_engine::streaming::StreamingRecognizer;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1);
@@ -67,6 +68,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             word.text
         );
     }
-    println!("{}", join_words(&words));
+    println!("{}", transcript(&words));
     Ok(())
 }

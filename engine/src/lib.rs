@@ -15,7 +15,8 @@
 //! ```no_run
 //! use quartznet_engine::config::RecognizerConfig;
 //! use quartznet_engine::model::{bundled, LoadOptions, OnnxModel};
-//! use quartznet_engine::streaming::{StreamingRecognizer, join_words};
+//! use quartznet_engine::decode::transcript;
+//! use quartznet_engine::streaming::StreamingRecognizer;
 //!
 //! # fn main() -> Result<(), quartznet_engine::Error> {
 //! let config = RecognizerConfig::default();
@@ -30,7 +31,7 @@
 //! for result in recognizer.finish()? {
 //!     words.extend(result.words);
 //! }
-//! println!("{}", join_words(&words));
+//! println!("{}", transcript(&words));
 //! # Ok(())
 //! # }
 //! ```

@@ -1343,6 +1343,7 @@ impl QuartzNetStt {
                 .map(|w| {
                     gst::Structure::builder("word")
                         .field("text", &w.text)
+                        .field("separator", " ".repeat(w.spaces_before as usize))
                         .field("start", w.start)
                         .field("duration", w.end.saturating_sub(w.start))
                         .field("confidence", f64::from(w.confidence))

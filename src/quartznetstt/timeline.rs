@@ -18,8 +18,10 @@
 use std::collections::VecDeque;
 
 use gst::prelude::*;
-use quartznet_engine::decode::Word;
-use quartznet_engine::streaming::{ChunkResult, join_words};
+use std::borrow::Cow;
+
+use quartznet_engine::decode::{Word, transcript};
+use quartznet_engine::streaming::ChunkResult;
 
 /// What goes downstream, in stream order.
 #[derive(Debug)]
@@ -41,6 +43,8 @@ pub enum Output {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimedWord {
     pub text: String,
+    /// Spaces before the word ([`Word::spaces_before`]; 0: it continues the word before).
+    pub spaces_before: u32,
     pub start: gst::ClockTime,
     pub end: gst::ClockTime,
     pub confidence: f32,
@@ -57,10 +61,15 @@ pub struct Report {
 }
 
 impl Report {
-    /// The words, space separated.
+    /// The words as the model wrote them, each after its separator (the first one's too),
+    /// so the texts of successive final reports concatenate into the transcript.
     pub fn text(&self) -> String {
-        let words: Vec<&str> = self.words.iter().map(|w| w.text.as_str()).collect();
-        words.join(" ")
+        let mut text = String::new();
+        for w in &self.words {
+            text.extend(std::iter::repeat_n(' ', w.spaces_before as usize));
+            text.push_str(&w.text);
+        }
+        text
     }
 }
 
@@ -69,7 +78,9 @@ impl Report {
 pub struct Style {
     /// One text buffer per word instead of one per chunk.
     pub per_word: bool,
-    /// End each text buffer with a newline.
+    /// Write text as lines, for files and terminals: a line break instead of the separator
+    /// that opens a buffer (a word continued across buffers stays on its line), and one
+    /// after the last text of a stream.
     pub append_newline: bool,
     /// Keep reports for the bus.
     pub reports: bool,
@@ -173,6 +184,12 @@ pub struct Timeline {
     utterance_end: Option<u64>,
     /// Text of the last partial buffer sent, so an unchanged partial is not sent again.
     last_partial: Option<String>,
+    /// Text was sent since the last flush (a later stream's first word needs a separator).
+    spoken: bool,
+    /// A final word was sent in the current stream.
+    stream_spoken: bool,
+    /// Lines: text was written since the last line break.
+    line_open: bool,
     pending: VecDeque<Output>,
     reports: Vec<Report>,
 }
@@ -188,6 +205,9 @@ impl Timeline {
             emitted_until: None,
             utterance_end: None,
             last_partial: None,
+            spoken: false,
+            stream_spoken: false,
+            line_open: false,
             pending: VecDeque::new(),
             reports: Vec::new(),
         }
@@ -282,6 +302,7 @@ impl Timeline {
         self.drifting_since = None;
         self.emitted_until = None;
         self.utterance_end = None;
+        self.stream_spoken = false;
     }
 
     /// A GAP event over `[start, start + duration)` of input that is not recognised (it was
@@ -293,6 +314,8 @@ impl Timeline {
     /// Forgets the stream and everything not yet sent (flush).
     pub fn clear(&mut self) {
         self.end_stream();
+        self.spoken = false;
+        self.line_open = false;
         self.pending.clear();
         self.reports.clear();
     }
@@ -319,10 +342,11 @@ impl Timeline {
     pub fn push_result(&mut self, result: &ChunkResult, end: Option<gst::ClockTime>) -> bool {
         let (anchor, clock) = (self.anchor, self.clock);
         let time = move |frame: u64| frame_time(anchor, clock, frame, end);
+        let finals = self.separated(&result.words).into_owned();
         let groups: Vec<&[Word]> = match self.style.per_word {
-            _ if result.words.is_empty() => Vec::new(),
-            false => vec![&result.words[..]],
-            true => result.words.chunks(1).collect(),
+            _ if finals.is_empty() => Vec::new(),
+            false => vec![&finals[..]],
+            true => finals.chunks(1).collect(),
         };
         // This result goes downstream once the chunk's right context has arrived; text that
         // starts more than the reported hold before the chunk would reach a live sink after
@@ -338,7 +362,12 @@ impl Timeline {
                 .max(self.emitted_until.unwrap_or(gst::ClockTime::ZERO));
             self.gap_until(start);
             let end = time(last.end_frame).max(start);
-            self.push_text(join_words(words), start, end);
+            let text = self.final_text(words);
+            self.push_text(text, start, end);
+        }
+        if !finals.is_empty() {
+            self.spoken = true;
+            self.stream_spoken = true;
         }
         // Downstream may advance to where text that is not final yet may start (the word
         // still being spoken; with beam search, any hypothesis's), else to the chunk's end.
@@ -347,14 +376,34 @@ impl Timeline {
             None => time(result.first_frame + result.frames),
         };
         self.gap_until(covered);
+        if result.last && self.line_open {
+            let at = self.emitted_until.unwrap_or(covered);
+            self.push_text("\n".to_string(), at, at);
+            self.line_open = false;
+        }
+        let partial = self.separated(&result.partial).into_owned();
         if self.style.partials {
-            self.push_partial(&result.partial, end);
+            self.push_partial(&partial, end);
         }
         self.end_utterance(result);
         if self.style.reports {
-            self.queue_reports(result, end);
+            self.queue_reports(result, &finals, &partial, end);
         }
         held_too_long
+    }
+
+    /// `words` as they go downstream: the first word of a stream that follows earlier text
+    /// (a new segment without a flush) is separated from it by a space even when the
+    /// decoder, which started afresh, gives it none.
+    fn separated<'a>(&self, words: &'a [Word]) -> Cow<'a, [Word]> {
+        match words.first() {
+            Some(first) if self.spoken && !self.stream_spoken && first.spaces_before == 0 => {
+                let mut words = words.to_vec();
+                words[0].spaces_before = 1;
+                Cow::Owned(words)
+            }
+            _ => Cow::Borrowed(words),
+        }
     }
 
     /// Sends the final-transcript event once the words sent are followed by a word gap of
@@ -380,6 +429,27 @@ impl Timeline {
         frame_time(self.anchor, self.clock, frame, end)
     }
 
+    /// The text of a buffer of final words: the model's text, or as lines (see
+    /// [`Style::append_newline`]).
+    fn final_text(&mut self, words: &[Word]) -> String {
+        if !self.style.append_newline {
+            return transcript(words);
+        }
+        let Some((first, rest)) = words.split_first() else {
+            return String::new();
+        };
+        let mut text = String::new();
+        if self.line_open && first.spaces_before > 0 {
+            text.push('\n');
+        }
+        text.push_str(&first.text);
+        for word in rest {
+            word.write_to(&mut text);
+        }
+        self.line_open = true;
+        text
+    }
+
     fn push_text(&mut self, text: String, start: gst::ClockTime, end: gst::ClockTime) {
         let buffer = self.text_buffer(text, start, end);
         self.pending.push_back(Output::Text(buffer));
@@ -395,7 +465,7 @@ impl Timeline {
         let (Some(first), Some(last)) = (words.first(), words.last()) else {
             return;
         };
-        let text = join_words(words);
+        let text = transcript(words);
         if self.last_partial.as_deref() == Some(text.as_str()) {
             return;
         }
@@ -414,15 +484,7 @@ impl Timeline {
         self.pending.push_back(Output::Text(buffer));
     }
 
-    fn text_buffer(
-        &self,
-        mut text: String,
-        start: gst::ClockTime,
-        end: gst::ClockTime,
-    ) -> gst::Buffer {
-        if self.style.append_newline {
-            text.push('\n');
-        }
+    fn text_buffer(&self, text: String, start: gst::ClockTime, end: gst::ClockTime) -> gst::Buffer {
         let mut buffer = gst::Buffer::from_mut_slice(text.into_bytes());
         {
             let buffer = buffer.get_mut().expect("a new buffer is writable");
@@ -448,7 +510,13 @@ impl Timeline {
     }
 
     /// The final words of a chunk (or the end of a stream), and the word still being spoken.
-    fn queue_reports(&mut self, result: &ChunkResult, end: Option<gst::ClockTime>) {
+    fn queue_reports(
+        &mut self,
+        result: &ChunkResult,
+        finals: &[Word],
+        partial: &[Word],
+        end: Option<gst::ClockTime>,
+    ) {
         let chunk_start = self.frame_time(result.first_frame, end);
         let chunk_end = self.frame_time(result.first_frame + result.frames, end);
         let report = |words: &[Word], is_final: bool| {
@@ -456,6 +524,7 @@ impl Timeline {
                 .iter()
                 .map(|w| TimedWord {
                     text: w.text.clone(),
+                    spaces_before: w.spaces_before,
                     start: self.frame_time(w.start_frame, end),
                     end: self.frame_time(w.end_frame, end),
                     confidence: w.confidence,
@@ -473,11 +542,11 @@ impl Timeline {
             }
         };
         let mut reports = Vec::new();
-        if !result.words.is_empty() || result.last {
-            reports.push(report(&result.words, true));
+        if !finals.is_empty() || result.last {
+            reports.push(report(finals, true));
         }
-        if !result.partial.is_empty() {
-            reports.push(report(&result.partial, false));
+        if !partial.is_empty() {
+            reports.push(report(partial, false));
         }
         self.reports.extend(reports);
     }
@@ -553,6 +622,7 @@ mod tests {
     fn word(text: &str, start_frame: u64, end_frame: u64) -> Word {
         Word {
             text: text.to_string(),
+            spaces_before: 1,
             start_frame,
             end_frame,
             confidence: 0.5,
@@ -599,7 +669,7 @@ mod tests {
         };
         // A word ending 200 ms before the chunk's end: not yet an utterance's end (300 ms gap).
         t.push_result(&chunk(0, 50, vec![word("hello", 10, 40)]), None);
-        assert_eq!(finals(&mut t), ["hello"]);
+        assert_eq!(finals(&mut t), [" hello"]);
         // The next chunk is silent: the gap is reached.
         t.push_result(&chunk(50, 50, vec![]), None);
         assert_eq!(finals(&mut t), ["<final>"]);
@@ -611,12 +681,12 @@ mod tests {
         speaking.partial = vec![word("wor", 190, 200)];
         speaking.unsettled_from = Some(190);
         t.push_result(&speaking, None);
-        assert_eq!(finals(&mut t), ["there"]);
+        assert_eq!(finals(&mut t), [" there"]);
         // The end of the stream ends the utterance at once.
         let mut last = chunk(200, 10, vec![word("world", 190, 205)]);
         last.last = true;
         t.push_result(&last, Some(ms(4200)));
-        assert_eq!(finals(&mut t), ["world", "<final>"]);
+        assert_eq!(finals(&mut t), [" world", "<final>"]);
     }
 
     #[test]
@@ -648,8 +718,8 @@ mod tests {
         assert_eq!(
             texts(&mut t),
             [
-                ("one".to_string(), 100, false),
-                ("two thr".to_string(), 400, true)
+                (" one".to_string(), 100, false),
+                (" two thr".to_string(), 400, true)
             ]
         );
         // The same partial again is not repeated; a changed one is.
@@ -665,8 +735,8 @@ mod tests {
         assert_eq!(
             texts(&mut t),
             [
-                ("two".to_string(), 400, false),
-                ("three".to_string(), 700, true)
+                (" two".to_string(), 400, false),
+                (" three".to_string(), 700, true)
             ]
         );
     }
@@ -686,12 +756,44 @@ mod tests {
             vec![
                 (String::new(), 5000, 0),
                 (String::new(), 5000, 200),
-                ("hello world".to_string(), 5200, 1000),
+                (" hello world".to_string(), 5200, 1000),
                 (String::new(), 6200, 800),
                 ("<final>".to_string(), 0, 0),
                 (String::new(), 7000, 2000),
             ]
         );
+    }
+
+    /// Buffers carry the model's separators, so they concatenate into its text: a word cut
+    /// for timing continues without a space, and a new stream after earlier text (a new
+    /// segment without a flush) starts with one even though its decoder started afresh.
+    #[test]
+    fn buffers_concatenate_into_the_models_text() {
+        let mut t = timeline(false);
+        let texts = |t: &mut Timeline| -> String {
+            drain(t).into_iter().map(|(text, ..)| text).collect()
+        };
+        t.start(ms(0));
+        let mut first = word("cilf", 0, 150);
+        first.spaces_before = 0;
+        t.push_result(&chunk(0, 150, vec![first]), None);
+        let mut cont = word("sifix", 150, 170);
+        cont.spaces_before = 0;
+        t.push_result(&chunk(150, 50, vec![cont, word("ab", 180, 190)]), None);
+        assert_eq!(texts(&mut t), "cilfsifix ab");
+        t.end_stream();
+        t.start(ms(5000));
+        let mut again = word("new", 0, 10);
+        again.spaces_before = 0;
+        t.push_result(&chunk(0, 20, vec![again.clone()]), None);
+        let reports = t.take_reports();
+        assert_eq!(reports.last().unwrap().text(), " new");
+        assert_eq!(texts(&mut t), " new");
+        // After a flush nothing came before.
+        t.clear();
+        t.start(ms(0));
+        t.push_result(&chunk(0, 20, vec![again]), None);
+        assert_eq!(texts(&mut t), "new");
     }
 
     #[test]
@@ -704,19 +806,24 @@ mod tests {
             partials: false,
         });
         t.start(ms(0));
-        t.push_result(
-            &chunk(0, 100, vec![word("a", 0, 5), word("b", 10, 20)]),
-            None,
-        );
+        let mut c = word("c", 30, 40);
+        c.spaces_before = 0;
+        let mut r = chunk(0, 100, vec![word("a", 0, 5), word("b", 10, 20), c]);
+        r.last = true;
+        t.push_result(&r, None);
         let texts: Vec<(String, u64, u64)> = drain(&mut t)
             .into_iter()
             .filter(|(s, _, _)| !s.is_empty())
             .collect();
+        // Lines: a break where the model put a space, none inside a continued word, one at
+        // the end of the stream.
         assert_eq!(
             texts,
             vec![
-                ("a\n".to_string(), 0, 100),
-                ("b\n".to_string(), 200, 200),
+                ("a".to_string(), 0, 100),
+                ("\nb".to_string(), 200, 200),
+                ("c".to_string(), 600, 200),
+                ("\n".to_string(), 2000, 0),
                 ("<final>".to_string(), 0, 0)
             ]
         );
@@ -738,7 +845,7 @@ mod tests {
         let reports = t.take_reports();
         assert_eq!(reports.len(), 1);
         assert!(!reports[0].is_final);
-        assert_eq!(reports[0].text(), "hel");
+        assert_eq!(reports[0].text(), " hel");
         assert_eq!((reports[0].start, reports[0].end), (ms(1600), ms(2000)));
     }
 
@@ -753,7 +860,7 @@ mod tests {
         assert!(t.push_result(&r, None), "held too long");
         let out = drain(&mut t);
         assert_eq!(out[0], (String::new(), 2000, 400));
-        assert_eq!(out[1], ("long".to_string(), 2400, 1800));
+        assert_eq!(out[1], (" long".to_string(), 2400, 1800));
         // The report keeps the true time.
         assert_eq!(t.take_reports()[0].start, ms(1000));
     }
@@ -767,7 +874,7 @@ mod tests {
         let end = t.stream_end(800); // 50 ms: the third frame is centred past it
         t.push_result(&r, Some(end));
         let out = drain(&mut t);
-        assert_eq!(out[1], ("x".to_string(), 0, 50));
+        assert_eq!(out[1], (" x".to_string(), 0, 50));
         let reports = t.take_reports();
         assert!(reports[0].is_final);
         let mut empty = chunk(3, 0, vec![]);

@@ -126,6 +126,9 @@ pub struct BeamSearchDecoder {
     silence: u32,
     /// Sorted best first; never empty.
     beam: Vec<Hypothesis>,
+    /// Whether a word was output since the last reset (every later word is separated from
+    /// the one before by one space: the search spells words, not spaces).
+    started: bool,
 }
 
 impl BeamSearchDecoder {
@@ -164,6 +167,7 @@ impl BeamSearchDecoder {
             next_frame: 0,
             silence: 0,
             beam: Vec::new(),
+            started: false,
         };
         decoder.reset(0);
         Ok(decoder)
@@ -184,6 +188,7 @@ impl BeamSearchDecoder {
         self.next_frame = next_frame;
         self.silence = 0;
         self.beam = vec![self.initial()];
+        self.started = false;
     }
 
     fn initial(&self) -> Hypothesis {
@@ -210,7 +215,18 @@ impl BeamSearchDecoder {
             self.step(row);
             self.commit(&mut out);
         }
+        self.separate(&mut out);
         out
+    }
+
+    /// The first word output after a reset has no separator before it.
+    fn separate(&mut self, words: &mut [Word]) {
+        if let Some(first) = words.first_mut()
+            && !self.started
+        {
+            first.spaces_before = 0;
+            self.started = true;
+        }
     }
 
     /// The best hypothesis's words that are not final yet (they may still change), each
@@ -220,6 +236,11 @@ impl BeamSearchDecoder {
         let mut words: Vec<Word> = best.words.clone();
         if let Some(p) = &best.partial {
             words.push(partial_word(p));
+        }
+        if let Some(first) = words.first_mut()
+            && !self.started
+        {
+            first.spaces_before = 0;
         }
         words
     }
@@ -268,6 +289,8 @@ impl BeamSearchDecoder {
                 hyp.words
             }
         };
+        let mut words = words;
+        self.separate(&mut words);
         let next = self.next_frame;
         self.reset(next);
         words
@@ -529,6 +552,7 @@ impl BeamSearchDecoder {
 fn partial_word(p: &Partial) -> Word {
     Word {
         text: p.text.clone(),
+        spaces_before: 1,
         start_frame: p.start,
         end_frame: p.end,
         confidence: p.confidence,

@@ -46,6 +46,9 @@ fn argmax(row: &[f32]) -> usize {
 ///   may be longer than one character), only a label exactly equal to `" "` splits.
 ///   Without a `" "` label, a word only ends on the silence gap or at `finish()`, so each
 ///   such finalisation yields the whole text since the previous one as one "word".
+/// - Each word records the space tokens emitted before it (`Word::spaces_before`); a word
+///   ended for timing only (word gap, maximum length) and then continued gets 0, so
+///   `transcript(words)` is the collapsed label sequence, NeMo's text.
 /// - Token confidence = min of the frame confidences over the token's frames (blank
 ///   frames excluded, as NeMo's default `exclude_blank: true`); word confidence = min over
 ///   its tokens (NeMo's default `aggregation: min`), i.e. the min over all its frames.
@@ -69,9 +72,13 @@ pub struct GreedyCtcDecoder {
     run_min: f32,
     /// Consecutive blank frames seen since the last non-blank frame.
     gap: u32,
+    /// Space tokens emitted since the last word started (they separate it from the next).
+    spaces: u32,
 
     word_active: bool,
     word_text: String,
+    /// Space tokens between the previous word and this one.
+    word_spaces: u32,
     word_start: u64,
     /// End (exclusive) of the word's last closed token.
     word_end: u64,
@@ -99,8 +106,10 @@ impl GreedyCtcDecoder {
             prev: blank,
             run_min: 1.0,
             gap: 0,
+            spaces: 0,
             word_active: false,
             word_text: String::new(),
+            word_spaces: 0,
             word_start: 0,
             word_end: 0,
             word_conf: 1.0,
@@ -157,6 +166,7 @@ impl GreedyCtcDecoder {
         };
         Some(Word {
             text: self.word_text.clone(),
+            spaces_before: self.word_spaces,
             start_frame: self.word_start,
             end_frame: end,
             confidence: conf,
@@ -165,7 +175,9 @@ impl GreedyCtcDecoder {
 
     /// End of stream (or of a segment): closes the running token at `next_frame()`,
     /// completes and returns the pending word, and resets the collapse state so a token
-    /// pushed next is emitted even if it repeats the last one. The frame counter continues.
+    /// pushed next is emitted even if it repeats the last one. The frame counter continues,
+    /// and so does the separator count (spaces after the last word separate it from the
+    /// next segment's first).
     pub fn finish(&mut self) -> Option<Word> {
         self.close_run(self.next_frame);
         let word = self.take_word();
@@ -182,8 +194,10 @@ impl GreedyCtcDecoder {
         self.prev = self.blank;
         self.run_min = 1.0;
         self.gap = 0;
+        self.spaces = 0;
         self.word_active = false;
         self.word_text.clear();
+        self.word_spaces = 0;
         self.word_start = 0;
         self.word_end = 0;
         self.word_conf = 1.0;
@@ -215,6 +229,7 @@ impl GreedyCtcDecoder {
         self.word_text.clear();
         Some(Word {
             text,
+            spaces_before: self.word_spaces,
             start_frame: self.word_start,
             end_frame: self.word_end,
             confidence: self.word_conf,
@@ -236,11 +251,13 @@ impl GreedyCtcDecoder {
                     if let Some(w) = self.take_word() {
                         out.push(w);
                     }
+                    self.spaces = self.spaces.saturating_add(1);
                 } else {
                     if !self.word_active {
                         self.word_active = true;
                         self.word_start = t;
                         self.word_conf = 1.0;
+                        self.word_spaces = std::mem::take(&mut self.spaces);
                     }
                     self.word_text.push_str(&self.labels[p]);
                     self.run_min = self.scorer.score(row);
@@ -301,7 +318,7 @@ pub fn greedy_transcript(logprobs: &[f32], vocab: usize, labels: &[String]) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{ConfidenceMethod, frame_confidence};
+    use crate::decode::{ConfidenceMethod, frame_confidence, transcript as text_of};
 
     /// QuartzNet-like toy vocabulary: space first, blank last (index 5).
     fn labels() -> Vec<String> {
@@ -724,6 +741,7 @@ mod tests {
         }
         let mut words = Vec::new();
         let mut cur: Option<Word> = None;
+        let mut spaces = 0;
         for &(k, s, e, m) in &tokens {
             if let Some(w) = &cur
                 && gap > 0
@@ -733,10 +751,12 @@ mod tests {
             }
             if labels[k] == " " {
                 words.extend(cur.take());
+                spaces += 1;
                 continue;
             }
             let w = cur.get_or_insert(Word {
                 text: String::new(),
+                spaces_before: std::mem::take(&mut spaces),
                 start_frame: s,
                 end_frame: e,
                 confidence: 1.0,
@@ -780,6 +800,12 @@ mod tests {
             if gap == 0 {
                 assert_eq!(texts(&whole), joined, "trial {trial}: transcript words");
             }
+            // Word gaps cut words for timing, never the text.
+            assert_eq!(
+                text_of(&whole),
+                text.trim_end_matches(' '),
+                "trial {trial}: text"
+            );
 
             let mut chunked = GreedyCtcDecoder::new(labels(), config).unwrap();
             let mut got = Vec::new();
@@ -831,5 +857,30 @@ mod tests {
         let words = decode_all(&mut d, "aab");
         assert_eq!(texts(&words), ["b"]);
         assert_eq!((words[0].start_frame, words[0].end_frame), (6, 7));
+        assert_eq!(words[0].spaces_before, 0, "a continuation, not a new word");
     }
+
+    /// Cutting words for timing (word gap, maximum length) never changes the text: the
+    /// pieces are continuations (found by comparing with NeMo on a random-weight model
+    /// whose words run for seconds: the old decoder wrote `cilf sifix` for `cilfsifix`).
+    #[test]
+    fn timing_cuts_keep_the_models_text() {
+        let config = DecoderConfig {
+            word_gap_frames: 2,
+            max_word_frames: 3,
+            ..DecoderConfig::default()
+        };
+        for s in ["abcabc", "ab___ca", " a  b__c ", "  abcab_ _c", "a__ _b"] {
+            let mut d = GreedyCtcDecoder::new(labels(), config).unwrap();
+            let words = decode_all(&mut d, s);
+            assert!(words.len() > 1, "{s:?} is cut into several words");
+            assert_eq!(text_of(&words), transcript(s).trim_end(), "{s:?}");
+        }
+        let mut d = GreedyCtcDecoder::new(labels(), config).unwrap();
+        let words = decode_all(&mut d, "  a__b _ c");
+        let seps: Vec<u32> = words.iter().map(|w| w.spaces_before).collect();
+        assert_eq!(texts(&words), ["a", "b", "c"]);
+        assert_eq!(seps, [1, 0, 2], "repeated frames of one space are one token");
+    }
+
 }

@@ -20,6 +20,13 @@ use crate::error::{Error, Result};
 pub struct Word {
     /// The word's labels, concatenated.
     pub text: String,
+    /// Space labels the model emitted between the previous word and this one (before the
+    /// first word: since the stream started). 0 means this word continues the previous
+    /// one: the decoder ended that word only for timing (a word gap or the maximum word
+    /// length, see [`DecoderConfig`]), the model emitted no space, so the transcript joins
+    /// the two. [`transcript`] writes these separators, which is how the text stays the
+    /// model's however words are cut.
+    pub spaces_before: u32,
     /// First frame of the word's first token.
     pub start_frame: u64,
     /// One past the last frame of the word's last token (exclusive).
@@ -28,15 +35,38 @@ pub struct Word {
     pub confidence: f32,
 }
 
+impl Word {
+    /// The word as it appears in the transcript: its separator, then its text.
+    pub fn write_to(&self, out: &mut String) {
+        out.extend(std::iter::repeat_n(' ', self.spaces_before as usize));
+        out.push_str(&self.text);
+    }
+}
+
+/// The text of consecutive words exactly as the model emitted it: each word preceded by its
+/// separator ([`Word::spaces_before`]). Over a whole stream decoded greedily this is NeMo's
+/// greedy transcript byte for byte, except for spaces after the last word (no word carries
+/// them).
+pub fn transcript(words: &[Word]) -> String {
+    let mut out = String::with_capacity(words.iter().map(|w| w.text.len() + 1).sum());
+    for word in words {
+        word.write_to(&mut out);
+    }
+    out
+}
+
 /// How words are cut and scored, shared by both decoders.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct DecoderConfig {
     /// Complete the pending word once this many consecutive frames whose argmax is blank
     /// have followed its last token. A live stream needs this because speakers often pause
-    /// without the model emitting a space. 0 = never complete a word on silence alone.
+    /// without the model emitting a space. Timing only: with greedy decoding, a word
+    /// continued after the gap without a space is output with `spaces_before == 0`, so the
+    /// text is unchanged. 0 = never complete a word on silence alone.
     pub word_gap_frames: u32,
     /// Complete a word once it has lasted this many frames, even if it goes on (the rest
-    /// becomes the next word). Live output can only advance past a completed word, so this
+    /// is output as its continuation, `spaces_before == 0`). Live output can only advance
+    /// past a completed word, so this
     /// bounds how long a model that never stops emitting characters (an untrained one, or
     /// noise) can hold text and gap events back. 0 = no limit.
     pub max_word_frames: u32,

@@ -307,15 +307,6 @@ fn infer_checked<M: AcousticModel>(
     Ok(frames)
 }
 
-/// Joins words into the text of a transcript (single spaces).
-pub fn join_words(words: &[Word]) -> String {
-    words
-        .iter()
-        .map(|w| w.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
