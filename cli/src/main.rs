@@ -24,9 +24,7 @@ use quartznet_engine::config::{
 use quartznet_engine::decode::{DecodingOptions, Word};
 use quartznet_engine::frontend::{FeatureExtractor, Features, PaddingMode};
 use quartznet_engine::model::{AcousticModel, LoadOptions, ModelDescription, OnnxModel, bundled};
-use quartznet_engine::streaming::{
-    StreamingRecognizer, WindowConfig, recognize_offline,
-};
+use quartznet_engine::streaming::{StreamingRecognizer, WindowConfig, recognize_offline};
 
 const NAME: &str = "quartznet-transcribe";
 

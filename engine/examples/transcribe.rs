@@ -12,8 +12,8 @@
 use std::path::PathBuf;
 
 use quartznet_engine::config::RecognizerConfig;
-use quartznet_engine::model::{LoadOptions, OnnxModel, bundled};
 use quartznet_engine::decode::transcript;
+use quartznet_engine::model::{LoadOptions, OnnxModel, bundled};
 use quartznet_engine::streaming::StreamingRecognizer;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -7,7 +7,10 @@
 mod common;
 
 use common::*;
-use quartznet_engine::decode::{DecoderConfig, greedy_transcript};
+use quartznet_engine::config::{DEFAULT_WORD_GAP_MS, decoder_config};
+use quartznet_engine::decode::{
+    DecoderConfig, GreedyCtcDecoder, greedy_transcript, transcript as words_text,
+};
 use quartznet_engine::frontend::{FeatureExtractor, Features, FrontendConfig, Normalization};
 use quartznet_engine::model::AcousticModel;
 use quartznet_engine::streaming::{StreamingRecognizer, WindowConfig, recognize_offline};
@@ -168,6 +171,7 @@ fn logprobs_and_transcripts_match_nemo() {
     let mut model = load_model();
     let labels = model.description().labels.clone();
     let mut failures = Vec::new();
+    let mut cut_for_timing = 0;
     for version in &manifest.versions {
         for clip in &manifest.clips {
             let samples = clip_samples(clip);
@@ -215,6 +219,23 @@ fn logprobs_and_transcripts_match_nemo() {
                     version.dir, clip.name
                 ));
             }
+            // The words, cut for timing as the element cuts them (word gap, maximum word
+            // length) and pushed in uneven pieces, still spell NeMo's text.
+            for (source, rows) in [("ours", &logprobs), ("nemo's", &expected.data)] {
+                let words = timed_words(&labels, rows, model.vocab_size());
+                let text = words_text(&words);
+                if text != nemo.trim_end_matches(' ') {
+                    failures.push(format!(
+                        "{} {}: words from {source} log-probs spell another text:\n  words {text}\n  nemo  {nemo}",
+                        version.dir, clip.name
+                    ));
+                }
+                cut_for_timing += words
+                    .iter()
+                    .skip(1)
+                    .filter(|w| w.spaces_before == 0)
+                    .count();
+            }
         }
     }
     assert!(
@@ -227,6 +248,34 @@ fn logprobs_and_transcripts_match_nemo() {
         "most fixture clips are held to the strict log-prob tolerance"
     );
     assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        cut_for_timing > 0,
+        "the fixtures have words cut for timing (words longer than the limit, word gaps)"
+    );
+}
+
+/// Decodes `rows` with the element's default word cuts, in pieces of 1 to 13 frames.
+fn timed_words(
+    labels: &[String],
+    rows: &[f32],
+    vocab: usize,
+) -> Vec<quartznet_engine::decode::Word> {
+    let config = decoder_config(
+        &description_for(&manifest().versions[0]),
+        DEFAULT_WORD_GAP_MS,
+    );
+    assert!(config.word_gap_frames > 0 && config.max_word_frames > 0);
+    let mut decoder = GreedyCtcDecoder::new(labels.to_vec(), config).unwrap();
+    let mut words = Vec::new();
+    let (mut at, mut piece) = (0, 1);
+    while at < rows.len() {
+        let end = (at + piece * vocab).min(rows.len());
+        words.extend(decoder.push(&rows[at..end], (end - at) / vocab));
+        at = end;
+        piece = piece % 13 + 1;
+    }
+    words.extend(decoder.finish());
+    words
 }
 
 /// The fixture model's frontend for `version` with fixed statistics: per-window statistics

@@ -770,9 +770,8 @@ mod tests {
     #[test]
     fn buffers_concatenate_into_the_models_text() {
         let mut t = timeline(false);
-        let texts = |t: &mut Timeline| -> String {
-            drain(t).into_iter().map(|(text, ..)| text).collect()
-        };
+        let texts =
+            |t: &mut Timeline| -> String { drain(t).into_iter().map(|(text, ..)| text).collect() };
         t.start(ms(0));
         let mut first = word("cilf", 0, 150);
         first.spaces_before = 0;

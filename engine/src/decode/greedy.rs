@@ -12,7 +12,7 @@
 //! in the decoder, not in the chunk.
 
 use super::confidence::Scorer;
-use super::{DecoderConfig, Word, check_labels};
+use super::{DecoderConfig, Word, check_labels, opens_with_punctuation, vocabulary_punctuation};
 use crate::error::{Error, Result};
 
 /// Index of the maximum, ties to the lowest index, like `torch.argmax`/`Tensor.max(dim)`
@@ -48,7 +48,9 @@ fn argmax(row: &[f32]) -> usize {
 ///   such finalisation yields the whole text since the previous one as one "word".
 /// - Each word records the space tokens emitted before it (`Word::spaces_before`); a word
 ///   ended for timing only (word gap, maximum length) and then continued gets 0, so
-///   `transcript(words)` is the collapsed label sequence, NeMo's text.
+///   `transcript(words)` is the collapsed label sequence, NeMo's text. Like NeMo, one space
+///   before a word that opens with the vocabulary's punctuation is dropped (`don 't` ->
+///   `don't`).
 /// - Token confidence = min of the frame confidences over the token's frames (blank
 ///   frames excluded, as NeMo's default `exclude_blank: true`); word confidence = min over
 ///   its tokens (NeMo's default `aggregation: min`), i.e. the min over all its frames.
@@ -57,6 +59,8 @@ pub struct GreedyCtcDecoder {
     labels: Vec<String>,
     /// `is_space[i]` for each label index (blank excluded).
     is_space: Vec<bool>,
+    /// Whether label `i` starts with vocabulary punctuation (NeMo drops a space before it).
+    opens_punctuation: Vec<bool>,
     blank: usize,
     word_gap_frames: u32,
     max_word_frames: u32,
@@ -95,9 +99,11 @@ impl GreedyCtcDecoder {
         let blank = labels.len();
         let scorer = Scorer::new(config.confidence, blank + 1).map_err(Error::Settings)?;
         let is_space = labels.iter().map(|l| l == " ").collect();
+        let opens_punctuation = opens_with_punctuation(&labels);
         Ok(Self {
             labels,
             is_space,
+            opens_punctuation,
             blank,
             word_gap_frames: config.word_gap_frames,
             max_word_frames: config.max_word_frames,
@@ -258,6 +264,9 @@ impl GreedyCtcDecoder {
                         self.word_start = t;
                         self.word_conf = 1.0;
                         self.word_spaces = std::mem::take(&mut self.spaces);
+                        if self.opens_punctuation[p] {
+                            self.word_spaces = self.word_spaces.saturating_sub(1);
+                        }
                     }
                     self.word_text.push_str(&self.labels[p]);
                     self.run_min = self.scorer.score(row);
@@ -291,9 +300,10 @@ impl GreedyCtcDecoder {
 /// NeMo-identical greedy transcript of a whole utterance: argmax per frame, collapse
 /// repeats, drop blanks (index `vocab - 1`), concatenate the label strings.
 ///
-/// No trimming or space normalisation: NeMo's character CTC decoding
-/// (`CTCDecoding.decode_tokens_to_str`) returns `''.join(tokens)`, and character models get
-/// no punctuation-space stripping, so leading/trailing/double spaces are kept as emitted.
+/// NeMo's character CTC decoding (`decode_tokens_to_str_with_strip_punctuation`) joins the
+/// labels (`''.join(tokens)`) and then removes one whitespace character before each
+/// punctuation character of the vocabulary (`re.sub(r'(\s)(P)', r'\2', text)`); nothing
+/// else is trimmed, so leading, trailing and double spaces are kept as emitted.
 /// A trailing partial frame is ignored; indices without a label are skipped.
 pub fn greedy_transcript(logprobs: &[f32], vocab: usize, labels: &[String]) -> String {
     let mut out = String::new();
@@ -311,6 +321,20 @@ pub fn greedy_transcript(logprobs: &[f32], vocab: usize, labels: &[String]) -> S
             out.push_str(l);
         }
         prev = p;
+    }
+    strip_space_before_punctuation(&out, &vocabulary_punctuation(labels))
+}
+
+/// Python's `re.sub(r'(\s)(P)', r'\2', text)` for the punctuation set `P`: scanning left
+/// to right, a whitespace character directly before a punctuation character is dropped.
+fn strip_space_before_punctuation(text: &str, punctuation: &[char]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let before_punctuation = chars.peek().is_some_and(|n| punctuation.contains(n));
+        if !(c.is_whitespace() && before_punctuation) {
+            out.push(c);
+        }
     }
     out
 }
@@ -389,6 +413,26 @@ mod tests {
         let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
         assert_eq!(texts(&decode_all(&mut d, "aa_a")), ["aa"]);
         assert_eq!(texts(&decode_all(&mut d, "aab")), ["ab"]);
+    }
+
+    /// NeMo's `decode_tokens_to_str_with_strip_punctuation`: the apostrophe is punctuation
+    /// of the vocabulary, so one space before it goes, in the transcript and in the words.
+    #[test]
+    fn one_space_before_punctuation_goes_as_in_nemo() {
+        assert_eq!(transcript("a_ _'b"), "a'b");
+        assert_eq!(transcript("a _ _'b"), "a 'b");
+        assert_eq!(transcript(" '_ 'a"), "''a");
+        let mut d = GreedyCtcDecoder::new(labels(), cfg(0)).unwrap();
+        let words = decode_all(&mut d, "ab _'c_ _ _'");
+        assert_eq!(texts(&words), ["ab", "'c", "'"]);
+        let seps: Vec<u32> = words.iter().map(|w| w.spaces_before).collect();
+        assert_eq!(seps, [0, 0, 1]);
+        assert_eq!(text_of(&words), "ab'c '");
+        assert_eq!(vocabulary_punctuation(&labels()), ['\'']);
+        let special: Vec<String> = ["<unk>", "[.]", "a", "##-", "\u{2581}?"]
+            .map(String::from)
+            .to_vec();
+        assert!(vocabulary_punctuation(&special).is_empty());
     }
 
     #[test]
@@ -741,7 +785,7 @@ mod tests {
         }
         let mut words = Vec::new();
         let mut cur: Option<Word> = None;
-        let mut spaces = 0;
+        let mut spaces = 0u32;
         for &(k, s, e, m) in &tokens {
             if let Some(w) = &cur
                 && gap > 0
@@ -756,7 +800,9 @@ mod tests {
             }
             let w = cur.get_or_insert(Word {
                 text: String::new(),
-                spaces_before: std::mem::take(&mut spaces),
+                // NeMo drops one space before punctuation ("'" here).
+                spaces_before: std::mem::take(&mut spaces)
+                    .saturating_sub(u32::from(labels[k] == "'")),
                 start_frame: s,
                 end_frame: e,
                 confidence: 1.0,
@@ -798,7 +844,15 @@ mod tests {
             let text: String = greedy_transcript(&lp, V, &labels());
             let joined: Vec<&str> = text.split(' ').filter(|s| !s.is_empty()).collect();
             if gap == 0 {
-                assert_eq!(texts(&whole), joined, "trial {trial}: transcript words");
+                // A word opening with punctuation after one space continues the one before.
+                let mut merged: Vec<String> = Vec::new();
+                for w in &whole {
+                    match merged.last_mut() {
+                        Some(last) if w.spaces_before == 0 => last.push_str(&w.text),
+                        _ => merged.push(w.text.clone()),
+                    }
+                }
+                assert_eq!(merged, joined, "trial {trial}: transcript words");
             }
             // Word gaps cut words for timing, never the text.
             assert_eq!(
@@ -880,7 +934,10 @@ mod tests {
         let words = decode_all(&mut d, "  a__b _ c");
         let seps: Vec<u32> = words.iter().map(|w| w.spaces_before).collect();
         assert_eq!(texts(&words), ["a", "b", "c"]);
-        assert_eq!(seps, [1, 0, 2], "repeated frames of one space are one token");
+        assert_eq!(
+            seps,
+            [1, 0, 2],
+            "repeated frames of one space are one token"
+        );
     }
-
 }

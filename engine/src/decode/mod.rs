@@ -157,6 +157,52 @@ impl CtcDecoder {
     }
 }
 
+/// The punctuation NeMo finds in a vocabulary (`extract_punctuation_from_vocab`): every
+/// character of Unicode category P in a label that is not a special token (`[..]`, `<..>`,
+/// `##..`, `▁..` or blank). NeMo's CTC decoding removes one space before each of them
+/// (`decode_tokens_to_str_with_strip_punctuation`), so `don 't` becomes `don't`; for the
+/// English character models that is the apostrophe.
+fn vocabulary_punctuation(labels: &[String]) -> Vec<char> {
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
+    let special = |l: &str| {
+        (l.starts_with('[') && l.ends_with(']') && l.len() >= 2)
+            || (l.starts_with('<') && l.ends_with('>') && l.len() >= 2)
+            || l.starts_with("##")
+            || l.starts_with('\u{2581}')
+            || l.trim().is_empty()
+    };
+    let mut found: Vec<char> = labels
+        .iter()
+        .filter(|l| !special(l))
+        .flat_map(|l| l.chars())
+        .filter(|&c| {
+            matches!(
+                get_general_category(c),
+                G::ConnectorPunctuation
+                    | G::DashPunctuation
+                    | G::OpenPunctuation
+                    | G::ClosePunctuation
+                    | G::InitialPunctuation
+                    | G::FinalPunctuation
+                    | G::OtherPunctuation
+            )
+        })
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// For each label, whether it starts with vocabulary punctuation (a word it opens loses one
+/// space before it, as in NeMo's text).
+fn opens_with_punctuation(labels: &[String]) -> Vec<bool> {
+    let punctuation = vocabulary_punctuation(labels);
+    labels
+        .iter()
+        .map(|l| l.chars().next().is_some_and(|c| punctuation.contains(&c)))
+        .collect()
+}
+
 /// Labels must exist and none may be empty (it would make words without text).
 fn check_labels(labels: &[String]) -> Result<()> {
     if labels.is_empty() {
