@@ -304,14 +304,12 @@ fn text_matches_the_engine_with_stream_timestamps() {
         assert_eq!(all, transcript(&expected), "{granularity}");
         if granularity == "word" {
             assert_eq!(texts.len(), expected.len());
+            // Frames after the audio (NeMo's padding lets a word end there) are clamped to
+            // its end.
+            let at = |frame: u64| time_of(start + (frame * 320).min(samples.len() as u64));
             for (t, w) in texts.iter().zip(&expected) {
-                assert_eq!(t.pts, time_of(start + w.start_frame * 320), "{}", w.text);
-                assert_eq!(
-                    t.pts + t.duration,
-                    time_of(start + w.end_frame * 320),
-                    "{}",
-                    w.text
-                );
+                assert_eq!(t.pts, at(w.start_frame), "{}", w.text);
+                assert_eq!(t.pts + t.duration, at(w.end_frame), "{}", w.text);
             }
         }
         assert_text_and_gaps_tile(&texts, gaps, start, samples.len());
@@ -450,14 +448,14 @@ fn gaps_cover_silence() {
     push_audio(&mut h, &vec![0u8; 2 * 5 * RATE as usize], 3200, 0);
     let (texts, gaps) = collect(&mut h);
     assert!(texts.is_empty());
-    // Before EOS, chunks that are done are covered: 5 s of audio with 600 ms right context
-    // completes 4 one-second chunks.
+    // Before EOS, chunks that are done are covered: 5 s of audio completes 4 one-second
+    // buffers, each keeping the second that ends 600 ms (the right context) before its end.
     let covered: gst::ClockTime = gaps.iter().map(|(_, d)| *d).sum();
-    assert_eq!(covered, gst::ClockTime::from_seconds(4));
+    assert_eq!(covered, gst::ClockTime::from_mseconds(3400));
     h.push_event(gst::event::Eos::new());
     let (_, gaps) = collect(&mut h);
     let covered: gst::ClockTime = gaps.iter().map(|(_, d)| *d).sum();
-    assert_eq!(covered, gst::ClockTime::from_seconds(1));
+    assert_eq!(covered, gst::ClockTime::from_mseconds(1600));
 }
 
 #[test]
@@ -851,8 +849,9 @@ fn a_new_segment_drains_and_restarts_the_timeline() {
     // The new stream's decoder starts afresh, but its first word follows the old stream's
     // text downstream, so it is separated from it.
     let mut expected = reference_timed(&b);
-    assert!(!expected[0].0.starts_with(' '));
-    expected[0].0.insert(0, ' ');
+    if !expected[0].0.starts_with(' ') {
+        expected[0].0.insert(0, ' ');
+    }
     assert_timed(&second, &expected, 0);
 }
 

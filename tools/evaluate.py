@@ -97,8 +97,9 @@ def main():
               "right-context-ms", "word-gap-ms")
     for option in passed:
         ap.add_argument(f"--{option}", help=f"passed to quartznet-transcribe --{option}")
+    ap.add_argument("--nemo-buffer-fill", action="store_true", help="passed to quartznet-transcribe")
     args = ap.parse_args()
-    extra = []
+    extra = ["--nemo-buffer-fill"] if args.nemo_buffer_fill else []
     for option in passed:
         value = getattr(args, option.replace("-", "_"))
         if value is not None:

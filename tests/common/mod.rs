@@ -130,3 +130,38 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// Absolute error of a single-precision log-mel value as NeMo computes it: against an
+/// exact (f64) evaluation of the same formula, NeMo's torch.stft path is off by up to
+/// 4.1e-5 (tools/spec_frontend.py). Normalisation divides it by the band's spread, so a band
+/// with almost no variation (audio band-limited below 8 kHz) magnifies NeMo's own rounding.
+pub const LOG_MEL_RESOLUTION: f32 = 1e-4;
+/// Bands spread less than this (in log units) magnify that rounding past 1e-3 after
+/// normalisation: ill-conditioned.
+pub const WELL_CONDITIONED_SPREAD: f32 = 0.1;
+
+/// Per-band standard deviation of the raw log-mel features of `samples` (what per-feature
+/// normalisation divides by) under `version`'s frontend.
+pub fn band_spreads(version: &Version, samples: &[f32]) -> Vec<f32> {
+    use quartznet_engine::frontend::{FeatureExtractor, Features};
+    let mut extractor = FeatureExtractor::new(description_for(version).frontend).unwrap();
+    let mut raw = Features::default();
+    extractor.compute_unnormalized(samples, &mut raw);
+    (0..raw.n_mels)
+        .map(|m| {
+            let row = raw.row(m);
+            let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / row.len() as f64;
+            let var = row
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / (row.len().max(2) - 1) as f64;
+            var.sqrt() as f32
+        })
+        .collect()
+}
+
+/// Whether every band varies enough for 1e-3 comparisons after normalisation.
+pub fn well_conditioned(spreads: &[f32]) -> bool {
+    spreads.iter().all(|&s| s >= WELL_CONDITIONED_SPREAD)
+}

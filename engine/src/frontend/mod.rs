@@ -9,6 +9,7 @@
 //! valid frames.
 
 mod mel;
+mod stream;
 mod window;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use mel::mel_filterbank;
 use window::padded_hann;
 
 use mel::SparseFilterbank;
+pub use stream::FeatureStream;
 
 use crate::error::{Error, Result};
 
