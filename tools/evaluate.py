@@ -97,9 +97,9 @@ def main():
               "right-context-ms", "word-gap-ms")
     for option in passed:
         ap.add_argument(f"--{option}", help=f"passed to quartznet-transcribe --{option}")
-    ap.add_argument("--nemo-buffer-fill", action="store_true", help="passed to quartznet-transcribe")
+    ap.add_argument("--nemo-frame-batch", action="store_true", help="passed to quartznet-transcribe")
     args = ap.parse_args()
-    extra = ["--nemo-buffer-fill"] if args.nemo_buffer_fill else []
+    extra = ["--nemo-frame-batch"] if args.nemo_frame_batch else []
     for option in passed:
         value = getattr(args, option.replace("-", "_"))
         if value is not None:

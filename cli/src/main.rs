@@ -21,11 +21,13 @@ use quartznet_engine::config::{
     DecoderKind, DecoderSettings, LatencyPlan, MAX_LATENCY_MS, MIN_LATENCY_MS, NormalizationKind,
     RecognizerConfig,
 };
-use quartznet_engine::decode::{DecodingOptions, Word};
+use quartznet_engine::decode::{
+    ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure, CtcDecoder, DecodingOptions, Word,
+};
 use quartznet_engine::frontend::{FeatureExtractor, Features, PaddingMode};
 use quartznet_engine::model::{AcousticModel, LoadOptions, ModelDescription, OnnxModel, bundled};
 use quartznet_engine::streaming::{
-    NEMO_QUARTZNET_BUFFER_FILL, StreamingRecognizer, WindowConfig, recognize_offline,
+    BufferStart, StreamingRecognizer, WindowConfig, recognize_offline,
 };
 
 const NAME: &str = "quartznet-transcribe";
@@ -122,6 +124,33 @@ struct Args {
     )]
     word_bonus: f32,
 
+    /// Word confidence measure, NeMo's ConfidenceMethodConfig: max-prob or
+    /// <gibbs|tsallis|renyi>-<lin|exp>, each optionally :ALPHA (NeMo's alpha, > 0; without
+    /// it NeMo's default 0.33), e.g. tsallis-exp:0.33 (NeMo's default measure) or
+    /// gibbs-exp:1. Several, comma-separated: --json words also get "confidences", one per
+    /// measure and aggregation given, keyed "MEASURE:ALPHA AGGREGATION"; "confidence" is the
+    /// first of each. docs/CONFIDENCE.md says what the default means
+    #[arg(
+        long,
+        value_name = "MEASURE",
+        value_delimiter = ',',
+        value_parser = parse_measure,
+        default_values_t = [ConfidenceConfig::DEFAULT.measure]
+    )]
+    confidence: Vec<ConfidenceMeasure>,
+
+    /// How frame confidences make a token's and token confidences a word's (NeMo's
+    /// aggregation): mean, min (NeMo's default), max or prod; several, comma-separated, as
+    /// for --confidence
+    #[arg(
+        long,
+        value_name = "AGG",
+        value_delimiter = ',',
+        value_parser = parse_aggregation,
+        default_values_t = [ConfidenceConfig::DEFAULT.aggregation]
+    )]
+    confidence_aggregation: Vec<ConfidenceAggregation>,
+
     /// ONNX Runtime threads (0 = one per core)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_THREADS)]
     threads: usize,
@@ -135,10 +164,11 @@ struct Args {
     #[arg(long, value_name = "F.npy")]
     dump_logprobs: Option<PathBuf>,
 
-    /// Streaming: before the stream starts, fill the buffer with 0.0 as NeMo's FrameBatchASR
-    /// does for QuartzNet (a loud level) instead of silence; for comparing with NeMo
+    /// Streaming: start the stream as NeMo's FrameBatchASR does for QuartzNet (its buffer
+    /// filled with 0.0, a loud level, counted in the statistics) instead of with silence and
+    /// the stream's own statistics; for comparing with NeMo (it costs accuracy)
     #[arg(long)]
-    nemo_buffer_fill: bool,
+    nemo_frame_batch: bool,
 
     /// WAV files to transcribe
     #[arg(value_name = "FILE.wav", required = true)]
@@ -206,6 +236,14 @@ impl From<Normalization> for Option<NormalizationKind> {
     }
 }
 
+fn parse_measure(text: &str) -> Result<ConfidenceMeasure, String> {
+    text.parse()
+}
+
+fn parse_aggregation(text: &str) -> Result<ConfidenceAggregation, String> {
+    text.parse()
+}
+
 /// A NaN or infinite weight would silently poison every beam-search score, so refuse it
 /// while parsing rather than leave it to the engine's range check.
 fn finite(text: &str) -> Result<f32, String> {
@@ -216,6 +254,33 @@ fn finite(text: &str) -> Result<f32, String> {
 }
 
 impl Args {
+    /// Every confidence asked for, measure by measure; the first is the words' own.
+    fn confidences(&self) -> Vec<ConfidenceConfig> {
+        let measures = if self.confidence.is_empty() {
+            vec![ConfidenceConfig::DEFAULT.measure]
+        } else {
+            self.confidence.clone()
+        };
+        let aggregations = if self.confidence_aggregation.is_empty() {
+            vec![ConfidenceConfig::DEFAULT.aggregation]
+        } else {
+            self.confidence_aggregation.clone()
+        };
+        let mut all = Vec::new();
+        for &measure in &measures {
+            for &aggregation in &aggregations {
+                let c = ConfidenceConfig {
+                    measure,
+                    aggregation,
+                };
+                if !all.contains(&c) {
+                    all.push(c);
+                }
+            }
+        }
+        all
+    }
+
     fn config(&self) -> RecognizerConfig {
         let plan = LatencyPlan::for_latency(self.latency_ms);
         RecognizerConfig {
@@ -233,6 +298,7 @@ impl Args {
                 word_bonus: self.word_bonus,
                 word_gap_ms: self.word_gap_ms.unwrap_or(plan.word_gap_ms),
                 commit_delay_ms: plan.commit_delay_ms,
+                confidence: self.confidences()[0],
             },
         }
     }
@@ -295,6 +361,8 @@ struct Transcript {
     emitted: Vec<u64>,
     logprobs: Vec<f32>,
     frames: usize,
+    /// Spaces the model emitted after the last word (the end of its text).
+    trailing_spaces: u32,
 }
 
 /// Recognises one file; the model is handed back so the next file does not reload it.
@@ -321,13 +389,14 @@ fn transcribe(
             emitted: Vec::new(),
             logprobs: result.logprobs,
             frames: result.frames,
+            trailing_spaces: result.trailing_spaces,
         };
         return Ok((transcript, model));
     }
     let piece = (model.description().sample_rate / 10) as usize;
     let mut recognizer = StreamingRecognizer::from_config(model, config)?;
     if nemo_fill {
-        recognizer.set_buffer_fill(NEMO_QUARTZNET_BUFFER_FILL);
+        recognizer.set_buffer_start(BufferStart::NemoFrameBatch);
     }
     let mut results = Vec::new();
     // Feed in 100 ms pieces, as a live source would, so the transcript is the element's.
@@ -344,6 +413,7 @@ fn transcribe(
         emitted: Vec::new(),
         logprobs: Vec::new(),
         frames: 0,
+        trailing_spaces: 0,
     };
     let vocab = recognizer.model().vocab_size();
     for (result, pushed) in results {
@@ -351,6 +421,7 @@ fn transcribe(
             .emitted
             .extend(std::iter::repeat_n(pushed, result.words.len()));
         transcript.words.extend(result.words);
+        transcript.trailing_spaces = result.trailing_spaces;
         // The kept log-probs of every buffer (NeMo's FrameBatchASR keeps the same frames,
         // the first buffer's from before the stream start included).
         transcript.frames += result.logprobs.len() / vocab;
@@ -359,13 +430,57 @@ fn transcribe(
     Ok((transcript, recognizer.into_model()))
 }
 
+/// Word confidences under other settings: (`MEASURE:ALPHA AGGREGATION`, one per word).
+type OtherConfidences = Vec<(String, Vec<f32>)>;
+
+/// Every word's confidence under each of `confidences`: the decoder's log-probs decoded
+/// again (the words do not depend on the confidence; decoding is the same whatever pieces
+/// the frames came in, so one push gives the stream's words).
+fn other_confidences(
+    description: &ModelDescription,
+    decoding: &DecodingOptions,
+    transcript: &Transcript,
+    confidences: &[ConfidenceConfig],
+) -> Result<OtherConfidences, Box<dyn Error>> {
+    let mut out = Vec::new();
+    for &confidence in confidences {
+        let mut options = decoding.clone();
+        options.ctc.confidence = confidence;
+        let mut decoder = CtcDecoder::new(description.labels.clone(), options)?;
+        let mut words = decoder.push(&transcript.logprobs, transcript.frames);
+        words.extend(decoder.finish());
+        let same = words.len() == transcript.words.len()
+            && words
+                .iter()
+                .zip(&transcript.words)
+                .all(|(a, b)| a.text == b.text);
+        if !same {
+            return Err(format!(
+                "internal error: decoding the log-probs again with confidence {confidence} gave other words"
+            )
+            .into());
+        }
+        out.push((
+            confidence.to_string(),
+            words.iter().map(|w| w.confidence).collect(),
+        ));
+    }
+    Ok(out)
+}
+
 fn print_transcript(
     file: &Path,
     transcript: &Transcript,
     description: &ModelDescription,
     args: &Args,
+    confidences: &[(String, Vec<f32>)],
 ) {
-    let text = quartznet_engine::decode::transcript(&transcript.words);
+    // The model's text: the words with their separators and the spaces after the last.
+    let mut text = quartznet_engine::decode::transcript(&transcript.words);
+    text.extend(std::iter::repeat_n(
+        ' ',
+        transcript.trailing_spaces as usize,
+    ));
     if args.json {
         let seconds_per_frame =
             description.samples_per_output_frame() as f64 / f64::from(description.sample_rate);
@@ -384,6 +499,13 @@ fn print_transcript(
                 });
                 if let Some(&pushed) = transcript.emitted.get(i) {
                     word["emitted"] = serde_json::json!(pushed as f64 / rate);
+                }
+                if !confidences.is_empty() {
+                    let all: serde_json::Map<String, serde_json::Value> = confidences
+                        .iter()
+                        .map(|(name, values)| (name.clone(), serde_json::json!(values[i])))
+                        .collect();
+                    word["confidences"] = all.into();
                 }
                 word
             })
@@ -436,7 +558,7 @@ fn run(args: &Args, model_path: &Path, config: &RecognizerConfig) -> Result<(), 
         }
         let offline = args.offline.then_some(&decoding);
         let (transcript, returned) =
-            transcribe(model, config, offline, args.nemo_buffer_fill, &samples)?;
+            transcribe(model, config, offline, args.nemo_frame_batch, &samples)?;
         model = returned;
         if let Some(path) = &args.dump_logprobs {
             write_npy(
@@ -445,7 +567,13 @@ fn run(args: &Args, model_path: &Path, config: &RecognizerConfig) -> Result<(), 
                 &transcript.logprobs,
             )?;
         }
-        print_transcript(file, &transcript, &description, args);
+        let confidences = args.confidences();
+        let others = if confidences.len() > 1 && args.json {
+            other_confidences(&description, &decoding, &transcript, &confidences)?
+        } else {
+            Vec::new()
+        };
+        print_transcript(file, &transcript, &description, args, &others);
     }
     Ok(())
 }
@@ -538,6 +666,37 @@ mod tests {
         assert_eq!(config.decoding.lm_path, Some(PathBuf::from("words.arpa")));
         let greedy = Args::try_parse_from([NAME, "--decoder", "greedy", "a.wav"]).unwrap();
         assert_eq!(greedy.config().decoding.decoder, Some(DecoderKind::Greedy));
+    }
+
+    #[test]
+    fn confidence_choices() {
+        let args = Args::try_parse_from([
+            NAME,
+            "--confidence",
+            "max-prob:1,tsallis-exp",
+            "--confidence-aggregation",
+            "min,mean",
+            "a.wav",
+        ])
+        .unwrap();
+        let all = args.confidences();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0].measure, ConfidenceMeasure::MaxProb { alpha: 1.0 });
+        assert_eq!(all[0].aggregation, ConfidenceAggregation::Min);
+        assert_eq!(all[3].measure, ConfidenceMeasure::NEMO_DEFAULT);
+        assert_eq!(args.config().decoding.confidence, all[0]);
+        let default = Args::try_parse_from([NAME, "a.wav"]).unwrap();
+        assert_eq!(default.confidences(), [ConfidenceConfig::DEFAULT]);
+        for bad in ["entropy", "max-prob:0", "gibbs-lin:nan"] {
+            let parsed = Args::try_parse_from([NAME, "--confidence", bad, "a.wav"]);
+            assert_eq!(
+                parsed.unwrap_err().kind(),
+                ErrorKind::ValueValidation,
+                "{bad}"
+            );
+        }
+        let parsed = Args::try_parse_from([NAME, "--confidence-aggregation", "median", "a.wav"]);
+        assert!(parsed.is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::decode::{BeamConfig, DecoderConfig, DecodingOptions};
+use crate::decode::{BeamConfig, ConfidenceConfig, DecoderConfig, DecodingOptions};
 use crate::error::{Error, Result};
 use crate::frontend::{FrontendConfig, Normalization, PaddingMode};
 use crate::lm;
@@ -140,6 +140,8 @@ pub struct DecoderSettings {
     pub word_gap_ms: u32,
     /// Beam search: how long the best hypothesis's words wait for the others to agree.
     pub commit_delay_ms: u32,
+    /// How word confidences are computed (default [`ConfidenceConfig::DEFAULT`]).
+    pub confidence: ConfidenceConfig,
 }
 
 impl Default for DecoderSettings {
@@ -152,6 +154,7 @@ impl Default for DecoderSettings {
             word_bonus: DEFAULT_WORD_BONUS,
             word_gap_ms: DEFAULT_WORD_GAP_MS,
             commit_delay_ms: DEFAULT_COMMIT_DELAY_MS,
+            confidence: ConfidenceConfig::DEFAULT,
         }
     }
 }
@@ -187,7 +190,7 @@ impl DecoderSettings {
                 )));
             }
         }
-        Ok(())
+        self.confidence.validate().map_err(Error::Settings)
     }
 
     /// Whether these settings decode `description`'s output with beam search.
@@ -202,7 +205,10 @@ impl DecoderSettings {
     /// The decoder to run for `description`; loads (or reuses) the language model.
     pub fn decoding_options(&self, description: &ModelDescription) -> Result<DecodingOptions> {
         self.validate()?;
-        let ctc = decoder_config(description, self.word_gap_ms);
+        let ctc = DecoderConfig {
+            confidence: self.confidence,
+            ..decoder_config(description, self.word_gap_ms)
+        };
         let lm_path = self
             .lm_path
             .clone()
@@ -397,5 +403,8 @@ mod tests {
             ..DecoderSettings::default()
         };
         assert!(matches!(nan_weight.validate(), Err(Error::Settings(_))));
+        let mut zero_alpha = DecoderSettings::default();
+        zero_alpha.confidence.measure = zero_alpha.confidence.measure.with_alpha(0.0);
+        assert!(matches!(zero_alpha.validate(), Err(Error::Settings(_))));
     }
 }

@@ -21,7 +21,9 @@ const LOGPROB_TOLERANCE: f32 = 1e-3;
 /// an exact (f64) evaluation of the same formula, NeMo's torch.stft path is off by up to
 /// 4.1e-5 (tools/spec_frontend.py). Normalisation divides it by the band's spread, so a band
 /// with almost no variation (audio band-limited below 8 kHz) magnifies NeMo's own rounding
-/// past 1e-3. Such bands are held to this raw-domain bound instead.
+/// past 1e-3. Such bands are held to this raw-domain bound instead. On 168 telephone-band
+/// clips (8 kHz speech resampled to 16 kHz, tools/telephone_parity.py, docs/TELEPHONE.md)
+/// NeMo's own raw error reached 4.7e-5 and ours against NeMo's 5.9e-5, in every band.
 const LOG_MEL_RESOLUTION: f32 = 1e-4;
 /// Bands spread less than this (in log units) are ill-conditioned in the sense above.
 const WELL_CONDITIONED_SPREAD: f32 = LOG_MEL_RESOLUTION / FEATURE_TOLERANCE;
@@ -115,6 +117,85 @@ fn features_match_nemo() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Where ill-conditioned bands come from: 8 kHz (telephone) speech resampled to 16 kHz, the
+/// `phone_*` fixtures (tools/telephone_parity.py --make-fixtures). Above 4 kHz such audio
+/// holds nothing but 16-bit rounding: a band's energy averages 1-2 % of the 2^-24 log
+/// guard and lies below the float32 FFT's rounding level (largest bin power x 2^-24) on about
+/// half of the frames, so NeMo's value and ours are both ln(2^-24) plus rounding noise
+/// (docs/TELEPHONE.md). The speech band must stay well conditioned, i.e. held to the strict
+/// tolerance by `features_match_nemo`.
+#[test]
+fn telephone_clips_are_ill_conditioned_only_above_4_khz() {
+    let manifest = manifest();
+    let phone: Vec<&Clip> = manifest
+        .clips
+        .iter()
+        .filter(|c| c.name.starts_with("phone_"))
+        .collect();
+    assert!(phone.len() >= 2, "telephone-band fixtures (phone_*.wav)");
+    for version in &manifest.versions {
+        let frontend = description_for(version).frontend;
+        let mut extractor = FeatureExtractor::new(frontend.clone()).unwrap();
+        let n_bins = frontend.n_fft / 2 + 1;
+        let hz_per_bin = frontend.sample_rate as f32 / frontend.n_fft as f32;
+        // Centre of each band: the peak of its triangle.
+        let centres: Vec<f32> = extractor
+            .filterbank()
+            .chunks_exact(n_bins)
+            .map(|row| {
+                let peak = (0..n_bins).fold(0, |best, b| if row[b] > row[best] { b } else { best });
+                peak as f32 * hz_per_bin
+            })
+            .collect();
+        let floor = f64::from(frontend.log_guard.ln());
+        for clip in &phone {
+            let samples = clip_samples(clip);
+            let spreads = band_spreads(version, &samples);
+            let mut raw = Features::default();
+            extractor.compute_unnormalized(&samples, &mut raw);
+            let ill: Vec<usize> = (0..raw.n_mels)
+                .filter(|&m| spreads[m] < WELL_CONDITIONED_SPREAD)
+                .collect();
+            assert!(
+                !ill.is_empty(),
+                "{} {}: a telephone-band clip has empty bands",
+                version.dir,
+                clip.name
+            );
+            let mut above_floor = 0.0f64;
+            for &m in &ill {
+                assert!(
+                    centres[m] > 4000.0,
+                    "{} {}: band {m} ({} Hz) is ill-conditioned inside the telephone band",
+                    version.dir,
+                    clip.name,
+                    centres[m]
+                );
+                let mean =
+                    raw.row(m).iter().map(|&v| f64::from(v)).sum::<f64>() / raw.frames as f64;
+                above_floor = above_floor.max(mean - floor);
+            }
+            // Mean log-mel within ln(1.1) of ln(2^-24): the band's energy averages under a
+            // tenth of the guard (measured: about 1 %), i.e. the value is the guard plus noise.
+            assert!(
+                above_floor < 0.1,
+                "{} {}: an ill-conditioned band holds energy (mean log-mel ln(2^-24) + {above_floor})",
+                version.dir,
+                clip.name
+            );
+            eprintln!(
+                "telephone {} {}: ill-conditioned bands {:?} ({:.0} Hz and up), spreads <= {:.3}, \
+                 mean log-mel <= ln(2^-24) + {above_floor:.3}",
+                version.dir,
+                clip.name,
+                ill,
+                centres[ill[0]],
+                ill.iter().map(|&m| spreads[m]).fold(0.0, f32::max)
+            );
+        }
+    }
 }
 
 #[test]
@@ -222,9 +303,9 @@ fn logprobs_and_transcripts_match_nemo() {
             // The words, cut for timing as the element cuts them (word gap, maximum word
             // length) and pushed in uneven pieces, still spell NeMo's text.
             for (source, rows) in [("ours", &logprobs), ("nemo's", &expected.data)] {
-                let words = timed_words(&labels, rows, model.vocab_size());
-                let text = words_text(&words);
-                if text != nemo.trim_end_matches(' ') {
+                let (words, trailing) = timed_words(&labels, rows, model.vocab_size());
+                let text = words_text(&words) + &" ".repeat(trailing as usize);
+                if &text != nemo {
                     failures.push(format!(
                         "{} {}: words from {source} log-probs spell another text:\n  words {text}\n  nemo  {nemo}",
                         version.dir, clip.name
@@ -259,7 +340,7 @@ fn timed_words(
     labels: &[String],
     rows: &[f32],
     vocab: usize,
-) -> Vec<quartznet_engine::decode::Word> {
+) -> (Vec<quartznet_engine::decode::Word>, u32) {
     let config = decoder_config(
         &description_for(&manifest().versions[0]),
         DEFAULT_WORD_GAP_MS,
@@ -275,7 +356,7 @@ fn timed_words(
         piece = piece % 13 + 1;
     }
     words.extend(decoder.finish());
-    words
+    (words, decoder.trailing_spaces())
 }
 
 /// The fixture model's frontend for `version` with fixed statistics: per-window statistics
@@ -341,31 +422,21 @@ fn streaming_equals_offline_with_context_beyond_the_receptive_field() {
     };
     let clip = manifest.clips.iter().max_by_key(|c| c.samples).unwrap();
     let samples = clip_samples(clip);
+    let lead = geometry.right / 320; // the first buffer's frames before the stream start
+    let rf = manifest.receptive_field_frames;
     for version in &manifest.versions {
         let streamed = streaming_logprobs(version, &samples, geometry, 4801);
-
-        // The stream starts after `left` samples of silence (the left context at stream
-        // start), so the offline reference is the same audio behind the same silence: then
-        // every output frame agrees.
-        let mut prefixed = vec![0.0; geometry.left];
-        prefixed.extend_from_slice(&samples);
-        let offline = offline_logprobs(version, &prefixed);
-        let skip = geometry.left / 320 * vocab;
-        assert_eq!(offline.len() - skip, streamed.len(), "{}", version.dir);
-        let diff = max_abs_diff(&offline[skip..], &streamed);
-        eprintln!(
-            "streaming vs offline(silence + clip) {}: max |diff| {diff:.2e}",
-            version.dir
-        );
-        assert!(diff <= 1e-4, "{}: {diff}", version.dir);
-
-        // Against the plain clip, every frame beyond the receptive field of the start agrees.
+        // The stream's features are the whole clip's, so every frame whose receptive field
+        // lies inside the clip agrees with the offline run (beyond it, the stream sees the
+        // fill before and NeMo's silence padding after the clip).
         let offline = offline_logprobs(version, &samples);
-        assert_eq!(offline.len(), streamed.len());
-        let from = (manifest.receptive_field_frames + 1) * vocab;
-        let diff = max_abs_diff(&offline[from..], &streamed[from..]);
+        let frames = offline.len() / vocab;
+        assert!(streamed.len() / vocab >= lead + frames, "{}", version.dir);
+        let inner = (rf + 1) * vocab..(frames - rf - 1) * vocab;
+        let shifted = (inner.start + lead * vocab)..(inner.end + lead * vocab);
+        let diff = max_abs_diff(&offline[inner], &streamed[shifted]);
         eprintln!(
-            "streaming vs offline(clip) {} beyond the first receptive field: max |diff| {diff:.2e}",
+            "streaming vs offline {} inside the clip's receptive field: max |diff| {diff:.2e}",
             version.dir
         );
         assert!(diff <= 1e-4, "{}: {diff}", version.dir);

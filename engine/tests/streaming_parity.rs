@@ -15,7 +15,7 @@ use quartznet_engine::config::{
     decoder_config,
 };
 use quartznet_engine::decode::transcript;
-use quartznet_engine::streaming::{NEMO_QUARTZNET_BUFFER_FILL, StreamingRecognizer, WindowConfig};
+use quartznet_engine::streaming::{BufferStart, StreamingRecognizer, WindowConfig};
 use serde::Deserialize;
 
 const LOGPROB_TOLERANCE: f32 = 1e-3;
@@ -65,12 +65,13 @@ fn stream(version: &Version, setting: &Setting, samples: &[f32]) -> (Vec<f32>, S
         decoder,
     )
     .unwrap();
-    // NeMo's fill; ours differs by design (docs/STREAMING.md), everything else is NeMo's.
-    recognizer.set_buffer_fill(NEMO_QUARTZNET_BUFFER_FILL);
-    let (mut logprobs, mut words) = (Vec::new(), Vec::new());
+    // NeMo's start; ours differs by design (docs/STREAMING.md), everything else is NeMo's.
+    recognizer.set_buffer_start(BufferStart::NemoFrameBatch);
+    let (mut logprobs, mut words, mut trailing) = (Vec::new(), Vec::new(), 0);
     let mut take = |r: quartznet_engine::streaming::ChunkResult| {
         logprobs.extend(r.logprobs);
         words.extend(r.words);
+        trailing = r.trailing_spaces;
     };
     for part in samples.chunks(1234) {
         recognizer.push(part);
@@ -81,7 +82,10 @@ fn stream(version: &Version, setting: &Setting, samples: &[f32]) -> (Vec<f32>, S
     for r in recognizer.finish().unwrap() {
         take(r);
     }
-    (logprobs, transcript(&words))
+    (
+        logprobs,
+        transcript(&words) + &" ".repeat(trailing as usize),
+    )
 }
 
 #[test]
@@ -156,7 +160,7 @@ fn streaming_matches_nemo_buffered_inference() {
                 if conditioned && diff > LOGPROB_TOLERANCE {
                     failures.push(format!("{label}: log-probs differ by {diff}"));
                 }
-                if text != nemo.text_full_buffers.trim_end_matches(' ') {
+                if text != nemo.text_full_buffers {
                     failures.push(format!(
                         "{label}: text differs\n  ours {text}\n  nemo {}",
                         nemo.text_full_buffers

@@ -40,7 +40,10 @@ use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer, WindowConfig
 
 use super::pacing::{Episode, Pace, Pacer};
 use super::timeline::{Clock, Output, Report, Style, Sync, Timeline, Tolerance};
-use super::{Decoder, Granularity, Normalize, Padding};
+use super::{
+    ConfidenceAggregationKind, ConfidenceMethod, Decoder, Granularity, Normalize, Padding,
+};
+use quartznet_engine::decode::ConfidenceConfig;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -91,6 +94,9 @@ struct Settings {
     word_bonus: f32,
     normalize: Normalize,
     padding: Padding,
+    confidence_method: ConfidenceMethod,
+    confidence_alpha: f32,
+    confidence_aggregation: ConfidenceAggregationKind,
     granularity: Granularity,
     append_newline: bool,
     post_messages: bool,
@@ -118,6 +124,9 @@ impl Default for Settings {
             word_bonus: config::DEFAULT_WORD_BONUS,
             normalize: Normalize::default(),
             padding: Padding::default(),
+            confidence_method: ConfidenceConfig::DEFAULT.measure.into(),
+            confidence_alpha: ConfidenceConfig::DEFAULT.measure.alpha(),
+            confidence_aggregation: ConfidenceConfig::DEFAULT.aggregation.into(),
             granularity: Granularity::default(),
             append_newline: DEFAULT_APPEND_NEWLINE,
             post_messages: DEFAULT_POST_MESSAGES,
@@ -160,6 +169,10 @@ impl Settings {
                 word_bonus: self.word_bonus,
                 word_gap_ms: plan.word_gap_ms,
                 commit_delay_ms: plan.commit_delay_ms,
+                confidence: ConfidenceConfig {
+                    measure: self.confidence_method.measure(self.confidence_alpha),
+                    aggregation: self.confidence_aggregation.into(),
+                },
             },
         }
     }
@@ -382,6 +395,41 @@ impl ObjectImpl for QuartzNetStt {
                     .blurb("Frontend edge padding, overriding the model description (must match the NeMo version that trained the model)")
                     .flags(ready)
                     .build(),
+                glib::ParamSpecEnum::builder_with_default(
+                    "confidence-method",
+                    ConfidenceMethod::from(ConfidenceConfig::DEFAULT.measure),
+                )
+                .nick("Confidence Method")
+                .blurb(
+                    "How a word's confidence (0..1, in bus messages and the words' structures) \
+                     is measured from each frame's output distribution: one of NeMo's measures \
+                     (docs/CONFIDENCE.md: what the default means, how well each separates right \
+                     from wrong words)",
+                )
+                .flags(ready)
+                .build(),
+                glib::ParamSpecFloat::builder("confidence-alpha")
+                    .nick("Confidence Alpha")
+                    .blurb(
+                        "NeMo's alpha of the confidence method (the entropy index; at 1 every \
+                         entropy is Shannon's and max-prob is unscaled; NeMo's default 0.33)",
+                    )
+                    .minimum(0.001)
+                    .maximum(100.0)
+                    .default_value(ConfidenceConfig::DEFAULT.measure.alpha())
+                    .flags(ready)
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default(
+                    "confidence-aggregation",
+                    ConfidenceAggregationKind::from(ConfidenceConfig::DEFAULT.aggregation),
+                )
+                .nick("Confidence Aggregation")
+                .blurb(
+                    "How frame confidences make a letter's and letter confidences a word's \
+                     (NeMo's aggregation)",
+                )
+                .flags(ready)
+                .build(),
                 glib::ParamSpecEnum::builder_with_default("granularity", Granularity::default())
                     .nick("Granularity")
                     .blurb("Whether text buffers hold a phrase (all words completed in a chunk) or one word")
@@ -472,6 +520,9 @@ impl ObjectImpl for QuartzNetStt {
             "word-bonus" => settings.word_bonus = value.get().expect(typed),
             "normalization" => settings.normalize = value.get().expect(typed),
             "padding" => settings.padding = value.get().expect(typed),
+            "confidence-method" => settings.confidence_method = value.get().expect(typed),
+            "confidence-alpha" => settings.confidence_alpha = value.get().expect(typed),
+            "confidence-aggregation" => settings.confidence_aggregation = value.get().expect(typed),
             "granularity" => settings.granularity = value.get().expect(typed),
             "append-newline" => settings.append_newline = value.get().expect(typed),
             "post-messages" => settings.post_messages = value.get().expect(typed),
@@ -506,6 +557,9 @@ impl ObjectImpl for QuartzNetStt {
             "word-bonus" => settings.word_bonus.to_value(),
             "normalization" => settings.normalize.to_value(),
             "padding" => settings.padding.to_value(),
+            "confidence-method" => settings.confidence_method.to_value(),
+            "confidence-alpha" => settings.confidence_alpha.to_value(),
+            "confidence-aggregation" => settings.confidence_aggregation.to_value(),
             "granularity" => settings.granularity.to_value(),
             "append-newline" => settings.append_newline.to_value(),
             "post-messages" => settings.post_messages.to_value(),
@@ -911,7 +965,7 @@ impl QuartzNetStt {
         // A window of silence warms ONNX Runtime up (its first run allocates and is much the
         // slowest); a second measures the time to recognise one, part of the latency.
         let geometry = recognizer.geometry();
-        let silence = vec![0.0; geometry.chunk + geometry.right];
+        let silence = vec![0.0; recognizer.lookahead()];
         let mut elapsed = std::time::Duration::ZERO;
         for _ in 0..2 {
             let started = Instant::now();
@@ -939,7 +993,7 @@ impl QuartzNetStt {
         // Text leaves once the chunk and its right context have arrived and been recognised;
         // what the latency leaves beyond that is how long before the chunk a word may start
         // and still be on time (text held longer has its timestamp moved forward).
-        let lookahead = clock.time((geometry.chunk + geometry.right) as u64);
+        let lookahead = clock.time(recognizer.lookahead() as u64);
         let processing = gst::ClockTime::from_nseconds(elapsed.as_nanos() as u64 * 2);
         let asked = gst::ClockTime::from_mseconds(u64::from(settings.latency_ms));
         let latency = asked.max(lookahead + processing);

@@ -6,6 +6,9 @@
 use gst::glib;
 use gst::prelude::*;
 use quartznet_engine::config::{DecoderKind, NormalizationKind};
+use quartznet_engine::decode::{
+    ConfidenceAggregation, ConfidenceMeasure, EntropyKind, EntropyNorm,
+};
 use quartznet_engine::frontend::PaddingMode;
 
 mod imp;
@@ -106,7 +109,133 @@ pub enum Decoder {
     Beam,
 }
 
+/// The word confidence measure (`confidence-method` property; its alpha is
+/// `confidence-alpha`): NeMo's `ConfidenceMethodConfig`. No `Default`: the element's default
+/// is the engine's ([`quartznet_engine::decode::ConfidenceConfig::DEFAULT`]).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstQuartzNetSttConfidenceMethod")]
+pub enum ConfidenceMethod {
+    /// NeMo's `max_prob`.
+    #[enum_value(
+        name = "Max prob: the frame's normalised maximum probability (NeMo's max_prob)",
+        nick = "max-prob"
+    )]
+    MaxProb,
+    /// Gibbs entropy, linear norm.
+    #[enum_value(
+        name = "Gibbs lin: 1 - Gibbs entropy / its maximum (alpha 1: Shannon)",
+        nick = "gibbs-lin"
+    )]
+    GibbsLin,
+    /// Gibbs entropy, exponential norm.
+    #[enum_value(
+        name = "Gibbs exp: Gibbs entropy, exponential norm (alpha 1: (V exp(-H) - 1) / (V - 1))",
+        nick = "gibbs-exp"
+    )]
+    GibbsExp,
+    /// Tsallis entropy, linear norm.
+    #[enum_value(
+        name = "Tsallis lin: Tsallis entropy, linear norm",
+        nick = "tsallis-lin"
+    )]
+    TsallisLin,
+    /// Tsallis entropy, exponential norm (NeMo's default with alpha 0.33).
+    #[enum_value(
+        name = "Tsallis exp: Tsallis entropy, exponential norm (NeMo's default)",
+        nick = "tsallis-exp"
+    )]
+    TsallisExp,
+    /// Rényi entropy, linear norm.
+    #[enum_value(name = "Renyi lin: Renyi entropy, linear norm", nick = "renyi-lin")]
+    RenyiLin,
+    /// Rényi entropy, exponential norm.
+    #[enum_value(
+        name = "Renyi exp: Renyi entropy, exponential norm",
+        nick = "renyi-exp"
+    )]
+    RenyiExp,
+}
+
+/// How frame confidences make a token's and token confidences a word's
+/// (`confidence-aggregation` property): NeMo's `aggregation`.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstQuartzNetSttConfidenceAggregation")]
+pub enum ConfidenceAggregationKind {
+    /// Arithmetic mean.
+    #[enum_value(name = "Mean", nick = "mean")]
+    Mean,
+    /// Minimum.
+    #[enum_value(name = "Min: the least confident token (NeMo's default)", nick = "min")]
+    Min,
+    /// Maximum.
+    #[enum_value(name = "Max", nick = "max")]
+    Max,
+    /// Product.
+    #[enum_value(name = "Prod: product", nick = "prod")]
+    Prod,
+}
+
 // "Auto" is the engine's `None`: each property enum maps onto the engine's type here, once.
+
+impl From<ConfidenceMeasure> for ConfidenceMethod {
+    fn from(measure: ConfidenceMeasure) -> Self {
+        use EntropyKind::*;
+        use EntropyNorm::*;
+        match measure {
+            ConfidenceMeasure::MaxProb { .. } => Self::MaxProb,
+            ConfidenceMeasure::Entropy { kind, norm, .. } => match (kind, norm) {
+                (Gibbs, Lin) => Self::GibbsLin,
+                (Gibbs, Exp) => Self::GibbsExp,
+                (Tsallis, Lin) => Self::TsallisLin,
+                (Tsallis, Exp) => Self::TsallisExp,
+                (Renyi, Lin) => Self::RenyiLin,
+                (Renyi, Exp) => Self::RenyiExp,
+            },
+        }
+    }
+}
+
+impl ConfidenceMethod {
+    /// The engine's measure with `alpha`.
+    pub fn measure(self, alpha: f32) -> ConfidenceMeasure {
+        use EntropyKind::*;
+        use EntropyNorm::*;
+        let entropy = |kind, norm| ConfidenceMeasure::Entropy { kind, norm, alpha };
+        match self {
+            Self::MaxProb => ConfidenceMeasure::MaxProb { alpha },
+            Self::GibbsLin => entropy(Gibbs, Lin),
+            Self::GibbsExp => entropy(Gibbs, Exp),
+            Self::TsallisLin => entropy(Tsallis, Lin),
+            Self::TsallisExp => entropy(Tsallis, Exp),
+            Self::RenyiLin => entropy(Renyi, Lin),
+            Self::RenyiExp => entropy(Renyi, Exp),
+        }
+    }
+}
+
+impl From<ConfidenceAggregation> for ConfidenceAggregationKind {
+    fn from(value: ConfidenceAggregation) -> Self {
+        match value {
+            ConfidenceAggregation::Mean => Self::Mean,
+            ConfidenceAggregation::Min => Self::Min,
+            ConfidenceAggregation::Max => Self::Max,
+            ConfidenceAggregation::Prod => Self::Prod,
+        }
+    }
+}
+
+impl From<ConfidenceAggregationKind> for ConfidenceAggregation {
+    fn from(value: ConfidenceAggregationKind) -> Self {
+        match value {
+            ConfidenceAggregationKind::Mean => Self::Mean,
+            ConfidenceAggregationKind::Min => Self::Min,
+            ConfidenceAggregationKind::Max => Self::Max,
+            ConfidenceAggregationKind::Prod => Self::Prod,
+        }
+    }
+}
 
 impl From<Decoder> for Option<DecoderKind> {
     fn from(value: Decoder) -> Self {
@@ -146,6 +275,8 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         Normalize::static_type(),
         Padding::static_type(),
         Decoder::static_type(),
+        ConfidenceMethod::static_type(),
+        ConfidenceAggregationKind::static_type(),
     ] {
         enum_type.mark_as_plugin_api(gst::PluginAPIFlags::empty());
     }

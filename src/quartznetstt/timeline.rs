@@ -55,6 +55,8 @@ pub struct TimedWord {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     pub words: Vec<TimedWord>,
+    /// End of a stream: the spaces the model emitted after the last word.
+    pub trailing_spaces: u32,
     pub is_final: bool,
     pub start: gst::ClockTime,
     pub end: gst::ClockTime,
@@ -69,6 +71,7 @@ impl Report {
             text.extend(std::iter::repeat_n(' ', w.spaces_before as usize));
             text.push_str(&w.text);
         }
+        text.extend(std::iter::repeat_n(' ', self.trailing_spaces as usize));
         text
     }
 }
@@ -376,6 +379,12 @@ impl Timeline {
             None => time(result.first_frame + result.frames),
         };
         self.gap_until(covered);
+        if result.last && result.trailing_spaces > 0 && !self.style.append_newline {
+            // The model's text ends with spaces (NeMo's transcript keeps them).
+            let at = self.emitted_until.unwrap_or(covered);
+            let spaces = " ".repeat(result.trailing_spaces as usize);
+            self.push_text(spaces, at, at);
+        }
         if result.last && self.line_open {
             let at = self.emitted_until.unwrap_or(covered);
             self.push_text("\n".to_string(), at, at);
@@ -536,6 +545,7 @@ impl Timeline {
             };
             Report {
                 words,
+                trailing_spaces: 0,
                 is_final,
                 start,
                 end: stop,
@@ -543,7 +553,11 @@ impl Timeline {
         };
         let mut reports = Vec::new();
         if !finals.is_empty() || result.last {
-            reports.push(report(finals, true));
+            let mut last = report(finals, true);
+            if result.last {
+                last.trailing_spaces = result.trailing_spaces;
+            }
+            reports.push(last);
         }
         if !partial.is_empty() {
             reports.push(report(partial, false));
@@ -788,6 +802,12 @@ mod tests {
         let reports = t.take_reports();
         assert_eq!(reports.last().unwrap().text(), " new");
         assert_eq!(texts(&mut t), " new");
+        // Spaces after the last word end the stream's text.
+        let mut end = chunk(20, 10, vec![]);
+        (end.last, end.trailing_spaces) = (true, 2);
+        t.push_result(&end, None);
+        assert_eq!(texts(&mut t), "  <final>");
+        assert_eq!(t.take_reports().last().unwrap().text(), "  ");
         // After a flush nothing came before.
         t.clear();
         t.start(ms(0));

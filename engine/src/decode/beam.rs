@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::confidence::Scorer;
+use super::confidence::{ConfidenceAggregation, Scorer, WordConfidence};
 use super::{DecoderConfig, Word, check_labels};
 use crate::error::{Error, Result};
 use crate::lm::{NgramModel, TrieState, WordId};
@@ -50,7 +50,10 @@ struct Partial {
     state: TrieState,
     start: u64,
     end: u64,
-    confidence: f32,
+    /// The word's tokens on this path; a token's frames are the one that started it and
+    /// those after it, while the path stays on its label, whose argmax is not blank (NeMo's
+    /// `exclude_blank`, as the greedy decoder).
+    confidence: WordConfidence,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +122,7 @@ pub struct BeamSearchDecoder {
     blank: usize,
     word_gap_frames: u32,
     scorer: Scorer,
+    aggregation: ConfidenceAggregation,
     config: BeamConfig,
 
     next_frame: u64,
@@ -156,13 +160,14 @@ impl BeamSearchDecoder {
             ));
         }
         let blank = labels.len();
-        let scorer = Scorer::new(decoder.confidence, blank + 1).map_err(Error::Settings)?;
+        let scorer = Scorer::new(decoder.confidence.measure, blank + 1).map_err(Error::Settings)?;
         let mut decoder = Self {
             labels,
             is_space,
             blank,
             word_gap_frames: decoder.word_gap_frames,
             scorer,
+            aggregation: decoder.confidence.aggregation,
             config,
             next_frame: 0,
             silence: 0,
@@ -235,7 +240,7 @@ impl BeamSearchDecoder {
         let best = &self.beam[0];
         let mut words: Vec<Word> = best.words.clone();
         if let Some(p) = &best.partial {
-            words.push(partial_word(p));
+            words.push(partial_word(p, self.aggregation));
         }
         if let Some(first) = words.first_mut()
             && !self.started
@@ -284,7 +289,7 @@ impl BeamSearchDecoder {
             None => {
                 let mut hyp = fallback;
                 if let Some(p) = hyp.partial.take() {
-                    hyp.words.push(partial_word(&p));
+                    hyp.words.push(partial_word(&p, self.aggregation));
                 }
                 hyp.words
             }
@@ -318,7 +323,7 @@ impl BeamSearchDecoder {
         if hyp.context.len() > keep {
             hyp.context.drain(..hyp.context.len() - keep);
         }
-        hyp.words.push(partial_word(&partial));
+        hyp.words.push(partial_word(&partial, self.aggregation));
     }
 
     fn step(&mut self, row: &[f32]) {
@@ -406,20 +411,27 @@ impl BeamSearchDecoder {
                 };
                 let make = |text: String| {
                     let mut h = hyp.extended(text, c);
+                    // A new token on this path: the previous one ends, this frame starts it.
+                    let mut word = hyp
+                        .partial
+                        .as_ref()
+                        .map_or(WordConfidence::EMPTY, |p| p.confidence);
+                    word.close_token(self.aggregation);
+                    word.add_frame(self.aggregation, confidence);
                     h.partial = Some(match &hyp.partial {
                         Some(p) => Partial {
                             text: format!("{}{}", p.text, self.labels[c]),
                             state,
                             start: p.start,
                             end: t + 1,
-                            confidence: p.confidence.min(confidence),
+                            confidence: word,
                         },
                         None => Partial {
                             text: self.labels[c].clone(),
                             state,
                             start: t,
                             end: t + 1,
-                            confidence,
+                            confidence: word,
                         },
                     });
                     h
@@ -447,7 +459,9 @@ impl BeamSearchDecoder {
             entry.p_label = log_add(entry.p_label, stay_label);
             if token_goes_on && let Some(p) = entry.partial.as_mut() {
                 p.end = t + 1;
-                p.confidence = p.confidence.min(confidence);
+                if !blank_wins {
+                    p.confidence.add_frame(self.aggregation, confidence);
+                }
             }
         }
 
@@ -549,13 +563,13 @@ impl BeamSearchDecoder {
     }
 }
 
-fn partial_word(p: &Partial) -> Word {
+fn partial_word(p: &Partial, aggregation: ConfidenceAggregation) -> Word {
     Word {
         text: p.text.clone(),
         spaces_before: 1,
         start_frame: p.start,
         end_frame: p.end,
-        confidence: p.confidence,
+        confidence: p.confidence.value(aggregation),
     }
 }
 
@@ -711,12 +725,75 @@ ngram 2=2
         assert_eq!((last[0].start_frame, last[0].end_frame), (32, 35));
         // Every frame of "cat" has the same distribution: its confidence is that frame's.
         let row = &lp[32 * vocab..33 * vocab];
-        let expected = crate::decode::frame_confidence(Default::default(), row);
+        let measure = crate::decode::ConfidenceConfig::default().measure;
+        let expected = crate::decode::frame_confidence(measure, row);
         assert!(
             (last[0].confidence - expected).abs() < 1e-6,
             "{} vs {expected}",
             last[0].confidence
         );
+    }
+
+    /// On input where the search takes the greedy path, every word's confidence is the
+    /// greedy decoder's (NeMo's): the same frames make each token, whatever the measure and
+    /// aggregation; frames where blank is the most likely label belong to no token.
+    #[test]
+    fn confidence_is_the_greedy_decoders_on_its_path() {
+        use crate::decode::{
+            ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure, GreedyCtcDecoder,
+        };
+        let lp = frames(&[
+            &[('a', 0.9)],
+            &[('a', 0.6)],
+            &[('a', 0.3)], // blank wins: no token's frame
+            &[(' ', 0.9)],
+            &[('c', 0.8)],
+            &[('c', 0.7)],
+            &[],
+            &[('a', 0.9)],
+            &[('t', 0.55)],
+            &[('t', 0.95)],
+            &[('t', 0.2)],
+            &[],
+        ]);
+        let n = lp.len() / (english_labels().len() + 1);
+        for aggregation in ConfidenceAggregation::ALL {
+            for measure in [
+                ConfidenceMeasure::NEMO_DEFAULT,
+                ConfidenceMeasure::MaxProb { alpha: 1.0 },
+                ConfidenceConfig::DEFAULT.measure,
+            ] {
+                let config = DecoderConfig {
+                    word_gap_frames: 10,
+                    confidence: ConfidenceConfig {
+                        measure,
+                        aggregation,
+                    },
+                    ..DecoderConfig::default()
+                };
+                let mut greedy = GreedyCtcDecoder::new(english_labels(), config).unwrap();
+                let mut expected = greedy.push(&lp, n);
+                expected.extend(greedy.finish());
+                let beam = BeamConfig {
+                    lm: lm(),
+                    beam_width: 16,
+                    lm_weight: 0.5,
+                    word_bonus: 0.0,
+                    commit_delay_frames: 0,
+                };
+                let mut d = BeamSearchDecoder::new(english_labels(), config, beam).unwrap();
+                let mut words = d.push(&lp, n);
+                words.extend(d.finish());
+                assert_eq!(text(&words), "a cat");
+                assert_eq!(text(&expected), "a cat");
+                for (w, e) in words.iter().zip(&expected) {
+                    assert!(
+                        (w.confidence - e.confidence).abs() < 1e-6,
+                        "{measure} {aggregation}: {w:?} vs greedy {e:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

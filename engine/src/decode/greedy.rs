@@ -11,7 +11,7 @@
 //! repeat collapse, the open token, the word under construction, the silence counter) lives
 //! in the decoder, not in the chunk.
 
-use super::confidence::Scorer;
+use super::confidence::{ConfidenceAggregation, Scorer, WordConfidence};
 use super::{DecoderConfig, Word, check_labels, opens_with_punctuation, vocabulary_punctuation};
 use crate::error::{Error, Result};
 
@@ -51,9 +51,12 @@ fn argmax(row: &[f32]) -> usize {
 ///   `transcript(words)` is the collapsed label sequence, NeMo's text. Like NeMo, one space
 ///   before a word that opens with the vocabulary's punctuation is dropped (`don 't` ->
 ///   `don't`).
-/// - Token confidence = min of the frame confidences over the token's frames (blank
-///   frames excluded, as NeMo's default `exclude_blank: true`); word confidence = min over
-///   its tokens (NeMo's default `aggregation: min`), i.e. the min over all its frames.
+/// - Confidence as NeMo's `compute_confidence` with `exclude_blank: true`: a token's
+///   confidence aggregates the frame confidences of its run (blank frames belong to no
+///   token), a word's aggregates its tokens, both with the configured aggregation
+///   ([`super::ConfidenceConfig`]). A word cut for timing (word gap, maximum length) is
+///   scored on its own tokens; a token that runs on past a maximum-length cut is scored on
+///   its frames up to the cut.
 #[derive(Debug, Clone)]
 pub struct GreedyCtcDecoder {
     labels: Vec<String>,
@@ -65,15 +68,13 @@ pub struct GreedyCtcDecoder {
     word_gap_frames: u32,
     max_word_frames: u32,
     scorer: Scorer,
+    aggregation: ConfidenceAggregation,
 
     /// Stream index of the next frame to be pushed.
     next_frame: u64,
     /// Argmax of the previous frame; `blank` after new/reset/finish so the first token of
     /// a new segment is always emitted.
     prev: usize,
-    /// Minimum frame confidence of the open run of `prev` (meaningful when `prev` is a
-    /// word character).
-    run_min: f32,
     /// Consecutive blank frames seen since the last non-blank frame.
     gap: u32,
     /// Space tokens emitted since the last word started (they separate it from the next).
@@ -86,18 +87,19 @@ pub struct GreedyCtcDecoder {
     word_start: u64,
     /// End (exclusive) of the word's last closed token.
     word_end: u64,
-    /// Minimum over the word's closed tokens.
-    word_conf: f32,
+    /// The word's closed tokens and the open run of `prev` (meaningful when `prev` is a
+    /// word character).
+    word_conf: WordConfidence,
 }
 
 impl GreedyCtcDecoder {
     /// `labels` are the model's vocabulary without the blank (NeMo `decoder.vocabulary`).
     /// Errors on an empty vocabulary, an empty label string (it would create words without
-    /// text) or an invalid Tsallis alpha.
+    /// text) or an invalid confidence alpha.
     pub fn new(labels: Vec<String>, config: DecoderConfig) -> Result<Self> {
         check_labels(&labels)?;
         let blank = labels.len();
-        let scorer = Scorer::new(config.confidence, blank + 1).map_err(Error::Settings)?;
+        let scorer = Scorer::new(config.confidence.measure, blank + 1).map_err(Error::Settings)?;
         let is_space = labels.iter().map(|l| l == " ").collect();
         let opens_punctuation = opens_with_punctuation(&labels);
         Ok(Self {
@@ -108,9 +110,9 @@ impl GreedyCtcDecoder {
             word_gap_frames: config.word_gap_frames,
             max_word_frames: config.max_word_frames,
             scorer,
+            aggregation: config.confidence.aggregation,
             next_frame: 0,
             prev: blank,
-            run_min: 1.0,
             gap: 0,
             spaces: 0,
             word_active: false,
@@ -118,7 +120,7 @@ impl GreedyCtcDecoder {
             word_spaces: 0,
             word_start: 0,
             word_end: 0,
-            word_conf: 1.0,
+            word_conf: WordConfidence::EMPTY,
         })
     }
 
@@ -165,17 +167,17 @@ impl GreedyCtcDecoder {
         if !self.word_active {
             return None;
         }
-        let (end, conf) = if self.is_word_char(self.prev) {
-            (self.next_frame, self.word_conf.min(self.run_min))
+        let end = if self.is_word_char(self.prev) {
+            self.next_frame
         } else {
-            (self.word_end, self.word_conf)
+            self.word_end
         };
         Some(Word {
             text: self.word_text.clone(),
             spaces_before: self.word_spaces,
             start_frame: self.word_start,
             end_frame: end,
-            confidence: conf,
+            confidence: self.word_conf.value(self.aggregation),
         })
     }
 
@@ -188,9 +190,14 @@ impl GreedyCtcDecoder {
         self.close_run(self.next_frame);
         let word = self.take_word();
         self.prev = self.blank;
-        self.run_min = 1.0;
         self.gap = 0;
         word
+    }
+
+    /// Space tokens after the last word (none while a word is open): after [`Self::finish`],
+    /// the spaces NeMo's text ends with.
+    pub fn trailing_spaces(&self) -> u32 {
+        if self.word_active { 0 } else { self.spaces }
     }
 
     /// Forgets everything (pending word included); the next pushed frame gets index
@@ -198,7 +205,6 @@ impl GreedyCtcDecoder {
     pub fn reset(&mut self, next_frame: u64) {
         self.next_frame = next_frame;
         self.prev = self.blank;
-        self.run_min = 1.0;
         self.gap = 0;
         self.spaces = 0;
         self.word_active = false;
@@ -206,7 +212,7 @@ impl GreedyCtcDecoder {
         self.word_spaces = 0;
         self.word_start = 0;
         self.word_end = 0;
-        self.word_conf = 1.0;
+        self.word_conf = WordConfidence::EMPTY;
     }
 
     #[inline]
@@ -219,7 +225,7 @@ impl GreedyCtcDecoder {
     fn close_run(&mut self, end: u64) {
         if self.is_word_char(self.prev) {
             self.word_end = end;
-            self.word_conf = self.word_conf.min(self.run_min);
+            self.word_conf.close_token(self.aggregation);
         }
     }
 
@@ -238,7 +244,7 @@ impl GreedyCtcDecoder {
             spaces_before: self.word_spaces,
             start_frame: self.word_start,
             end_frame: self.word_end,
-            confidence: self.word_conf,
+            confidence: self.word_conf.value(self.aggregation),
         })
     }
 
@@ -248,7 +254,8 @@ impl GreedyCtcDecoder {
         if p == self.prev {
             // Same argmax as before: the open token (if any) continues.
             if self.is_word_char(p) {
-                self.run_min = self.run_min.min(self.scorer.score(row));
+                let c = self.scorer.score(row);
+                self.word_conf.add_frame(self.aggregation, c);
             }
         } else {
             self.close_run(t);
@@ -262,14 +269,15 @@ impl GreedyCtcDecoder {
                     if !self.word_active {
                         self.word_active = true;
                         self.word_start = t;
-                        self.word_conf = 1.0;
+                        self.word_conf = WordConfidence::EMPTY;
                         self.word_spaces = std::mem::take(&mut self.spaces);
                         if self.opens_punctuation[p] {
                             self.word_spaces = self.word_spaces.saturating_sub(1);
                         }
                     }
                     self.word_text.push_str(&self.labels[p]);
-                    self.run_min = self.scorer.score(row);
+                    let c = self.scorer.score(row);
+                    self.word_conf.add_frame(self.aggregation, c);
                 }
             }
         }
@@ -342,7 +350,10 @@ fn strip_space_before_punctuation(text: &str, punctuation: &[char]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{ConfidenceMethod, frame_confidence, transcript as text_of};
+    use crate::decode::{
+        ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure, EntropyKind, EntropyNorm,
+        frame_confidence, transcript as text_of,
+    };
 
     /// QuartzNet-like toy vocabulary: space first, blank last (index 5).
     fn labels() -> Vec<String> {
@@ -608,7 +619,10 @@ mod tests {
         assert!(GreedyCtcDecoder::new(vec!["a".into(), String::new()], cfg(0)).is_err());
         for alpha in [0.0, -1.0, f32::NAN, f32::INFINITY] {
             let c = DecoderConfig {
-                confidence: ConfidenceMethod::TsallisEntropy { alpha },
+                confidence: ConfidenceConfig {
+                    measure: TSALLIS.with_alpha(alpha),
+                    aggregation: ConfidenceAggregation::Min,
+                },
                 ..DecoderConfig::default()
             };
             assert!(GreedyCtcDecoder::new(labels(), c).is_err(), "{alpha}");
@@ -635,19 +649,25 @@ mod tests {
         assert_eq!(texts(&w), ["ab", "ba"]);
     }
 
-    const TSALLIS: ConfidenceMethod = ConfidenceMethod::TsallisEntropy { alpha: 0.33 };
+    const TSALLIS: ConfidenceMeasure = ConfidenceMeasure::NEMO_DEFAULT;
+    const MAX_PROB: ConfidenceMeasure = ConfidenceMeasure::MaxProb { alpha: 1.0 };
+    /// NeMo's Tsallis measure at alpha 1: the Gibbs baseline.
+    const GIBBS: ConfidenceMeasure = ConfidenceMeasure::Entropy {
+        kind: EntropyKind::Tsallis,
+        norm: EntropyNorm::Exp,
+        alpha: 1.0,
+    };
 
     #[test]
     fn ctc_confidence_uniform_is_zero() {
         for v in [2usize, 3, 29, 1025] {
             let r = vec![-(v as f32).ln(); v];
             assert!(frame_confidence(TSALLIS, &r) < 1e-5, "tsallis v={v}");
-            assert!(
-                frame_confidence(ConfidenceMethod::MaxProb, &r) < 1e-5,
-                "max v={v}"
-            );
-            let gibbs = ConfidenceMethod::TsallisEntropy { alpha: 1.0 };
-            assert!(frame_confidence(gibbs, &r) < 1e-5, "gibbs v={v}");
+            for alpha in [0.33, 1.0, 2.0] {
+                for m in ConfidenceMeasure::all(alpha) {
+                    assert!(frame_confidence(m, &r) < 1e-5, "{m} v={v}");
+                }
+            }
         }
     }
 
@@ -656,9 +676,11 @@ mod tests {
         let mut r = vec![f32::NEG_INFINITY; 29];
         r[7] = 0.0;
         assert_eq!(frame_confidence(TSALLIS, &r), 1.0);
-        assert_eq!(frame_confidence(ConfidenceMethod::MaxProb, &r), 1.0);
-        let gibbs = ConfidenceMethod::TsallisEntropy { alpha: 1.0 };
-        assert_eq!(frame_confidence(gibbs, &r), 1.0);
+        for alpha in [0.33, 1.0, 2.0] {
+            for m in ConfidenceMeasure::all(alpha) {
+                assert!((frame_confidence(m, &r) - 1.0).abs() < 1e-6, "{m}");
+            }
+        }
         // Finite but very confident log-probs.
         let mut r = vec![-1e4f32; 29];
         r[3] = 0.0;
@@ -678,9 +700,9 @@ mod tests {
         let r: Vec<f32> = [0.7f32, 0.2, 0.1].iter().map(|p| p.ln()).collect();
         let t = frame_confidence(TSALLIS, &r);
         assert!((t - 0.058_480_7).abs() < 1e-6, "{t}");
-        let m = frame_confidence(ConfidenceMethod::MaxProb, &r);
+        let m = frame_confidence(MAX_PROB, &r);
         assert!((m - 0.55).abs() < 1e-6, "{m}");
-        let g = frame_confidence(ConfidenceMethod::TsallisEntropy { alpha: 1.0 }, &r);
+        let g = frame_confidence(GIBBS, &r);
         assert!((g - 0.172_768_87).abs() < 1e-6, "{g}");
     }
 
@@ -700,7 +722,10 @@ mod tests {
         let mut d = GreedyCtcDecoder::new(
             labels(),
             DecoderConfig {
-                confidence: ConfidenceMethod::MaxProb,
+                confidence: ConfidenceConfig {
+                    measure: MAX_PROB,
+                    aggregation: ConfidenceAggregation::Min,
+                },
                 ..DecoderConfig::default()
             },
         )
@@ -722,6 +747,20 @@ mod tests {
         assert!((p.confidence - c(0.95)).abs() < 1e-6);
         let w = d.finish().unwrap();
         assert!((w.confidence - c(0.95)).abs() < 1e-6);
+
+        // Mean: each token's mean over its frames, then the mean over the tokens.
+        let mean = ConfidenceConfig {
+            measure: MAX_PROB,
+            aggregation: ConfidenceAggregation::Mean,
+        };
+        let config = DecoderConfig {
+            confidence: mean,
+            ..DecoderConfig::default()
+        };
+        let mut d = GreedyCtcDecoder::new(labels(), config).unwrap();
+        let w = d.push(&lp, 6);
+        let expected = ((c(0.9) + c(0.6)) / 2.0 + c(0.8)) / 2.0;
+        assert!((w[0].confidence - expected).abs() < 1e-6, "{w:?}");
     }
 
     /// Tiny deterministic PRNG so the tests need no extra dependency.
@@ -764,20 +803,32 @@ mod tests {
     }
 
     /// Independent offline reference: runs of equal argmax -> tokens -> words.
-    fn reference_words(lp: &[f32], gap: u32, method: ConfidenceMethod) -> Vec<Word> {
+    fn reference_words(lp: &[f32], gap: u32, confidence: ConfidenceConfig) -> Vec<Word> {
         let labels = labels();
         let rows: Vec<&[f32]> = lp.chunks_exact(V).collect();
-        // (token, start, end, min conf)
-        let mut tokens: Vec<(usize, u64, u64, f32)> = Vec::new();
+        // NeMo's aggregation functions, left to right.
+        let aggregate = |xs: &[f64]| -> f64 {
+            let mut it = xs.iter().copied();
+            let first = it.next().unwrap();
+            match confidence.aggregation {
+                ConfidenceAggregation::Mean => it.fold(first, |a, x| a + x) / xs.len() as f64,
+                ConfidenceAggregation::Min => it.fold(first, f64::min),
+                ConfidenceAggregation::Max => it.fold(first, f64::max),
+                ConfidenceAggregation::Prod => it.fold(first, |a, x| a * x),
+            }
+        };
+        // (token, start, end, token confidence)
+        let mut tokens: Vec<(usize, u64, u64, f64)> = Vec::new();
         let mut i = 0;
         while i < rows.len() {
             let k = argmax(rows[i]);
             let mut j = i;
-            let mut m = 1.0f32;
+            let mut frames = Vec::new();
             while j < rows.len() && argmax(rows[j]) == k {
-                m = m.min(frame_confidence(method, rows[j]));
+                frames.push(f64::from(frame_confidence(confidence.measure, rows[j])));
                 j += 1;
             }
+            let m = aggregate(&frames);
             if k != BLANK {
                 tokens.push((k, i as u64, j as u64, m));
             }
@@ -785,16 +836,24 @@ mod tests {
         }
         let mut words = Vec::new();
         let mut cur: Option<Word> = None;
+        let mut token_confidences: Vec<f64> = Vec::new();
         let mut spaces = 0u32;
+        let mut end_word = |cur: &mut Option<Word>, confidences: &mut Vec<f64>| {
+            if let Some(mut w) = cur.take() {
+                w.confidence = aggregate(confidences).clamp(0.0, 1.0) as f32;
+                words.push(w);
+            }
+            confidences.clear();
+        };
         for &(k, s, e, m) in &tokens {
             if let Some(w) = &cur
                 && gap > 0
                 && s - w.end_frame >= u64::from(gap)
             {
-                words.push(cur.take().unwrap());
+                end_word(&mut cur, &mut token_confidences);
             }
             if labels[k] == " " {
-                words.extend(cur.take());
+                end_word(&mut cur, &mut token_confidences);
                 spaces += 1;
                 continue;
             }
@@ -809,9 +868,9 @@ mod tests {
             });
             w.text.push_str(&labels[k]);
             w.end_frame = e;
-            w.confidence = w.confidence.min(m);
+            token_confidences.push(m);
         }
-        words.extend(cur);
+        end_word(&mut cur, &mut token_confidences);
         words
     }
 
@@ -823,10 +882,9 @@ mod tests {
             let n = 1 + rng.below(300);
             let lp = random_logprobs(&mut rng, n);
             let gap = [0u32, 1, 2, 5][trial % 4];
-            let method = if trial % 3 == 0 {
-                ConfidenceMethod::MaxProb
-            } else {
-                TSALLIS
+            let method = ConfidenceConfig {
+                measure: ConfidenceMeasure::all([0.33, 1.0][trial % 2])[trial % 7],
+                aggregation: ConfidenceAggregation::ALL[(trial / 7) % 4],
             };
             let config = DecoderConfig {
                 word_gap_frames: gap,
@@ -855,11 +913,8 @@ mod tests {
                 assert_eq!(merged, joined, "trial {trial}: transcript words");
             }
             // Word gaps cut words for timing, never the text.
-            assert_eq!(
-                text_of(&whole),
-                text.trim_end_matches(' '),
-                "trial {trial}: text"
-            );
+            let trailing = " ".repeat(one.trailing_spaces() as usize);
+            assert_eq!(text_of(&whole) + &trailing, text, "trial {trial}: text");
 
             let mut chunked = GreedyCtcDecoder::new(labels(), config).unwrap();
             let mut got = Vec::new();

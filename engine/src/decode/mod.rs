@@ -8,7 +8,10 @@ mod confidence;
 mod greedy;
 
 pub use beam::{BeamConfig, BeamSearchDecoder};
-pub use confidence::{ConfidenceMethod, frame_confidence};
+pub use confidence::{
+    ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure, EntropyKind, EntropyNorm,
+    frame_confidence,
+};
 pub use greedy::{GreedyCtcDecoder, greedy_transcript};
 
 use crate::error::{Error, Result};
@@ -27,11 +30,18 @@ pub struct Word {
     /// the two. [`transcript`] writes these separators, which is how the text stays the
     /// model's however words are cut.
     pub spaces_before: u32,
-    /// First frame of the word's first token.
+    /// First frame of the word's first token. `start_frame < end_frame`, except for a word
+    /// a streaming model put entirely before the stream start (NeMo's buffered inference
+    /// decodes those frames too), which lies at `[0, 0)`.
     pub start_frame: u64,
     /// One past the last frame of the word's last token (exclusive).
     pub end_frame: u64,
-    /// Minimum over the word's tokens of the token confidence, in `[0, 1]`.
+    /// The word's confidence in `[0, 1]` (0: the model's output was uniform over the
+    /// vocabulary; 1: certain): [`DecoderConfig::confidence`]'s measure of each frame,
+    /// aggregated over each token's frames, then over the word's tokens (NeMo's word
+    /// confidence; see `docs/CONFIDENCE.md` for what the default means and how well it
+    /// tells right from wrong words). A word cut for timing (`spaces_before == 0`) has its
+    /// own.
     pub confidence: f32,
 }
 
@@ -70,8 +80,8 @@ pub struct DecoderConfig {
     /// bounds how long a model that never stops emitting characters (an untrained one, or
     /// noise) can hold text and gap events back. 0 = no limit.
     pub max_word_frames: u32,
-    /// How frame confidences are computed.
-    pub confidence: ConfidenceMethod,
+    /// How word confidences are computed (measure and aggregation).
+    pub confidence: ConfidenceConfig,
 }
 
 /// How to decode: the word-splitting and confidence settings, plus beam-search settings when
@@ -91,6 +101,9 @@ impl From<DecoderConfig> for DecodingOptions {
 }
 
 /// The one decoder interface the streaming engine runs: greedy or beam search.
+// One per stream: the greedy decoder's size does not matter, an indirection on every frame
+// would.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum CtcDecoder {
     /// NeMo's greedy decoding.
@@ -140,6 +153,15 @@ impl CtcDecoder {
         match self {
             Self::Greedy(d) => d.finish().into_iter().collect(),
             Self::Beam(d) => d.finish(),
+        }
+    }
+
+    /// Space tokens after the last word output (greedy decoding; the beam search spells
+    /// words, not spaces): after [`Self::finish`], what the text ends with.
+    pub fn trailing_spaces(&self) -> u32 {
+        match self {
+            Self::Greedy(d) => d.trailing_spaces(),
+            Self::Beam(_) => 0,
         }
     }
 

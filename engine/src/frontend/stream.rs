@@ -38,9 +38,19 @@ impl FeatureStream {
         }
     }
 
+    /// The frontend settings.
+    pub fn config(&self) -> &super::FrontendConfig {
+        self.extractor.config()
+    }
+
     /// Mel bands per frame.
     pub fn n_mels(&self) -> usize {
         self.extractor.config.n_mels
+    }
+
+    /// Valid frames of a signal of `samples` samples (see [`FeatureExtractor::frame_count`]).
+    pub fn frame_count(&self, samples: u64) -> usize {
+        self.extractor.frame_count(samples as usize)
     }
 
     /// Frames computed so far.
@@ -78,6 +88,8 @@ impl FeatureStream {
         } else {
             0
         };
+        // Only frames valid for the signal so far (the count only grows with the signal).
+        let complete = complete.min(self.extractor.frame_count(self.pushed as usize) as u64);
         self.emit_until(complete, false, out)
     }
 
@@ -127,15 +139,17 @@ impl FeatureStream {
                 });
         }
         self.next_frame = end;
-        // Keep what the next frame reads (and, for reflection, the stream's first samples
-        // until no frame reflects them any more).
-        let keep_from = (end * hop).saturating_sub(pad);
-        let keep_from = if self.extractor.config.padding == PaddingMode::Reflect && keep_from <= pad
-        {
-            0
-        } else {
-            keep_from
-        };
+        // Keep what the next frame reads; for reflection also the stream's first samples
+        // until no frame reflects them any more, and always the last `pad + 1`, which the
+        // frames after the end reflect.
+        let mut keep_from = (end * hop).saturating_sub(pad);
+        if self.extractor.config.padding == PaddingMode::Reflect {
+            keep_from = if keep_from <= pad {
+                0
+            } else {
+                keep_from.min(self.pushed.saturating_sub(pad + 1))
+            };
+        }
         if keep_from > self.signal_start {
             let drop = ((keep_from - self.signal_start) as usize).min(self.signal.len());
             self.signal.drain(..drop);
@@ -220,6 +234,50 @@ mod tests {
                         .zip(&expected)
                         .all(|(a, b)| a.to_bits() == b.to_bits());
                     assert!(same, "{padding:?} len {len} piece {piece}");
+                }
+            }
+        }
+    }
+
+    /// Any framing: hops longer than half the FFT (found by fuzzing: reflection at the end
+    /// read samples already dropped), short FFTs, long ones.
+    #[test]
+    fn any_framing_streams_bit_for_bit() {
+        for (n_fft, win_length, hop_length) in [(64, 64, 48), (32, 20, 40), (1024, 800, 7)] {
+            for padding in [PaddingMode::Zeros, PaddingMode::Reflect] {
+                let config = FrontendConfig {
+                    n_fft,
+                    win_length,
+                    hop_length,
+                    n_mels: 8,
+                    padding,
+                    normalization: Normalization::None,
+                    ..FrontendConfig::default()
+                };
+                for len in [0, 1, 17, 33, 300, 2049] {
+                    let samples = signal(len);
+                    let mut features = Features::default();
+                    FeatureExtractor::new(config.clone())
+                        .unwrap()
+                        .compute_unnormalized(&samples, &mut features);
+                    let mut expected = Vec::new();
+                    for t in 0..features.frames {
+                        expected.extend((0..8).map(|m| features.get(m, t).to_bits()));
+                    }
+                    for piece in [1, 5, 64, 5000] {
+                        let mut stream =
+                            FeatureStream::new(FeatureExtractor::new(config.clone()).unwrap());
+                        let mut out = Vec::new();
+                        for part in samples.chunks(piece) {
+                            stream.push(part, &mut out);
+                        }
+                        stream.finish(&mut out);
+                        let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+                        assert_eq!(
+                            got, expected,
+                            "{n_fft}/{win_length}/{hop_length} {padding:?} {len} {piece}"
+                        );
+                    }
                 }
             }
         }

@@ -17,6 +17,8 @@ pub struct OfflineResult {
     pub frames: usize,
     /// The decoded words.
     pub words: Vec<Word>,
+    /// Spaces the model emitted after the last word (the end of NeMo's text).
+    pub trailing_spaces: u32,
 }
 
 /// Recognises `samples` as one utterance.
@@ -44,5 +46,6 @@ pub fn recognize_offline<M: AcousticModel>(
         logprobs,
         frames,
         words,
+        trailing_spaces: decoder.trailing_spaces(),
     })
 }
