@@ -211,10 +211,13 @@ fn run_pipeline(script: &str, audio: &Path, out: &Path) -> Run {
 }
 
 /// What `quartznet-transcribe` prints for `audio`, words separated by single spaces.
-fn cli_transcript(audio: &Path) -> String {
+/// `quartznet-transcribe`'s text for `audio` with `mode` (e.g. `--non-live`, what a file
+/// pipeline does; nothing: the live element's windows).
+fn cli_transcript(audio: &Path, mode: &[&str]) -> String {
     let output = Command::new(transcribe_binary())
         .arg("--model")
         .arg(root().join(MODEL))
+        .args(mode)
         .arg(audio)
         .output()
         .expect("run quartznet-transcribe");
@@ -342,11 +345,54 @@ fn transcribe_wav_prints_the_cli_transcript() {
         );
         assert_eq!(
             normalize(&run.stdout),
-            cli_transcript(clip),
+            cli_transcript(clip, &["--non-live"]),
             "element and quartznet-transcribe disagree on {}",
             clip.display()
         );
     }
+    fs::remove_dir_all(out).ok();
+}
+
+/// A file pipeline (not live) is recognised in the file windows, which for a clip shorter
+/// than a chunk is offline recognition exactly; with a latency set it is recognised as a
+/// live source with that latency would be.
+#[test]
+fn files_get_the_file_windows_unless_windows_are_set() {
+    let audio = root().join(AUDIO);
+    let out = out_dir("file-windows");
+    let launch = |extra: &[&str]| {
+        let mut command = Command::new("gst-launch-1.0");
+        command
+            .arg("-q")
+            .arg("filesrc")
+            .arg(format!("location={}", audio.display()))
+            .args([
+                "!",
+                "wavparse",
+                "!",
+                "audioconvert",
+                "!",
+                "audioresample",
+                "!",
+            ])
+            .arg("quartznetstt")
+            .arg(format!("model-path={}", root().join(MODEL).display()))
+            .arg("append-newline=true")
+            .args(extra)
+            .args(["!", "fdsink", "fd=1"]);
+        let run = run(command, "gst-launch-1.0", &out);
+        assert!(run.status.success(), "{}", run.stderr);
+        normalize(&run.stdout)
+    };
+    let offline = cli_transcript(&audio, &["--offline"]);
+    let live = cli_transcript(&audio, &[]);
+    assert_ne!(offline, live, "the clip cannot tell the two schemes apart");
+    assert_eq!(launch(&[]), offline, "a file is not recognised offline");
+    assert_eq!(
+        launch(&["latency=4000"]),
+        live,
+        "a file with a latency set is not recognised as live input"
+    );
     fs::remove_dir_all(out).ok();
 }
 
@@ -363,7 +409,7 @@ fn word_timings_posts_every_word_with_its_time() {
     let text: String = finals.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(
         normalize(&text),
-        cli_transcript(&audio),
+        cli_transcript(&audio, &["--non-live"]),
         "the final results are not the whole transcript"
     );
 
@@ -535,7 +581,7 @@ fn matroska_subtitles_hold_the_audio_and_the_transcript() {
     let transcript: Vec<String> = texts.iter().map(|(_, t)| unescape(t)).collect();
     assert_eq!(
         normalize(&transcript.concat()),
-        cli_transcript(&audio),
+        cli_transcript(&audio, &["--non-live"]),
         "the subtitle track is not the transcript"
     );
     fs::remove_dir_all(out).ok();

@@ -27,7 +27,7 @@ use quartznet_engine::decode::{
 use quartznet_engine::frontend::{FeatureExtractor, Features, PaddingMode};
 use quartznet_engine::model::{AcousticModel, LoadOptions, ModelDescription, OnnxModel, bundled};
 use quartznet_engine::streaming::{
-    BufferStart, StreamingRecognizer, WindowConfig, recognize_offline,
+    StreamEdges, StreamingRecognizer, WindowConfig, recognize_offline,
 };
 
 const NAME: &str = "quartznet-transcribe";
@@ -54,6 +54,13 @@ struct Args {
     /// Recognise each file as one utterance (default: the element's streaming windows)
     #[arg(long)]
     offline: bool,
+
+    /// Recognise each file as the element recognises input that is not live (a file
+    /// pipeline): chunks of a minute with 2.5 s of context each side, trimmed at the file's
+    /// edges (a file up to a minute long is recognised exactly as with --offline); the
+    /// window options still override its windows
+    #[arg(long, conflicts_with_all = ["offline", "nemo_frame_batch", "latency_ms"])]
+    non_live: bool,
 
     /// Streaming latency: text at most this long after its first word starts; the windows,
     /// word gap and beam-search commit delay derive from it (the element's `latency`)
@@ -283,13 +290,19 @@ impl Args {
 
     fn config(&self) -> RecognizerConfig {
         let plan = LatencyPlan::for_latency(self.latency_ms);
+        let (windows, edges) = match (self.non_live, self.nemo_frame_batch) {
+            (true, _) => (RecognizerConfig::for_files(), StreamEdges::Trimmed),
+            (false, true) => (RecognizerConfig::planned(plan), StreamEdges::NemoFrameBatch),
+            (false, false) => (RecognizerConfig::planned(plan), StreamEdges::Silence),
+        };
         RecognizerConfig {
             threads: self.threads,
-            left_context_ms: self.left_context_ms.unwrap_or(plan.left_context_ms),
-            chunk_ms: self.chunk_ms.unwrap_or(plan.chunk_ms),
-            right_context_ms: self.right_context_ms.unwrap_or(plan.right_context_ms),
+            left_context_ms: self.left_context_ms.unwrap_or(windows.left_context_ms),
+            chunk_ms: self.chunk_ms.unwrap_or(windows.chunk_ms),
+            right_context_ms: self.right_context_ms.unwrap_or(windows.right_context_ms),
             normalization: self.normalization.into(),
             padding: self.padding.into(),
+            edges,
             decoding: DecoderSettings {
                 decoder: self.decoder.into(),
                 lm_path: self.lm.clone(),
@@ -370,7 +383,6 @@ fn transcribe(
     model: OnnxModel,
     config: &RecognizerConfig,
     offline: Option<&DecodingOptions>,
-    nemo_fill: bool,
     samples: &[f32],
 ) -> Result<(Transcript, OnnxModel), Box<dyn Error>> {
     if let Some(decoding) = offline {
@@ -395,9 +407,6 @@ fn transcribe(
     }
     let piece = (model.description().sample_rate / 10) as usize;
     let mut recognizer = StreamingRecognizer::from_config(model, config)?;
-    if nemo_fill {
-        recognizer.set_buffer_start(BufferStart::NemoFrameBatch);
-    }
     let mut results = Vec::new();
     // Feed in 100 ms pieces, as a live source would, so the transcript is the element's.
     for part in samples.chunks(piece.max(1)) {
@@ -557,8 +566,7 @@ fn run(args: &Args, model_path: &Path, config: &RecognizerConfig) -> Result<(), 
             write_npy(path, &[1, features.n_mels, features.frames], &features.data)?;
         }
         let offline = args.offline.then_some(&decoding);
-        let (transcript, returned) =
-            transcribe(model, config, offline, args.nemo_frame_batch, &samples)?;
+        let (transcript, returned) = transcribe(model, config, offline, &samples)?;
         model = returned;
         if let Some(path) = &args.dump_logprobs {
             write_npy(

@@ -39,7 +39,9 @@ use quartznet_engine::lm::{MAX_LINE_BYTES, NgramModel};
 use quartznet_engine::model::{
     AcousticModel, FORMAT, ModelDescription, english_labels, parse_alphabet,
 };
-use quartznet_engine::streaming::{StreamingRecognizer, WindowConfig, recognize_offline};
+use quartznet_engine::streaming::{
+    StreamEdges, StreamingRecognizer, WindowConfig, recognize_offline,
+};
 
 /// The proptest settings of a property: `default` cases unless `QUARTZNETSTT_FUZZ_CASES`
 /// says otherwise; no regression files (failures become `regression_` tests here).
@@ -1484,6 +1486,8 @@ struct StreamCase {
     window: (usize, usize, usize, usize),
     beam: bool,
     vocab_extra: usize,
+    /// Buffers trimmed at the stream's edges (the file scheme) instead of NeMo's.
+    trimmed: bool,
     behaviour: ModelBehaviour,
     values: Vec<f32>,
     audio: Vec<f32>,
@@ -1504,6 +1508,7 @@ fn stream_case() -> impl Strategy<Value = StreamCase> {
             ),
             any::<bool>(),
             prop_oneof![12 => Just(0usize), 1 => Just(1usize)],
+            any::<bool>(),
         ),
         prop_oneof![
             8 => Just(ModelBehaviour::Correct),
@@ -1518,7 +1523,7 @@ fn stream_case() -> impl Strategy<Value = StreamCase> {
         vec(0usize..400, 1..6),
     )
         .prop_map(|(shape, behaviour, values, base, len, pieces)| {
-            let (subsampling, padding, per_feature, window, beam, vocab_extra) = shape;
+            let (subsampling, padding, per_feature, window, beam, vocab_extra, trimmed) = shape;
             let audio = if base.is_empty() {
                 vec![0.0; len]
             } else {
@@ -1531,6 +1536,7 @@ fn stream_case() -> impl Strategy<Value = StreamCase> {
                 window,
                 beam,
                 vocab_extra,
+                trimmed,
                 behaviour,
                 values,
                 audio,
@@ -1632,6 +1638,9 @@ proptest! {
                 return Ok(());
             }
         };
+        if case.trimmed {
+            recognizer.set_edges(StreamEdges::Trimmed);
+        }
         let vocab = description.vocab_size();
         let mut results = Vec::new();
         let mut failed = false;
@@ -1669,8 +1678,9 @@ proptest! {
         }
         if !failed {
             // Every output frame of the stream once, in order, and at most a chunk and a
-            // right context of the silence after it (NeMo's padding). Each buffer's kept
-            // log-probs are a chunk's (the first buffer's start before the stream).
+            // right context of the silence after it (NeMo's padding; trimmed: none). Each
+            // buffer's kept log-probs are a chunk's (the first buffer's start before the
+            // stream; trimmed: the frames it covers).
             let extractor = FeatureExtractor::new(frontend.clone()).unwrap();
             let total = extractor
                 .frame_count(case.audio.len())
@@ -1680,8 +1690,13 @@ proptest! {
             for result in &results {
                 prop_assert_eq!(result.first_frame, next);
                 let rows = result.logprobs.len() as u64;
-                prop_assert!(rows == chunk as u64 * vocab as u64 || (result.last && rows == 0));
-                prop_assert!(rows >= result.frames * vocab as u64);
+                if case.trimmed {
+                    prop_assert_eq!(rows, result.frames * vocab as u64);
+                    prop_assert!(result.frames <= chunk as u64);
+                } else {
+                    prop_assert!(rows == chunk as u64 * vocab as u64 || (result.last && rows == 0));
+                    prop_assert!(rows >= result.frames * vocab as u64);
+                }
                 next += result.frames;
                 for word in &result.words {
                     check_word(word, last_end, next)?;
@@ -1691,7 +1706,11 @@ proptest! {
                     check_word(word, 0, next)?;
                 }
             }
-            prop_assert!(next >= total && next <= total + (chunk + right) as u64, "{next} {total}");
+            if case.trimmed {
+                prop_assert_eq!(next, total);
+            } else {
+                prop_assert!(next >= total && next <= total + (chunk + right) as u64, "{next} {total}");
+            }
         }
 
         let mut model = fake_model(&case, &description);
@@ -1889,6 +1908,7 @@ fn regression_model_output_shorter_or_longer_than_promised() {
             window: (0, 1, 0, 0),
             beam: false,
             vocab_extra: 0,
+            trimmed: false,
             behaviour,
             values: vec![],
             audio: vec![],

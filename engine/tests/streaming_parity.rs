@@ -15,7 +15,7 @@ use quartznet_engine::config::{
     decoder_config,
 };
 use quartznet_engine::decode::transcript;
-use quartznet_engine::streaming::{BufferStart, StreamingRecognizer, WindowConfig};
+use quartznet_engine::streaming::{StreamEdges, StreamingRecognizer, WindowConfig};
 use serde::Deserialize;
 
 const LOGPROB_TOLERANCE: f32 = 1e-3;
@@ -66,7 +66,7 @@ fn stream(version: &Version, setting: &Setting, samples: &[f32]) -> (Vec<f32>, S
     )
     .unwrap();
     // NeMo's start; ours differs by design (docs/STREAMING.md), everything else is NeMo's.
-    recognizer.set_buffer_start(BufferStart::NemoFrameBatch);
+    recognizer.set_edges(StreamEdges::NemoFrameBatch);
     let (mut logprobs, mut words, mut trailing) = (Vec::new(), Vec::new(), 0);
     let mut take = |r: quartznet_engine::streaming::ChunkResult| {
         logprobs.extend(r.logprobs);

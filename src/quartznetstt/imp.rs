@@ -36,7 +36,7 @@ use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use quartznet_engine::config::{self, DecoderSettings, LatencyPlan, RecognizerConfig};
 use quartznet_engine::model::{LoadOptions, OnnxModel, bundled, runtime};
-use quartznet_engine::streaming::{ChunkResult, StreamingRecognizer, WindowConfig};
+use quartznet_engine::streaming::{ChunkResult, StreamEdges, StreamingRecognizer, WindowConfig};
 
 use super::pacing::{Episode, Pace, Pacer};
 use super::timeline::{Clock, Output, Report, Style, Sync, Timeline, Tolerance};
@@ -80,6 +80,8 @@ struct Settings {
     model_path: Option<String>,
     threads: u32,
     latency_ms: u32,
+    /// Whether `latency` was set: then input that is not live keeps its windows too.
+    latency_set: bool,
     lateness_ms: u32,
     language_code: Option<String>,
     /// The windows and word gap: `None` derives them from the latency.
@@ -111,6 +113,7 @@ impl Default for Settings {
             model_path: DEFAULT_MODEL_PATH.map(String::from),
             threads: config::DEFAULT_THREADS as u32,
             latency_ms: config::DEFAULT_LATENCY_MS,
+            latency_set: false,
             lateness_ms: DEFAULT_LATENESS_MS,
             language_code: DEFAULT_LANGUAGE_CODE.map(String::from),
             left_context_ms: None,
@@ -151,9 +154,33 @@ impl Settings {
         }
     }
 
-    /// The engine's view of these settings.
-    fn recognizer_config(&self) -> RecognizerConfig {
-        let plan = self.plan();
+    /// Whether the windows are left to the element (no latency or window property set).
+    fn windows_automatic(&self) -> bool {
+        !self.latency_set
+            && self.left_context_ms.is_none()
+            && self.chunk_ms.is_none()
+            && self.right_context_ms.is_none()
+    }
+
+    /// The windows and word rules for input that is `live` or not (see `recognizer_config`).
+    fn plan_for(&self, live: bool) -> LatencyPlan {
+        let mut plan = self.plan();
+        if !live {
+            let files = RecognizerConfig::for_files();
+            plan.left_context_ms = files.left_context_ms;
+            plan.chunk_ms = files.chunk_ms;
+            plan.right_context_ms = files.right_context_ms;
+        }
+        plan
+    }
+
+    /// The engine's view of these settings, for input that is `live` or not. Input that is
+    /// not live gets the engine's file windows, trimmed at the stream's edges
+    /// ([`RecognizerConfig::for_files`]); the caller passes `live` for it too when a latency
+    /// or window property was set, so a file is recognised as live input with those windows
+    /// would be.
+    fn recognizer_config(&self, live: bool) -> RecognizerConfig {
+        let plan = self.plan_for(live);
         RecognizerConfig {
             threads: self.threads as usize,
             left_context_ms: plan.left_context_ms,
@@ -161,6 +188,11 @@ impl Settings {
             right_context_ms: plan.right_context_ms,
             normalization: self.normalize.into(),
             padding: self.padding.into(),
+            edges: if live {
+                StreamEdges::Silence
+            } else {
+                StreamEdges::Trimmed
+            },
             decoding: DecoderSettings {
                 decoder: self.decoder.into(),
                 lm_path: non_empty(&self.lm_path).map(PathBuf::from),
@@ -215,6 +247,9 @@ struct State {
     drift_warned: bool,
     /// `latency` changed after start but before any audio: rebuild at the first buffer.
     replan: bool,
+    /// Whether the recogniser was built for live input (until the first buffer shows
+    /// otherwise, it is).
+    live: bool,
     /// How far behind real time live input may arrive and its text still be on time.
     allowed_lag: gst::ClockTime,
     /// Drops live input that recognition cannot keep up with.
@@ -506,7 +541,10 @@ impl ObjectImpl for QuartzNetStt {
         match pspec.name() {
             "model-path" => settings.model_path = value.get().expect(typed),
             "threads" => settings.threads = value.get().expect(typed),
-            "latency" => settings.latency_ms = value.get().expect(typed),
+            "latency" => {
+                settings.latency_ms = value.get().expect(typed);
+                settings.latency_set = true;
+            }
             "lateness" => settings.lateness_ms = value.get().expect(typed),
             "language-code" => settings.language_code = value.get().expect(typed),
             "left-context-ms" => settings.left_context_ms = Some(value.get().expect(typed)),
@@ -856,23 +894,31 @@ impl QuartzNetStt {
             .is_some_and(|s| !s.timeline.is_started() && s.pacer.processed == 0)
     }
 
-    /// Applies a `latency` set after start, before the first audio is recognised: the
-    /// recogniser is rebuilt around the loaded model, and the pipeline told to ask for the
+    /// Rebuilds the recogniser around the loaded model before the first audio is
+    /// recognised when the plan changed since start: `latency` was set, or upstream turned
+    /// out not to be live (a file gets the file windows). The pipeline is told to ask for the
     /// latency again.
     fn replan(&self, stream: &mut Option<Stream>) -> Result<(), gst::FlowError> {
+        let fresh = stream
+            .as_ref()
+            .is_some_and(|s| s.recognizer.samples_pushed() == 0);
+        if !fresh || !self.before_audio() {
+            return Ok(());
+        }
+        // A latency or window set by the user: recognised as live input would be.
+        let live = self.upstream().0 || !self.settings.lock().unwrap().windows_automatic();
         let pending = self
             .state
             .lock()
             .unwrap()
             .as_mut()
-            .is_some_and(|s| std::mem::take(&mut s.replan));
-        let Some(current) = stream.take_if(|s| pending && s.recognizer.samples_pushed() == 0)
-        else {
+            .is_some_and(|s| std::mem::take(&mut s.replan) || s.live != live);
+        let Some(current) = stream.take_if(|_| pending) else {
             return Ok(());
         };
         let settings = self.settings.lock().unwrap().clone();
         let (new_stream, new_state) = self
-            .build(current.recognizer.into_model(), &settings)
+            .build(current.recognizer.into_model(), &settings, live)
             .map_err(|e| {
                 self.post_error_message(e);
                 gst::FlowError::Error
@@ -911,7 +957,8 @@ impl QuartzNetStt {
                 )
             })?,
         };
-        let config = settings.recognizer_config();
+        // Until the first buffer shows otherwise, input is taken to be live (see `replan`).
+        let config = settings.recognizer_config(true);
         config.validate().map_err(|e| error_message(&e))?;
         let model = OnnxModel::load(
             &path,
@@ -920,19 +967,19 @@ impl QuartzNetStt {
             },
         )
         .map_err(|e| error_message(&e))?;
-        self.build(model, settings)
+        self.build(model, settings, true)
     }
 
-    /// The recogniser and timeline for a loaded model and these settings: windows, decoder,
-    /// warm-up and the latency figures.
+    /// The recogniser and timeline for a loaded model, these settings and input that is
+    /// `live` or not: windows, decoder, warm-up and the latency figures.
     fn build(
         &self,
         model: OnnxModel,
         settings: &Settings,
+        live: bool,
     ) -> Result<(Stream, State), gst::ErrorMessage> {
-        let config = settings.recognizer_config();
+        let config = settings.recognizer_config(live);
         config.validate().map_err(|e| error_message(&e))?;
-        let path = model.path().to_path_buf();
         let description = model.description().clone();
         if let Some(code) = non_empty(&settings.language_code) {
             description
@@ -962,22 +1009,7 @@ impl QuartzNetStt {
             );
         }
 
-        // A window of silence warms ONNX Runtime up (its first run allocates and is much the
-        // slowest); a second measures the time to recognise one, part of the latency.
         let geometry = recognizer.geometry();
-        let silence = vec![0.0; recognizer.lookahead()];
-        let mut elapsed = std::time::Duration::ZERO;
-        for _ in 0..2 {
-            let started = Instant::now();
-            recognizer.push(&silence);
-            let run = recognizer.next_result();
-            elapsed = started.elapsed();
-            recognizer.reset();
-            run.map_err(|e| {
-                gst::error_msg!(gst::LibraryError::Failed, ("{}: {e}", path.display()))
-            })?;
-        }
-
         let clock = Clock {
             sample_rate: description.sample_rate,
             frame_samples: recognizer.frame_samples() as u64,
@@ -990,12 +1022,77 @@ impl QuartzNetStt {
                 discont_wait: gst::ClockTime::from_nseconds(settings.discont_wait),
             },
         };
+        let (latency, text_hold) = if live {
+            self.live_latency(&mut recognizer, &clock, settings.latency_ms)?
+        } else {
+            // Nobody waits for a file's text in real time: no warm-up, no latency to keep,
+            // and no timestamp is ever moved.
+            let ms = |samples: usize| clock.time(samples as u64).mseconds();
+            gst::info!(
+                CAT,
+                imp = self,
+                "input is not live: chunks of {} ms with {} ms / {} ms of context, trimmed \
+                 at the stream's edges (set latency or a window property to recognise it as \
+                 live input)",
+                ms(geometry.chunk),
+                ms(geometry.left),
+                ms(geometry.right),
+            );
+            (
+                clock.time(recognizer.lookahead() as u64),
+                gst::ClockTime::MAX,
+            )
+        };
+        let state = State {
+            sample_rate: description.sample_rate,
+            timeline: Timeline::new(clock, text_hold, settings.style()),
+            latency,
+            refused_caps: None,
+            drift_warned: false,
+            replan: false,
+            live,
+            allowed_lag: text_hold.max(clock.time(geometry.chunk as u64)),
+            pacer: Pacer::default(),
+            upstream: None,
+        };
+        let stream = Stream {
+            recognizer,
+            odd_byte: None,
+            samples: Vec::new(),
+        };
+        Ok((stream, state))
+    }
+
+    /// Warms ONNX Runtime up with a window of silence (its first run allocates and is much
+    /// the slowest) and measures the time to recognise a second one: the latency to report
+    /// (the `latency` property, or more when the windows and recognition need it) and how
+    /// long before its chunk a word may start and its text still be on time.
+    fn live_latency(
+        &self,
+        recognizer: &mut StreamingRecognizer<OnnxModel>,
+        clock: &Clock,
+        latency_ms: u32,
+    ) -> Result<(gst::ClockTime, gst::ClockTime), gst::ErrorMessage> {
+        let geometry = recognizer.geometry();
+        let silence = vec![0.0; recognizer.lookahead()];
+        let mut elapsed = std::time::Duration::ZERO;
+        for _ in 0..2 {
+            let started = Instant::now();
+            recognizer.push(&silence);
+            let run = recognizer.next_result();
+            elapsed = started.elapsed();
+            recognizer.reset();
+            run.map_err(|e| {
+                let path = recognizer.model().path().display();
+                gst::error_msg!(gst::LibraryError::Failed, ("{path}: {e}"))
+            })?;
+        }
         // Text leaves once the chunk and its right context have arrived and been recognised;
         // what the latency leaves beyond that is how long before the chunk a word may start
         // and still be on time (text held longer has its timestamp moved forward).
         let lookahead = clock.time(recognizer.lookahead() as u64);
         let processing = gst::ClockTime::from_nseconds(elapsed.as_nanos() as u64 * 2);
-        let asked = gst::ClockTime::from_mseconds(u64::from(settings.latency_ms));
+        let asked = gst::ClockTime::from_mseconds(u64::from(latency_ms));
         let latency = asked.max(lookahead + processing);
         // Windows longer than the latency are a setting to fix; recognition time pushing
         // past it (a loaded machine) is only logged.
@@ -1027,23 +1124,7 @@ impl QuartzNetStt {
             "latency {latency}: chunk + right context {lookahead}, recognition {processing}, \
              words may start {text_hold} before their chunk"
         );
-        let state = State {
-            sample_rate: description.sample_rate,
-            timeline: Timeline::new(clock, text_hold, settings.style()),
-            latency,
-            refused_caps: None,
-            drift_warned: false,
-            replan: false,
-            allowed_lag: text_hold.max(clock.time(geometry.chunk as u64)),
-            pacer: Pacer::default(),
-            upstream: None,
-        };
-        let stream = Stream {
-            recognizer,
-            odd_byte: None,
-            samples: Vec::new(),
-        };
-        Ok((stream, state))
+        Ok((latency, text_hold))
     }
 
     /// The `latency` property, or what the windows and recognition need if that is more
@@ -1193,27 +1274,30 @@ impl QuartzNetStt {
         }
     }
 
+    /// Upstream's liveness and minimum latency, asked once per stream (not live when
+    /// upstream does not answer).
+    fn upstream(&self) -> (bool, gst::ClockTime) {
+        if let Some(known) = self.state.lock().unwrap().as_ref().and_then(|s| s.upstream) {
+            return known;
+        }
+        let mut query = gst::query::Latency::new();
+        let upstream = if self.obj().sink_pad().peer_query(&mut query) {
+            let (live, min, _) = query.result();
+            (live, min)
+        } else {
+            (false, gst::ClockTime::ZERO)
+        };
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.upstream = Some(upstream);
+        }
+        upstream
+    }
+
     /// How far behind real time input stamped `pts` arrives: the pipeline clock's running
     /// time now less the buffer's running time and upstream's own latency. `None` when
     /// upstream is not live (a file is never dropped) or there is no clock.
     fn lag(&self, pts: gst::ClockTime) -> Option<gst::ClockTime> {
-        let known = self.state.lock().unwrap().as_ref().and_then(|s| s.upstream);
-        let (live, upstream_latency) = match known {
-            Some(upstream) => upstream,
-            None => {
-                let mut query = gst::query::Latency::new();
-                let upstream = if self.obj().sink_pad().peer_query(&mut query) {
-                    let (live, min, _) = query.result();
-                    (live, min)
-                } else {
-                    (false, gst::ClockTime::ZERO)
-                };
-                if let Some(state) = self.state.lock().unwrap().as_mut() {
-                    state.upstream = Some(upstream);
-                }
-                upstream
-            }
-        };
+        let (live, upstream_latency) = self.upstream();
         if !live {
             return None;
         }

@@ -538,7 +538,7 @@ fn reflect_index(i: isize, len: usize) -> usize {
 
 /// NeMo `normalize_batch(..., "per_feature")` over all frames of `out` (which are exactly
 /// the valid frames).
-fn normalize_per_feature(out: &mut Features) {
+pub(crate) fn normalize_per_feature(out: &mut Features) {
     let frames = out.frames;
     if frames == 0 {
         return;

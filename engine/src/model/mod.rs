@@ -7,10 +7,12 @@ pub mod bundled;
 mod description;
 mod locate;
 mod onnx;
+mod pool;
 pub mod runtime;
 
 pub use description::{FORMAT, METADATA_KEY, ModelDescription, english_labels, parse_alphabet};
 pub use onnx::{LoadOptions, OnnxModel};
+pub use pool::SessionPool;
 
 use crate::error::Result;
 use crate::frontend::Features;

@@ -8,12 +8,13 @@
 //! graph has it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 
-use super::{AcousticModel, ModelDescription, runtime};
+use super::pool::SessionPool;
+use super::{AcousticModel, ModelDescription};
 use crate::error::{Error, Result};
 use crate::frontend::Features;
 
@@ -26,9 +27,11 @@ pub struct LoadOptions {
     pub threads: usize,
 }
 
-/// An ONNX QuartzNet (or any NeMo char-CTC model) checked against its description.
+/// An ONNX QuartzNet (or any NeMo char-CTC model) checked against its description. Models
+/// loaded from the same file with the same options share their ONNX Runtime sessions
+/// ([`SessionPool`]).
 pub struct OnnxModel {
-    session: Session,
+    sessions: Arc<SessionPool>,
     path: PathBuf,
     input_name: String,
     output_name: String,
@@ -44,41 +47,15 @@ impl OnnxModel {
     /// the graph's interface against it, including one trial run that proves the output width
     /// equals the label count plus blank. Every error names the file and the problem.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
-        let name = path.display().to_string();
-        let metadata = std::fs::metadata(path).map_err(|e| Error::io(WHAT, path, e))?;
-        if !metadata.is_file() {
-            return Err(Error::invalid(WHAT, path, "not a regular file"));
-        }
-        let env = runtime::environment()?;
-        let threads = options.threads;
-        let session = Session::builder(env)
-            .and_then(|b| {
-                b.with_optimization_level(GraphOptimizationLevel::Level3)
-                    .map_err(Into::into)
-            })
-            // 0: the environment's shared pool; a count: a pool of the session's own.
-            .and_then(|b| match threads {
-                0 => Ok(b),
-                n => b
-                    .with_independent_thread_pool()
-                    .map_err(Into::into)
-                    .and_then(|b| b.with_intra_threads(n).map_err(Into::into))
-                    .and_then(|b| b.with_inter_threads(1).map_err(Into::into)),
-            })
-            .map_err(|e| {
-                Error::Runtime(format!(
-                    "model file {name}: cannot configure ONNX Runtime: {e}"
-                ))
-            })?
-            .commit_from_file(path)
-            .map_err(|e| Error::invalid(WHAT, path, format!("not a loadable ONNX model: {e}")))?;
-
-        let metadata = session.metadata().ok();
-        let lookup = |key: &str| metadata.as_ref().and_then(|m| m.custom(key));
-        let description = ModelDescription::resolve(path, &lookup)?;
-        drop(metadata);
-
-        let interface = Interface::inspect(&session).map_err(|e| Error::invalid(WHAT, path, e))?;
+        let sessions = SessionPool::shared(path, options.threads)?;
+        let (description, interface) = sessions.with_session(|session| {
+            let metadata = session.metadata().ok();
+            let lookup = |key: &str| metadata.as_ref().and_then(|m| m.custom(key));
+            let description = ModelDescription::resolve(path, &lookup);
+            (description, Interface::inspect(session))
+        });
+        let description = description?;
+        let interface = interface.map_err(|e| Error::invalid(WHAT, path, e))?;
         if let Some(mels) = interface.n_mels
             && mels != description.frontend.n_mels
         {
@@ -92,7 +69,7 @@ impl OnnxModel {
             ));
         }
         let mut model = Self {
-            session,
+            sessions,
             path: path.to_path_buf(),
             input_name: interface.input_name,
             output_name: interface.output_name,
@@ -113,6 +90,12 @@ impl OnnxModel {
     /// The model file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The ONNX Runtime sessions this model shares with every other model of this process
+    /// loaded from the same file with the same options.
+    pub fn sessions(&self) -> &Arc<SessionPool> {
+        &self.sessions
     }
 
     /// Proves the output width with a short run on silence-like input: a static width in the
@@ -170,17 +153,27 @@ impl OnnxModel {
                 self.n_mels
             ));
         }
+        self.sessions
+            .with_session(|session| self.run_session(session, features, out))
+    }
+
+    /// One run of `session` on `features`; the log-probs are copied into `out` before the
+    /// session goes back to the pool.
+    fn run_session(
+        &self,
+        session: &mut Session,
+        features: &Features,
+        out: &mut Vec<f32>,
+    ) -> Result<(usize, usize), String> {
         let shape = [1usize, features.n_mels, features.frames];
         let audio = TensorRef::from_array_view((shape, features.data.as_slice()))
             .map_err(|e| e.to_string())?;
         let outputs = match &self.length_name {
-            None => self
-                .session
-                .run(ort::inputs![self.input_name.as_str() => audio]),
+            None => session.run(ort::inputs![self.input_name.as_str() => audio]),
             Some(length_name) => {
                 let length = Tensor::from_array(([1usize], vec![features.frames as i64]))
                     .map_err(|e| e.to_string())?;
-                self.session.run(
+                session.run(
                     ort::inputs![self.input_name.as_str() => audio, length_name.as_str() => length],
                 )
             }

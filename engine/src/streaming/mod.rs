@@ -35,7 +35,9 @@ pub use window::WindowConfig;
 use crate::config::RecognizerConfig;
 use crate::decode::{CtcDecoder, DecodingOptions, Word};
 use crate::error::{Error, Result};
-use crate::frontend::{FeatureExtractor, FeatureStream, Features, FrontendConfig, Normalization};
+use crate::frontend::{
+    FeatureExtractor, FeatureStream, Features, FrontendConfig, Normalization, normalize_per_feature,
+};
 use crate::model::{AcousticModel, ModelDescription, OnnxModel};
 
 /// What the buffer holds before the stream starts: silence, NeMo's `ZERO_LEVEL_SPEC_DB_VAL`
@@ -48,19 +50,27 @@ pub const BUFFER_FILL: f32 = -16.635;
 /// back to 0.0, a loud level.
 pub const NEMO_QUARTZNET_BUFFER_FILL: f32 = 0.0;
 
-/// How buffers that reach back before the stream start are filled and normalised: the one
-/// place where the default differs from NeMo's `FrameBatchASR` (`docs/STREAMING.md`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum BufferStart {
-    /// Silence before the stream, and statistics from the stream's own frames only (the
-    /// fill is normalised with them). With the bundled model 2.9 points of WER better on
-    /// the held-out voice and 1.0 on real speech than NeMo's scheme with a silent fill, and
-    /// 9.5 / 5.5 better than NeMo's scheme as it runs.
+/// How buffers meet the stream's start and end: the fill before the stream, the padding
+/// after it and the statistics that normalise them (`docs/STREAMING.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StreamEdges {
+    /// Live default: silence before the stream, statistics from the stream's own frames
+    /// only (the fill is normalised with them), and NeMo's `T + R - 1` frames of silence
+    /// after it. With the bundled model 2.9 points of WER better on the held-out voice and
+    /// 1.0 on real speech than NeMo's scheme with a silent fill, and 9.5 / 5.5 better than
+    /// NeMo's scheme as it runs.
     #[default]
-    StreamStatistics,
+    Silence,
     /// NeMo's `FrameBatchASR` exactly: the buffer filled with [`NEMO_QUARTZNET_BUFFER_FILL`],
     /// the fill counted in the statistics. For comparing with NeMo.
     NemoFrameBatch,
+    /// Buffers end where the stream does: no fill before it, no padding after it, each
+    /// buffer normalised as NeMo's offline `transcribe()` normalises an utterance (unbiased
+    /// standard deviation). A stream no longer than the chunk is recognised exactly as
+    /// offline; a longer one in chunks with real context on both
+    /// sides. For input that is not live (files), where it wastes no model time on
+    /// invented audio.
+    Trimmed,
 }
 
 /// NeMo's `CONSTANT` added to the buffer's standard deviation.
@@ -104,8 +114,8 @@ pub struct StreamingRecognizer<M: AcousticModel> {
     left_frames: usize,
     chunk_frames: usize,
     right_frames: usize,
-    /// How the buffer before the stream start is filled and normalised.
-    start: BufferStart,
+    /// How buffers meet the stream's start and end.
+    edges: StreamEdges,
     /// Raw feature frames, frame after frame, from feature frame `history_start` on
     /// (negative: the fill before the stream).
     history: VecDeque<f32>,
@@ -132,7 +142,9 @@ impl StreamingRecognizer<OnnxModel> {
         let frontend = config.frontend_for(&description);
         let (geometry, _) = WindowConfig::for_model(config, &description);
         let decoding = config.decoding.decoding_options(&description)?;
-        Self::new(model, &description, frontend, geometry, decoding)
+        let mut recognizer = Self::new(model, &description, frontend, geometry, decoding)?;
+        recognizer.set_edges(config.edges);
+        Ok(recognizer)
     }
 }
 
@@ -186,7 +198,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             left_frames: geometry.left / frame_samples,
             chunk_frames: geometry.chunk / frame_samples,
             right_frames: geometry.right / frame_samples,
-            start: BufferStart::default(),
+            edges: StreamEdges::default(),
             history: VecDeque::new(),
             history_start: 0,
             available: 0,
@@ -240,22 +252,30 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         self.model
     }
 
-    /// Sets how buffers that reach back before the stream start are filled and normalised
-    /// ([`BufferStart::NemoFrameBatch`] reproduces NeMo exactly) and starts a new stream.
-    pub fn set_buffer_start(&mut self, start: BufferStart) {
-        self.start = start;
+    /// Sets how buffers meet the stream's edges ([`StreamEdges::NemoFrameBatch`] reproduces
+    /// NeMo exactly) and starts a new stream.
+    pub fn set_edges(&mut self, edges: StreamEdges) {
+        self.edges = edges;
         self.reset();
+    }
+
+    /// How buffers meet the stream's edges.
+    pub fn edges(&self) -> StreamEdges {
+        self.edges
     }
 
     /// Forgets the stream: the next sample pushed is sample 0 of a new stream.
     pub fn reset(&mut self) {
         self.features.reset();
-        let fill = (self.buffer_feature_frames() - self.chunk_feature_frames()) as i64;
+        let fill = match self.edges {
+            StreamEdges::Trimmed => 0,
+            _ => (self.buffer_feature_frames() - self.chunk_feature_frames()) as i64,
+        };
         let n_mels = self.features.n_mels();
         self.history.clear();
-        let value = match self.start {
-            BufferStart::StreamStatistics => BUFFER_FILL,
-            BufferStart::NemoFrameBatch => NEMO_QUARTZNET_BUFFER_FILL,
+        let value = match self.edges {
+            StreamEdges::NemoFrameBatch => NEMO_QUARTZNET_BUFFER_FILL,
+            _ => BUFFER_FILL,
         };
         self.history
             .extend(std::iter::repeat_n(value, fill as usize * n_mels));
@@ -263,8 +283,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         self.available = 0;
         self.pushed = 0;
         self.next_chunk = 0;
-        // Decoder frame f is stream output frame f - R (the first buffer keeps R frames
-        // before the stream start).
+        // Decoder frame f is stream output frame f - lead (see `lead`).
         self.decoder.reset(0);
     }
 
@@ -276,40 +295,36 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
 
     /// Recognises the next chunk if its buffer is complete.
     pub fn next_result(&mut self) -> Result<Option<ChunkResult>> {
-        let end = (self.next_chunk + 1) as i64 * self.chunk_feature_frames() as i64;
+        let end = (self.kept_span(self.next_chunk).1 + self.right_frames as i64)
+            * self.subsampling as i64;
         if self.available < end {
             return Ok(None);
         }
         self.recognize_chunk().map(Some)
     }
 
-    /// Ends the stream: pads it with silence as NeMo does, recognises every buffer the
-    /// padded features fill and completes the last word, then resets for a new stream.
-    /// Returns the results in order (the last one has `last` set, and there is always one
-    /// so the caller learns the stream ended).
+    /// Ends the stream and recognises what is left of it: with NeMo's edges the audio is
+    /// padded with silence as NeMo does and every buffer the padded features fill runs; with
+    /// trimmed edges the last buffers end with the audio. Completes the last word, then
+    /// resets for a new stream. Returns the results in order (the last one has `last` set,
+    /// and there is always one so the caller learns the stream ended).
     pub fn finish(&mut self) -> Result<Vec<ChunkResult>> {
         let audio_frames =
             (self.features.frame_count(self.pushed) as u64).div_ceil(self.subsampling as u64);
-        let padding =
-            (self.chunk_frames + self.right_frames).saturating_sub(1) * self.frame_samples;
-        self.add_features(&vec![0.0; padding], true);
         let mut results = Vec::new();
-        while let Some(result) = self.next_result()? {
-            results.push(result);
+        if self.edges == StreamEdges::Trimmed {
+            self.add_features(&[], true);
+            while self.kept_range(self.next_chunk).0 < audio_frames {
+                results.push(self.recognize_chunk()?);
+            }
+        } else {
+            self.finish_padded(audio_frames, &mut results)?;
         }
-        // NeMo's padding covers the audio only together with the buffer it fills with 0.0;
-        // when the audio's last frame is not kept yet (its frame count is not a multiple of
-        // the subsampling), that buffer runs, with silence instead.
-        if self.kept_range(self.next_chunk).0 < audio_frames {
-            let end = (self.next_chunk + 1) as i64 * self.chunk_feature_frames() as i64;
-            let missing = (end - self.available).max(0) as usize;
-            let n_mels = self.features.n_mels();
-            self.history
-                .extend(std::iter::repeat_n(BUFFER_FILL, missing * n_mels));
-            self.available += missing as i64;
-            results.push(self.recognize_chunk()?);
+        let mut next = self.kept_range(self.next_chunk).0;
+        if self.edges == StreamEdges::Trimmed {
+            // The last buffer's kept frames end with the audio.
+            next = next.min(audio_frames);
         }
-        let next = self.kept_range(self.next_chunk).0;
         let mut tail = ChunkResult {
             first_frame: next,
             ..Default::default()
@@ -321,6 +336,30 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         results.push(tail);
         self.reset();
         Ok(results)
+    }
+
+    /// NeMo's end of stream: `T + R - 1` frames of silence after the audio and every buffer
+    /// they fill.
+    fn finish_padded(&mut self, audio_frames: u64, results: &mut Vec<ChunkResult>) -> Result<()> {
+        let padding =
+            (self.chunk_frames + self.right_frames).saturating_sub(1) * self.frame_samples;
+        self.add_features(&vec![0.0; padding], true);
+        while let Some(result) = self.next_result()? {
+            results.push(result);
+        }
+        // NeMo's padding covers the audio only together with the buffer it fills with 0.0;
+        // when the audio's last frame is not kept yet (its frame count is not a multiple of
+        // the subsampling), that buffer runs, with silence instead.
+        if self.kept_range(self.next_chunk).0 < audio_frames {
+            let end = self.buffer_span().1;
+            let missing = (end - self.available).max(0) as usize;
+            let n_mels = self.features.n_mels();
+            self.history
+                .extend(std::iter::repeat_n(BUFFER_FILL, missing * n_mels));
+            self.available += missing as i64;
+            results.push(self.recognize_chunk()?);
+        }
+        Ok(())
     }
 
     fn chunk_feature_frames(&self) -> usize {
@@ -342,22 +381,41 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         self.available += frames as i64;
     }
 
-    /// Stream output frames `[start, end)` that chunk `chunk` keeps, clamped to the stream
-    /// start.
-    fn kept_range(&self, chunk: u64) -> (u64, u64) {
-        let t = self.chunk_frames as u64;
-        let r = self.right_frames as u64;
-        (
-            (chunk * t).saturating_sub(r),
-            ((chunk + 1) * t).saturating_sub(r),
-        )
+    /// Stream output frames `[start, end)` that chunk `chunk` keeps, with L frames before
+    /// them and R after them in its buffer. With a fill before the stream, NeMo's phase:
+    /// `[jT - R, (j+1)T - R)`, so the first buffer ends after T frames of audio; trimmed:
+    /// `[jT, (j+1)T)`, so a stream no longer than a chunk is one buffer.
+    fn kept_span(&self, chunk: u64) -> (i64, i64) {
+        let t = self.chunk_frames as i64;
+        let shift = match self.edges {
+            StreamEdges::Trimmed => 0,
+            _ => self.right_frames as i64,
+        };
+        let j = chunk as i64;
+        (j * t - shift, (j + 1) * t - shift)
     }
 
-    /// Words with decoder frames turned into stream frames: decoder frame f is stream frame
-    /// f - R. A word the model put entirely before the stream start (in the first buffer's
-    /// first R frames) lies at the start, `[0, 0)`.
+    /// [`kept_span`](Self::kept_span) clamped to the stream start.
+    fn kept_range(&self, chunk: u64) -> (u64, u64) {
+        let (from, to) = self.kept_span(chunk);
+        (from.max(0) as u64, to.max(0) as u64)
+    }
+
+    /// Output frames between decoder frame 0 and stream frame 0: with a fill before the
+    /// stream the first buffer keeps its R frames there (decoder frame f is stream frame
+    /// f - R); trimmed buffers start at the stream.
+    fn lead(&self) -> u64 {
+        match self.edges {
+            StreamEdges::Trimmed => 0,
+            _ => self.right_frames as u64,
+        }
+    }
+
+    /// Words with decoder frames turned into stream frames. A word the model put entirely
+    /// before the stream start (in the first buffer's first R frames) lies at the start,
+    /// `[0, 0)`.
     fn stream_words(&self, mut words: Vec<Word>) -> Vec<Word> {
-        let lead = self.right_frames as u64;
+        let lead = self.lead();
         for w in &mut words {
             w.start_frame = w.start_frame.saturating_sub(lead);
             w.end_frame = w.end_frame.saturating_sub(lead);
@@ -365,12 +423,31 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         words
     }
 
+    /// The buffer of chunk `next_chunk`: its feature frames `[start, end)` (negative: the
+    /// fill before the stream) and the kept output frames `[keep_from, keep_to)` relative to
+    /// its first output frame.
+    fn buffer_span(&self) -> (i64, i64, usize, usize) {
+        let s = self.subsampling as i64;
+        let (l, r) = (self.left_frames as i64, self.right_frames as i64);
+        let (mut kept_lo, kept_hi) = self.kept_span(self.next_chunk);
+        let (mut start, mut end) = ((kept_lo - l) * s, (kept_hi + r) * s);
+        if self.edges == StreamEdges::Trimmed {
+            start = start.max(0);
+            kept_lo = kept_lo.max(0);
+            end = end.min(self.available);
+        }
+        let first = start / s;
+        let outputs = ((end - start).max(0) as u64).div_ceil(s as u64) as i64;
+        let keep_from = (kept_lo - first).max(0) as usize;
+        let keep_to = (kept_hi.min(first + outputs) - first).max(keep_from as i64) as usize;
+        (start, end, keep_from, keep_to)
+    }
+
     /// Runs the buffer of chunk `next_chunk` and decodes its kept frames.
     fn recognize_chunk(&mut self) -> Result<ChunkResult> {
         let n_mels = self.features.n_mels();
-        let width = self.buffer_feature_frames();
-        let end = (self.next_chunk + 1) as i64 * self.chunk_feature_frames() as i64;
-        let start = end - width as i64;
+        let (start, end, keep_from, keep_to) = self.buffer_span();
+        let width = (end - start).max(0) as usize;
         let offset = usize::try_from(start - self.history_start).map_err(|_| {
             Error::Inference("internal error: buffer starts before the kept features".into())
         })? * n_mels;
@@ -380,28 +457,41 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             n_mels,
             width,
         );
-        // Statistics over the stream's frames: the whole buffer once the fill has left it.
-        let stats_from = match self.start {
-            BufferStart::StreamStatistics => usize::try_from(-start).unwrap_or(0),
-            BufferStart::NemoFrameBatch => 0,
-        };
-        normalize_buffer(&mut self.buffer, &self.normalization, stats_from);
+        match (self.edges, &self.normalization) {
+            // A trimmed buffer is an utterance: normalised as offline recognition does.
+            (StreamEdges::Trimmed, Normalization::PerFeature) => {
+                normalize_per_feature(&mut self.buffer)
+            }
+            // Statistics over the stream's frames: the whole buffer once the fill has left it.
+            (StreamEdges::Silence, normalization) => {
+                normalize_buffer(&mut self.buffer, normalization, (-start).max(0) as usize)
+            }
+            (_, normalization) => normalize_buffer(&mut self.buffer, normalization, 0),
+        }
 
-        let frames = infer_checked(&mut self.model, &self.buffer, &mut self.logprobs)?;
-        let (first, keep) = (self.left_frames, self.chunk_frames);
-        if frames < first + keep {
+        let frames = if width == 0 {
+            self.logprobs.clear();
+            0
+        } else {
+            infer_checked(&mut self.model, &self.buffer, &mut self.logprobs)?
+        };
+        if frames < keep_to {
             return Err(Error::Inference(format!(
-                "the model returned {frames} output frames for {width} feature frames; expected at least {} (subsampling {})",
-                first + keep,
+                "the model returned {frames} output frames for {width} feature frames; expected at least {keep_to} (subsampling {})",
                 self.subsampling
             )));
         }
         let vocab = self.model.vocab_size();
-        let kept = self.logprobs[first * vocab..(first + keep) * vocab].to_vec();
+        let keep = keep_to - keep_from;
+        let kept = self.logprobs[keep_from * vocab..keep_to * vocab].to_vec();
         let words = self.decoder.push(&kept, keep);
-        let (from, to) = self.kept_range(self.next_chunk);
+        let (from, mut to) = self.kept_range(self.next_chunk);
+        if self.edges == StreamEdges::Trimmed {
+            to = from + keep as u64;
+        }
         self.next_chunk += 1;
-        self.discard_features_before(end + self.chunk_feature_frames() as i64 - width as i64);
+        let lead = self.lead();
+        self.discard_features_before(self.buffer_span().0);
         Ok(ChunkResult {
             first_frame: from,
             frames: to - from,
@@ -410,7 +500,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             unsettled_from: self
                 .decoder
                 .unsettled_from()
-                .map(|f| f.saturating_sub(self.right_frames as u64)),
+                .map(|f| f.saturating_sub(lead)),
             logprobs: kept,
             last: false,
             trailing_spaces: 0,
@@ -683,6 +773,114 @@ mod tests {
                 assert_eq!(words, offline.words, "{padding:?} piece {piece}");
                 assert!(!words.is_empty());
             }
+        }
+    }
+
+    /// Streams `samples` with trimmed edges.
+    fn stream_trimmed(
+        samples: &[f32],
+        geometry: WindowConfig,
+        frontend: FrontendConfig,
+        piece: usize,
+    ) -> Vec<ChunkResult> {
+        let mut recognizer = StreamingRecognizer::new(
+            LoudnessModel { vocab: 29 },
+            &description(),
+            frontend,
+            geometry,
+            DecoderConfig::default(),
+        )
+        .unwrap();
+        recognizer.set_edges(StreamEdges::Trimmed);
+        let mut results = Vec::new();
+        for part in samples.chunks(piece.max(1)) {
+            recognizer.push(part);
+            while let Some(r) = recognizer.next_result().unwrap() {
+                results.push(r);
+            }
+        }
+        results.extend(recognizer.finish().unwrap());
+        results
+    }
+
+    #[test]
+    fn trimmed_edges_cover_exactly_the_audio() {
+        for padding in [PaddingMode::Reflect, PaddingMode::Zeros] {
+            for len in [0usize, 1, 159, 160, 319, 320, 321, 6399, 6400, 6401, 33333] {
+                // Chunks shorter and longer than the right context.
+                for (chunk, right) in [(6400, 1600), (640, 1600), (3200, 0)] {
+                    let g = WindowConfig {
+                        left: 3200,
+                        chunk,
+                        right,
+                    };
+                    let results = stream_trimmed(&bursts(len), g, raw_frontend(padding), 777);
+                    let extractor = FeatureExtractor::new(raw_frontend(padding)).unwrap();
+                    let audio = extractor.frame_count(len).div_ceil(2) as u64;
+                    let mut next = 0;
+                    for r in &results {
+                        assert_eq!(r.first_frame, next, "len {len} {g:?}");
+                        assert_eq!(r.logprobs.len() as u64, r.frames * 29);
+                        next += r.frames;
+                    }
+                    assert_eq!(next, audio, "len {len} {padding:?} {g:?}");
+                    assert!(results.last().unwrap().last);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn trimmed_stream_within_one_buffer_is_offline_recognition() {
+        // Normalised per feature as an utterance is, so the model sees exactly what offline
+        // recognition gives it.
+        let frontend = FrontendConfig::default();
+        for len in [1000usize, 16_000, 31_999] {
+            let samples = bursts(len);
+            let mut model = LoudnessModel { vocab: 29 };
+            let offline = recognize_offline(
+                &mut model,
+                &description(),
+                frontend.clone(),
+                DecoderConfig::default(),
+                &samples,
+            )
+            .unwrap();
+            let g = WindowConfig {
+                left: 3200,
+                chunk: 32_000,
+                right: 16_000,
+            };
+            let results = stream_trimmed(&samples, g, frontend.clone(), 1600);
+            let logprobs: Vec<f32> = results.iter().flat_map(|r| r.logprobs.clone()).collect();
+            assert!(logprobs == offline.logprobs, "len {len}");
+            let words: Vec<Word> = results.into_iter().flat_map(|r| r.words).collect();
+            assert_eq!(words, offline.words, "len {len}");
+        }
+    }
+
+    #[test]
+    fn trimmed_chunks_equal_offline_with_enough_context() {
+        let samples = bursts(50_000);
+        let frontend = raw_frontend(PaddingMode::Reflect);
+        let mut model = LoudnessModel { vocab: 29 };
+        let offline = recognize_offline(
+            &mut model,
+            &description(),
+            frontend.clone(),
+            DecoderConfig::default(),
+            &samples,
+        )
+        .unwrap();
+        let g = WindowConfig {
+            left: 640,
+            chunk: 3200,
+            right: 640,
+        };
+        for piece in [1, 999, 50_000] {
+            let results = stream_trimmed(&samples, g, frontend.clone(), piece);
+            let logprobs: Vec<f32> = results.iter().flat_map(|r| r.logprobs.clone()).collect();
+            assert!(logprobs == offline.logprobs, "piece {piece}");
         }
     }
 
