@@ -4,6 +4,7 @@
 # (N = 1, 2, 8 by default) and N = 1 N times one after another, and prints wall time,
 # aggregate throughput (audio seconds per wall second) and peak RSS for each.
 # Usage: bash benches/instances.sh [AUDIO.wav] [N...]   (release plugin: cargo build --release)
+# PROPS="decoder=greedy threads=1" sets element properties; GST_PLUGIN_PATH picks the plugin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 audio=${1:-samples/LJ001-0001.wav}
@@ -11,7 +12,7 @@ shift || true
 counts=${*:-1 2 8}
 export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-target/release}
 seconds=$(python3 -c "import wave,sys; w=wave.open(sys.argv[1]); print(w.getnframes()/w.getframerate())" "$audio")
-branch="filesrc location=$audio ! wavparse ! audioconvert ! audioresample ! quartznetstt ! fakesink"
+branch="filesrc location=$audio ! wavparse ! audioconvert ! audioresample ! quartznetstt ${PROPS:-} ! fakesink"
 run() { # $1 = branches in one process; prints "wall_s rss_mb"
   local line="" i
   for ((i = 0; i < $1; i++)); do line+=" $branch"; done

@@ -5,9 +5,13 @@
 
 A SET is a NeMo manifest (JSON lines with audio_filepath and text) or a folder holding a
 `manifest.tsv` (file, reference, ...) such as ../shared/eval/real-dev. Each set is measured
-offline (whole utterance) and with the element's default streaming windows, with the default
+offline (whole utterance) and with the element's default streaming windows (`--modes` also
+takes `file`: the element's windows for input that is not live, `--non-live`), with the default
 decoder (beam search with the model's language model, if it has one) unless told otherwise. Standard library
 only; builds nothing: run `cargo build --release` first (tools/demo.sh does).
+
+`--join SECONDS` joins each set's clips, in order, into files of at least that length (the
+references likewise) and scores those, so that window boundaries fall inside speech.
 
 Streaming also reports how long after a word ends its text comes out: the median and 95th
 percentile of (audio pushed when the word's chunk was recognised - the word's end), in seconds.
@@ -20,6 +24,8 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
+import wave
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The one edit distance of the Python tools; tools/train/common.py needs only the standard library.
@@ -52,9 +58,34 @@ def normalise(text):
     return re.sub(r"[^a-z' ]+", " ", text.lower()).split()
 
 
-def transcribe(binary, model, files, offline, extra=()):
+MODE_ARGS = {"offline": ["--offline"], "streaming": [], "file": ["--non-live"]}
+
+
+def join_items(items, seconds, folder):
+    """`items` joined, in order, into WAV files of at least `seconds` in `folder`."""
+    joined, group, length = [], [], 0.0
+    for i, (path, ref) in enumerate(items):
+        group.append((path, ref))
+        with wave.open(path) as w:
+            length += w.getnframes() / w.getframerate()
+        if length >= seconds or i == len(items) - 1:
+            out = os.path.join(folder, f"joined-{len(joined):03d}.wav")
+            with wave.open(out, "wb") as dst:
+                for j, (clip, _) in enumerate(group):
+                    with wave.open(clip) as src:
+                        if j == 0:
+                            dst.setparams(src.getparams())
+                        elif src.getparams()[:3] != dst.getparams()[:3]:
+                            sys.exit(f"{clip}: channels, width or rate differ from {group[0][0]}; cannot join")
+                        dst.writeframes(src.readframes(src.getnframes()))
+            joined.append((out, " ".join(r for _, r in group)))
+            group, length = [], 0.0
+    return joined
+
+
+def transcribe(binary, model, files, mode, extra=()):
     """The transcripts of `files`, and the delay from each word's end until it was output."""
-    args = [binary, "--json"] + (["--model", model] if model else []) + (["--offline"] if offline else [])
+    args = [binary, "--json"] + (["--model", model] if model else []) + MODE_ARGS[mode]
     args += list(extra)
     out = subprocess.run(args + files, check=True, capture_output=True, text=True).stdout
     texts = {}
@@ -92,7 +123,10 @@ def main():
     ap.add_argument("--model", help="ONNX model (default: the bundled one)")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "quartznet-transcribe"))
     ap.add_argument("--show", type=int, default=0, help="print this many reference/hypothesis pairs per set")
-    ap.add_argument("--modes", default="offline,streaming", help="offline, streaming or both (default)")
+    ap.add_argument("--modes", default="offline,streaming",
+                    help="comma-separated: offline, streaming (the live windows), file (--non-live); default offline,streaming")
+    ap.add_argument("--join", type=float, metavar="SECONDS",
+                    help="join each set's clips into files of at least this many seconds and score those")
     passed = ("decoder", "lm", "beam-width", "lm-weight", "word-bonus", "latency-ms", "left-context-ms", "chunk-ms",
               "right-context-ms", "word-gap-ms")
     for option in passed:
@@ -107,12 +141,19 @@ def main():
 
     print(f"{'set':<28} {'mode':<10} {'utts':>5} {'words':>6} {'WER %':>7} {'CER %':>7} "
           f"{'delay med s':>11} {'p95 s':>6}")
+    scratch = tempfile.TemporaryDirectory(prefix="evaluate-")
     for path in args.sets:
         items = load_set(path)
-        files = [f for f, _ in items]
         name = os.path.basename(os.path.normpath(path))
+        if args.join:
+            folder = tempfile.mkdtemp(dir=scratch.name)
+            items = join_items(items, args.join, folder)
+            name = f"{name} joined"
+        files = [f for f, _ in items]
         for mode in args.modes.split(","):
-            hyps, delays = transcribe(args.binary, args.model, files, mode == "offline", extra)
+            if mode not in MODE_ARGS:
+                sys.exit(f"unknown mode {mode!r}: choose from {', '.join(MODE_ARGS)}")
+            hyps, delays = transcribe(args.binary, args.model, files, mode, extra)
             word_errors, words, char_errors, chars = error_counts(items, hyps)
             median, p95 = percentile(delays, 0.5), percentile(delays, 0.95)
             timing = f"{median:>11.2f} {p95:>6.2f}" if delays else f"{'-':>11} {'-':>6}"

@@ -71,4 +71,6 @@ fn models_of_one_file_share_sessions_and_runs_stay_their_own() {
     assert!(pool.sessions() >= 1 && pool.sessions() <= pool.limit());
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     assert_eq!(pool.limit(), cores.max(1));
+    // Sessions on the process's shared thread pool use every core each: one is enough.
+    assert_eq!(load(0).sessions().limit(), 1);
 }
