@@ -14,14 +14,24 @@
 //! then dropped), so text never waits longer than that delay for the search to settle.
 //! Commitment is decided frame by frame, so the result does not depend on how the frames
 //! are split into `push()` calls.
+//!
+//! Cost: each frame expands every hypothesis by every plausible label, hundreds of
+//! candidates of which only `beam_width` survive. Candidates are therefore small records
+//! (parent, move, probability mass), and only the survivors are built as hypotheses, which
+//! hold word ids rather than text. When every label is one distinct character (the
+//! character models), a candidate can only merge with a hypothesis of the current beam, so
+//! the others' scores are final when they are made and those that cannot reach the
+//! `beam_width` best are never made. Other label sets find merges by hashing. Either way
+//! the result is exactly the plain search's (the tests compare the two paths).
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use super::confidence::{ConfidenceAggregation, Scorer, WordConfidence};
 use super::{DecoderConfig, Word, check_labels};
 use crate::error::{Error, Result};
-use crate::lm::{NgramModel, TrieState, WordId};
+use crate::lm::{FastMap, MAX_ORDER, NgramModel, TrieState, WordId};
 
 /// Labels whose log-probability is below this are not tried as extensions (ln 4.5e-5):
 /// they cannot win against the beam and would multiply the work by the vocabulary size.
@@ -43,10 +53,19 @@ pub struct BeamConfig {
     pub commit_delay_frames: u32,
 }
 
-/// The word being spelled by a hypothesis.
-#[derive(Debug, Clone)]
+/// A completed word of a hypothesis. Only vocabulary words complete, so the id is the
+/// text, and comparing hypotheses compares integers, not strings.
+#[derive(Debug, Clone, Copy)]
+struct DoneWord {
+    id: WordId,
+    start: u64,
+    end: u64,
+    confidence: f32,
+}
+
+/// The word being spelled by a hypothesis; its text is the trie's path to `state`.
+#[derive(Debug, Clone, Copy)]
 struct Partial {
-    text: String,
     state: TrieState,
     start: u64,
     end: u64,
@@ -56,18 +75,51 @@ struct Partial {
     confidence: WordConfidence,
 }
 
+/// Previous words for the language model, the newest last, in a fixed array so that
+/// copying a hypothesis does not allocate.
+#[derive(Debug, Clone, Copy)]
+struct Context {
+    ids: [WordId; MAX_ORDER],
+    len: usize,
+}
+
+impl Context {
+    fn new(first: WordId) -> Self {
+        let mut ids = [0; MAX_ORDER];
+        ids[0] = first;
+        Self { ids, len: 1 }
+    }
+
+    fn words(&self) -> &[WordId] {
+        &self.ids[..self.len]
+    }
+
+    /// Appends `word`, keeping the newest `keep` words (at least 1).
+    fn push(&mut self, word: WordId, keep: usize) {
+        let keep = keep.clamp(1, MAX_ORDER);
+        if self.len >= keep {
+            let drop = self.len + 1 - keep;
+            self.ids.copy_within(drop..self.len, 0);
+            self.len -= drop;
+        }
+        self.ids[self.len] = word;
+        self.len += 1;
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Hypothesis {
-    /// Uncommitted text: each completed word followed by a space, then the partial word.
-    /// Two hypotheses with the same text are the same label sequence and are merged.
-    text: String,
-    /// Uncommitted completed words.
-    words: Vec<Word>,
+    /// Uncommitted completed words. The text of a hypothesis is these words, each followed
+    /// by a space, then the partial word: two hypotheses with the same word ids and the same
+    /// partial trie state spell the same label sequence and are merged.
+    words: Vec<DoneWord>,
+    /// Hash of every word completed since the sentence started, committed ones included
+    /// (all hypotheses share those), to find equal texts quickly.
+    words_hash: u64,
     partial: Option<Partial>,
     /// Last label emitted on this path (`blank` when none), for the repeat collapse.
     last: usize,
-    /// Previous words for the language model, the newest last (`<s>` at stream start).
-    context: Vec<WordId>,
+    context: Context,
     /// ln P(alignments of this prefix ending in blank / in its last label).
     p_blank: f64,
     p_label: f64,
@@ -81,24 +133,17 @@ impl Hypothesis {
     }
 
     fn score(&self) -> f64 {
-        let s = self.acoustic() + self.lm_score;
-        if s.is_nan() { f64::NEG_INFINITY } else { s }
+        score(self.p_blank, self.p_label, self.lm_score)
     }
 
-    /// This hypothesis extended to `text` by `label`, with no probability mass yet (the
-    /// caller adds the mass of this frame's paths and sets the partial word).
-    fn extended(&self, text: String, label: usize) -> Self {
-        Self {
-            text,
-            words: self.words.clone(),
-            partial: self.partial.clone(),
-            last: label,
-            context: self.context.clone(),
-            p_blank: f64::NEG_INFINITY,
-            p_label: f64::NEG_INFINITY,
-            lm_score: self.lm_score,
-        }
+    fn spelling(&self) -> Option<TrieState> {
+        self.partial.map(|p| p.state)
     }
+}
+
+fn score(p_blank: f64, p_label: f64, lm_score: f64) -> f64 {
+    let s = log_add(p_blank, p_label) + lm_score;
+    if s.is_nan() { f64::NEG_INFINITY } else { s }
 }
 
 #[inline]
@@ -111,6 +156,348 @@ fn log_add(a: f64, b: f64) -> f64 {
     }
     let (hi, lo) = if a > b { (a, b) } else { (b, a) };
     hi + (lo - hi).exp().ln_1p()
+}
+
+/// One multiply-fold step of a hash: equal inputs give equal outputs, near ones far apart.
+#[inline]
+fn mix(hash: u64, value: u64) -> u64 {
+    let product = u128::from(hash ^ value) * 0x9e37_79b9_7f4a_7c15_u128;
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+fn words_hash_with(hash: u64, word: WordId) -> u64 {
+    mix(hash, u64::from(word))
+}
+
+/// Hash of a text: its words and its partial word's trie state.
+fn text_hash(words_hash: u64, spelling: Option<TrieState>) -> u64 {
+    mix(
+        words_hash.rotate_left(29),
+        spelling.map_or(0, |s| u64::from(s) + 1),
+    )
+}
+
+/// How a candidate of the next beam comes from a hypothesis of the current one.
+#[derive(Debug, Clone, Copy)]
+enum Move {
+    /// The hypothesis itself: a blank, its last label again, or a space between words.
+    Stay,
+    /// A letter label extends its partial word to `state`.
+    Spell { label: usize, state: TrieState },
+    /// A space label completes its partial word as `word`.
+    Complete { label: usize, word: WordId },
+}
+
+/// A hypothesis of the next beam before it is built (most are pruned unbuilt).
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    /// Index in the current beam of the hypothesis that made it first (merged ones only
+    /// add their mass, as in the search this reproduces).
+    parent: usize,
+    step: Move,
+    /// The next candidate with the same hash (`usize::MAX`: none).
+    next_same: usize,
+    p_blank: f64,
+    p_label: f64,
+    lm_score: f64,
+    /// A hypothesis's own label went on in this frame and merged here: its partial word's
+    /// token gains the frame. A candidate receives at most one such merge (each text of the
+    /// current beam is one hypothesis), so a flag says it all.
+    goes_on: bool,
+}
+
+/// The next beam's candidates, in the order they were made, and their index by text.
+#[derive(Debug, Clone, Default)]
+struct Candidates {
+    list: Vec<Candidate>,
+    by_hash: FastMap<u64, usize>,
+}
+
+impl Candidates {
+    /// Adds a candidate with no mass yet, not indexed by text (the caller knows no other
+    /// candidate spells it); returns its index.
+    fn push(&mut self, parent: usize, step: Move, lm_score: f64) -> usize {
+        self.list.push(Candidate {
+            parent,
+            step,
+            next_same: usize::MAX,
+            p_blank: f64::NEG_INFINITY,
+            p_label: f64::NEG_INFINITY,
+            lm_score,
+            goes_on: false,
+        });
+        self.list.len() - 1
+    }
+
+    fn clear(&mut self) {
+        self.list.clear();
+        self.by_hash.clear();
+    }
+
+    /// The candidate that spells the same text as `parent` moved by `step`, made if there is
+    /// none yet with `lm_score()` (called only then: it may query the language model).
+    fn slot(
+        &mut self,
+        beam: &[Hypothesis],
+        parent: usize,
+        step: Move,
+        lm_score: impl FnOnce() -> f64,
+    ) -> usize {
+        let from = &beam[parent];
+        let hash = match step {
+            Move::Stay => text_hash(from.words_hash, from.spelling()),
+            Move::Spell { state, .. } => text_hash(from.words_hash, Some(state)),
+            Move::Complete { word, .. } => text_hash(words_hash_with(from.words_hash, word), None),
+        };
+        let new = self.list.len();
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(new);
+            }
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let mut i = *e.get();
+                loop {
+                    if same_text(beam, &self.list[i], parent, step) {
+                        return i;
+                    }
+                    if self.list[i].next_same == usize::MAX {
+                        break;
+                    }
+                    i = self.list[i].next_same;
+                }
+                self.list[i].next_same = new;
+            }
+        }
+        self.list.push(Candidate {
+            parent,
+            step,
+            next_same: usize::MAX,
+            p_blank: f64::NEG_INFINITY,
+            p_label: f64::NEG_INFINITY,
+            lm_score: lm_score(),
+            goes_on: false,
+        });
+        new
+    }
+}
+
+/// The words and partial word a candidate would have: the parent's words, one more if the
+/// move completes a word, and the spelling state.
+fn text_of(
+    beam: &[Hypothesis],
+    parent: usize,
+    step: Move,
+) -> (&[DoneWord], Option<WordId>, Option<TrieState>) {
+    let from = &beam[parent];
+    match step {
+        Move::Stay => (&from.words, None, from.spelling()),
+        Move::Spell { state, .. } => (&from.words, None, Some(state)),
+        Move::Complete { word, .. } => (&from.words, Some(word), None),
+    }
+}
+
+/// Whether `candidate` spells the same text as `parent` moved by `step` (exactly: hashes
+/// only narrow the search).
+fn same_text(beam: &[Hypothesis], candidate: &Candidate, parent: usize, step: Move) -> bool {
+    let (a_words, a_more, a_state) = text_of(beam, candidate.parent, candidate.step);
+    let (b_words, b_more, b_state) = text_of(beam, parent, step);
+    a_state == b_state
+        && a_words.len() + usize::from(a_more.is_some())
+            == b_words.len() + usize::from(b_more.is_some())
+        && a_words
+            .iter()
+            .map(|w| w.id)
+            .chain(a_more)
+            .eq(b_words.iter().map(|w| w.id).chain(b_more))
+}
+
+/// The label index of each character, if every label is one character and no two are the
+/// same.
+fn single_letters(labels: &[String]) -> Option<FastMap<char, usize>> {
+    let mut letters = FastMap::default();
+    for (i, label) in labels.iter().enumerate() {
+        let mut chars = label.chars();
+        let (Some(c), None) = (chars.next(), chars.next()) else {
+            return None;
+        };
+        if letters.insert(c, i).is_some() {
+            return None;
+        }
+    }
+    Some(letters)
+}
+
+/// Which hypotheses of the current beam spell another one's text plus one label, and the
+/// candidate each one's text has in the next beam so far.
+#[derive(Debug, Clone, Default)]
+struct Links {
+    /// (parent, label, child), sorted.
+    edges: Vec<(usize, usize, usize)>,
+    /// `edges[start[p]..start[p + 1]]` are parent `p`'s.
+    start: Vec<usize>,
+    /// The candidate spelling hypothesis `k`'s text, once made.
+    slot: Vec<Option<usize>>,
+    /// (text hash, index) of every hypothesis, sorted.
+    texts: Vec<(u64, usize)>,
+}
+
+impl Links {
+    fn find(
+        &mut self,
+        beam: &[Hypothesis],
+        lm: &NgramModel,
+        letters: Option<&FastMap<char, usize>>,
+        space: usize,
+    ) {
+        self.texts.clear();
+        self.texts.extend(
+            beam.iter()
+                .enumerate()
+                .map(|(k, h)| (text_hash(h.words_hash, h.spelling()), k)),
+        );
+        self.texts.sort_unstable();
+        self.edges.clear();
+        for (k, hyp) in beam.iter().enumerate() {
+            // Spelled from the text one letter shorter.
+            let Some((up, letter)) = hyp.partial.and_then(|p| lm.trie_parent(p.state)) else {
+                continue;
+            };
+            let Some(&label) = letters.and_then(|l| l.get(&letter)) else {
+                continue;
+            };
+            let spelling = (up != lm.trie_root()).then_some(up);
+            let parent = self.lookup(beam, text_hash(hyp.words_hash, spelling), |q| {
+                q.spelling() == spelling && same_ids(&q.words, &hyp.words, None)
+            });
+            if let Some(parent) = parent {
+                self.edges.push((parent, label, k));
+            }
+        }
+        for (p, hyp) in beam.iter().enumerate() {
+            // Completed by a space.
+            let Some(word) = hyp.partial.and_then(|x| lm.trie_word(x.state)) else {
+                continue;
+            };
+            let hash = text_hash(words_hash_with(hyp.words_hash, word), None);
+            let child = self.lookup(beam, hash, |q| {
+                q.partial.is_none() && same_ids(&q.words, &hyp.words, Some(word))
+            });
+            if let Some(child) = child {
+                self.edges.push((p, space, child));
+            }
+        }
+        self.edges.sort_unstable();
+        self.start.clear();
+        let mut e = 0;
+        for p in 0..=beam.len() {
+            while e < self.edges.len() && self.edges[e].0 < p {
+                e += 1;
+            }
+            self.start.push(e);
+        }
+        self.slot.clear();
+        self.slot.resize(beam.len(), None);
+    }
+
+    /// The hypothesis whose text has `hash` and satisfies `is`.
+    fn lookup(
+        &self,
+        beam: &[Hypothesis],
+        hash: u64,
+        is: impl Fn(&Hypothesis) -> bool,
+    ) -> Option<usize> {
+        let first = self.texts.partition_point(|&(h, _)| h < hash);
+        self.texts[first..]
+            .iter()
+            .take_while(|&&(h, _)| h == hash)
+            .map(|&(_, k)| k)
+            .find(|&k| is(&beam[k]))
+    }
+
+    /// The labels that extend `parent` to another hypothesis's text.
+    fn labels(&self, parent: usize) -> impl Iterator<Item = usize> + '_ {
+        self.edges[self.start[parent]..self.start[parent + 1]]
+            .iter()
+            .map(|e| e.1)
+    }
+
+    /// The hypothesis whose text is `parent`'s plus `label`.
+    fn child(&self, parent: usize, label: usize) -> Option<usize> {
+        self.edges[self.start[parent]..self.start[parent + 1]]
+            .iter()
+            .find(|e| e.1 == label)
+            .map(|e| e.2)
+    }
+}
+
+/// Whether `a` has the same word ids as `b` followed by `more`.
+fn same_ids(a: &[DoneWord], b: &[DoneWord], more: Option<WordId>) -> bool {
+    a.len() == b.len() + usize::from(more.is_some())
+        && a.iter()
+            .map(|w| w.id)
+            .eq(b.iter().map(|w| w.id).chain(more))
+}
+
+/// A score ordered by `total_cmp`, for the heap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ranked(f64);
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// The `width`-th best of lower bounds of distinct candidates' final scores, so at least
+/// `width` candidates end at or above it.
+#[derive(Debug, Clone, Default)]
+struct Floor {
+    width: usize,
+    best: BinaryHeap<Reverse<Ranked>>,
+}
+
+impl Floor {
+    /// Forgets all bounds; with `width` 0 the floor stays at minus infinity.
+    fn reset(&mut self, width: usize) {
+        self.width = width;
+        self.best.clear();
+    }
+
+    fn add(&mut self, bound: f64) {
+        if self.width == 0 {
+            return;
+        }
+        if self.best.len() < self.width {
+            self.best.push(Reverse(Ranked(bound)));
+        } else if self.best.peek().is_some_and(|low| bound > low.0.0) {
+            self.best.pop();
+            self.best.push(Reverse(Ranked(bound)));
+        }
+    }
+
+    /// Scores below this cannot be among the `width` best.
+    fn value(&self) -> f64 {
+        match self.best.peek() {
+            Some(low) if self.best.len() == self.width => low.0.0,
+            _ => f64::NEG_INFINITY,
+        }
+    }
+}
+
+/// What one frame contributes when candidates are built into hypotheses.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    index: u64,
+    confidence: f32,
+    blank_wins: bool,
 }
 
 /// Streaming beam-search CTC decoder; the same interface as
@@ -133,6 +520,21 @@ pub struct BeamSearchDecoder {
     /// Whether a word was output since the last reset (every later word is separated from
     /// the one before by one space: the search spells words, not spaces).
     started: bool,
+
+    /// Each label's index by its character, when every label is one character and no two
+    /// are the same: then a text can only be reached from one hypothesis by one label, which
+    /// the fast path (`expand_single`) relies on. `None`: only the general path is exact.
+    letters: Option<FastMap<char, usize>>,
+    /// The space label (the first, if several).
+    space: usize,
+
+    /// Per-frame work space, kept to reuse its allocations.
+    candidates: Candidates,
+    tried: Vec<usize>,
+    links: Links,
+    floor: Floor,
+    by_prob: Vec<usize>,
+    visit: Vec<usize>,
 }
 
 impl BeamSearchDecoder {
@@ -160,6 +562,8 @@ impl BeamSearchDecoder {
             ));
         }
         let blank = labels.len();
+        let space = is_space.iter().position(|&s| s).unwrap_or(0);
+        let letters = single_letters(&labels);
         let scorer = Scorer::new(decoder.confidence.measure, blank + 1).map_err(Error::Settings)?;
         let mut decoder = Self {
             labels,
@@ -173,6 +577,14 @@ impl BeamSearchDecoder {
             silence: 0,
             beam: Vec::new(),
             started: false,
+            letters,
+            space,
+            candidates: Candidates::default(),
+            tried: Vec::new(),
+            links: Links::default(),
+            floor: Floor::default(),
+            by_prob: Vec::new(),
+            visit: Vec::new(),
         };
         decoder.reset(0);
         Ok(decoder)
@@ -198,11 +610,11 @@ impl BeamSearchDecoder {
 
     fn initial(&self) -> Hypothesis {
         Hypothesis {
-            text: String::new(),
             words: Vec::new(),
+            words_hash: 0,
             partial: None,
             last: self.blank,
-            context: vec![self.config.lm.sentence_start()],
+            context: Context::new(self.config.lm.sentence_start()),
             p_blank: 0.0,
             p_label: f64::NEG_INFINITY,
             lm_score: 0.0,
@@ -238,9 +650,9 @@ impl BeamSearchDecoder {
     /// with its own times; the last may still be being spoken.
     pub fn pending(&self) -> Vec<Word> {
         let best = &self.beam[0];
-        let mut words: Vec<Word> = best.words.clone();
+        let mut words: Vec<Word> = best.words.iter().map(|w| self.done_word(w)).collect();
         if let Some(p) = &best.partial {
-            words.push(partial_word(p, self.aggregation));
+            words.push(self.partial_word(p));
         }
         if let Some(first) = words.first_mut()
             && !self.started
@@ -258,7 +670,7 @@ impl BeamSearchDecoder {
             .filter_map(|h| {
                 h.words
                     .first()
-                    .map(|w| w.start_frame)
+                    .map(|w| w.start)
                     .or(h.partial.as_ref().map(|p| p.start))
             })
             .min()
@@ -273,28 +685,29 @@ impl BeamSearchDecoder {
         let beam = std::mem::take(&mut self.beam);
         let fallback = beam.first().cloned().unwrap_or_else(|| self.initial());
         for hyp in beam {
-            let Some(mut done) = self.complete_partial(hyp.clone()) else {
+            let Some(mut done) = self.complete_partial(hyp) else {
                 continue;
             };
-            done.lm_score += weight * f64::from(self.config.lm.log_prob(&done.context, Some(end)));
+            done.lm_score +=
+                weight * f64::from(self.config.lm.log_prob(done.context.words(), Some(end)));
             let score = done.score();
             if best.as_ref().is_none_or(|(s, _)| score > *s) {
                 best = Some((score, done));
             }
         }
-        let words = match best {
-            Some((_, hyp)) => hyp.words,
+        let mut words: Vec<Word> = match best {
+            Some((_, hyp)) => hyp.words.iter().map(|w| self.done_word(w)).collect(),
             // No hypothesis ends in a whole word (the stream stopped mid-word): output the
             // best one as it stands rather than lose what was heard.
             None => {
-                let mut hyp = fallback;
-                if let Some(p) = hyp.partial.take() {
-                    hyp.words.push(partial_word(&p, self.aggregation));
+                let mut words: Vec<Word> =
+                    fallback.words.iter().map(|w| self.done_word(w)).collect();
+                if let Some(p) = &fallback.partial {
+                    words.push(self.partial_word(p));
                 }
-                hyp.words
+                words
             }
         };
-        let mut words = words;
         self.separate(&mut words);
         let next = self.next_frame;
         self.reset(next);
@@ -308,27 +721,31 @@ impl BeamSearchDecoder {
             return Some(hyp);
         };
         let word = self.config.lm.trie_word(partial.state)?;
+        hyp.lm_score += self.word_score(&hyp.context, word);
         self.add_word(&mut hyp, word, partial);
-        hyp.text.push(' ');
         Some(hyp)
     }
 
+    /// `lm_weight * ln p_lm(word | context) + word_bonus`.
+    fn word_score(&self, context: &Context, word: WordId) -> f64 {
+        let logp = self.config.lm.log_prob(context.words(), Some(word));
+        f64::from(self.config.lm_weight) * f64::from(logp) + f64::from(self.config.word_bonus)
+    }
+
+    /// Appends the completed `partial` as `word` (its score is the caller's to add).
     fn add_word(&self, hyp: &mut Hypothesis, word: WordId, partial: Partial) {
-        let lm = &self.config.lm;
-        let logp = lm.log_prob(&hyp.context, Some(word));
-        hyp.lm_score +=
-            f64::from(self.config.lm_weight) * f64::from(logp) + f64::from(self.config.word_bonus);
-        hyp.context.push(word);
-        let keep = lm.order().saturating_sub(1).max(1);
-        if hyp.context.len() > keep {
-            hyp.context.drain(..hyp.context.len() - keep);
-        }
-        hyp.words.push(partial_word(&partial, self.aggregation));
+        let keep = self.config.lm.order().saturating_sub(1).max(1);
+        hyp.context.push(word, keep);
+        hyp.words.push(DoneWord {
+            id: word,
+            start: partial.start,
+            end: partial.end,
+            confidence: partial.confidence.value(self.aggregation),
+        });
+        hyp.words_hash = words_hash_with(hyp.words_hash, word);
     }
 
     fn step(&mut self, row: &[f32]) {
-        let t = self.next_frame;
-        let confidence = self.scorer.score(row);
         let clean = |lp: f32| {
             if lp.is_nan() {
                 f64::NEG_INFINITY
@@ -337,62 +754,234 @@ impl BeamSearchDecoder {
             }
         };
         let blank_lp = clean(row[self.blank]);
-        let candidates: Vec<usize> = (0..self.blank)
-            .filter(|&c| row[c] >= MIN_TOKEN_LOGPROB)
-            .collect();
-        let blank_wins = candidates.iter().all(|&c| row[c] < row[self.blank]);
+        let mut tried = std::mem::take(&mut self.tried);
+        tried.clear();
+        tried.extend((0..self.blank).filter(|&c| row[c] >= MIN_TOKEN_LOGPROB));
+        let blank_wins = tried.iter().all(|&c| row[c] < row[self.blank]);
         self.silence = if blank_wins {
             self.silence.saturating_add(1)
         } else {
             0
         };
-
-        let mut next: Vec<Hypothesis> =
-            Vec::with_capacity(self.beam.len() * (candidates.len() + 1));
-        let mut index: HashMap<String, usize> = HashMap::with_capacity(next.capacity());
-        // The entry for `text` in `next`, made by `make(text)` if there is none yet.
-        let slot = |next: &mut Vec<Hypothesis>,
-                    index: &mut HashMap<String, usize>,
-                    text: String,
-                    make: &dyn Fn(String) -> Hypothesis|
-         -> usize {
-            if let Some(&i) = index.get(&text) {
-                return i;
-            }
-            index.insert(text.clone(), next.len());
-            next.push(make(text));
-            next.len() - 1
+        let frame = Frame {
+            index: self.next_frame,
+            confidence: self.scorer.score(row),
+            blank_wins,
         };
 
-        for hyp in std::mem::take(&mut self.beam) {
-            let total = hyp.acoustic();
-            // Mass that stays on this prefix: a blank, a space before any letter of a word
-            // (which changes nothing), or the last label again (the same token going on).
-            let stay_blank = total + blank_lp;
-            let mut stay_label = f64::NEG_INFINITY;
-            let mut token_goes_on = false;
-            for &c in &candidates {
-                let lp = f64::from(row[c]);
-                if self.is_space[c] {
-                    let Some(partial) = &hyp.partial else {
-                        stay_label = log_add(stay_label, total + lp);
-                        continue;
-                    };
-                    let Some(word) = self.config.lm.trie_word(partial.state) else {
-                        continue; // not a vocabulary word
-                    };
-                    let make = |text: String| {
-                        let mut h = hyp.extended(text, c);
-                        let p = h.partial.take().expect("checked above");
-                        self.add_word(&mut h, word, p);
-                        h
-                    };
-                    let i = slot(&mut next, &mut index, format!("{} ", hyp.text), &make);
-                    next[i].p_label = log_add(next[i].p_label, total + lp);
+        let mut next = std::mem::take(&mut self.candidates);
+        next.clear();
+        // Words completed by this silence change the scores after expansion, so no
+        // candidate may be dropped early then.
+        let completes = self.word_gap_frames > 0 && self.silence == self.word_gap_frames;
+        if self.letters.is_some() {
+            self.expand_all_single(row, blank_lp, &tried, !completes, &mut next);
+        } else {
+            for parent in 0..self.beam.len() {
+                self.expand(parent, row, blank_lp, &tried, &mut next);
+            }
+        }
+        self.tried = tried;
+
+        let beam = if completes {
+            let all: Vec<usize> = (0..next.list.len()).collect();
+            let hyps = self.build(&next.list, &all, frame);
+            let hyps = self.complete_after_silence(hyps);
+            let scores: Vec<f64> = hyps.iter().map(Hypothesis::score).collect();
+            let best = self.best_first(&scores);
+            let mut hyps: Vec<Option<Hypothesis>> = hyps.into_iter().map(Some).collect();
+            best.iter().filter_map(|&i| hyps[i].take()).collect()
+        } else {
+            let scores: Vec<f64> = next
+                .list
+                .iter()
+                .map(|c| score(c.p_blank, c.p_label, c.lm_score))
+                .collect();
+            let best = self.best_first(&scores);
+            self.build(&next.list, &best, frame)
+        };
+        self.candidates = next;
+        self.beam = self.normalize(beam);
+        self.next_frame += 1;
+    }
+
+    /// Adds the candidates that hypothesis `parent` makes in this frame (DeepSpeech's prefix
+    /// beam search step), merging those that spell a text already made.
+    fn expand(
+        &self,
+        parent: usize,
+        row: &[f32],
+        blank_lp: f64,
+        tried: &[usize],
+        next: &mut Candidates,
+    ) {
+        let hyp = &self.beam[parent];
+        let lm = &self.config.lm;
+        let total = hyp.acoustic();
+        // Mass that stays on this prefix: a blank, a space before any letter of a word
+        // (which changes nothing), or the last label again (the same token going on).
+        let stay_blank = total + blank_lp;
+        let mut stay_label = f64::NEG_INFINITY;
+        let mut token_goes_on = false;
+        for &c in tried {
+            let lp = f64::from(row[c]);
+            if self.is_space[c] {
+                let Some(partial) = &hyp.partial else {
+                    stay_label = log_add(stay_label, total + lp);
                     continue;
-                }
+                };
+                let Some(word) = lm.trie_word(partial.state) else {
+                    continue; // not a vocabulary word
+                };
+                let step = Move::Complete { label: c, word };
+                let i = next.slot(&self.beam, parent, step, || {
+                    hyp.lm_score + self.word_score(&hyp.context, word)
+                });
+                next.list[i].p_label = log_add(next.list[i].p_label, total + lp);
+                continue;
+            }
+            let extend = if c == hyp.last {
+                // The same label again without a blank between is the same token.
+                stay_label = log_add(stay_label, hyp.p_label + lp);
+                token_goes_on = true;
+                hyp.p_blank + lp
+            } else {
+                total + lp
+            };
+            if extend == f64::NEG_INFINITY {
+                continue;
+            }
+            let from = hyp.partial.as_ref().map_or(lm.trie_root(), |p| p.state);
+            let Some(state) = lm.trie_step(from, &self.labels[c]) else {
+                continue; // no vocabulary word is spelled this way
+            };
+            let step = Move::Spell { label: c, state };
+            let i = next.slot(&self.beam, parent, step, || hyp.lm_score);
+            next.list[i].p_label = log_add(next.list[i].p_label, extend);
+        }
+        // The hypothesis itself moves on (or merges into an extension of another one
+        // that spells the same text).
+        let i = next.slot(&self.beam, parent, Move::Stay, || hyp.lm_score);
+        let entry = &mut next.list[i];
+        entry.p_blank = log_add(entry.p_blank, stay_blank);
+        entry.p_label = log_add(entry.p_label, stay_label);
+        entry.goes_on |= token_goes_on;
+    }
+
+    /// [`Self::expand`] for every hypothesis when every label is one distinct character.
+    /// Then a candidate can only spell the same text as another if that text is a
+    /// hypothesis of the current beam (`Links`), so every other candidate's score is final
+    /// when it is made, and one below the `beam_width` best scores seen so far (`Floor`)
+    /// can be skipped: it could not survive pruning. With `prune` false, none is skipped.
+    fn expand_all_single(
+        &mut self,
+        row: &[f32],
+        blank_lp: f64,
+        tried: &[usize],
+        prune: bool,
+        next: &mut Candidates,
+    ) {
+        let mut links = std::mem::take(&mut self.links);
+        let mut floor = std::mem::take(&mut self.floor);
+        links.find(
+            &self.beam,
+            &self.config.lm,
+            self.letters.as_ref(),
+            self.space,
+        );
+        floor.reset(if prune { self.config.beam_width } else { 0 });
+        // Each hypothesis's own text gets at least its blank mass: a lower bound of that
+        // candidate's final score (its LM score is the hypothesis's, the same words).
+        for hyp in &self.beam {
+            floor.add(score(
+                hyp.acoustic() + blank_lp,
+                f64::NEG_INFINITY,
+                hyp.lm_score,
+            ));
+        }
+        let mut by_prob = std::mem::take(&mut self.by_prob);
+        by_prob.clear();
+        by_prob.extend_from_slice(tried);
+        by_prob.sort_unstable_by(|&a, &b| row[b].total_cmp(&row[a]));
+        let mut visit = std::mem::take(&mut self.visit);
+        for parent in 0..self.beam.len() {
+            self.labels_to_visit(parent, row, &by_prob, &links, floor.value(), &mut visit);
+            self.expand_single(parent, row, blank_lp, &visit, &mut links, &mut floor, next);
+        }
+        self.by_prob = by_prob;
+        self.visit = visit;
+        self.links = links;
+        self.floor = floor;
+    }
+
+    /// The labels of `by_prob` (this frame's tried labels, most likely first) that
+    /// hypothesis `parent` must try, in label order: those whose extension could reach
+    /// `floor`, and those that do more than make a candidate of their own (a space, its
+    /// last label again, a label that spells another hypothesis). The others would make
+    /// candidates scored below the floor, which `expand_single` would skip.
+    fn labels_to_visit(
+        &self,
+        parent: usize,
+        row: &[f32],
+        by_prob: &[usize],
+        links: &Links,
+        floor: f64,
+        visit: &mut Vec<usize>,
+    ) {
+        let hyp = &self.beam[parent];
+        let total = hyp.acoustic();
+        visit.clear();
+        for &c in by_prob {
+            // The same sum as that candidate's score, so the comparison is the same.
+            if total + f64::from(row[c]) + hyp.lm_score < floor {
+                break;
+            }
+            visit.push(c);
+        }
+        let tried = |c: usize| c < self.blank && row[c] >= MIN_TOKEN_LOGPROB;
+        let special = [self.space, hyp.last]
+            .into_iter()
+            .chain(links.labels(parent))
+            .filter(|&c| tried(c));
+        visit.extend(special);
+        visit.sort_unstable();
+        visit.dedup();
+    }
+
+    /// [`Self::expand`] for one hypothesis on the fast path (see
+    /// [`Self::expand_all_single`]): the same candidates in the same order with the same
+    /// masses, less those that cannot survive.
+    #[allow(clippy::too_many_arguments)]
+    fn expand_single(
+        &self,
+        parent: usize,
+        row: &[f32],
+        blank_lp: f64,
+        tried: &[usize],
+        links: &mut Links,
+        floor: &mut Floor,
+        next: &mut Candidates,
+    ) {
+        let hyp = &self.beam[parent];
+        let lm = &self.config.lm;
+        let total = hyp.acoustic();
+        let stay_blank = total + blank_lp;
+        let mut stay_label = f64::NEG_INFINITY;
+        let mut token_goes_on = false;
+        for &c in tried {
+            let lp = f64::from(row[c]);
+            let (step, mass, lm_score) = if self.is_space[c] {
+                let Some(partial) = &hyp.partial else {
+                    stay_label = log_add(stay_label, total + lp);
+                    continue;
+                };
+                let Some(word) = lm.trie_word(partial.state) else {
+                    continue; // not a vocabulary word
+                };
+                let lm_score = hyp.lm_score + self.word_score(&hyp.context, word);
+                (Move::Complete { label: c, word }, total + lp, lm_score)
+            } else {
                 let extend = if c == hyp.last {
-                    // The same label again without a blank between is the same token.
                     stay_label = log_add(stay_label, hyp.p_label + lp);
                     token_goes_on = true;
                     hyp.p_blank + lp
@@ -402,92 +991,168 @@ impl BeamSearchDecoder {
                 if extend == f64::NEG_INFINITY {
                     continue;
                 }
-                let from = hyp
-                    .partial
-                    .as_ref()
-                    .map_or(self.config.lm.trie_root(), |p| p.state);
-                let Some(state) = self.config.lm.trie_step(from, &self.labels[c]) else {
-                    continue; // no vocabulary word is spelled this way
-                };
-                let make = |text: String| {
-                    let mut h = hyp.extended(text, c);
-                    // A new token on this path: the previous one ends, this frame starts it.
-                    let mut word = hyp
-                        .partial
-                        .as_ref()
-                        .map_or(WordConfidence::EMPTY, |p| p.confidence);
-                    word.close_token(self.aggregation);
-                    word.add_frame(self.aggregation, confidence);
-                    h.partial = Some(match &hyp.partial {
-                        Some(p) => Partial {
-                            text: format!("{}{}", p.text, self.labels[c]),
-                            state,
-                            start: p.start,
-                            end: t + 1,
-                            confidence: word,
-                        },
-                        None => Partial {
-                            text: self.labels[c].clone(),
-                            state,
-                            start: t,
-                            end: t + 1,
-                            confidence: word,
-                        },
-                    });
-                    h
-                };
-                let text = format!("{}{}", hyp.text, self.labels[c]);
-                let i = slot(&mut next, &mut index, text, &make);
-                next[i].p_label = log_add(next[i].p_label, extend);
-            }
-            // The hypothesis itself moves on (or merges into an extension of another one
-            // that spells the same text).
-            let i = match index.get(&hyp.text) {
-                Some(&i) => i,
+                // The trie state is looked up only for a candidate that is kept.
+                (Move::Spell { label: c, state: 0 }, extend, hyp.lm_score)
+            };
+            let i = match links.child(parent, c) {
+                Some(child) => match links.slot[child] {
+                    Some(i) => i,
+                    None => {
+                        let step = match step {
+                            Move::Spell { label, .. } => Move::Spell {
+                                label,
+                                state: self.beam[child].spelling().unwrap_or(0),
+                            },
+                            other => other,
+                        };
+                        let i = next.push(parent, step, lm_score);
+                        links.slot[child] = Some(i);
+                        i
+                    }
+                },
                 None => {
-                    index.insert(hyp.text.clone(), next.len());
-                    next.push(Hypothesis {
-                        p_blank: f64::NEG_INFINITY,
-                        p_label: f64::NEG_INFINITY,
-                        ..hyp
-                    });
-                    next.len() - 1
+                    let final_score = score(f64::NEG_INFINITY, mass, lm_score);
+                    if final_score < floor.value() {
+                        continue;
+                    }
+                    let step = match step {
+                        Move::Spell { label, .. } => {
+                            let from = hyp.partial.as_ref().map_or(lm.trie_root(), |p| p.state);
+                            let Some(state) = lm.trie_step(from, &self.labels[c]) else {
+                                continue; // no vocabulary word is spelled this way
+                            };
+                            Move::Spell { label, state }
+                        }
+                        other => other,
+                    };
+                    floor.add(final_score);
+                    next.push(parent, step, lm_score)
                 }
             };
-            let entry = &mut next[i];
-            entry.p_blank = log_add(entry.p_blank, stay_blank);
-            entry.p_label = log_add(entry.p_label, stay_label);
-            if token_goes_on && let Some(p) = entry.partial.as_mut() {
-                p.end = t + 1;
-                if !blank_wins {
-                    p.confidence.add_frame(self.aggregation, confidence);
-                }
+            next.list[i].p_label = log_add(next.list[i].p_label, mass);
+        }
+        let i =
+            *links.slot[parent].get_or_insert_with(|| next.push(parent, Move::Stay, hyp.lm_score));
+        let entry = &mut next.list[i];
+        entry.p_blank = log_add(entry.p_blank, stay_blank);
+        entry.p_label = log_add(entry.p_label, stay_label);
+        entry.goes_on |= token_goes_on;
+    }
+
+    /// Indices of the `beam_width` best scores, best first; equal scores in index order (as
+    /// a stable sort of all of them would give, without sorting all of them).
+    fn best_first(&self, scores: &[f64]) -> Vec<usize> {
+        let order = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b));
+        let mut best: Vec<usize> = (0..scores.len()).collect();
+        let width = self.config.beam_width;
+        if best.len() > width {
+            best.select_nth_unstable_by(width - 1, order);
+            best.truncate(width);
+        }
+        best.sort_unstable_by(order);
+        best
+    }
+
+    /// Builds the candidates `chosen` (indices into `candidates`) as hypotheses, in that
+    /// order; consumes the current beam, whose last use of each hypothesis moves its words.
+    fn build(
+        &mut self,
+        candidates: &[Candidate],
+        chosen: &[usize],
+        frame: Frame,
+    ) -> Vec<Hypothesis> {
+        let mut uses = vec![0u32; self.beam.len()];
+        for &i in chosen {
+            uses[candidates[i].parent] += 1;
+        }
+        let mut parents = std::mem::take(&mut self.beam);
+        chosen
+            .iter()
+            .map(|&i| {
+                let candidate = &candidates[i];
+                uses[candidate.parent] -= 1;
+                let parent = &mut parents[candidate.parent];
+                let words = if uses[candidate.parent] == 0 {
+                    std::mem::take(&mut parent.words)
+                } else {
+                    parent.words.clone()
+                };
+                self.build_one(candidate, parent, words, frame)
+            })
+            .collect()
+    }
+
+    /// `candidate` as a hypothesis: `parent` moved by its step, with `words` (the parent's).
+    fn build_one(
+        &self,
+        candidate: &Candidate,
+        parent: &Hypothesis,
+        words: Vec<DoneWord>,
+        frame: Frame,
+    ) -> Hypothesis {
+        let aggregation = self.aggregation;
+        let mut hyp = Hypothesis {
+            words,
+            words_hash: parent.words_hash,
+            partial: parent.partial,
+            last: parent.last,
+            context: parent.context,
+            p_blank: candidate.p_blank,
+            p_label: candidate.p_label,
+            lm_score: candidate.lm_score,
+        };
+        match candidate.step {
+            Move::Stay => {}
+            Move::Spell { label, state } => {
+                hyp.last = label;
+                // A new token on this path: the previous one ends, this frame starts it.
+                let mut word = parent
+                    .partial
+                    .map_or(WordConfidence::EMPTY, |p| p.confidence);
+                word.close_token(aggregation);
+                word.add_frame(aggregation, frame.confidence);
+                hyp.partial = Some(Partial {
+                    state,
+                    start: parent.partial.map_or(frame.index, |p| p.start),
+                    end: frame.index + 1,
+                    confidence: word,
+                });
+            }
+            Move::Complete { label, word } => {
+                hyp.last = label;
+                let partial = hyp.partial.take().expect("only a partial word completes");
+                self.add_word(&mut hyp, word, partial);
             }
         }
-
-        if self.word_gap_frames > 0 && self.silence == self.word_gap_frames {
-            next = self.complete_after_silence(next);
+        if candidate.goes_on
+            && let Some(p) = hyp.partial.as_mut()
+        {
+            p.end = frame.index + 1;
+            if !frame.blank_wins {
+                p.confidence.add_frame(aggregation, frame.confidence);
+            }
         }
-        self.beam = self.prune(next);
-        self.next_frame += 1;
+        hyp
     }
 
     /// A long silence ends the word being spelled, as a space would: hypotheses whose
     /// partial text is not a word are dropped (unless that would drop them all).
     fn complete_after_silence(&self, hyps: Vec<Hypothesis>) -> Vec<Hypothesis> {
         let mut merged: Vec<Hypothesis> = Vec::with_capacity(hyps.len());
-        let mut index: HashMap<String, usize> = HashMap::new();
+        // Every completed hypothesis has no partial word: its words are its text.
+        let mut index: FastMap<Vec<WordId>, usize> = FastMap::default();
         for hyp in &hyps {
             let Some(done) = self.complete_partial(hyp.clone()) else {
                 continue;
             };
-            match index.get(&done.text) {
+            let text: Vec<WordId> = done.words.iter().map(|w| w.id).collect();
+            match index.get(&text) {
                 Some(&i) => {
                     merged[i].p_blank = log_add(merged[i].p_blank, done.p_blank);
                     merged[i].p_label = log_add(merged[i].p_label, done.p_label);
                 }
                 None => {
-                    index.insert(done.text.clone(), merged.len());
+                    index.insert(text, merged.len());
                     merged.push(done);
                 }
             }
@@ -495,9 +1160,8 @@ impl BeamSearchDecoder {
         if merged.is_empty() { hyps } else { merged }
     }
 
-    fn prune(&self, mut hyps: Vec<Hypothesis>) -> Vec<Hypothesis> {
-        hyps.sort_by(|a, b| b.score().total_cmp(&a.score()));
-        hyps.truncate(self.config.beam_width);
+    /// Shifts the scores of the pruned beam (best first) so the best is zero.
+    fn normalize(&self, mut hyps: Vec<Hypothesis>) -> Vec<Hypothesis> {
         if hyps.is_empty() {
             // Unreachable (blank always keeps each prefix), but the beam must never be empty.
             hyps.push(self.initial());
@@ -520,9 +1184,8 @@ impl BeamSearchDecoder {
         // in one and the first "a" of "a a" in another may be different sounds, and taking
         // one's word as the other's would put the other's next word before it in time
         // (found by fuzzing).
-        let same = |a: &Word, b: &Word| {
-            a.text == b.text && a.start_frame == b.start_frame && a.end_frame == b.end_frame
-        };
+        let same =
+            |a: &DoneWord, b: &DoneWord| a.id == b.id && a.start == b.start && a.end == b.end;
         let best = &self.beam[0];
         let shared = self.beam[1..].iter().fold(best.words.len(), |n, h| {
             n.min(
@@ -539,15 +1202,14 @@ impl BeamSearchDecoder {
         } else {
             best.words
                 .iter()
-                .take_while(|w| w.end_frame + delay <= self.next_frame)
+                .take_while(|w| w.end + delay <= self.next_frame)
                 .count()
         };
         let count = shared.max(overdue);
         if count == 0 {
             return;
         }
-        let committed: Vec<Word> = best.words[..count].to_vec();
-        let bytes: usize = committed.iter().map(|w| w.text.len() + 1).sum();
+        let committed: Vec<DoneWord> = best.words[..count].to_vec();
         self.beam.retain(|h| {
             h.words.len() >= count
                 && h.words[..count]
@@ -557,19 +1219,28 @@ impl BeamSearchDecoder {
         });
         for h in &mut self.beam {
             h.words.drain(..count);
-            h.text.drain(..bytes);
         }
-        out.extend(committed);
+        out.extend(committed.iter().map(|w| self.done_word(w)));
     }
-}
 
-fn partial_word(p: &Partial, aggregation: ConfidenceAggregation) -> Word {
-    Word {
-        text: p.text.clone(),
-        spaces_before: 1,
-        start_frame: p.start,
-        end_frame: p.end,
-        confidence: p.confidence.value(aggregation),
+    fn done_word(&self, w: &DoneWord) -> Word {
+        Word {
+            text: self.config.lm.word_text(w.id).to_owned(),
+            spaces_before: 1,
+            start_frame: w.start,
+            end_frame: w.end,
+            confidence: w.confidence,
+        }
+    }
+
+    fn partial_word(&self, p: &Partial) -> Word {
+        Word {
+            text: self.config.lm.trie_text(p.state),
+            spaces_before: 1,
+            start_frame: p.start,
+            end_frame: p.end,
+            confidence: p.confidence.value(self.aggregation),
+        }
     }
 }
 
@@ -858,5 +1529,109 @@ ngram 2=2
                 .to_string()
                 .contains("space")
         );
+    }
+
+    /// Random frames over the test vocabulary's letters: each frame puts random weights on
+    /// a few labels and blank (a linear congruential generator keeps it reproducible).
+    fn random_frames(seed: u64, count: usize) -> Vec<f32> {
+        let labels = english_labels();
+        let vocab = labels.len() + 1;
+        let useful: Vec<usize> = ['a', 'n', 't', 'b', 'c', ' ', 'o']
+            .iter()
+            .map(|ch| labels.iter().position(|l| l == &ch.to_string()).unwrap())
+            .collect();
+        let mut state = seed;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) as f32) / (1u64 << 31) as f32
+        };
+        let mut out = Vec::with_capacity(count * vocab);
+        for _ in 0..count {
+            let mut p = vec![1e-7f32; vocab];
+            for &c in &useful {
+                let r = next();
+                p[c] = if r < 0.5 { 1e-7 } else { r * r * r };
+            }
+            p[vocab - 1] = next() * 1.5;
+            let sum: f32 = p.iter().sum();
+            out.extend(p.iter().map(|x| (x / sum).ln()));
+        }
+        out
+    }
+
+    /// The fast path (one distinct character per label: merges only with hypotheses of the
+    /// beam, candidates below the floor skipped) gives exactly the general path's words,
+    /// times and confidences, with small beams (much pruning) and word gaps (completions).
+    #[test]
+    fn the_fast_path_is_exactly_the_general_one() {
+        let vocab = english_labels().len() + 1;
+        for seed in 0..40u64 {
+            let lp = random_frames(seed, 120);
+            for (width, gap, delay) in [(1, 0, 0), (3, 3, 0), (8, 4, 6), (32, 2, 3)] {
+                let make = || {
+                    BeamSearchDecoder::new(
+                        english_labels(),
+                        DecoderConfig {
+                            word_gap_frames: gap,
+                            ..DecoderConfig::default()
+                        },
+                        BeamConfig {
+                            lm: lm(),
+                            beam_width: width,
+                            lm_weight: 0.8,
+                            word_bonus: 0.5,
+                            commit_delay_frames: delay,
+                        },
+                    )
+                    .unwrap()
+                };
+                let mut fast = make();
+                assert!(fast.letters.is_some());
+                let mut general = make();
+                general.letters = None;
+                let run = |d: &mut BeamSearchDecoder| {
+                    let mut words = Vec::new();
+                    for chunk in lp.chunks(7 * vocab) {
+                        words.extend(d.push(chunk, chunk.len() / vocab));
+                        let pending = d.pending();
+                        words.extend(pending.into_iter().map(|mut w| {
+                            w.text.insert(0, '~');
+                            w
+                        }));
+                    }
+                    words.extend(d.finish());
+                    words
+                        .iter()
+                        .map(|w| {
+                            let c = w.confidence.to_bits();
+                            (
+                                w.text.clone(),
+                                w.spaces_before,
+                                w.start_frame,
+                                w.end_frame,
+                                c,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    run(&mut fast),
+                    run(&mut general),
+                    "seed {seed}, width {width}, gap {gap}, delay {delay}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn labels_of_several_characters_take_the_general_path() {
+        let mut labels = english_labels();
+        labels[1] = "ab".into();
+        assert!(single_letters(&labels).is_none());
+        labels[1] = "b".into();
+        assert!(single_letters(&labels).is_none(), "two labels \"b\"");
+        assert!(single_letters(&english_labels()).is_some());
     }
 }

@@ -3,10 +3,10 @@
 //! per order with lines `log10(p) <tab> w1 .. wN [<tab> log10(backoff)]`, and `\end\`.
 //! Every malformed line is an error naming its line number; counts must match the header.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 
-use super::{Entry, LN_10, WordId};
+use super::table::NgramTable;
+use super::{Entry, FastMap, LN_10, WordId};
 
 /// Highest n-gram order accepted (KenLM's default build stops at 6).
 pub const MAX_ORDER: usize = 16;
@@ -23,8 +23,8 @@ const MAX_RESERVED: usize = 1 << 20;
 /// The n-gram tables of an ARPA file: `grams[n - 1]` holds the n-grams, keyed by word ids
 /// (oldest first), with natural-log probabilities and back-offs.
 pub(super) struct Tables {
-    pub ids: HashMap<String, WordId>,
-    pub grams: Vec<HashMap<Box<[WordId]>, Entry>>,
+    pub ids: FastMap<String, WordId>,
+    pub grams: Vec<NgramTable>,
 }
 
 pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
@@ -32,16 +32,17 @@ pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
     let mut declared: Vec<usize> = Vec::new();
     let mut section: Option<usize> = None; // n of the current \n-grams: section
     let mut ended = false;
-    let mut ids: HashMap<String, WordId> = HashMap::new();
-    let mut grams: Vec<HashMap<Box<[WordId]>, Entry>> = Vec::new();
-    let mut line = String::new();
+    let mut ids: FastMap<String, WordId> = FastMap::default();
+    let mut grams: Vec<NgramTable> = Vec::new();
+    let mut recent = RecentWords::default();
+    let mut line = Vec::new();
     let mut line_no = 0usize;
     let mut seen_data = false;
     loop {
         line.clear();
         let read = (&mut reader)
             .take(MAX_LINE_BYTES as u64 + 1)
-            .read_line(&mut line)
+            .read_until(b'\n', &mut line)
             .map_err(|e| format!("line {}: {e}", line_no + 1))?;
         if read == 0 {
             break;
@@ -52,7 +53,9 @@ pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
                 "line {line_no} is longer than {MAX_LINE_BYTES} bytes"
             ));
         }
-        let text = line.trim();
+        let text = std::str::from_utf8(&line)
+            .map_err(|_| format!("line {line_no}: stream did not contain valid UTF-8"))?
+            .trim();
         if text.is_empty() {
             continue;
         }
@@ -108,7 +111,7 @@ pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
             if grams.is_empty() {
                 grams = declared
                     .iter()
-                    .map(|&c| HashMap::with_capacity(c.min(MAX_RESERVED)))
+                    .map(|&c| NgramTable::with_capacity(c.min(MAX_RESERVED)))
                     .collect();
             }
             section = Some(n);
@@ -121,47 +124,8 @@ pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
                 "not an ARPA file (no \\data\\ header)".to_string()
             }
         })?;
-        let fields: Vec<&str> = text.split_whitespace().collect();
-        if fields.len() != n + 1 && fields.len() != n + 2 {
-            return Err(format!(
-                "line {line_no}: expected log10 probability, {n} words and an optional back-off, got {text:?}"
-            ));
-        }
-        let number = |s: &str| {
-            let value = s
-                .parse::<f32>()
-                .ok()
-                .filter(|v| !v.is_nan())
-                .ok_or_else(|| format!("line {line_no}: {s:?} is not a number"))?;
-            // `-inf` (probability 0) is fine: sums of finite and -inf values are never NaN.
-            if value > MAX_LOG10 {
-                return Err(format!(
-                    "line {line_no}: {s:?} is above {MAX_LOG10}, not a log10 probability or back-off"
-                ));
-            }
-            Ok(value)
-        };
-        let logprob = number(fields[0])? * LN_10;
-        let backoff = match fields.get(n + 1) {
-            Some(b) => number(b)? * LN_10,
-            None => 0.0,
-        };
-        let mut key = Vec::with_capacity(n);
-        for word in &fields[1..=n] {
-            let id = match ids.get(*word) {
-                Some(&id) => id,
-                None if n == 1 => {
-                    let id = ids.len() as WordId;
-                    ids.insert((*word).to_string(), id);
-                    id
-                }
-                None => {
-                    return Err(format!("line {line_no}: word {word:?} has no unigram"));
-                }
-            };
-            key.push(id);
-        }
-        grams[n - 1].insert(key.into_boxed_slice(), Entry { logprob, backoff });
+        let (key, entry) = ngram_line(text, n, line_no, &mut ids, &mut recent)?;
+        grams[n - 1].insert(&key[..n], entry);
     }
     if !seen_data || declared.is_empty() {
         return Err("not an ARPA file (no \\data\\ header with n-gram counts)".into());
@@ -179,4 +143,95 @@ pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
         }
     }
     Ok(Tables { ids, grams })
+}
+
+/// The words of the previous n-gram line with their ids. ARPA files list n-grams sorted, so
+/// most words repeat the previous line's word at the same position, and comparing with it
+/// is cheaper than looking the word up among all words.
+#[derive(Default)]
+struct RecentWords {
+    words: Vec<(String, WordId)>,
+}
+
+impl RecentWords {
+    /// The id of `word` at `position` of an n-gram (not a unigram: those assign ids).
+    fn id(&mut self, position: usize, word: &str, ids: &FastMap<String, WordId>) -> Option<WordId> {
+        if self.words.len() <= position {
+            self.words
+                .resize_with(position + 1, || (String::new(), WordId::MAX));
+        }
+        let (recent, recent_id) = &mut self.words[position];
+        if *recent_id != WordId::MAX && recent == word {
+            return Some(*recent_id);
+        }
+        let id = *ids.get(word)?;
+        recent.clear();
+        recent.push_str(word);
+        *recent_id = id;
+        Some(id)
+    }
+}
+
+/// One line of an `n`-grams section: its key (the first `n` ids) and entry. Unigrams add
+/// their word to `ids`.
+fn ngram_line(
+    text: &str,
+    n: usize,
+    line_no: usize,
+    ids: &mut FastMap<String, WordId>,
+    recent: &mut RecentWords,
+) -> Result<([WordId; MAX_ORDER], Entry), String> {
+    let mut fields = [""; MAX_ORDER + 2];
+    let mut count = 0;
+    for field in text.split_whitespace() {
+        if count == n + 2 {
+            count += 1;
+            break;
+        }
+        fields[count] = field;
+        count += 1;
+    }
+    if count != n + 1 && count != n + 2 {
+        return Err(format!(
+            "line {line_no}: expected log10 probability, {n} words and an optional back-off, got {text:?}"
+        ));
+    }
+    let number = |s: &str| {
+        let value = s
+            .parse::<f32>()
+            .ok()
+            .filter(|v| !v.is_nan())
+            .ok_or_else(|| format!("line {line_no}: {s:?} is not a number"))?;
+        // `-inf` (probability 0) is fine: sums of finite and -inf values are never NaN.
+        if value > MAX_LOG10 {
+            return Err(format!(
+                "line {line_no}: {s:?} is above {MAX_LOG10}, not a log10 probability or back-off"
+            ));
+        }
+        Ok(value)
+    };
+    let logprob = number(fields[0])? * LN_10;
+    let backoff = if count == n + 2 {
+        number(fields[n + 1])? * LN_10
+    } else {
+        0.0
+    };
+    let mut key = [0 as WordId; MAX_ORDER];
+    for (position, word) in fields[1..=n].iter().enumerate() {
+        key[position] = if n == 1 {
+            match ids.get(*word) {
+                Some(&id) => id,
+                None => {
+                    let id = ids.len() as WordId;
+                    ids.insert((*word).to_string(), id);
+                    id
+                }
+            }
+        } else {
+            recent
+                .id(position, word, ids)
+                .ok_or_else(|| format!("line {line_no}: word {word:?} has no unigram"))?
+        };
+    }
+    Ok((key, Entry { logprob, backoff }))
 }

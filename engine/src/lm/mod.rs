@@ -18,9 +18,13 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 use crate::error::{Error, Result};
 
 mod arpa;
+mod hash;
+mod table;
 
 use arpa::Tables;
 pub use arpa::{MAX_LINE_BYTES, MAX_ORDER};
+pub(crate) use hash::FastMap;
+use table::NgramTable;
 
 /// ARPA stores log10; the decoder adds natural logs (CTC log-probs).
 const LN_10: f32 = std::f32::consts::LN_10;
@@ -65,10 +69,17 @@ struct Entry {
     backoff: f32,
 }
 
-/// Node of the spelling trie (its children are in `NgramModel::edges`): the word ending here.
+/// Node of the spelling trie: the word ending here, its children
+/// (`NgramModel::children[first_child..first_child + children]`), and the node one character
+/// shorter with that character, so a prefix's text can be recovered without storing it in
+/// every hypothesis.
 #[derive(Debug, Default, Clone)]
 struct TrieNode {
     word: Option<WordId>,
+    first_child: u32,
+    children: u32,
+    parent: TrieState,
+    last: char,
 }
 
 /// Position in the spelling trie (the root is the empty prefix).
@@ -78,14 +89,17 @@ pub type TrieState = u32;
 #[derive(Debug)]
 pub struct NgramModel {
     order: usize,
-    ids: HashMap<String, WordId>,
+    ids: FastMap<String, WordId>,
+    /// Each id's word (`ids` inverted).
+    words: Vec<Box<str>>,
     /// `grams[n - 1]`: the n-grams, keyed by word ids (oldest first).
-    grams: Vec<HashMap<Box<[WordId]>, Entry>>,
+    grams: Vec<NgramTable>,
     unknown_logprob: f32,
     sentence_start: WordId,
     sentence_end: WordId,
     nodes: Vec<TrieNode>,
-    edges: HashMap<(TrieState, char), TrieState>,
+    /// Every node's children as (character, node), grouped by parent.
+    children: Vec<(char, TrieState)>,
 }
 
 impl NgramModel {
@@ -134,46 +148,64 @@ impl NgramModel {
         let Tables { ids, grams } = arpa::read(reader)?;
         let id_of = |w: &str| ids.get(w).copied();
         let unknown_logprob = id_of(UNKNOWN)
-            .and_then(|id| grams[0].get(&[id][..]))
+            .and_then(|id| grams[0].get(&[id]))
             .map_or(MISSING_UNK_LOG10 * LN_10, |e| e.logprob);
         let sentence_start = id_of(SENTENCE_START).ok_or("no <s> unigram")?;
         let sentence_end = id_of(SENTENCE_END).ok_or("no </s> unigram")?;
+        let mut words: Vec<Box<str>> = vec![Box::from(""); ids.len()];
+        for (word, &id) in &ids {
+            words[id as usize] = word.as_str().into();
+        }
 
         let mut model = Self {
             order: grams.len(),
             ids,
+            words,
             grams,
             unknown_logprob,
             sentence_start,
             sentence_end,
             nodes: vec![TrieNode::default()],
-            edges: HashMap::new(),
+            children: Vec::new(),
         };
         model.build_trie();
         Ok(model)
     }
 
     fn build_trie(&mut self) {
-        let mut words: Vec<(&String, &WordId)> = self
-            .ids
-            .iter()
-            .filter(|(w, _)| !w.starts_with('<'))
-            .collect();
-        words.sort();
-        for (word, &id) in words {
+        // Words in id order (the file's), so states do not depend on hashing.
+        let mut edges: FastMap<(TrieState, char), TrieState> = FastMap::default();
+        for (id, word) in self.words.iter().enumerate() {
+            if word.starts_with('<') {
+                continue;
+            }
             let mut state: TrieState = 0;
             for c in word.chars() {
-                state = match self.edges.get(&(state, c)) {
-                    Some(&next) => next,
-                    None => {
-                        let next = self.nodes.len() as TrieState;
-                        self.nodes.push(TrieNode::default());
-                        self.edges.insert((state, c), next);
-                        next
-                    }
-                };
+                state = *edges.entry((state, c)).or_insert_with(|| {
+                    self.nodes.push(TrieNode {
+                        parent: state,
+                        last: c,
+                        ..TrieNode::default()
+                    });
+                    (self.nodes.len() - 1) as TrieState
+                });
             }
-            self.nodes[state as usize].word = Some(id);
+            self.nodes[state as usize].word = Some(id as WordId);
+        }
+        // Each node's children side by side, sorted by character: a step scans a few
+        // neighbouring entries instead of hashing.
+        let mut sorted: Vec<(TrieState, char, TrieState)> = edges
+            .into_iter()
+            .map(|((from, c), to)| (from, c, to))
+            .collect();
+        sorted.sort_unstable();
+        self.children = sorted.iter().map(|&(_, c, to)| (c, to)).collect();
+        for (i, &(from, _, _)) in sorted.iter().enumerate() {
+            let node = &mut self.nodes[from as usize];
+            if node.children == 0 {
+                node.first_child = i as u32;
+            }
+            node.children += 1;
         }
     }
 
@@ -210,7 +242,10 @@ impl NgramModel {
     /// Extends a spelling prefix by `text`; `None` if no vocabulary word starts that way.
     pub fn trie_step(&self, mut state: TrieState, text: &str) -> Option<TrieState> {
         for c in text.chars() {
-            state = *self.edges.get(&(state, c))?;
+            let node = self.nodes.get(state as usize)?;
+            let first = node.first_child as usize;
+            let children = self.children.get(first..first + node.children as usize)?;
+            state = children.iter().find(|&&(label, _)| label == c)?.1;
         }
         Some(state)
     }
@@ -220,6 +255,31 @@ impl NgramModel {
         self.nodes.get(state as usize).and_then(|n| n.word)
     }
 
+    /// The prefix one character shorter and that character (`None` for the root).
+    pub(crate) fn trie_parent(&self, state: TrieState) -> Option<(TrieState, char)> {
+        if state == 0 {
+            return None;
+        }
+        self.nodes.get(state as usize).map(|n| (n.parent, n.last))
+    }
+
+    /// The text of a spelling prefix (empty for the root or a state not in the trie).
+    pub(crate) fn trie_text(&self, mut state: TrieState) -> String {
+        let mut chars = Vec::new();
+        while state != 0
+            && let Some(node) = self.nodes.get(state as usize)
+        {
+            chars.push(node.last);
+            state = node.parent;
+        }
+        chars.iter().rev().collect()
+    }
+
+    /// The word with this id (empty for an id not in the vocabulary).
+    pub(crate) fn word_text(&self, id: WordId) -> &str {
+        self.words.get(id as usize).map_or("", |w| w)
+    }
+
     /// Natural log of `p(word | context)`; `context` holds the preceding words, oldest first
     /// (only the last `order - 1` matter). `None` as the word means `<unk>`.
     pub fn log_prob(&self, context: &[WordId], word: Option<WordId>) -> f32 {
@@ -227,13 +287,15 @@ impl NgramModel {
             return self.unknown_logprob;
         };
         let context = &context[context.len().saturating_sub(self.order - 1)..];
-        let mut key: Vec<WordId> = Vec::with_capacity(context.len() + 1);
+        // On the stack: this runs for every word every hypothesis completes.
+        let mut buffer = [0 as WordId; MAX_ORDER];
+        let n = context.len() + 1;
+        buffer[..context.len()].copy_from_slice(context);
+        buffer[context.len()] = word;
         let mut backoff = 0.0;
-        for start in 0..=context.len() {
-            key.clear();
-            key.extend_from_slice(&context[start..]);
-            key.push(word);
-            if let Some(e) = self.grams[key.len() - 1].get(key.as_slice()) {
+        for start in 0..n {
+            let key = &buffer[start..n];
+            if let Some(e) = self.grams[key.len() - 1].get(key) {
                 return backoff + e.logprob;
             }
             // Not listed: back off from this history (its weight, if the history is listed).
