@@ -67,6 +67,12 @@ struct DoneWord {
 #[derive(Debug, Clone, Copy)]
 struct Partial {
     state: TrieState,
+    /// The vocabulary word spelled exactly by `state`, if any (the trie's, kept at hand).
+    word: Option<WordId>,
+    /// The spelling before the last label (`None`: the word started with it) and that
+    /// label, so the hypothesis one label shorter is found without walking the trie.
+    from: Option<TrieState>,
+    label: usize,
     start: u64,
     end: u64,
     /// The word's tokens on this path; a token's frames are the one that started it and
@@ -342,13 +348,10 @@ struct Links {
 }
 
 impl Links {
-    fn find(
-        &mut self,
-        beam: &[Hypothesis],
-        lm: &NgramModel,
-        letters: Option<&FastMap<char, usize>>,
-        space: usize,
-    ) {
+    /// Finds the links of `beam`, whose labels must be distinct single characters (then
+    /// the text one label shorter than a partial word's is its `from` spelling); `space`
+    /// is the space label.
+    fn find(&mut self, beam: &[Hypothesis], space: usize) {
         self.texts.clear();
         self.texts.extend(
             beam.iter()
@@ -359,13 +362,14 @@ impl Links {
         self.edges.clear();
         for (k, hyp) in beam.iter().enumerate() {
             // Spelled from the text one letter shorter.
-            let Some((up, letter)) = hyp.partial.and_then(|p| lm.trie_parent(p.state)) else {
+            let Some(Partial {
+                from: spelling,
+                label,
+                ..
+            }) = hyp.partial
+            else {
                 continue;
             };
-            let Some(&label) = letters.and_then(|l| l.get(&letter)) else {
-                continue;
-            };
-            let spelling = (up != lm.trie_root()).then_some(up);
             let parent = self.lookup(beam, text_hash(hyp.words_hash, spelling), |q| {
                 q.spelling() == spelling && same_ids(&q.words, &hyp.words, None)
             });
@@ -375,7 +379,7 @@ impl Links {
         }
         for (p, hyp) in beam.iter().enumerate() {
             // Completed by a space.
-            let Some(word) = hyp.partial.and_then(|x| lm.trie_word(x.state)) else {
+            let Some(word) = hyp.partial.and_then(|x| x.word) else {
                 continue;
             };
             let hash = text_hash(words_hash_with(hyp.words_hash, word), None);
@@ -720,7 +724,7 @@ impl BeamSearchDecoder {
         let Some(partial) = hyp.partial.take() else {
             return Some(hyp);
         };
-        let word = self.config.lm.trie_word(partial.state)?;
+        let word = partial.word?;
         hyp.lm_score += self.word_score(&hyp.context, word);
         self.add_word(&mut hyp, word, partial);
         Some(hyp)
@@ -830,7 +834,7 @@ impl BeamSearchDecoder {
                     stay_label = log_add(stay_label, total + lp);
                     continue;
                 };
-                let Some(word) = lm.trie_word(partial.state) else {
+                let Some(word) = partial.word else {
                     continue; // not a vocabulary word
                 };
                 let step = Move::Complete { label: c, word };
@@ -883,12 +887,7 @@ impl BeamSearchDecoder {
     ) {
         let mut links = std::mem::take(&mut self.links);
         let mut floor = std::mem::take(&mut self.floor);
-        links.find(
-            &self.beam,
-            &self.config.lm,
-            self.letters.as_ref(),
-            self.space,
-        );
+        links.find(&self.beam, self.space);
         floor.reset(if prune { self.config.beam_width } else { 0 });
         // Each hypothesis's own text gets at least its blank mass: a lower bound of that
         // candidate's final score (its LM score is the hypothesis's, the same words).
@@ -975,7 +974,7 @@ impl BeamSearchDecoder {
                     stay_label = log_add(stay_label, total + lp);
                     continue;
                 };
-                let Some(word) = lm.trie_word(partial.state) else {
+                let Some(word) = partial.word else {
                     continue; // not a vocabulary word
                 };
                 let lm_score = hyp.lm_score + self.word_score(&hyp.context, word);
@@ -1113,6 +1112,9 @@ impl BeamSearchDecoder {
                 word.add_frame(aggregation, frame.confidence);
                 hyp.partial = Some(Partial {
                     state,
+                    word: self.config.lm.trie_word(state),
+                    from: parent.spelling(),
+                    label,
                     start: parent.partial.map_or(frame.index, |p| p.start),
                     end: frame.index + 1,
                     confidence: word,

@@ -255,14 +255,6 @@ impl NgramModel {
         self.nodes.get(state as usize).and_then(|n| n.word)
     }
 
-    /// The prefix one character shorter and that character (`None` for the root).
-    pub(crate) fn trie_parent(&self, state: TrieState) -> Option<(TrieState, char)> {
-        if state == 0 {
-            return None;
-        }
-        self.nodes.get(state as usize).map(|n| (n.parent, n.last))
-    }
-
     /// The text of a spelling prefix (empty for the root or a state not in the trie).
     pub(crate) fn trie_text(&self, mut state: TrieState) -> String {
         let mut chars = Vec::new();
