@@ -533,6 +533,8 @@ fn print_transcript(
 }
 
 fn run(args: &Args, model_path: &Path, config: &RecognizerConfig) -> Result<(), Box<dyn Error>> {
+    // The language model loads while the acoustic model does (held until the decoder is built).
+    let language_model = config.decoding.preload_language_model(model_path);
     let mut model = OnnxModel::load(
         model_path,
         &LoadOptions {
@@ -542,6 +544,7 @@ fn run(args: &Args, model_path: &Path, config: &RecognizerConfig) -> Result<(), 
     let description = model.description().clone();
     // Built before any file is read so a missing or malformed language model fails at once,
     // not after the first file's audio has been recognised.
+    let _language_model = language_model.map(|loading| loading.wait());
     let decoding = config.decoding.decoding_options(&description)?;
     if !args.offline {
         let (window, rounded) = WindowConfig::for_model(config, &description);

@@ -209,6 +209,27 @@ impl DecoderSettings {
         }
     }
 
+    /// Starts loading the language model the decoder will need for the model at
+    /// `model_path` (this setting's, else the one its sidecar names) on a thread of its own,
+    /// so it loads while the acoustic model does; `None` when no LM is needed or known yet.
+    /// Hold the result of [`lm::Loading::wait`] until the decoder is built: then
+    /// [`decoding_options`](Self::decoding_options) finds it loaded (and reports any error as
+    /// it would have).
+    pub fn preload_language_model(&self, model_path: &std::path::Path) -> Option<lm::Loading> {
+        if self.decoder == Some(DecoderKind::Greedy) {
+            return None;
+        }
+        let path = match &self.lm_path {
+            Some(path) => path.clone(),
+            None => {
+                ModelDescription::resolve(model_path, &|_| None)
+                    .ok()?
+                    .language_model?
+            }
+        };
+        lm::Loading::start(path)
+    }
+
     /// The decoder to run for `description`; loads (or reuses) the language model.
     pub fn decoding_options(&self, description: &ModelDescription) -> Result<DecodingOptions> {
         self.validate()?;

@@ -960,6 +960,9 @@ impl QuartzNetStt {
         // Until the first buffer shows otherwise, input is taken to be live (see `replan`).
         let config = settings.recognizer_config(true);
         config.validate().map_err(|e| error_message(&e))?;
+        // The language model loads while the acoustic model does; held until the decoder
+        // is built (its errors surface there, as without the preload).
+        let language_model = config.decoding.preload_language_model(&path);
         let model = OnnxModel::load(
             &path,
             &LoadOptions {
@@ -967,6 +970,7 @@ impl QuartzNetStt {
             },
         )
         .map_err(|e| error_message(&e))?;
+        let _language_model = language_model.map(|loading| loading.wait());
         self.build(model, settings, true)
     }
 

@@ -61,6 +61,33 @@ pub fn load_shared(path: &Path) -> Result<Arc<NgramModel>> {
     Ok(model)
 }
 
+/// A language model loading on a thread of its own, so that it loads while the acoustic model
+/// does (the bundled LM takes about as long as the ONNX Runtime session).
+#[derive(Debug)]
+pub struct Loading(std::thread::JoinHandle<Result<Arc<NgramModel>>>);
+
+impl Loading {
+    /// Starts loading `path` into the process's cache ([`load_shared`]); `None` when no
+    /// thread can be started (then it loads when first needed, as without this).
+    pub fn start(path: PathBuf) -> Option<Self> {
+        std::thread::Builder::new()
+            .name("quartznetstt-lm".into())
+            .spawn(move || load_shared(&path))
+            .ok()
+            .map(Self)
+    }
+
+    /// The loaded model (hold it until the decoder is built, so the cache keeps it), or why
+    /// it could not be loaded.
+    pub fn wait(self) -> Result<Arc<NgramModel>> {
+        self.0.join().unwrap_or_else(|_| {
+            Err(Error::Runtime(
+                "internal error: the language model's loading thread panicked".into(),
+            ))
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     /// Natural log of the probability.
