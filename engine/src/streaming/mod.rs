@@ -886,18 +886,28 @@ mod tests {
 
     #[test]
     fn memory_stays_bounded() {
+        for edges in [StreamEdges::Silence, StreamEdges::Trimmed] {
+            memory_stays_bounded_with(edges);
+        }
+    }
+
+    fn memory_stays_bounded_with(edges: StreamEdges) {
         let g = WindowConfig {
             left: 3200,
             chunk: 3200,
             right: 3200,
         };
         let mut r = loudness_recognizer(g, PaddingMode::Reflect);
+        r.set_edges(edges);
         let piece = bursts(1000);
         for _ in 0..2000 {
             r.push(&piece);
             while r.next_result().unwrap().is_some() {}
             let frames = r.history.len() / r.features.n_mels();
-            assert!(frames <= (g.window() + piece.len()) / 160, "{frames}");
+            assert!(
+                frames <= (g.window() + piece.len()) / 160,
+                "{edges:?}: {frames}"
+            );
         }
     }
 
