@@ -5,9 +5,11 @@
 //! with a stream per client) shares one [`SessionPool`]: ONNX Runtime sessions of that file,
 //! created on demand up to the number of runs the cores can serve at once, and handed out one
 //! run at a time. `ort` lets a session run only through `&mut` (some ONNX Runtime internals are
-//! not thread-safe), so sharing one session would serialise every instance on one core; a
-//! session per instance would hold N copies of the weights and N activation arenas. A pool
-//! holds as many sessions as runs can overlap, and they share their prepacked weights.
+//! not thread-safe), so one session serialises every run: right when each run uses every core
+//! (the process's shared thread pool, the default), a waste when each has threads of its own;
+//! a session per instance would hold N copies of the weights and N activation arenas. A pool
+//! holds as many sessions as runs can usefully overlap ([`session_limit`]), and they share
+//! their prepacked weights.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
