@@ -917,6 +917,14 @@ impl QuartzNetStt {
             return Ok(());
         };
         let settings = self.settings.lock().unwrap().clone();
+        // The process keeps a loaded language model only while a decoder holds it: hold it
+        // across the rebuild, or dropping the old recogniser would mean reading it again.
+        let description = current.recognizer.model().description().clone();
+        let _language_model = settings
+            .recognizer_config(live)
+            .decoding
+            .decoding_options(&description)
+            .ok();
         let (new_stream, new_state) = self
             .build(current.recognizer.into_model(), &settings, live)
             .map_err(|e| {
