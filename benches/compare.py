@@ -216,22 +216,15 @@ def cmd_bench(args):
     def row(label, command, walls, rss, note=""):
         rows.append((label, command, statistics.median(walls), max(rss), note))
 
-    # 1. features once (untimed), then the floor: runs inside one process after a warm-up.
+    # The rows are measured in rounds, each round running every row once, so that a machine
+    # whose speed drifts over minutes (shared virtual machines do) biases no row against
+    # another; each row's figure is the median over the rounds.
     features = os.path.join(args.tmp, "features.npy")
     run_process([args.cli, "--offline", "--threads", "1", "--decoder", "greedy",
                  "--model", args.model, "--dump-features", features, args.audio], env)
-    _, rss_floor, out = run_process([py, here, "floor", features, args.model, str(args.runs)], env)
-    floor = json.loads(out)
-    row("floor: one ORT run, whole file",
-        "onnxruntime InferenceSession.run over [1, 64, T] features from "
-        "target/release/quartznet-transcribe --offline --dump-features (session creation and "
-        "a warm-up run excluded)",
-        floor["times"], [rss_floor])
-    texts.append(("floor (greedy)", floor["text"]))
-    progress(f"floor: {statistics.median(floor['times']):.2f} s")
 
-    # 2. sherpa-onnx
     sherpa_version = ort_in_sherpa = None
+    sherpa_dir = None
     if not args.no_sherpa:
         import sherpa_onnx
 
@@ -240,24 +233,7 @@ def cmd_bench(args):
         sherpa_dir = os.path.join(args.tmp, "sherpa")
         run_process([py, here, "sherpa-prepare", args.model,
                      os.path.splitext(args.model)[0] + ".json", sherpa_dir], env)
-        decodes, walls, rss, text = [], [], [], ""
-        for _ in range(args.runs):
-            wall, peak, out = run_process([py, here, "sherpa", sherpa_dir, args.audio], env)
-            result = json.loads(out)
-            decodes.append(result["decode"])
-            walls.append(wall)
-            rss.append(peak)
-            text = result["text"]
-        row("sherpa-onnx offline, decode call", "OfflineRecognizer.from_nemo_ctc(num_threads=1, "
-            "decoding_method='greedy_search'): create_stream + accept_waveform + decode_stream "
-            "(model load excluded)", decodes, rss)
-        row("sherpa-onnx offline, whole process", "python3 benches/compare.py sherpa: "
-            "interpreter, imports, model load, WAV read, decode", walls, rss)
-        texts.append(("sherpa-onnx", text))
-        progress(f"sherpa-onnx: {statistics.median(decodes):.2f} s decode call, "
-                 f"{statistics.median(walls):.2f} s process")
 
-    # 3.-6. the CLI and the element, whole processes.
     gst_text = os.path.join(args.tmp, "element.txt")
 
     def pipeline(decoder):
@@ -274,20 +250,54 @@ def cmd_bench(args):
         ("element file pipeline, greedy", pipeline("greedy"), gst_text),
         ("element file pipeline, default", pipeline(None), gst_text),
     ]
-    for label, argv, text_file in cases:
-        walls, rss, text = [], [], ""
-        for _ in range(args.runs):
+    floor_times, floor_rss, floor = [], [], None
+    sherpa = {"decodes": [], "walls": [], "rss": [], "text": ""}
+    measured = {label: {"walls": [], "rss": [], "text": ""} for label, _, _ in cases}
+    for round_ in range(args.runs):
+        # 1. the floor: one timed run inside its own process, after a warm-up run.
+        _, peak, out = run_process([py, here, "floor", features, args.model, "1"], env)
+        floor = json.loads(out)
+        floor_times += floor["times"]
+        floor_rss.append(peak)
+        # 2. sherpa-onnx
+        if sherpa_dir:
+            wall, peak, out = run_process([py, here, "sherpa", sherpa_dir, args.audio], env)
+            result = json.loads(out)
+            sherpa["decodes"].append(result["decode"])
+            sherpa["walls"].append(wall)
+            sherpa["rss"].append(peak)
+            sherpa["text"] = result["text"]
+        # 3.-6. the CLI and the element, whole processes.
+        for label, argv, text_file in cases:
             wall, peak, out = run_process(argv, env)
-            walls.append(wall)
-            rss.append(peak)
-            text = out
+            m = measured[label]
+            m["walls"].append(wall)
+            m["rss"].append(peak)
+            m["text"] = out
             if text_file:
                 with open(text_file) as f:
-                    text = f.read()
+                    m["text"] = f.read()
+        progress(f"round {round_ + 1}/{args.runs}: floor {floor_times[-1]:.2f} s, "
+                 + ", ".join(f"{label} {measured[label]['walls'][-1]:.2f} s" for label, _, _ in cases))
+
+    row("floor: one ORT run, whole file",
+        "onnxruntime InferenceSession.run over [1, 64, T] features from "
+        "target/release/quartznet-transcribe --offline --dump-features (session creation and "
+        "a warm-up run excluded)",
+        floor_times, floor_rss)
+    texts.append(("floor (greedy)", floor["text"]))
+    if sherpa_dir:
+        row("sherpa-onnx offline, decode call", "OfflineRecognizer.from_nemo_ctc(num_threads=1, "
+            "decoding_method='greedy_search'): create_stream + accept_waveform + decode_stream "
+            "(model load excluded)", sherpa["decodes"], sherpa["rss"])
+        row("sherpa-onnx offline, whole process", "python3 benches/compare.py sherpa: "
+            "interpreter, imports, model load, WAV read, decode", sherpa["walls"], sherpa["rss"])
+        texts.append(("sherpa-onnx", sherpa["text"]))
+    for label, argv, _ in cases:
         shown = ["gst-launch-1.0" if a == args.gst_launch else a for a in argv]
-        row(label, " ".join(a if a == "!" else shlex.quote(a) for a in shown), walls, rss)
-        texts.append((label, text))
-        progress(f"{label}: {statistics.median(walls):.2f} s")
+        m = measured[label]
+        row(label, " ".join(a if a == "!" else shlex.quote(a) for a in shown), m["walls"], m["rss"])
+        texts.append((label, m["text"]))
 
     # ---- report
     f0 = rows[0][2]
@@ -300,8 +310,9 @@ def cmd_bench(args):
     print(f"floor and CLI/element: ONNX Runtime {floor['ort']}"
           + (f"; sherpa-onnx {sherpa_version} (its own ONNX Runtime {ort_in_sherpa}, its own "
              "fbank frontend: speed only)" if sherpa_version else ""))
-    print(f"each row: median of {args.runs} run(s), wall seconds; peak RSS is the process's "
-          "(max over runs); the floor runs after one untimed warm-up")
+    print(f"each row: median of {args.runs} round(s), each round running every row once in turn; "
+          "wall seconds; peak RSS is the process's (max over rounds); the floor runs after one "
+          "untimed warm-up in its process")
     print()
     width = max(len(r[0]) for r in rows)
     print(f"{'what':<{width}}  {'seconds':>8}  {'x floor':>8}  {'x realtime':>10}  {'RSS MB':>7}")

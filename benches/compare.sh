@@ -6,12 +6,12 @@
 #   2. sherpa-onnx's offline recogniser (NeMo CTC, greedy): the decode call, and the whole process,
 #   3./4. quartznet-transcribe --offline, greedy and default decoding (beam search + LM),
 #   5./6. the element in a file pipeline (gst-launch-1.0), greedy and default decoding;
-# each as median wall seconds of N runs, its ratio to the floor, and peak RSS.
+# each as median wall seconds of N rounds (every row once per round), its ratio to the floor, and peak RSS.
 #
 # Usage: bash benches/compare.sh [AUDIO.wav] [--runs N] [--model MODEL.onnx] [--no-build]
 #                                [--no-sherpa]
 #   AUDIO.wav   default: the clips of ../shared/eval/real-dev joined (289 s), else samples/*.wav
-#   --runs N    timed runs per row (default 3)
+#   --runs N    rounds, each timing every row once (default 3)
 #   --model     NeMo QuartzNet ONNX with MODEL.json beside it (default models/quartznet-en.onnx)
 #   --no-build  use target/release as it is (default: cargo build --release of plugin and CLI)
 #   --no-sherpa skip sherpa-onnx (no PyPI needed beyond onnxruntime and numpy)
