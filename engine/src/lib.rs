@@ -10,6 +10,7 @@
 //!   frontend, the model and a decoder, and whole-utterance recognition;
 //! - [`decode`]: greedy (NeMo's) or beam-search CTC decoding into timed words with
 //!   confidences, the beam search scored by a word n-gram language model from [`lm`];
+//! - [`captions`]: words cut into captions (phrases, lines, subtitle cues) that read well;
 //! - [`config`]: what a user chooses, with every default defined once.
 //!
 //! ```no_run
@@ -38,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+pub mod captions;
 pub mod config;
 pub mod decode;
 mod error;
