@@ -35,13 +35,14 @@ use gst_base::prelude::*;
 use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use quartznet_engine::config::{self, DecoderSettings, LatencyPlan, RecognizerConfig};
-use quartznet_engine::model::{LoadOptions, OnnxModel, bundled, runtime};
+use quartznet_engine::model::{LoadOptions, ModelDescription, OnnxModel, bundled, runtime};
 use quartznet_engine::streaming::{ChunkResult, StreamEdges, StreamingRecognizer, WindowConfig};
 
 use super::pacing::{Episode, Pace, Pacer};
 use super::timeline::{Clock, Output, Report, Style, Sync, Timeline, Tolerance};
 use super::{
     ConfidenceAggregationKind, ConfidenceMethod, Decoder, Granularity, Normalize, Padding,
+    Separator,
 };
 use quartznet_engine::decode::ConfidenceConfig;
 
@@ -56,8 +57,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 // Recognition defaults live in the engine (`quartznet_engine::config`); these are the
 // element's own.
 const DEFAULT_MODEL_PATH: Option<&str> = None;
+/// QuartzNet's rate: what the CAPS query answers when no model description says otherwise.
+const DEFAULT_SAMPLE_RATE: u32 = 16_000;
 const DEFAULT_LM_PATH: Option<&str> = None;
-const DEFAULT_APPEND_NEWLINE: bool = false;
 const DEFAULT_POST_MESSAGES: bool = true;
 /// Only final words go downstream (what caption encoders expect).
 const DEFAULT_PARTIAL_RESULTS: bool = false;
@@ -100,7 +102,7 @@ struct Settings {
     confidence_alpha: f32,
     confidence_aggregation: ConfidenceAggregationKind,
     granularity: Granularity,
-    append_newline: bool,
+    separator: Separator,
     post_messages: bool,
     partial_results: bool,
     tolerance: u64,
@@ -131,7 +133,7 @@ impl Default for Settings {
             confidence_alpha: ConfidenceConfig::DEFAULT.measure.alpha(),
             confidence_aggregation: ConfidenceConfig::DEFAULT.aggregation.into(),
             granularity: Granularity::default(),
-            append_newline: DEFAULT_APPEND_NEWLINE,
+            separator: Separator::default(),
             post_messages: DEFAULT_POST_MESSAGES,
             partial_results: DEFAULT_PARTIAL_RESULTS,
             tolerance: DEFAULT_TOLERANCE,
@@ -212,7 +214,7 @@ impl Settings {
     fn style(&self) -> Style {
         Style {
             per_word: self.granularity == Granularity::Word,
-            append_newline: self.append_newline,
+            separator: self.separator,
             reports: self.post_messages,
             partials: self.partial_results,
         }
@@ -295,9 +297,12 @@ impl ObjectImpl for QuartzNetStt {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let ready = glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_READY;
             let ms = |name: &str, nick: &str, blurb: &str, default: u32, max: u32| {
+                // A chunk must hold audio; contexts may be empty.
+                let min = u32::from(name == "chunk-ms");
                 glib::ParamSpecUInt::builder(name)
                     .nick(nick)
                     .blurb(blurb)
+                    .minimum(min)
                     .maximum(max)
                     .default_value(default)
                     .flags(ready)
@@ -364,7 +369,7 @@ impl ObjectImpl for QuartzNetStt {
                 ms(
                     "chunk-ms",
                     "Chunk",
-                    "Audio recognised per window, in ms (rounded to whole output frames, at least one; default: from latency)",
+                    "Audio recognised per window, in ms (rounded up to whole output frames, 20 ms for QuartzNet; default: from latency)",
                     config::DEFAULT_CHUNK_MS,
                     config::MAX_WINDOW_PART_MS,
                 ),
@@ -467,14 +472,32 @@ impl ObjectImpl for QuartzNetStt {
                 .build(),
                 glib::ParamSpecEnum::builder_with_default("granularity", Granularity::default())
                     .nick("Granularity")
-                    .blurb("Whether text buffers hold a phrase (all words completed in a chunk) or one word")
+                    .blurb(
+                        "Whether a text buffer holds a phrase (a chunk's words, cut as captions \
+                         are: at most 2 lines of 42 characters and 7 s, a new one after a pause \
+                         of 0.5 s) or one word",
+                    )
+                    .flags(glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING)
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("separator", Separator::default())
+                    .nick("Separator")
+                    .blurb(
+                        "What ends each text buffer: a space (concatenated buffers read as prose; \
+                         invisible in textoverlay and subtitle cues), a newline (one phrase per \
+                         line), or the model's own spaces before each word (buffers concatenate \
+                         into its exact text)",
+                    )
                     .flags(glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING)
                     .build(),
                 glib::ParamSpecBoolean::builder("append-newline")
                     .nick("Append Newline")
-                    .blurb("End each text buffer with a newline (for files and terminals; leave off for textoverlay)")
-                    .default_value(DEFAULT_APPEND_NEWLINE)
-                    .flags(glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING)
+                    .blurb("Deprecated: true is separator=newline, false separator=space")
+                    .default_value(false)
+                    .flags(
+                        glib::ParamFlags::READWRITE
+                            | glib::ParamFlags::DEPRECATED
+                            | gst::PARAM_FLAG_MUTABLE_PLAYING,
+                    )
                     .build(),
                 glib::ParamSpecUInt64::builder("tolerance")
                     .nick("Tolerance")
@@ -562,7 +585,14 @@ impl ObjectImpl for QuartzNetStt {
             "confidence-alpha" => settings.confidence_alpha = value.get().expect(typed),
             "confidence-aggregation" => settings.confidence_aggregation = value.get().expect(typed),
             "granularity" => settings.granularity = value.get().expect(typed),
-            "append-newline" => settings.append_newline = value.get().expect(typed),
+            "separator" => settings.separator = value.get().expect(typed),
+            "append-newline" => {
+                settings.separator = if value.get().expect(typed) {
+                    Separator::Newline
+                } else {
+                    Separator::Space
+                }
+            }
             "post-messages" => settings.post_messages = value.get().expect(typed),
             "partial-results" => settings.partial_results = value.get().expect(typed),
             "tolerance" => settings.tolerance = value.get().expect(typed),
@@ -599,7 +629,8 @@ impl ObjectImpl for QuartzNetStt {
             "confidence-alpha" => settings.confidence_alpha.to_value(),
             "confidence-aggregation" => settings.confidence_aggregation.to_value(),
             "granularity" => settings.granularity.to_value(),
-            "append-newline" => settings.append_newline.to_value(),
+            "separator" => settings.separator.to_value(),
+            "append-newline" => (settings.separator == Separator::Newline).to_value(),
             "post-messages" => settings.post_messages.to_value(),
             "partial-results" => settings.partial_results.to_value(),
             "tolerance" => settings.tolerance.to_value(),
@@ -626,10 +657,12 @@ impl ElementImpl for QuartzNetStt {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            // The sink template admits any rate and channel count so that wrong caps reach
-            // accept_caps, which explains the fix; the CAPS query answers the model's exact caps.
+            // Mono S16LE at any rate: the model's rate is only known once it is chosen, so the
+            // CAPS query answers it (from the model's description before it is loaded), and
+            // accept_caps explains a wrong rate.
             let sink_caps = gst_audio::AudioCapsBuilder::new_interleaved()
                 .format(gst_audio::AudioFormat::S16le)
+                .channels(1)
                 .build();
             let src_caps = text_caps();
             vec![
@@ -944,12 +977,17 @@ impl QuartzNetStt {
         self.state.lock().unwrap().is_some()
     }
 
+    /// The loaded model's rate; before it is loaded, the rate its description beside it
+    /// (`model.json`) gives, else QuartzNet's 16 kHz.
     fn model_rate(&self) -> u32 {
-        self.state
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map_or(16_000, |s| s.sample_rate)
+        if let Some(state) = self.state.lock().unwrap().as_ref() {
+            return state.sample_rate;
+        }
+        let configured = non_empty(&self.settings.lock().unwrap().model_path).map(PathBuf::from);
+        configured
+            .or_else(|| bundled::find().ok())
+            .and_then(|path| ModelDescription::load_sidecar(&path).ok().flatten())
+            .map_or(DEFAULT_SAMPLE_RATE, |d| d.sample_rate)
     }
 
     /// Loads the model and builds the recogniser and the output timeline; every failure is

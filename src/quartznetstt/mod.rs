@@ -25,16 +25,45 @@ glib::wrapper! {
 #[repr(u32)]
 #[enum_type(name = "GstQuartzNetSttGranularity")]
 pub enum Granularity {
-    /// One buffer per chunk with the words completed in it.
+    /// One buffer per phrase: the words completed in a chunk, cut as captions are (at most
+    /// two lines of 42 characters and 7 s, a new phrase after a pause).
     #[default]
     #[enum_value(
-        name = "Phrase: one buffer per chunk with the words completed in it",
+        name = "Phrase: one buffer per phrase of a chunk's words, cut as captions (2 lines of 42 characters, 7 s, pauses)",
         nick = "phrase"
     )]
     Phrase,
     /// One buffer per word.
     #[enum_value(name = "Word: one buffer per word, timed to the word", nick = "word")]
     Word,
+}
+
+/// What ends each text buffer (`separator` property).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstQuartzNetSttSeparator")]
+pub enum Separator {
+    /// A space after each buffer's words: concatenated buffers read as prose, and nothing
+    /// shows in overlays or subtitle cues.
+    #[default]
+    #[enum_value(
+        name = "Space: each buffer is its words and a space (prose when concatenated; invisible in overlays and subtitles)",
+        nick = "space"
+    )]
+    Space,
+    /// A line break after each buffer's words: one phrase per line.
+    #[enum_value(
+        name = "Newline: each buffer is its words and a line break (one phrase per line: files, terminals)",
+        nick = "newline"
+    )]
+    Newline,
+    /// The model's own spaces before each word, the first one's too: buffers concatenate
+    /// into the model's exact text (NeMo's transcript with `decoder=greedy`).
+    #[enum_value(
+        name = "Model: the model's spaces before each word; buffers concatenate into its exact text",
+        nick = "model"
+    )]
+    Model,
 }
 
 /// Feature normalisation (`normalization` property).
@@ -272,6 +301,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // Lets gst-inspect and the documentation tools describe the enum properties.
     for enum_type in [
         Granularity::static_type(),
+        Separator::static_type(),
         Normalize::static_type(),
         Padding::static_type(),
         Decoder::static_type(),

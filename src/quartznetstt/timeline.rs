@@ -20,8 +20,11 @@ use std::collections::VecDeque;
 use gst::prelude::*;
 use std::borrow::Cow;
 
+use quartznet_engine::captions::{CaptionRules, CaptionWord, captions};
 use quartznet_engine::decode::{Word, transcript};
 use quartznet_engine::streaming::ChunkResult;
+
+use super::Separator;
 
 /// What goes downstream, in stream order.
 #[derive(Debug)]
@@ -79,12 +82,10 @@ impl Report {
 /// How the output is shaped; may change while streaming.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Style {
-    /// One text buffer per word instead of one per chunk.
+    /// One text buffer per word instead of one per phrase.
     pub per_word: bool,
-    /// Write text as lines, for files and terminals: a line break instead of the separator
-    /// that opens a buffer (a word continued across buffers stays on its line), and one
-    /// after the last text of a stream.
-    pub append_newline: bool,
+    /// What ends (or, [`Separator::Model`], opens) each buffer's words.
+    pub separator: Separator,
     /// Keep reports for the bus.
     pub reports: bool,
     /// Send the words that are not final yet downstream too, marked as partial.
@@ -145,6 +146,11 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// Duration of an output frame in seconds.
+    pub fn frame_seconds(&self) -> f64 {
+        self.frame_samples as f64 / f64::from(self.sample_rate)
+    }
+
     /// Duration of `samples` (rounded down; saturating).
     pub fn time(&self, samples: u64) -> gst::ClockTime {
         gst::ClockTime::from_nseconds(
@@ -191,8 +197,6 @@ pub struct Timeline {
     spoken: bool,
     /// A final word was sent in the current stream.
     stream_spoken: bool,
-    /// Lines: text was written since the last line break.
-    line_open: bool,
     pending: VecDeque<Output>,
     reports: Vec<Report>,
 }
@@ -210,7 +214,6 @@ impl Timeline {
             last_partial: None,
             spoken: false,
             stream_spoken: false,
-            line_open: false,
             pending: VecDeque::new(),
             reports: Vec::new(),
         }
@@ -318,7 +321,6 @@ impl Timeline {
     pub fn clear(&mut self) {
         self.end_stream();
         self.spoken = false;
-        self.line_open = false;
         self.pending.clear();
         self.reports.clear();
     }
@@ -348,7 +350,7 @@ impl Timeline {
         let finals = self.separated(&result.words).into_owned();
         let groups: Vec<&[Word]> = match self.style.per_word {
             _ if finals.is_empty() => Vec::new(),
-            false => vec![&finals[..]],
+            false => phrases(&finals, self.clock.frame_seconds()),
             true => finals.chunks(1).collect(),
         };
         // This result goes downstream once the chunk's right context has arrived; text that
@@ -365,7 +367,7 @@ impl Timeline {
                 .max(self.emitted_until.unwrap_or(gst::ClockTime::ZERO));
             self.gap_until(start);
             let end = time(last.end_frame).max(start);
-            let text = self.final_text(words);
+            let text = self.buffer_text(words);
             self.push_text(text, start, end);
         }
         if !finals.is_empty() {
@@ -379,16 +381,11 @@ impl Timeline {
             None => time(result.first_frame + result.frames),
         };
         self.gap_until(covered);
-        if result.last && result.trailing_spaces > 0 && !self.style.append_newline {
+        if result.last && result.trailing_spaces > 0 && self.style.separator == Separator::Model {
             // The model's text ends with spaces (NeMo's transcript keeps them).
             let at = self.emitted_until.unwrap_or(covered);
             let spaces = " ".repeat(result.trailing_spaces as usize);
             self.push_text(spaces, at, at);
-        }
-        if result.last && self.line_open {
-            let at = self.emitted_until.unwrap_or(covered);
-            self.push_text("\n".to_string(), at, at);
-            self.line_open = false;
         }
         let partial = self.separated(&result.partial).into_owned();
         if self.style.partials {
@@ -438,24 +435,21 @@ impl Timeline {
         frame_time(self.anchor, self.clock, frame, end)
     }
 
-    /// The text of a buffer of final words: the model's text, or as lines (see
-    /// [`Style::append_newline`]).
-    fn final_text(&mut self, words: &[Word]) -> String {
-        if !self.style.append_newline {
-            return transcript(words);
-        }
-        let Some((first, rest)) = words.split_first() else {
-            return String::new();
+    /// The text of a buffer of words, as [`Style::separator`] says.
+    fn buffer_text(&self, words: &[Word]) -> String {
+        let end = match self.style.separator {
+            Separator::Model => return transcript(words),
+            Separator::Space => ' ',
+            Separator::Newline => '\n',
         };
         let mut text = String::new();
-        if self.line_open && first.spaces_before > 0 {
-            text.push('\n');
+        if let Some((first, rest)) = words.split_first() {
+            text.push_str(&first.text);
+            for word in rest {
+                word.write_to(&mut text);
+            }
+            text.push(end);
         }
-        text.push_str(&first.text);
-        for word in rest {
-            word.write_to(&mut text);
-        }
-        self.line_open = true;
         text
     }
 
@@ -474,7 +468,7 @@ impl Timeline {
         let (Some(first), Some(last)) = (words.first(), words.last()) else {
             return;
         };
-        let text = transcript(words);
+        let text = self.buffer_text(words);
         if self.last_partial.as_deref() == Some(text.as_str()) {
             return;
         }
@@ -601,6 +595,47 @@ fn frame_time(
     end.map_or(t, |end| t.min(end))
 }
 
+/// A decoded word as the caption rules see it.
+#[derive(Clone, Copy)]
+struct FramedWord<'a> {
+    word: &'a Word,
+    frame_seconds: f64,
+}
+
+impl CaptionWord for FramedWord<'_> {
+    fn text(&self) -> &str {
+        &self.word.text
+    }
+    fn continues(&self) -> bool {
+        self.word.spaces_before == 0
+    }
+    fn start(&self) -> f64 {
+        self.word.start_frame as f64 * self.frame_seconds
+    }
+    fn end(&self) -> f64 {
+        self.word.end_frame as f64 * self.frame_seconds
+    }
+}
+
+/// A chunk's final words cut into phrases as captions are cut (a file's chunk holds a
+/// minute of words: one buffer of them would be one minute-long caption).
+fn phrases(words: &[Word], frame_seconds: f64) -> Vec<&[Word]> {
+    let framed: Vec<FramedWord> = words
+        .iter()
+        .map(|word| FramedWord {
+            word,
+            frame_seconds,
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut from = 0;
+    for caption in captions(&framed, CaptionRules::DEFAULT) {
+        out.push(&words[from..from + caption.len()]);
+        from += caption.len();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,7 +661,7 @@ mod tests {
         };
         let style = Style {
             per_word,
-            append_newline: false,
+            separator: Separator::Model,
             reports: true,
             partials: false,
         };
@@ -820,7 +855,7 @@ mod tests {
         let mut t = timeline(true);
         t.set_style(Style {
             per_word: true,
-            append_newline: true,
+            separator: Separator::Newline,
             reports: false,
             partials: false,
         });
@@ -828,25 +863,70 @@ mod tests {
         let mut c = word("c", 30, 40);
         c.spaces_before = 0;
         let mut r = chunk(0, 100, vec![word("a", 0, 5), word("b", 10, 20), c]);
-        r.last = true;
+        (r.last, r.trailing_spaces) = (true, 1);
         t.push_result(&r, None);
         let texts: Vec<(String, u64, u64)> = drain(&mut t)
             .into_iter()
             .filter(|(s, _, _)| !s.is_empty())
             .collect();
-        // Lines: a break where the model put a space, none inside a continued word, one at
-        // the end of the stream.
+        // Every buffer ends with a line break, a continued word's too; the model's spaces
+        // after the last word are not written.
         assert_eq!(
             texts,
             vec![
-                ("a".to_string(), 0, 100),
-                ("\nb".to_string(), 200, 200),
-                ("c".to_string(), 600, 200),
-                ("\n".to_string(), 2000, 0),
+                ("a\n".to_string(), 0, 100),
+                ("b\n".to_string(), 200, 200),
+                ("c\n".to_string(), 600, 200),
                 ("<final>".to_string(), 0, 0)
             ]
         );
         assert!(t.take_reports().is_empty());
+    }
+
+    /// By default a phrase is its words and a space, so buffers concatenate into prose
+    /// even where the model wrote no space between two phrases.
+    #[test]
+    fn phrases_end_with_a_space_by_default() {
+        let mut t = timeline(false);
+        t.set_style(Style {
+            separator: Separator::default(),
+            ..t.style
+        });
+        t.start(ms(0));
+        let mut and = word("and", 60, 70);
+        and.spaces_before = 0;
+        t.push_result(&chunk(0, 50, vec![word("grace", 0, 20)]), None);
+        t.push_result(&chunk(50, 50, vec![and, word("the", 72, 80)]), None);
+        let text: String = drain(&mut t)
+            .into_iter()
+            .map(|(text, ..)| text)
+            .filter(|text| text != "<final>")
+            .collect();
+        assert_eq!(text, "grace and the ");
+    }
+
+    /// A chunk's words (a file's chunk holds a minute) go out as caption-sized phrases:
+    /// after a pause, or when two lines of 42 characters or 7 s are full.
+    #[test]
+    fn a_long_chunk_is_cut_into_phrases() {
+        let mut t = timeline(false);
+        t.start(ms(0));
+        // Words of 5 letters every 300 ms: 7 per line of 42, so 14 per phrase.
+        let words: Vec<Word> = (0..30)
+            .map(|i| word("abcde", i * 15, i * 15 + 10))
+            .collect();
+        // ... and one after a pause of a second.
+        let mut all = words;
+        all.push(word("late", 30 * 15 + 50, 30 * 15 + 60));
+        t.push_result(&chunk(0, 600, all), None);
+        let texts: Vec<String> = drain(&mut t)
+            .into_iter()
+            .map(|(text, ..)| text)
+            .filter(|s| !s.is_empty() && s != "<final>")
+            .collect();
+        let sizes: Vec<usize> = texts.iter().map(|s| s.split_whitespace().count()).collect();
+        assert_eq!(sizes, [14, 14, 2, 1], "{texts:?}");
+        assert_eq!(texts[3], " late");
     }
 
     #[test]
