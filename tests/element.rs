@@ -476,6 +476,38 @@ fn gaps_cover_silence() {
     assert_eq!(covered, gst::ClockTime::from_mseconds(1600));
 }
 
+/// A `word` structure's fields: text, separator, start, end, confidence.
+type BusWord = (String, String, f64, f64, f64);
+
+/// The words of a `quartznetstt` message (an ordered array of `word` structures).
+fn bus_words(s: &gst::StructureRef) -> Vec<BusWord> {
+    s.get::<gst::Array>("words")
+        .expect("words is a GstValueArray")
+        .iter()
+        .map(|value| {
+            let w = value.get::<&gst::StructureRef>().unwrap();
+            assert_eq!(w.name(), "word");
+            (
+                w.get::<String>("text").unwrap(),
+                w.get::<String>("separator").unwrap(),
+                w.get::<f64>("start").unwrap(),
+                w.get::<f64>("end").unwrap(),
+                w.get::<f64>("confidence").unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Seconds rounded to the millisecond, as the messages give them.
+fn is_whole_ms(seconds: f64) -> bool {
+    (seconds * 1e3 - (seconds * 1e3).round()).abs() < 1e-6
+}
+
+/// A `quartznetstt` message that ends a stream: final and without words.
+fn is_end_marker(s: &gst::StructureRef) -> bool {
+    s.get::<bool>("final").unwrap() && s.get::<gst::Array>("words").unwrap().is_empty()
+}
+
 #[test]
 fn bus_messages_carry_words_times_and_finality() {
     let samples = clip("LJ001-0001");
@@ -488,34 +520,37 @@ fn bus_messages_carry_words_times_and_finality() {
     let mut finals = Vec::new();
     let mut final_words = String::new();
     let mut partials = 0;
+    let mut ends = 0;
     while let Some(message) = bus.pop() {
         let Some(s) = message.structure().filter(|s| s.name() == "quartznetstt") else {
             continue;
         };
-        let timestamp = s.get::<gst::ClockTime>("timestamp").unwrap();
-        let duration = s.get::<gst::ClockTime>("duration").unwrap();
-        assert_eq!(
-            s.get::<Option<gst::ClockTime>>("running-time").unwrap(),
-            Some(timestamp)
-        );
-        let words = s.get::<gst::List>("words").unwrap();
-        for word in words.iter() {
-            let w = word.get::<gst::Structure>().unwrap();
-            let start = w.get::<gst::ClockTime>("start").unwrap();
-            let confidence = w.get::<f64>("confidence").unwrap();
-            assert!(!w.get::<String>("text").unwrap().is_empty());
-            assert!((0.0..=1.0).contains(&confidence));
-            assert!(
-                start >= timestamp
-                    && start + w.get::<gst::ClockTime>("duration").unwrap() <= timestamp + duration
-            );
+        // Removed in favour of start and end.
+        assert!(!s.has_field("timestamp") && !s.has_field("duration"));
+        let start = s.get::<f64>("start").unwrap();
+        let end = s.get::<f64>("end").unwrap();
+        assert!(is_whole_ms(start) && is_whole_ms(end) && start <= end, "{s}");
+        // The running time is the start's, unrounded (the segment starts at 0).
+        let running_time = s.get::<Option<gst::ClockTime>>("running-time").unwrap();
+        let running_time = running_time.expect("a running time").nseconds() as f64 / 1e9;
+        assert!((running_time - start).abs() <= 0.0005, "{s}");
+        let words = bus_words(s);
+        for (text, separator, word_start, word_end, confidence) in &words {
+            assert!(!text.is_empty());
+            assert!(separator.chars().all(|c| c == ' '));
+            assert!((0.0..=1.0).contains(confidence));
+            assert!(is_whole_ms(*word_start) && is_whole_ms(*word_end));
+            assert!(start <= *word_start && word_start <= word_end && *word_end <= end);
+        }
+        if let (Some(first), Some(last)) = (words.first(), words.last()) {
+            assert_eq!((first.2, last.3), (start, end), "the span is the words'");
         }
         if s.get::<bool>("final").unwrap() {
             finals.push(s.get::<String>("text").unwrap());
-            for word in words.iter() {
-                let w = word.get::<gst::Structure>().unwrap();
-                final_words += &w.get::<String>("separator").unwrap();
-                final_words += &w.get::<String>("text").unwrap();
+            ends += usize::from(words.is_empty());
+            for (text, separator, ..) in &words {
+                final_words += separator;
+                final_words += text;
             }
         } else {
             assert_eq!(words.len(), 1, "a partial result is the word being spoken");
@@ -527,6 +562,102 @@ fn bus_messages_carry_words_times_and_finality() {
     assert_eq!(finals.concat(), reference_text(&samples));
     assert_eq!(final_words, finals.concat().trim_end_matches(' '));
     assert!(partials > 0);
+    assert_eq!(ends, 1, "one end of stream");
+}
+
+/// The `quartznetstt` messages a pipeline posts, in bus order, up to its EOS message.
+fn pipeline_messages(description: &str) -> Vec<gst::Structure> {
+    init();
+    let pipeline = gst::parse::launch(description).unwrap();
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut messages = Vec::new();
+    loop {
+        let message = bus
+            .timed_pop(gst::ClockTime::from_seconds(300))
+            .expect("the pipeline ends within 5 minutes");
+        match message.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "quartznetstt") {
+                    messages.push(s.to_owned());
+                }
+            }
+            gst::MessageView::Error(err) => panic!("{} ({:?})", err.error(), err.debug()),
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    messages
+}
+
+/// The README's promise: a final message without words ends every stream, and it reaches
+/// the application's bus before the EOS message (it is posted before EOS goes downstream),
+/// also when the last chunk of the stream holds words (its own final message comes first).
+#[test]
+fn a_final_message_without_words_ends_the_stream_before_eos() {
+    let root = repository();
+    let messages = pipeline_messages(&format!(
+        "filesrc location={} ! wavparse ! audioconvert ! audioresample ! \
+         quartznetstt model-path={} threads=1 ! fakesink",
+        root.join("samples/LJ001-0001.wav").display(),
+        root.join("models/quartznet-en.onnx").display(),
+    ));
+    let (last, before) = messages.split_last().expect("messages before EOS");
+    assert!(is_end_marker(last), "the last message is not an end: {last}");
+    // The marker's text is the spaces the model wrote after the last word (if any).
+    assert!(last.get::<String>("text").unwrap().chars().all(|c| c == ' '));
+    assert!(before.iter().all(|s| !is_end_marker(s)), "{messages:#?}");
+    // The last chunk's words came in a final message of their own just before.
+    assert!(!bus_words(before.last().unwrap()).is_empty(), "{messages:#?}");
+    let words: usize = before
+        .iter()
+        .filter(|s| s.get::<bool>("final").unwrap())
+        .map(|s| bus_words(s).len())
+        .sum();
+    assert!(words > 5, "{messages:#?}");
+}
+
+/// A timestamp jump and a new segment end a stream as EOS does: each posts the end marker
+/// between the old stream's messages and the new one's.
+#[test]
+fn jumps_and_new_segments_end_the_stream_on_the_bus() {
+    let a = clip("espeak_fox");
+    let b = clip("flite_hello");
+    let element = element("word");
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let mut h = harness_around(&element);
+    push_audio(&mut h, &s16_bytes(&a), 3200, 0);
+    // A long hole (60 s): a new stream.
+    let resume = 60 * u64::from(RATE);
+    push_audio(&mut h, &s16_bytes(&b), 3200, resume);
+    // A new segment: a new stream again.
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    push_audio(&mut h, &s16_bytes(&a), 3200, 0);
+    h.push_event(gst::event::Eos::new());
+    collect(&mut h);
+    let finals: Vec<gst::Structure> = std::iter::from_fn(|| bus.pop())
+        .filter_map(|m| m.structure().map(|s| s.to_owned()))
+        .filter(|s| s.name() == "quartznetstt" && s.get::<bool>("final").unwrap())
+        .collect();
+    // Split at the end markers: three streams, each with words and ending with a marker.
+    let streams: Vec<&[gst::Structure]> = finals.split_inclusive(|s| is_end_marker(s)).collect();
+    assert_eq!(streams.len(), 3, "{finals:#?}");
+    let resume_s = time_of(resume).nseconds() as f64 / 1e9;
+    for (i, stream) in streams.iter().enumerate() {
+        assert!(is_end_marker(stream.last().unwrap()), "{finals:#?}");
+        let words = &stream[..stream.len() - 1];
+        assert!(!words.is_empty(), "stream {i} has no words: {finals:#?}");
+        let starts = words.iter().map(|s| s.get::<f64>("start").unwrap());
+        if i == 1 {
+            assert!(starts.clone().all(|t| t >= resume_s), "{finals:#?}");
+        } else {
+            assert!(starts.clone().all(|t| t < resume_s), "{finals:#?}");
+        }
+    }
 }
 
 /// With `partial-results`, the words not final yet go downstream as soon as they are heard,
@@ -565,7 +696,7 @@ fn partial_results_go_downstream_marked_and_finals_are_unchanged() {
         let timed_partial_words = std::iter::from_fn(|| bus.pop())
             .filter_map(|m| m.structure().map(|s| s.to_owned()))
             .filter(|s| s.name() == "quartznetstt" && !s.get::<bool>("final").unwrap())
-            .map(|s| s.get::<gst::List>("words").unwrap().len())
+            .map(|s| bus_words(&s).len())
             .max()
             .unwrap_or(0);
         (finals, partial, timed_partial_words)

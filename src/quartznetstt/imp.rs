@@ -1514,38 +1514,38 @@ impl QuartzNetStt {
         })
     }
 
-    /// Posts the `quartznetstt` element message of each report: text, per-word times and
-    /// confidences, the time span (stream timestamps and running time) and finality.
+    /// Posts the `quartznetstt` element message of each report (the README's *Bus
+    /// messages*; the client's `--format json` uses the same fields): text, finality, the
+    /// span in seconds of input stream time (rounded to the millisecond), its running and
+    /// stream time, and the words, each with its separator, span and confidence.
     fn post_reports(&self, reports: Vec<Report>) {
         if reports.is_empty() {
             return;
         }
         let segment = self.obj().segment();
         let segment = segment.downcast_ref::<gst::ClockTime>();
+        let seconds = |time: gst::ClockTime| (time.nseconds() as f64 / 1e6).round() / 1e3;
         for report in reports {
             let running_time = segment.and_then(|s| s.to_running_time(report.start));
             let stream_time = segment.and_then(|s| s.to_stream_time(report.start));
-            let words: Vec<gst::Structure> = report
-                .words
-                .iter()
-                .map(|w| {
-                    gst::Structure::builder("word")
-                        .field("text", &w.text)
-                        .field("separator", " ".repeat(w.spaces_before as usize))
-                        .field("start", w.start)
-                        .field("duration", w.end.saturating_sub(w.start))
-                        .field("confidence", f64::from(w.confidence))
-                        .build()
-                })
-                .collect();
+            let words = report.words.iter().map(|w| {
+                gst::Structure::builder("word")
+                    .field("text", &w.text)
+                    .field("separator", " ".repeat(w.spaces_before as usize))
+                    .field("start", seconds(w.start))
+                    .field("end", seconds(w.end))
+                    .field("confidence", f64::from(w.confidence))
+                    .build()
+                    .to_send_value()
+            });
             let structure = gst::Structure::builder("quartznetstt")
                 .field("text", report.text())
                 .field("final", report.is_final)
-                .field("timestamp", report.start)
-                .field("duration", report.end.saturating_sub(report.start))
+                .field("start", seconds(report.start))
+                .field("end", seconds(report.end))
                 .field("running-time", running_time)
                 .field("stream-time", stream_time)
-                .field("words", gst::List::new(words))
+                .field("words", gst::Array::from_values(words))
                 .build();
             let message = gst::message::Element::builder(structure)
                 .src(&*self.obj())

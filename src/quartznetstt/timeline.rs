@@ -54,7 +54,7 @@ pub struct TimedWord {
 }
 
 /// What the bus message of a chunk says: its words, their span (the chunk's when there are
-/// none) and whether they are final.
+/// none) and whether they are final. The end of a stream is a final report without words.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     pub words: Vec<TimedWord>,
@@ -546,12 +546,15 @@ impl Timeline {
             }
         };
         let mut reports = Vec::new();
-        if !finals.is_empty() || result.last {
-            let mut last = report(finals, true);
-            if result.last {
-                last.trailing_spaces = result.trailing_spaces;
-            }
-            reports.push(last);
+        if !finals.is_empty() {
+            reports.push(report(finals, true));
+        }
+        if result.last {
+            // The end of the stream is always a report of its own: final, no words, the
+            // chunk's span, and the spaces the model wrote after the last word as its text.
+            let mut end_marker = report(&[], true);
+            end_marker.trailing_spaces = result.trailing_spaces;
+            reports.push(end_marker);
         }
         if !partial.is_empty() {
             reports.push(report(partial, false));
@@ -974,12 +977,17 @@ mod tests {
         t.push_result(&r, Some(end));
         let out = drain(&mut t);
         assert_eq!(out[1], (" x".to_string(), 0, 50));
+        // The last chunk's words, then the end of the stream on its own.
         let reports = t.take_reports();
-        assert!(reports[0].is_final);
+        assert_eq!(reports.len(), 2);
+        assert!(reports[0].is_final && reports[0].words.len() == 1);
+        assert!(reports[1].is_final && reports[1].words.is_empty());
         let mut empty = chunk(3, 0, vec![]);
         empty.last = true;
         t.push_result(&empty, Some(end));
-        assert!(t.take_reports()[0].words.is_empty());
+        let reports = t.take_reports();
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].is_final && reports[0].words.is_empty());
     }
 
     #[test]
