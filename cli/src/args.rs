@@ -136,13 +136,21 @@ pub struct Args {
 
     /// NeMo parity: write the whole-utterance features, [1, n_mels, T] as NeMo's
     /// preprocessor (one input)
-    #[arg(long, value_name = "F.npy", help_heading = "NeMo parity (the engine without the element)")]
+    #[arg(
+        long,
+        value_name = "F.npy",
+        help_heading = "NeMo parity (the engine without the element)"
+    )]
     pub dump_features: Option<PathBuf>,
 
     /// NeMo parity: write the log-probs the decoder saw, [1, T', V] as NeMo's model output
     /// (streaming: the kept frames of every buffer, as NeMo's FrameBatchASR keeps them; one
     /// input)
-    #[arg(long, value_name = "F.npy", help_heading = "NeMo parity (the engine without the element)")]
+    #[arg(
+        long,
+        value_name = "F.npy",
+        help_heading = "NeMo parity (the engine without the element)"
+    )]
     pub dump_logprobs: Option<PathBuf>,
 
     /// NeMo parity: stream as NeMo's FrameBatchASR does for QuartzNet (its buffer filled

@@ -180,9 +180,11 @@ fn destination(args: &Args, input: &str) -> io::Result<Box<dyn Write>> {
         (None, None) => None,
     };
     Ok(match path {
-        Some(path) => Box::new(BufWriter::new(File::create(&path).map_err(|e| {
-            io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-        })?)),
+        Some(path) => {
+            Box::new(BufWriter::new(File::create(&path).map_err(|e| {
+                io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+            })?))
+        }
         None => Box::new(io::stdout().lock()),
     })
 }

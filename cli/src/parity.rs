@@ -37,7 +37,9 @@ pub fn config(args: &Args) -> RecognizerConfig {
         right_context_ms: args.right_context_ms.unwrap_or(windows.right_context_ms),
         normalization: match args.normalization {
             Normalization::Auto => None,
-            Normalization::PerWindow => Some(quartznet_engine::config::NormalizationKind::PerWindow),
+            Normalization::PerWindow => {
+                Some(quartznet_engine::config::NormalizationKind::PerWindow)
+            }
             Normalization::Fixed => Some(quartznet_engine::config::NormalizationKind::Fixed),
         },
         padding: match args.padding {

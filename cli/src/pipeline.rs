@@ -80,7 +80,9 @@ pub fn decoder(
             .and_then(|caps| caps.structure(0).map(|s| s.name().starts_with("audio/")))
             .unwrap_or(false);
         let mut found = found.lock().unwrap();
-        let sink = convert.static_pad("sink").expect("audioconvert has a sink pad");
+        let sink = convert
+            .static_pad("sink")
+            .expect("audioconvert has a sink pad");
         if is_audio && !*found && pad.link(&sink).is_ok() {
             *found = true;
             return;
@@ -96,6 +98,20 @@ pub fn decoder(
             if let Some(discard_pad) = discard.static_pad("sink") {
                 let _ = pad.link(&discard_pad);
             }
+        }
+    });
+    // A file without sound would otherwise never end: nothing reaches the recogniser, so
+    // no end of stream either.
+    let found = audio_found.clone();
+    source.connect_no_more_pads(move |source| {
+        if !*found.lock().unwrap() {
+            let message = gst::message::Error::builder(
+                gst::StreamError::WrongType,
+                "the input has no audio stream",
+            )
+            .src(source)
+            .build();
+            let _ = source.post_message(message);
         }
     });
     Ok(audio_found)
@@ -142,7 +158,9 @@ pub fn run(
     let _ = pipeline.set_state(gst::State::Null);
     progress.finish();
     match outcome {
-        Err(e) if !*audio_found.lock().unwrap() => Err(format!("no audio stream found ({e})")),
+        Err(e) if !*audio_found.lock().unwrap() && !e.contains("no audio stream") => {
+            Err(format!("no audio stream found ({e})"))
+        }
         other => other,
     }
 }
