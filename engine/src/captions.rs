@@ -143,7 +143,13 @@ pub fn caption_lines<W: CaptionWord>(words: &[W], rules: &CaptionRules) -> Vec<S
         return vec![units.join(" ")];
     }
     let even = (1..units.len())
-        .map(|cut| (joined_len(&lengths[..cut]), joined_len(&lengths[cut..]), cut))
+        .map(|cut| {
+            (
+                joined_len(&lengths[..cut]),
+                joined_len(&lengths[cut..]),
+                cut,
+            )
+        })
         .filter(|&(a, b, _)| a <= limit && b <= limit)
         .min_by_key(|&(a, b, _)| a.abs_diff(b));
     if let Some((_, _, cut)) = even {
@@ -193,7 +199,10 @@ fn unit_texts<W: CaptionWord>(words: &[W]) -> Vec<String> {
 }
 
 fn units<W: CaptionWord>(words: &[W]) -> Vec<usize> {
-    unit_texts(words).iter().map(|u| u.chars().count()).collect()
+    unit_texts(words)
+        .iter()
+        .map(|u| u.chars().count())
+        .collect()
 }
 
 /// Length of pieces joined by single spaces.
@@ -281,7 +290,10 @@ mod tests {
         let cues = captions(&input, CaptionRules::DEFAULT);
         assert_eq!(cues.len(), 2);
         assert_eq!(cues[1].len(), 4);
-        assert_eq!(caption_lines(&cues[1], &CaptionRules::DEFAULT), ["and the army"]);
+        assert_eq!(
+            caption_lines(&cues[1], &CaptionRules::DEFAULT),
+            ["and the army"]
+        );
     }
 
     #[test]
@@ -294,7 +306,10 @@ mod tests {
         .map(|(i, t)| W(t, false, i as f64 * 0.3, i as f64 * 0.3 + 0.2))
         .collect();
         let lines = caption_lines(&input, &CaptionRules::DEFAULT);
-        assert_eq!(lines, ["the quick brown fox jumps", "over the lazy dog and runs"]);
+        assert_eq!(
+            lines,
+            ["the quick brown fox jumps", "over the lazy dog and runs"]
+        );
     }
 
     #[test]
@@ -323,7 +338,10 @@ mod tests {
         assert_eq!(times[1], (0.6, 0.6 + rules.min_display));
         assert_eq!(times[2], (5.0, 7.0));
         // Never shortened, even when the next one starts early.
-        assert_eq!(display_times(&[(0.0, 1.0), (0.5, 2.0)], &rules)[0], (0.0, 1.0));
+        assert_eq!(
+            display_times(&[(0.0, 1.0), (0.5, 2.0)], &rules)[0],
+            (0.0, 1.0)
+        );
     }
 
     #[test]
