@@ -25,7 +25,7 @@ import warnings
 import gi
 
 gi.require_version("Gst", "1.0")
-from gi.repository import Gst  # noqa: E402
+from gi.repository import GLib, Gst  # noqa: E402
 
 
 def words_of(message):
@@ -51,9 +51,14 @@ def main(argv):
     source = argv[1]
     uri = source if Gst.uri_is_valid(source) else Gst.filename_to_uri(os.path.abspath(source))
 
-    pipeline = Gst.parse_launch(
-        "uridecodebin name=source ! audioconvert ! audioresample ! quartznetstt name=stt ! fakesink"
-    )
+    try:
+        pipeline = Gst.parse_launch(
+            "uridecodebin name=source ! audioconvert ! audioresample ! quartznetstt name=stt ! fakesink"
+        )
+    except GLib.Error as error:
+        # Typically: no element "quartznetstt" (not installed, GST_PLUGIN_PATH not set).
+        print(f"error: {error.message} (is GST_PLUGIN_PATH set?)", file=sys.stderr)
+        return 1
     pipeline.get_by_name("source").set_property("uri", uri)
     if len(argv) == 3:
         pipeline.get_by_name("stt").set_property("model-path", argv[2])
