@@ -529,7 +529,10 @@ fn bus_messages_carry_words_times_and_finality() {
         assert!(!s.has_field("timestamp") && !s.has_field("duration"));
         let start = s.get::<f64>("start").unwrap();
         let end = s.get::<f64>("end").unwrap();
-        assert!(is_whole_ms(start) && is_whole_ms(end) && start <= end, "{s}");
+        assert!(
+            is_whole_ms(start) && is_whole_ms(end) && start <= end,
+            "{s}"
+        );
         // The running time is the start's, unrounded (the segment starts at 0).
         let running_time = s.get::<Option<gst::ClockTime>>("running-time").unwrap();
         let running_time = running_time.expect("a running time").nseconds() as f64 / 1e9;
@@ -604,12 +607,23 @@ fn a_final_message_without_words_ends_the_stream_before_eos() {
         root.join("models/quartznet-en.onnx").display(),
     ));
     let (last, before) = messages.split_last().expect("messages before EOS");
-    assert!(is_end_marker(last), "the last message is not an end: {last}");
+    assert!(
+        is_end_marker(last),
+        "the last message is not an end: {last}"
+    );
     // The marker's text is the spaces the model wrote after the last word (if any).
-    assert!(last.get::<String>("text").unwrap().chars().all(|c| c == ' '));
+    assert!(
+        last.get::<String>("text")
+            .unwrap()
+            .chars()
+            .all(|c| c == ' ')
+    );
     assert!(before.iter().all(|s| !is_end_marker(s)), "{messages:#?}");
     // The last chunk's words came in a final message of their own just before.
-    assert!(!bus_words(before.last().unwrap()).is_empty(), "{messages:#?}");
+    assert!(
+        !bus_words(before.last().unwrap()).is_empty(),
+        "{messages:#?}"
+    );
     let words: usize = before
         .iter()
         .filter(|s| s.get::<bool>("final").unwrap())
