@@ -53,7 +53,8 @@ def main(argv):
 
     try:
         pipeline = Gst.parse_launch(
-            "uridecodebin name=source ! audioconvert ! audioresample ! quartznetstt name=stt ! fakesink"
+            "uridecodebin name=source ! audioconvert ! audioresample"
+            " ! quartznetstt name=stt ! fakesink"
         )
     except GLib.Error as error:
         # Typically: no element "quartznetstt" (not installed, GST_PLUGIN_PATH not set).
@@ -67,25 +68,30 @@ def main(argv):
     # When the pipeline cannot start (a missing file, a bad model), the element that failed
     # has posted an ERROR saying why: read what is on the bus, without waiting.
     started = pipeline.set_state(Gst.State.PLAYING) != Gst.StateChangeReturn.FAILURE
-    timeout = Gst.CLOCK_TIME_NONE if started else 0
-    status = 0
+    try:
+        return print_words(bus, Gst.CLOCK_TIME_NONE if started else 0)
+    finally:
+        pipeline.set_state(Gst.State.NULL)
+
+
+def print_words(bus, timeout):
+    """Prints the final words of the `quartznetstt` messages until EOS; returns the exit
+    status: 1 on an ERROR message, or when no message comes within `timeout`."""
     while True:
         message = bus.timed_pop_filtered(
             timeout, Gst.MessageType.ELEMENT | Gst.MessageType.ERROR | Gst.MessageType.EOS
         )
         if message is None:
             print("error: the pipeline did not start", file=sys.stderr)
-            status = 1
-            break
+            return 1
         if message.type == Gst.MessageType.ERROR:
             error, debug = message.parse_error()
             print(f"error from {message.src.get_name()}: {error.message}", file=sys.stderr)
             if debug:
                 print(debug, file=sys.stderr)
-            status = 1
-            break
+            return 1
         if message.type == Gst.MessageType.EOS:
-            break
+            return 0
         s = message.get_structure()
         if s is None or s.get_name() != "quartznetstt":
             continue
@@ -102,9 +108,12 @@ def main(argv):
                 f"  {word.get_value('confidence'):.2f}  {word.get_string('text')}"
             )
         sys.stdout.flush()
-    pipeline.set_state(Gst.State.NULL)
-    return status
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        sys.exit(main(sys.argv))
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

@@ -17,6 +17,7 @@
 //! installed plugin nor GST_PLUGIN_PATH is needed. Exits with status 1 and the error on
 //! stderr on an ERROR message.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -25,6 +26,14 @@ use gst::prelude::*;
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): stop quietly, as command-line tools do.
+        Err(error)
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("{error}");
             ExitCode::FAILURE
@@ -75,6 +84,7 @@ fn print_words(
     bus: &gst::Bus,
     timeout: impl Into<Option<gst::ClockTime>>,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let mut out = std::io::stdout().lock();
     for message in bus.iter_timed(timeout) {
         match message.view() {
             gst::MessageView::Error(err) => {
@@ -95,18 +105,19 @@ fn print_words(
                 if words.is_empty() {
                     // A final message without words ends a stream (EOS, new segment,
                     // timestamp jump).
-                    println!("(end of stream at {:.3} s)", s.get::<f64>("end")?);
+                    writeln!(out, "(end of stream at {:.3} s)", s.get::<f64>("end")?)?;
                     continue;
                 }
                 for word in words.iter() {
                     let word = word.get::<&gst::StructureRef>()?;
-                    println!(
+                    writeln!(
+                        out,
                         "{:7.3} {:7.3}  {:.2}  {}",
                         word.get::<f64>("start")?,
                         word.get::<f64>("end")?,
                         word.get::<f64>("confidence")?,
                         word.get::<&str>("text")?,
-                    );
+                    )?;
                 }
             }
             _ => {}
