@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MPL-2.0
 # Installs what quartznetstt needs on a fresh Debian bookworm machine:
-#  - GStreamer 1.22 development files and tools, meson (only when run as root and missing);
+#  - GStreamer 1.22 development files and tools, meson, PyGObject with the GStreamer
+#    typelibs for examples/bus_words.py (only when run as root and missing);
 #  - the pinned ONNX Runtime library, taken from PyPI's onnxruntime wheel, into
 #    ${XDG_DATA_HOME:-~/.local/share}/quartznetstt/onnxruntime/, where the plugin and
 #    quartznet-transcribe find it without any variable.
@@ -13,7 +14,8 @@ ORT_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/quartznetstt/onnxruntime"
 ORT_LIB="$ORT_DIR/libonnxruntime.so.$ORT_VERSION"
 
 apt_packages=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-x meson ninja-build pkg-config python3-pip)
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-x meson ninja-build pkg-config python3-pip
+  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

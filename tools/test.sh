@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MPL-2.0
 # The README's test command: installs what is missing (tools/setup.sh), then runs the
 # formatting and lint gates over the whole workspace (engine, plugin, client), the whole
-# cargo test suite (unit, NeMo parity, LM, element, pipelines, client), the engine's example
-# and the meson build with its tests, and ends with one summary line.
+# cargo test suite (unit, NeMo parity, LM, element, pipelines, client), the engine's example,
+# the application examples (examples/: Rust and Python) and the meson build with its tests,
+# and ends with one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,10 +14,34 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+words=$(mktemp)
+plugin_dir=$(mktemp -d)
+trap 'rm -rf "$log" "$words" "$plugin_dir"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 # The engine on its own, as a Rust app would use it: its example transcribes a bundled sample.
 cargo run --locked --quiet -p quartznet-engine --example transcribe -- samples/LJ001-0001.wav | tail -n 1
+
+# The application examples (examples/README.md), on the bundled model: each must print word
+# lines ("  1.380   1.700  0.93  hello") read from the element's bus messages.
+check_words() { # NAME: the word lines in $words
+  local n
+  n=$(grep -Ec '^ *[0-9]+\.[0-9]{3} +[0-9]+\.[0-9]{3}  [01]\.[0-9]{2}  [^ ]' "$words" || true)
+  if [ "$n" -eq 0 ]; then
+    echo "$1 printed no word line:" >&2
+    cat "$words" >&2
+    exit 1
+  fi
+  echo "$1: $n words"
+}
+# Rust: the plugin registered statically, no GST_PLUGIN_PATH.
+cargo run --locked --quiet --example bus_words -- samples/LJ001-0001.wav >"$words"
+check_words examples/bus_words.rs
+# Python (PyGObject): the plugin of this build, alone in its folder (GStreamer would try to
+# load every library in target/debug/).
+cargo build --locked --quiet -p gst-plugin-quartznetstt --lib
+cp target/debug/libgstquartznetstt.so "$plugin_dir/"
+GST_PLUGIN_PATH="$plugin_dir" /usr/bin/python3 examples/bus_words.py samples/LJ001-0001.wav >"$words"
+check_words examples/bus_words.py
 
 # The meson build must keep working too (it builds the release plugin and runs its tests).
 builddir=$(mktemp -d)
