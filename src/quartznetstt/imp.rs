@@ -958,12 +958,16 @@ impl QuartzNetStt {
     fn open(&self, settings: &Settings) -> Result<(Stream, State), gst::ErrorMessage> {
         let path = match non_empty(&settings.model_path) {
             Some(path) => PathBuf::from(path),
-            None => bundled::find().map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::NotFound,
-                    ("no model: set the model-path property to an ONNX model exported from NeMo ({e})")
-                )
-            })?,
+            None => {
+                let path = bundled::find().map_err(|e| {
+                    gst::error_msg!(
+                        gst::ResourceError::NotFound,
+                        ("no model: set the model-path property to an ONNX model exported from NeMo ({e})")
+                    )
+                })?;
+                gst::info!(CAT, imp = self, "{}", bundled::explain(&path));
+                path
+            }
         };
         // Until the first buffer shows otherwise, input is taken to be live (see `replan`).
         let config = settings.recognizer_config(true);
