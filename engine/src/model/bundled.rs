@@ -50,8 +50,11 @@ pub fn candidates() -> Vec<(PathBuf, Origin)> {
         paths.push((PathBuf::from(dir).join(FILE_NAME), Origin::MesonInstall));
     }
     if let Some(prefix) = locate::plugin_dir().and_then(locate::install_prefix) {
-        let dir = prefix.join("share/quartznetstt/models");
-        paths.push((dir.join(FILE_NAME), Origin::BesidePlugin));
+        let path = prefix.join("share/quartznetstt/models").join(FILE_NAME);
+        // The same folder as meson's when the install was not moved: listed once.
+        if !paths.iter().any(|(p, _)| *p == path) {
+            paths.push((path, Origin::BesidePlugin));
+        }
     }
     if let Some(dir) = locate::user_data_dir() {
         paths.push((dir.join("models").join(FILE_NAME), Origin::User));
