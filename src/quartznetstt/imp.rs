@@ -21,7 +21,7 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 -q filesrc location=tests/fixtures/audio/LJ001-0001.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt model-path=tests/fixtures/models/quartznet-tiny.onnx append-newline=true ! fdsink fd=1
+ * gst-launch-1.0 -q filesrc location=samples/LJ001-0001.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt append-newline=true ! fdsink fd=1
  * ]|
  */
 use std::path::PathBuf;
