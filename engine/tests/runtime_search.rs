@@ -41,7 +41,11 @@ fn run_child(ld_library_path: &str, home: &Path, cwd: &Path) -> String {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     stdout
         .lines()
         .find(|line| line.starts_with("LOADED ") || line.starts_with("ERROR "))

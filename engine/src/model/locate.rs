@@ -58,7 +58,11 @@ pub fn user_data_dir() -> Option<PathBuf> {
 /// The file named by the first set variable of `variables`: `None` when none is set, an
 /// error ([`Error::NotFound`]) when it names no file. A set variable is final: the usual
 /// places are not searched behind the user's back.
-pub fn from_variables(what: &'static str, name: &str, variables: &[&str]) -> Option<Result<PathBuf>> {
+pub fn from_variables(
+    what: &'static str,
+    name: &str,
+    variables: &[&str],
+) -> Option<Result<PathBuf>> {
     let (variable, value) = variables.iter().find_map(|variable| {
         std::env::var_os(variable)
             .filter(|v| !v.is_empty())
