@@ -241,4 +241,12 @@ mod tests {
             "{candidates:?}"
         );
     }
+
+    /// The dynamic linker's answer counts only if it is an ONNX Runtime.
+    #[test]
+    fn the_linker_answer_must_be_onnx_runtime() {
+        assert_eq!(linker_lookup("libquartznetstt-no-such-library.so"), None);
+        // Loads (the C library's maths), but has no OrtGetApiBase.
+        assert_eq!(linker_lookup("libm.so.6"), None);
+    }
 }
