@@ -8,4 +8,4 @@
 # sink, which waits for each text's time, from blocking the element (and so the capture).
 # -m prints the recognition results posted on the bus.
 # Run from the repository root with the plugin on GST_PLUGIN_PATH (see pipelines/README.md).
-gst-launch-1.0 -m audiotestsrc is-live=true num-buffers=50 samplesperbuffer=1600 wave=ticks ! audio/x-raw,rate=16000,channels=1 ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=10000000000 ! audioconvert ! audioresample ! quartznetstt model-path="${QUARTZNETSTT_MODEL:-tests/fixtures/models/quartznet-tiny.onnx}" ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! fakesink sync=true
+gst-launch-1.0 -m audiotestsrc is-live=true num-buffers=50 samplesperbuffer=1600 wave=ticks ! audio/x-raw,rate=16000,channels=1 ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=10000000000 ! audioconvert ! audioresample ! quartznetstt ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! fakesink sync=true

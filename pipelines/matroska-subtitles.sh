@@ -6,4 +6,4 @@
 # longer while a word is still being spoken), and matroskamux interleaves by time, so the
 # audio branch's queue must be unbounded or the tee stalls both branches.
 # Run from the repository root with the plugin on GST_PLUGIN_PATH (see pipelines/README.md).
-gst-launch-1.0 -q filesrc location="${QUARTZNETSTT_AUDIO:-tests/fixtures/audio/LJ001-0001.wav}" ! wavparse ! tee name=audio ! queue ! audioconvert ! audioresample ! quartznetstt model-path="${QUARTZNETSTT_MODEL:-tests/fixtures/models/quartznet-tiny.onnx}" ! mux.subtitle_0 audio. ! queue max-size-time=0 max-size-bytes=0 max-size-buffers=0 ! audioconvert ! flacenc ! mux.audio_0 matroskamux name=mux ! filesink location="${QUARTZNETSTT_OUT:-/tmp}/quartznetstt.mkv"
+gst-launch-1.0 -q filesrc location="${QUARTZNETSTT_AUDIO:-samples/LJ001-0001.wav}" ! wavparse ! tee name=audio ! queue ! audioconvert ! audioresample ! quartznetstt ! mux.subtitle_0 audio. ! queue max-size-time=0 max-size-bytes=0 max-size-buffers=0 ! audioconvert ! flacenc ! mux.audio_0 matroskamux name=mux ! filesink location="${QUARTZNETSTT_OUT:-/tmp}/quartznetstt.mkv"

@@ -7,4 +7,4 @@
 # $QUARTZNETSTT_OUT/quartznetstt-overlay.yuv; to watch it instead, replace everything after
 # textoverlay with "videoconvert ! autovideosink".
 # Run from the repository root with the plugin on GST_PLUGIN_PATH (see pipelines/README.md).
-gst-launch-1.0 -q filesrc location="${QUARTZNETSTT_AUDIO:-tests/fixtures/audio/LJ001-0001.wav}" ! wavparse ! audioconvert ! audioresample ! quartznetstt model-path="${QUARTZNETSTT_MODEL:-tests/fixtures/models/quartznet-tiny.onnx}" ! overlay.text_sink videotestsrc num-buffers=100 pattern=black ! video/x-raw,format=I420,width=320,height=240,framerate=10/1 ! textoverlay name=overlay font-desc="Sans 10" wrap-mode=wordchar ! filesink location="${QUARTZNETSTT_OUT:-/tmp}/quartznetstt-overlay.yuv"
+gst-launch-1.0 -q filesrc location="${QUARTZNETSTT_AUDIO:-samples/LJ001-0001.wav}" ! wavparse ! audioconvert ! audioresample ! quartznetstt ! overlay.text_sink videotestsrc num-buffers=100 pattern=black ! video/x-raw,format=I420,width=320,height=240,framerate=10/1 ! textoverlay name=overlay font-desc="Sans 10" wrap-mode=wordchar ! filesink location="${QUARTZNETSTT_OUT:-/tmp}/quartznetstt-overlay.yuv"

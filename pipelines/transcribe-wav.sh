@@ -5,4 +5,4 @@
 # audioconvert ! audioresample make any WAV fit: the element only takes S16LE mono at the
 # model's rate. -q keeps gst-launch's own progress lines out of the transcript.
 # Run from the repository root with the plugin on GST_PLUGIN_PATH (see pipelines/README.md).
-gst-launch-1.0 -q filesrc location="${QUARTZNETSTT_AUDIO:-tests/fixtures/audio/LJ001-0001.wav}" ! wavparse ! audioconvert ! audioresample ! quartznetstt model-path="${QUARTZNETSTT_MODEL:-tests/fixtures/models/quartznet-tiny.onnx}" append-newline=true ! fdsink fd=1
+gst-launch-1.0 -q filesrc location="${QUARTZNETSTT_AUDIO:-samples/LJ001-0001.wav}" ! wavparse ! audioconvert ! audioresample ! quartznetstt append-newline=true ! fdsink fd=1

@@ -6,4 +6,4 @@
 # being spoken; a final message without words ends the stream). The text buffers themselves
 # are dropped by fakesink: the messages are the output here.
 # Run from the repository root with the plugin on GST_PLUGIN_PATH (see pipelines/README.md).
-gst-launch-1.0 -m filesrc location="${QUARTZNETSTT_AUDIO:-tests/fixtures/audio/LJ001-0001.wav}" ! wavparse ! audioconvert ! audioresample ! quartznetstt model-path="${QUARTZNETSTT_MODEL:-tests/fixtures/models/quartznet-tiny.onnx}" granularity=word ! fakesink
+gst-launch-1.0 -m filesrc location="${QUARTZNETSTT_AUDIO:-samples/LJ001-0001.wav}" ! wavparse ! audioconvert ! audioresample ! quartznetstt granularity=word ! fakesink

@@ -15,12 +15,13 @@ mod quartznetstt;
 pub use quartznetstt::{Decoder, Granularity, Normalize, Padding, QuartzNetStt};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    // An ONNX Runtime library installed beside the plugin file is found without variables.
+    // An ONNX Runtime library installed beside the plugin file, and the model installed
+    // under the same prefix, are found without variables.
     if let Some(dir) = plugin
         .filename()
         .and_then(|f| f.parent().map(|d| d.to_path_buf()))
     {
-        quartznet_engine::model::runtime::set_plugin_dir(dir);
+        quartznet_engine::model::set_plugin_dir(dir);
     }
     quartznetstt::register(plugin)
 }

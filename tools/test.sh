@@ -48,7 +48,7 @@ builddir=$(mktemp -d)
 meson setup "$builddir" >/dev/null
 meson compile -C "$builddir"
 # (the cargo suite itself already ran above, in the debug profile)
-meson test -C "$builddir" --print-errorlogs element-loads quartznet-transcribe
+meson test -C "$builddir" --print-errorlogs element-loads quartznet-transcribe installed
 # The caption chain: quartznetstt as gst-plugins-rs's transcriberbin's transcriber (its own
 # cargo project, on gstreamer-rs 0.23), with the release plugin meson just built.
 cargo fmt --check --manifest-path tests/transcriberbin/Cargo.toml

@@ -21,7 +21,7 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 -q filesrc location=tests/fixtures/audio/LJ001-0001.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt model-path=tests/fixtures/models/quartznet-tiny.onnx append-newline=true ! fdsink fd=1
+ * gst-launch-1.0 -q filesrc location=samples/LJ001-0001.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt append-newline=true ! fdsink fd=1
  * ]|
  */
 use std::path::PathBuf;
@@ -996,12 +996,16 @@ impl QuartzNetStt {
     fn open(&self, settings: &Settings) -> Result<(Stream, State), gst::ErrorMessage> {
         let path = match non_empty(&settings.model_path) {
             Some(path) => PathBuf::from(path),
-            None => bundled::find().map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::NotFound,
-                    ("no model: set the model-path property to an ONNX model exported from NeMo ({e})")
-                )
-            })?,
+            None => {
+                let path = bundled::find().map_err(|e| {
+                    gst::error_msg!(
+                        gst::ResourceError::NotFound,
+                        ("no model: set the model-path property to an ONNX model exported from NeMo ({e})")
+                    )
+                })?;
+                gst::info!(CAT, imp = self, "{}", bundled::explain(&path));
+                path
+            }
         };
         // Until the first buffer shows otherwise, input is taken to be live (see `replan`).
         let config = settings.recognizer_config(true);

@@ -3,9 +3,45 @@
 //! ONNX Runtime library, the bundled model). A leaf: the runtime and the bundled-model
 //! lookup both use it, and it uses neither.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
+
+/// The folder the GStreamer plugin file was loaded from (set by `plugin_init`).
+static PLUGIN_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Records the folder of the loaded plugin file (the first call wins).
+pub fn set_plugin_dir(dir: PathBuf) {
+    let _ = PLUGIN_DIR.set(dir);
+}
+
+/// The folder the plugin file was loaded from, when the engine runs inside the plugin.
+pub fn plugin_dir() -> Option<&'static Path> {
+    PLUGIN_DIR.get().map(PathBuf::as_path)
+}
+
+/// The installation prefix of a plugin folder laid out as installs do:
+/// `<prefix>/lib*/gstreamer-1.0` or, with a multiarch folder, `<prefix>/lib*/<triplet>/gstreamer-1.0`
+/// (`/usr/lib/x86_64-linux-gnu/gstreamer-1.0` gives `/usr`). Anything else (cargo's
+/// `target/release`) has none, so nothing is looked for relative to it.
+pub fn install_prefix(plugin_dir: &Path) -> Option<&Path> {
+    if plugin_dir.file_name()? != "gstreamer-1.0" {
+        return None;
+    }
+    let is_libdir = |dir: &Path| {
+        dir.file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("lib"))
+    };
+    let parent = plugin_dir.parent()?;
+    let libdir = if is_libdir(parent) {
+        parent
+    } else {
+        parent.parent().filter(|dir| is_libdir(dir))?
+    };
+    libdir.parent()
+}
 
 /// `$XDG_DATA_HOME/quartznetstt` (default `~/.local/share/quartznetstt`): where
 /// `tools/setup.sh` installs the runtime and a user may keep models.
@@ -19,43 +55,34 @@ pub fn user_data_dir() -> Option<PathBuf> {
     Some(data_home.join("quartznetstt"))
 }
 
-/// The file named by the first set variable of `variables` (an error if it names no file),
-/// else the first of `candidates` that exists. The error ([`Error::NotFound`], `what` and
-/// `name` saying what was looked for) lists what was searched, so the caller only adds what
-/// to do about it.
-pub fn find_file(
+/// The file named by the first set variable of `variables`: `None` when none is set, an
+/// error ([`Error::NotFound`]) when it names no file. A set variable is final: the usual
+/// places are not searched behind the user's back.
+pub fn from_variables(
     what: &'static str,
     name: &str,
     variables: &[&str],
-    candidates: &[PathBuf],
-) -> Result<PathBuf> {
-    let not_found = |detail: String| Error::NotFound {
-        what,
-        path: PathBuf::from(name),
-        detail,
-    };
-    for variable in variables {
-        if let Some(value) = std::env::var_os(variable).filter(|v| !v.is_empty()) {
-            let path = PathBuf::from(value);
-            return if path.is_file() {
-                Ok(path)
-            } else {
-                Err(not_found(format!(
-                    "{variable}={} does not name a file",
-                    path.display()
-                )))
-            };
-        }
-    }
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            let searched: Vec<String> =
-                candidates.iter().map(|p| p.display().to_string()).collect();
-            not_found(format!("not found (searched {})", searched.join(", ")))
+) -> Option<Result<PathBuf>> {
+    let (variable, value) = variables.iter().find_map(|variable| {
+        std::env::var_os(variable)
+            .filter(|v| !v.is_empty())
+            .map(|value| (variable, PathBuf::from(value)))
+    })?;
+    Some(if value.is_file() {
+        Ok(value)
+    } else {
+        Err(Error::NotFound {
+            what,
+            path: PathBuf::from(name),
+            detail: format!("{variable}={} does not name a file", value.display()),
         })
+    })
+}
+
+/// `paths` as a message lists them: comma-separated, in order.
+pub fn list(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
 }
 
 #[cfg(test)]
@@ -63,26 +90,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn first_existing_candidate_wins() {
-        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let found = find_file(
-            "file",
-            "x",
-            &[],
-            &[
-                here.join("no-such-file"),
-                here.join("Cargo.toml"),
-                here.join("src/lib.rs"),
-            ],
+    fn install_prefix_of_usual_plugin_folders() {
+        let prefix = |dir: &str| install_prefix(Path::new(dir)).map(Path::to_path_buf);
+        assert_eq!(prefix("/usr/lib/gstreamer-1.0"), Some("/usr".into()));
+        assert_eq!(prefix("/usr/lib64/gstreamer-1.0"), Some("/usr".into()));
+        assert_eq!(
+            prefix("/opt/q/lib/x86_64-linux-gnu/gstreamer-1.0"),
+            Some("/opt/q".into())
         );
-        assert_eq!(found.unwrap(), here.join("Cargo.toml"));
-        let error = find_file("file", "x", &[], &[here.join("no-such-file")]).unwrap_err();
-        let Error::NotFound { detail, .. } = error else {
-            panic!("{error:?}");
-        };
-        assert!(
-            detail.starts_with("not found (searched ") && detail.contains("no-such-file"),
-            "{detail}"
-        );
+        assert_eq!(prefix("/work/repo/target/release"), None);
+        assert_eq!(prefix("/work/repo/target/gstreamer-1.0"), None);
+        assert_eq!(prefix("gstreamer-1.0"), None);
     }
 }

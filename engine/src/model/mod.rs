@@ -14,6 +14,13 @@ pub use description::{FORMAT, METADATA_KEY, ModelDescription, english_labels, pa
 pub use onnx::{LoadOptions, OnnxModel};
 pub use pool::SessionPool;
 
+/// Records the folder the GStreamer plugin file was loaded from (its `plugin_init` calls
+/// this): an ONNX Runtime installed in `<folder>/quartznetstt/` and the bundled model
+/// installed under the same prefix are then found without variables.
+pub fn set_plugin_dir(dir: std::path::PathBuf) {
+    locate::set_plugin_dir(dir);
+}
+
 use crate::error::Result;
 use crate::frontend::Features;
 

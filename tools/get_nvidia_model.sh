@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
+# Downloads one of NVIDIA's published NeMo character-CTC checkpoints and exports it for
+# quartznetstt (ONNX + description), then prints how to use it.
+#
+#   tools/get_nvidia_model.sh [-o DIR] NAME [-- EXPORT_OPTIONS...]
+#   tools/get_nvidia_model.sh [-o DIR] --nemo FILE.nemo|file:///FILE.nemo [NAME] [-- EXPORT_OPTIONS...]
+#   tools/get_nvidia_model.sh --list
+#
+# NAME is one of the checkpoints NeMo's EncDecCTCModel.list_available_models() names
+# (NeMo 2.4; `--list` prints them), e.g. stt_en_quartznet15x5, QuartzNet15x5Base-En,
+# stt_en_jasper10x5dr, stt_de_quartznet15x5. Subword (BPE) models such as stt_en_citrinet_256
+# and the conformers, and RNN-T/TDT models, are refused: the element runs character CTC only.
+#
+# Download: from NGC (the address NeMo itself uses), else from Hugging Face
+# (huggingface.co/nvidia/NAME/resolve/main/NAME.nemo), with curl, resumable (run it again
+# after an interruption), into ${XDG_CACHE_HOME:-~/.cache}/quartznetstt/nemo/NAME.nemo; an
+# existing complete file is reused. No checksum is checked (none is published beside the
+# files). --nemo skips the download.
+# Export: tools/export_nemo.py in the NeMo venv ($NEMO_PYTHON, default
+# /opt/venvs/nemo3/bin/python, made by `tools/setup_nemo.sh nemo3`), writing DIR/NAME.onnx and
+# DIR/NAME.json; DIR defaults to ${XDG_DATA_HOME:-~/.local/share}/quartznetstt/models.
+# EXPORT_OPTIONS go to export_nemo.py (e.g. --int8, --language-model, --pad-mode zeros for a
+# checkpoint trained with NeMo >= 2.5; every published one predates it, hence its default).
+#
+# Needs internet access (not CI's) and NeMo (not installed in CI): nothing in the test suite
+# runs it. The export half was run locally on a checkpoint trained here (tools/README.md).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+NEMO_PYTHON=${NEMO_PYTHON:-/opt/venvs/nemo3/bin/python}
+NGC=https://api.ngc.nvidia.com/v2/models/nvidia
+
+# NAME -> path below $NGC, from NeMo 2.4's EncDecCTCModel.list_available_models() (NeMo 3.0
+# dropped most of them from the list; the files are still published).
+ngc_path() {
+  case $1 in
+    QuartzNet15x5Base-En) echo "nemospeechmodels/versions/1.0.0a5/files/QuartzNet15x5Base-En.nemo" ;;
+    stt_en_quartznet15x5 | stt_en_jasper10x5dr | stt_ca_quartznet15x5 | stt_it_quartznet15x5 | \
+      stt_fr_quartznet15x5 | stt_es_quartznet15x5 | stt_de_quartznet15x5 | stt_pl_quartznet15x5 | \
+      stt_ru_quartznet15x5 | stt_zh_citrinet_512)
+      echo "nemo/$1/versions/1.0.0rc1/files/$1.nemo" ;;
+    stt_zh_citrinet_1024_gamma_0_25) echo "nemo/$1/versions/1.0.0/files/$1.nemo" ;;
+    *) return 1 ;;
+  esac
+}
+KNOWN="QuartzNet15x5Base-En stt_en_quartznet15x5 stt_en_jasper10x5dr stt_ca_quartznet15x5
+stt_it_quartznet15x5 stt_fr_quartznet15x5 stt_es_quartznet15x5 stt_de_quartznet15x5
+stt_pl_quartznet15x5 stt_ru_quartznet15x5 stt_zh_citrinet_512 stt_zh_citrinet_1024_gamma_0_25"
+
+usage() {
+  sed -n '3,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+refuse() {
+  echo "get_nvidia_model: $1 is not a character CTC checkpoint NVIDIA publishes (known: $(echo $KNOWN))." >&2
+  case $1 in
+    *citrinet* | *conformer* | *fastconformer* | *contextnet* | *squeezeformer* | *_bpe* | *parakeet* | *canary*)
+      echo "  $1 is a subword (BPE/WPE) or transducer/attention model: quartznetstt runs character CTC models only." >&2 ;;
+  esac
+  echo "  A checkpoint you have: --nemo FILE.nemo (export_nemo.py refuses what the element cannot run)." >&2
+  exit 2
+}
+
+# Downloads $1 into the partial file $2 (resuming what it holds), then names it $3; fails
+# when the server says no.
+fetch() {
+  echo "get_nvidia_model: downloading $1"
+  curl --fail --location --retry 3 --progress-bar --continue-at - --output "$2" "$1" && mv "$2" "$3"
+}
+
+out=${XDG_DATA_HOME:-$HOME/.local/share}/quartznetstt/models
+nemo=
+name=
+while [ $# -gt 0 ]; do
+  case $1 in
+    -o | --output) out=${2:?-o needs a folder}; shift 2 ;;
+    --nemo) nemo=${2:?--nemo needs a file}; shift 2 ;;
+    --list) echo "$KNOWN" | tr ' ' '\n'; exit 0 ;;
+    -h | --help) usage ;;
+    --) shift; break ;;
+    -*) echo "get_nvidia_model: unknown option $1" >&2; usage ;;
+    *) [ -z "$name" ] || usage; name=$1; shift ;;
+  esac
+done
+nemo=${nemo#file://}
+
+if [ -n "$nemo" ]; then
+  [ -f "$nemo" ] || { echo "get_nvidia_model: $nemo is not a file" >&2; exit 2; }
+  name=${name:-$(basename "$nemo" .nemo)}
+else
+  [ -n "$name" ] || usage
+  path=$(ngc_path "$name") || refuse "$name"
+  cache=${XDG_CACHE_HOME:-$HOME/.cache}/quartznetstt/nemo
+  mkdir -p "$cache"
+  nemo=$cache/$name.nemo
+  # One partial file per source: a resumed download continues the same file.
+  if [ ! -f "$nemo" ] && ! fetch "$NGC/$path" "$nemo.ngc.part" "$nemo" &&
+    ! fetch "https://huggingface.co/nvidia/$name/resolve/main/$name.nemo" "$nemo.hf.part" "$nemo"; then
+    echo "get_nvidia_model: cannot download $name (no internet access?); run again to resume, or pass --nemo FILE" >&2
+    exit 1
+  fi
+fi
+
+[ -x "$NEMO_PYTHON" ] || {
+  echo "get_nvidia_model: no NeMo python at $NEMO_PYTHON: run tools/setup_nemo.sh nemo3, or set NEMO_PYTHON" >&2
+  exit 1
+}
+# The transcripts' language, from NVIDIA's naming (stt_<language>_...); English otherwise.
+language=en
+case $name in stt_??_*) language=${name:4:2} ;; esac
+mkdir -p "$out"
+model=$out/$name.onnx
+"$NEMO_PYTHON" "$here/export_nemo.py" "$nemo" -o "$model" --language "$language" "$@"
+
+cat <<EOF
+
+Model ready: $model (description: ${model%.onnx}.json)
+  gst-launch-1.0 filesrc location=speech.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt model-path="$model" append-newline=true ! fdsink fd=1
+  quartznet-transcribe --model "$model" speech.wav
+Or make it the default of both: export QUARTZNETSTT_MODEL="$model"
+EOF
