@@ -240,7 +240,7 @@ def cmd_bench(args):
         extra = [f"decoder={decoder}"] if decoder else []
         return [args.gst_launch, "-q", "filesrc", f"location={args.audio}", "!", "wavparse", "!",
                 "audioconvert", "!", "audioresample", "!", "quartznetstt", "threads=1",
-                f"model-path={args.model}", *extra, "append-newline=true", "!",
+                f"model-path={args.model}", *extra, "separator=newline", "!",
                 "filesink", f"location={gst_text}"]
 
     cli = [args.cli, "--offline", "--threads", "1", "--model", args.model]

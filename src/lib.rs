@@ -34,6 +34,6 @@ gst::plugin_define!(
     "MPL",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    env!("QUARTZNETSTT_PACKAGE_ORIGIN"),
     env!("BUILD_REL_DATE")
 );

@@ -63,6 +63,8 @@ fn element_with(model: &std::path::Path, granularity: &str) -> gst::Element {
         .property("right-context-ms", RIGHT_MS)
         .property("word-gap-ms", WORD_GAP_MS)
         .property_from_str("granularity", granularity)
+        // The model's own spaces, so the buffers concatenate into the engine's exact text.
+        .property_from_str("separator", "model")
         .build()
         .unwrap()
 }

@@ -101,13 +101,13 @@ def merged_words(entry):
     """[(word, {combination: confidence})]: pieces cut for timing joined, as in the text."""
     words = []  # [text, {combination: [(confidence, tokens)]}]
     for w in entry["words"]:
-        pieces = {k: (v, len(w["word"])) for k, v in w["confidences"].items()}
+        pieces = {k: (v, len(w["text"])) for k, v in w["confidences"].items()}
         if words and w["separator"] == "":
-            words[-1][0] += w["word"]
+            words[-1][0] += w["text"]
             for k, v in pieces.items():
                 words[-1][1][k].append(v)
         else:
-            words.append([w["word"], {k: [v] for k, v in pieces.items()}])
+            words.append([w["text"], {k: [v] for k, v in pieces.items()}])
     out = []
     for text, confidences in words:
         joined = {}

@@ -13,7 +13,7 @@ export GST_PLUGIN_PATH="$PWD/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}
 
 transcribe() {
   gst-launch-1.0 -q filesrc location="$1" ! wavparse ! audioconvert ! audioresample ! \
-    quartznetstt append-newline=true ! fdsink fd=1
+    quartznetstt separator=newline ! fdsink fd=1
 }
 
 if [ $# -gt 0 ]; then

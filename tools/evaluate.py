@@ -1,22 +1,22 @@
 # SPDX-License-Identifier: MPL-2.0
-"""Word and character error rates of a model through quartznet-transcribe (the element's engine).
+"""Word and character error rates of a model through quartznet-transcribe (the element).
 
     python3 tools/evaluate.py [--model models/quartznet-en.onnx] [--decoder greedy] SET...
 
 A SET is a NeMo manifest (JSON lines with audio_filepath and text) or a folder holding a
 `manifest.tsv` (file, reference, ...) such as ../shared/eval/real-dev. Each set is measured
-offline (whole utterance) and with the element's default streaming windows (`--modes` also
-takes `file`: the element's windows for input that is not live, `--non-live`), with the default
+offline (whole utterance, NeMo's transcribe(): the engine's `--offline`) and through the element
+as live input (`--latency-ms 4000`, its default live windows; `--modes` also takes `file`: the
+element's windows for input that is not live, the client's default), with the default
 decoder (beam search with the model's language model, if it has one) unless told otherwise. Standard library
 only; builds nothing: run `cargo build --release` first (tools/demo.sh does).
 
 `--join SECONDS` joins each set's clips, in order, into files of at least that length (the
 references likewise) and scores those, so that window boundaries fall inside speech.
 
-Streaming also reports how long after a word ends its text comes out: the median and 95th
-percentile of (audio pushed when the word's chunk was recognised - the word's end), in seconds.
-That is the delay the windows and word rules impose; a live element adds the time it takes to
-recognise a window (see the bench).
+With `--nemo-frame-batch` (the engine's streaming, NeMo parity) it also reports how long after a
+word ends its text comes out: the median and 95th percentile of (audio pushed when the word's
+chunk was recognised - the word's end), in seconds.
 """
 import argparse
 import json
@@ -58,7 +58,9 @@ def normalise(text):
     return re.sub(r"[^a-z' ]+", " ", text.lower()).split()
 
 
-MODE_ARGS = {"offline": ["--offline"], "streaming": [], "file": ["--non-live"]}
+MODE_ARGS = {"offline": ["--offline"], "streaming": ["--latency-ms", "4000"], "file": []}
+# Options that make the element treat a file as live input (streaming needs no latency then).
+LIVE_OPTIONS = ("--latency-ms", "--left-context-ms", "--chunk-ms", "--right-context-ms")
 
 
 def join_items(items, seconds, folder):
@@ -85,7 +87,10 @@ def join_items(items, seconds, folder):
 
 def transcribe(binary, model, files, mode, extra=()):
     """The transcripts of `files`, and the delay from each word's end until it was output."""
-    args = [binary, "--json"] + (["--model", model] if model else []) + MODE_ARGS[mode]
+    mode_args = MODE_ARGS[mode]
+    if mode == "streaming" and any(option in extra for option in LIVE_OPTIONS):
+        mode_args = []
+    args = [binary, "--json", "--quiet"] + (["--model", model] if model else []) + mode_args
     args += list(extra)
     out = subprocess.run(args + files, check=True, capture_output=True, text=True).stdout
     texts = {}
@@ -124,7 +129,7 @@ def main():
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "quartznet-transcribe"))
     ap.add_argument("--show", type=int, default=0, help="print this many reference/hypothesis pairs per set")
     ap.add_argument("--modes", default="offline,streaming",
-                    help="comma-separated: offline, streaming (the live windows), file (--non-live); default offline,streaming")
+                    help="comma-separated: offline, streaming (the live windows), file (windows for files); default offline,streaming")
     ap.add_argument("--join", type=float, metavar="SECONDS",
                     help="join each set's clips into files of at least this many seconds and score those")
     passed = ("decoder", "lm", "beam-width", "lm-weight", "word-bonus", "latency-ms", "left-context-ms", "chunk-ms",

@@ -15,7 +15,8 @@ ORT_LIB="$ORT_DIR/libonnxruntime.so.$ORT_VERSION"
 
 apt_packages=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-x meson ninja-build pkg-config python3-pip
-  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0)
+  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  gstreamer1.0-plugins-bad python3-venv)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -50,3 +51,12 @@ os.replace(os.path.join(out, os.path.basename(name)) + ".part", os.path.join(out
 PY
 fi
 echo "setup: ONNX Runtime at $ORT_LIB"
+
+# Independent subtitle parsers for the client's tests (SRT and WebVTT read back by pysrt and
+# webvtt-py); a venv of their own, so no system Python is touched.
+SUBTITLE_VENV="$HOME/.cache/quartznetstt/subtitle-venv"
+if ! "$SUBTITLE_VENV/bin/python" -c "import pysrt, webvtt" 2>/dev/null; then
+  echo "setup: installing pysrt and webvtt-py into $SUBTITLE_VENV"
+  /usr/bin/python3 -m venv "$SUBTITLE_VENV"
+  "$SUBTITLE_VENV/bin/pip" install --quiet "pysrt==1.1.2" "webvtt-py==0.6.0"
+fi

@@ -66,6 +66,9 @@ fn usage_errors_exit_2() {
         vec!["--model", MODEL, "--word-bonus", "inf", AUDIO],
         vec!["--model", MODEL, "--beam-width", "0", AUDIO],
         vec!["--model", MODEL, "--no-such-option", AUDIO],
+        vec!["--model", MODEL, "--chunk-ms", "0", AUDIO],
+        vec!["--model", MODEL, "--format", "srt", AUDIO, AUDIO],
+        vec!["--model", MODEL, "-o", "/tmp/x.txt", AUDIO, AUDIO],
     ] {
         let output = transcribe(&args);
         assert_eq!(

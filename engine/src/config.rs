@@ -338,6 +338,12 @@ impl RecognizerConfig {
                 self.threads
             )));
         }
+        if self.chunk_ms == 0 {
+            return Err(Error::Settings(
+                "a chunk of 0 ms holds no audio (at least 1 ms, rounded up to an output frame)"
+                    .to_string(),
+            ));
+        }
         for (name, ms) in [
             ("left context", self.left_context_ms),
             ("chunk", self.chunk_ms),

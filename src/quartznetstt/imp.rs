@@ -21,7 +21,7 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 -q filesrc location=samples/LJ001-0001.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt append-newline=true ! fdsink fd=1
+ * gst-launch-1.0 -q filesrc location=samples/LJ001-0001.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt separator=newline ! fdsink fd=1
  * ]|
  */
 use std::path::PathBuf;
