@@ -21,7 +21,10 @@ impl Progress {
         Self {
             bar: None,
             enabled: enabled && std::io::stderr().is_terminal(),
-            name: name.to_string(),
+            // The file name only: a long path would wrap the bar's line.
+            name: std::path::Path::new(name)
+                .file_name()
+                .map_or_else(|| name.to_string(), |n| n.to_string_lossy().into_owned()),
         }
     }
 
@@ -39,11 +42,9 @@ impl Progress {
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::new(duration.seconds());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} s, {elapsed} (eta {eta})",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{prefix} [{wide_bar}] {pos}/{len} s (eta {eta})")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
             );
             bar.set_prefix(self.name.clone());
             bar
