@@ -450,6 +450,8 @@ def parse_args(argv=None):
     ap.add_argument("--compile", action="store_true",
                     help="torch.compile the model's forward (dynamic shapes), guarded: falls back to eager if "
                          "torch.compile is missing or the first compiled step fails")
+    ap.add_argument("--device-lengths", action="store_true",
+                    help="pass the CTC lengths as device tensors (the old way: one device->host sync per step)")
     ap.add_argument("--cudnn-benchmark", action="store_true",
                     help="cuDNN autotuning per shape (the bucketed batches have ~30 shapes)")
     return ap.parse_args(argv)
@@ -605,9 +607,11 @@ def main(argv=None):
     sp1 = speeds.index(1.0)
     # feasibility per speed (fall back to 1.0 where a faster copy would be too short for CTC)
     feas = np.zeros((len(speeds), n), dtype=bool)
+    enc_np = np.zeros((len(speeds), n), dtype=np.int64)  # CTC input lengths, known on the host
     for si in range(len(speeds)):
         e = encoded_lengths(model, model.preprocessor.featurizer.get_seq_len(torch.from_numpy(corpus.lens[si]))).numpy()
         feas[si] = e >= need
+        enc_np[si] = e
     dev_texts = [texts[i] for i in dev_idx]
     write_summary()
 
@@ -640,6 +644,7 @@ def main(argv=None):
         except Exception as e:
             log(f"torch.compile unavailable ({type(e).__name__}: {e}); eager")
     timer = StageTimer(device, args.profile)
+    host_lengths = not args.device_lengths
 
     batch_samples = int(args.batch_seconds * SR)
     quantum = max(160, int(args.bucket_s * SR) // 160 * 160)
@@ -725,7 +730,15 @@ def main(argv=None):
                         feats = features.spec_cutout(feats, *args.cutout)
                 timer.mark("spec_aug")
                 y = tgt_t[ci]
-                yl = tlen_t[ci]
+                if host_lengths:
+                    # CTC lengths as CPU tensors: F.ctc_loss copies its length tensors to the host
+                    # (at::ctc_loss: input_lengths.to(kCPU)), a device->host sync per step that
+                    # stops the host from queueing the backward pass while the forward runs
+                    hsel = cat[starts[bi]: starts[bi + 1]]
+                    ol_h = torch.from_numpy(enc_np[tr_sp[hsel], train_idx[hsel]])
+                    yl = torch.from_numpy(tlen[train_idx[hsel]])
+                else:
+                    yl = tlen_t[ci]
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     try:
                         logits, ol = fwd(feats, fl)
@@ -737,9 +750,13 @@ def main(argv=None):
                         logits, ol = fwd(feats, fl)
                 timer.mark("model_fwd")
                 lp = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # [T, B, C] fp32
+                if host_lengths:
+                    if step == 0:  # once: the host's lengths are the encoder's
+                        assert torch.equal(ol.cpu(), ol_h), "host-side CTC lengths differ from the encoder's"
+                    ol = ol_h
                 losses = F.ctc_loss(lp, y, ol, yl,
                                     blank=len(labels), reduction="none", zero_infinity=True)
-                ntok = yl.sum()
+                ntok = int(yl.sum()) if host_lengths else yl.sum()
                 loss = losses.sum() / ntok
                 timer.mark("ctc_fwd")
                 opt.zero_grad(set_to_none=True)
