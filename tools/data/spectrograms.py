@@ -62,6 +62,12 @@ def grid(items, path, dpi, cols=3):
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
+    try:  # a 24-colour palette: spectrogram noise compresses badly in full colour
+        from PIL import Image
+
+        Image.open(path).convert("RGB").quantize(colors=24).save(path, optimize=True)
+    except ImportError:
+        pass
     print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB, {len(items)} panels)")
 
 

@@ -32,6 +32,8 @@ def main():
     ap.add_argument("--steps", type=int, default=3, help="timed steps")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="torch.compile(dynamic=True) the model's forward")
+    ap.add_argument("--no-profile", action="store_true", help="only the timed steps")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
@@ -47,13 +49,14 @@ def main():
     y = torch.randint(0, 28, (B, int(a.seconds * 12)), device=dev)
     yl = torch.full((B,), y.shape[1], device=dev, dtype=torch.long)
     amp = torch.bfloat16 if a.bf16 else None
+    fwd = torch.compile(model.forward_logits, dynamic=True) if a.compile else model.forward_logits
 
     def step(marks=None):
         xa = features.add_noise(features.add_reverb(x, xl, 0.1, (0.1, 0.6)), xl, 0.2, (15.0, 40.0))
         feats, fl = fz(xa, xl, None)
         feats = features.spec_augment(feats, fl, 2, 15, 5, 0.05)
         with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
-            logits, ol = model.forward_logits(feats, fl)
+            logits, ol = fwd(feats, fl)
         lp = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)
         loss = F.ctc_loss(lp, y, ol, yl, blank=28, reduction="none", zero_infinity=True).sum() / yl.sum()
         opt.zero_grad(set_to_none=True)
@@ -61,8 +64,12 @@ def main():
         opt.step()
         return loss
 
+    t = time.perf_counter()
     for _ in range(2):
         step()
+    print(f"2 warm-up steps: {time.perf_counter() - t:.1f} s{' (includes compiling)' if a.compile else ''}")
+    if a.no_profile:
+        return timed(step, a, dev, B)
     from torch.profiler import ProfilerActivity, profile, record_function
 
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
@@ -79,6 +86,10 @@ def main():
         k = sum(e.count for e in ev if e.device_type == torch.autograd.DeviceType.CUDA)
         print(f"CUDA kernels in one step: {k}")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
+    timed(step, a, dev, B)
+
+
+def timed(step, a, dev, B):
     if dev.type == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
