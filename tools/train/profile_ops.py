@@ -49,6 +49,8 @@ def main():
     y = torch.randint(0, 28, (B, int(a.seconds * 12)), device=dev)
     yl = torch.full((B,), y.shape[1], device=dev, dtype=torch.long)
     amp = torch.bfloat16 if a.bf16 else None
+    if a.compile:
+        model.encoder.mask_cache = False  # one graph: no id()-keyed cache
     fwd = torch.compile(model.forward_logits, dynamic=True) if a.compile else model.forward_logits
 
     def step(marks=None):

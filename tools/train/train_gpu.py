@@ -638,6 +638,7 @@ def main(argv=None):
     compiled = False
     if args.compile:
         try:
+            model.encoder.mask_cache = False  # one graph: the id()-keyed mask cache breaks it
             fwd = torch.compile(model.forward_logits, dynamic=True)
             compiled = True
             log("torch.compile: model forward compiled lazily (dynamic shapes); eager fallback on failure")
@@ -747,6 +748,7 @@ def main(argv=None):
                             raise
                         log(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); eager from now on")
                         fwd, compiled = model.forward_logits, False
+                        model.encoder.mask_cache = True
                         logits, ol = fwd(feats, fl)
                 timer.mark("model_fwd")
                 lp = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # [T, B, C] fp32
