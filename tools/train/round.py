@@ -282,14 +282,16 @@ def finish(a):
         res[tag] = parse_eval(p.stdout)
     c, o = res["candidate"].get((held, "offline")), res["current"].get((held, "offline"))
     better = c is not None and o is not None and c[2] < o[2]
-    if a.force_replace:  # smoke runs: exercise the replace path (on a temp copy of models/)
-        print("finish: --force-replace: replacing regardless of the comparison")
-        better = True
     verdict = {"run": run, "candidate_heldout_wer": c and c[2], "current_heldout_wer": o and o[2],
                "replaced": bool(better and not a.no_replace), "weights_used": used, "nemo": nemo,
                "candidate_onnx": cand, "eval": {t: {f"{k[0]} {k[1]}": v for k, v in r.items()} for t, r in res.items()}}
     print(f"finish: held-out ({held}) offline WER: candidate {c and c[2]} % vs current {o and o[2]} % -> "
           f"{'BETTER' if better else 'not better'}")
+    verdict["better"] = better
+    if a.force_replace and not better:  # smoke runs: exercise the replace path (on a temp copy of models/)
+        print("finish: --force-replace: replacing although not better (testing only)")
+        better = True
+        verdict["replaced"] = not a.no_replace
     if better and not a.no_replace:
         for ext in (".onnx", ".json"):
             shutil.copyfile(cand[:-5] + ext, os.path.join(models, "quartznet-en" + ext))
