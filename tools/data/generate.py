@@ -8,6 +8,8 @@ Writes (all paths absolute, NeMo manifest lines {"audio_filepath", "duration", "
   dev/*.wav     dev_manifest.json        ~200 utts, training voices, sentences not in train
   heldout_slt/*.wav      heldout_manifest.json      flite "slt", clean; voice never in train/dev
   heldout_slt_aug/*.wav  heldout_aug_manifest.json  the same utterances, augmented
+  heldout2_ked/*.wav     heldout2_manifest.json     festival "ked_diphone", clean, the first held-out
+                         sentences; a second voice never in train/dev/babble (issue 14)
   *_meta.jsonl  engine/voice/augmentation of each utterance (for stats and debugging)
   noise/        noise beds (sox synth white/pink/brown; babble from training voices)
 
@@ -41,9 +43,21 @@ ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "
                    "klatt", "klatt2", "klatt3", "klatt4", "Alex", "Andy", "Annie", "Denis", "Gene",
                    "Jacky", "Lee", "Michael", "Mike", "adam", "aunty", "belinda", "benjamin", "boris",
                    "caleb", "david", "ed", "edward", "grandma", "grandpa", "john", "linda", "max",
-                   "norbert", "paul", "rob", "robert", "steph", "travis", "victor", "zac"]
-FLITE_TRAIN = ["kal16", "awb", "rms"]          # "slt" is the held-out voice: never used for training
-FESTIVAL = ["kal_diphone", "ked_diphone"]      # festvox us_slt_hts is the same speaker as slt: unused
+                   "norbert", "paul", "rob", "robert", "steph", "travis", "victor", "zac",
+                   # issue 14: the rest of espeak-ng's human-sounding variants (not the robots,
+                   # whisper, croak, announcer, fast)
+                   "m8", "Alicia", "Andrea", "AnxiousAndy", "Diogo", "Gene2", "Henrique", "Hugo", "Marco", "Mario",
+                   "Nguyen", "anika", "antonio", "edward2", "gustave", "iven", "iven2", "iven3", "iven4",
+                   "klatt5", "klatt6", "marcelo", "michel", "miguel", "pablo", "pedro", "quincy", "sandro",
+                   "shelby", "steph2", "steph3"]
+# "slt" is the held-out voice: never used for training. "kal" is flite's 8 kHz diphone voice (the
+# kal speaker at telephone bandwidth); "awb_time" is a talking clock (limited domain), unused.
+FLITE_TRAIN = ["kal16", "awb", "rms", "kal"]
+FLITE_F0 = {"kal16", "kal"}                    # diphone voices: intonation targets settable (not clustergen)
+# "ked_diphone" is the SECOND held-out voice (issue 14): never in training, dev or babble.
+# festvox us_slt_hts is the same speaker as slt: unused.
+FESTIVAL = ["kal_diphone"]
+HELDOUT2 = {"engine": "festival", "voice": "ked_diphone"}
 HIBARI = ["heart"]                             # the only hibari voice inside the wheel (others download)
 
 # Share of training hours per engine (the issue's target mix).
@@ -53,19 +67,31 @@ SOURCE_SHARE = {"gcide": 0.40, "fortune": 0.27, "kjv": 0.20, "devil": 0.13}
 
 
 def draw_voice(rng, engine):
+    # speaking styles (issue 14): slow/deliberate to fast, monotone to lively intonation, wider
+    # pitch and speed ranges than the first data set
     if engine == "espeak":
+        style = rng.choices(["normal", "slow", "fast"], [0.6, 0.2, 0.2])[0]
+        speed = {"normal": rng.randint(140, 190), "slow": rng.randint(105, 140), "fast": rng.randint(190, 240)}[style]
         return {"engine": "espeak", "voice": f"{rng.choice(ESPEAK_LANGS)}+{rng.choice(ESPEAK_VARIANTS)}",
-                "speed": rng.randint(130, 200), "pitch": rng.randint(30, 70), "gap": rng.choice([0, 0, 0, 1, 2])}
+                "speed": speed, "pitch": rng.randint(20, 80), "gap": rng.choice([0, 0, 0, 1, 2, 3])}
     if engine == "flite":
-        return {"engine": "flite", "voice": rng.choice(FLITE_TRAIN), "stretch": round(rng.uniform(0.85, 1.2), 3)}
+        v = {"engine": "flite", "voice": rng.choice(FLITE_TRAIN), "stretch": round(rng.uniform(0.8, 1.3), 3)}
+        if v["voice"] in FLITE_F0 and rng.random() < 0.7:
+            v["f0"] = [rng.randint(80, 180), rng.randint(5, 45)]   # mean Hz, std Hz (monotone..lively)
+        return v
     if engine == "festival":
-        return {"engine": "festival", "voice": rng.choice(FESTIVAL), "stretch": round(rng.uniform(0.85, 1.2), 3)}
+        v = {"engine": "festival", "voice": rng.choice(FESTIVAL), "stretch": round(rng.uniform(0.8, 1.3), 3)}
+        if rng.random() < 0.7:
+            v["f0"] = [rng.randint(80, 180), rng.randint(5, 45)]
+        return v
     if engine == "hibari":
         # the British G2P rules on the American voice give a second accent from the same model
         return {"engine": "hibari", "voice": "heart", "g2p": rng.choice(["us", "gb"]),
-                "speed": round(rng.uniform(0.85, 1.2), 3), "seed": rng.randint(0, 2**31 - 1)}
+                "speed": round(rng.uniform(0.8, 1.3), 3), "seed": rng.randint(0, 2**31 - 1)}
     if engine == "slt":
         return {"engine": "flite", "voice": "slt", "stretch": round(rng.uniform(0.9, 1.1), 3)}
+    if engine == "heldout2":
+        return dict(HELDOUT2, stretch=round(rng.uniform(0.9, 1.1), 3))
     raise ValueError(engine)
 
 
@@ -99,11 +125,21 @@ def draw_aug(rng, n_babble, clean_p=0.2, force=False):
         snr = rng.uniform(10 if kind == "white" else 5, 30)
         a["noise"] = {"kind": kind, "snr_db": round(snr, 1), "offset": rng.random(),
                       "track": rng.randrange(n_babble) if kind == "babble" else 0}
+    if rng.random() < 0.3:  # microphone / loudspeaker colouration: 2-3 peaking filters + high-pass
+        a["eq"] = {"hp": rng.randint(60, 300),
+                   "peaks": [[rng.randint(150, 6500), round(rng.uniform(0.7, 3.0), 2), round(rng.uniform(-10, 8), 1)]
+                             for _ in range(rng.randint(2, 3))]}
     r = rng.random()
-    if r < 0.15:
+    if r < 0.08:
         a["band"] = "tel"                                     # 300-3400 Hz telephone channel
-    elif r < 0.30:
+    elif r < 0.18:
         a["band"] = int(rng.uniform(4000, 7000))              # lowpass (cheap mic / low-rate codec)
+    elif r < 0.28:  # a real phone call: 8 kHz, a narrow-band codec (GSM full rate, AMR-NB, G.711 mu-law)
+        a["phone"] = rng.choices(["gsm", "amr-nb", "ulaw"], [0.4, 0.35, 0.25])[0]
+    elif r < 0.36:  # VoIP / messaging: Opus at a low bit rate
+        a["opus_kbps"] = rng.choice([6, 8, 10, 12])
+    if rng.random() < 0.05:  # an overdriven input: hard clipping of the loudest 1-8 % of samples
+        a["clip_pct"] = round(rng.uniform(1, 8), 1)
     a["gain_db"] = round(rng.uniform(-20, 5), 2)              # relative to -20 dBFS RMS
     return a
 
@@ -128,11 +164,15 @@ def tts(v, speak, path):
         subprocess.run(["espeak-ng", "-v", v["voice"], "-s", str(v["speed"]), "-p", str(v["pitch"]),
                         "-g", str(v["gap"]), "-w", path, "--", speak], check=True, capture_output=True)
     elif e == "flite":
-        subprocess.run(["flite", "-voice", v["voice"], "--setf", f"duration_stretch={v['stretch']}",
-                        "-t", speak, "-o", path], check=True, capture_output=True)
+        f0 = ["--setf", f"int_f0_target_mean={v['f0'][0]}", "--setf", f"int_f0_target_stddev={v['f0'][1]}"] \
+            if "f0" in v else []
+        subprocess.run(["flite", "-voice", v["voice"], "--setf", f"duration_stretch={v['stretch']}"] + f0 +
+                       ["-t", speak, "-o", path], check=True, capture_output=True)
     elif e == "festival":
+        f0 = ["-eval", f"(set! int_lr_params '((target_f0_mean {v['f0'][0]}) (target_f0_std {v['f0'][1]}) "
+                       f"(model_f0_mean 170) (model_f0_std 34)))"] if "f0" in v else []
         subprocess.run(["text2wave", "-eval", f"(voice_{v['voice']})",
-                        "-eval", f"(Parameter.set 'Duration_Stretch {v['stretch']})", "-o", path],
+                        "-eval", f"(Parameter.set 'Duration_Stretch {v['stretch']})"] + f0 + ["-o", path],
                        input=speak.encode(), check=True, capture_output=True)
     elif e == "hibari":
         from hibari import Hibari, write_wav
@@ -195,14 +235,69 @@ def augment(wav_in, a, noise_dir):
         # SNR against the speech RMS measured over the voiced part, not the padding
         speech_rms = rms(x[np.abs(x) > 0.01]) if np.any(np.abs(x) > 0.01) else rms(x)
         x = x + seg * (speech_rms / rms(seg) / (10 ** (n["snr_db"] / 20)))
+    if "eq" in a:
+        fx = ["highpass", str(a["eq"]["hp"])]
+        for f, q, g in a["eq"]["peaks"]:
+            fx += ["equalizer", str(f), f"{q}q", str(g)]
+        y = sox_f32(x * 0.25, fx, in_raw=True)       # 12 dB of headroom for the boosts: sox never clips
+        x = y * (0.1 / max(rms(y), 1e-6))            # back to -20 dBFS RMS (noise already in: SNR kept)
     if "band" in a:
         band = ["sinc", "300-3400"] if a["band"] == "tel" else ["sinc", f"-{a['band']}"]
         x = sox_f32(x, band, in_raw=True)
+    if "phone" in a:
+        x = codec_phone(x, a["phone"])
+    if "opus_kbps" in a:
+        x = codec_opus(x, a["opus_kbps"])
+    if "clip_pct" in a:  # clip where the loudest clip_pct % of |x| begins (before the final gain)
+        t = float(np.percentile(np.abs(x), 100 - a["clip_pct"]))
+        x = np.clip(x, -t, t) * (0.1 / max(rms(np.clip(x, -t, t)), 1e-6))
     x = x * 10 ** (a["gain_db"] / 20)
     peak = float(np.max(np.abs(x)))
     if peak > 0.98:                            # louder than full scale: lower it instead of clipping
         x = x * (0.98 / peak)
     return x
+
+
+def codec_phone(x, codec):
+    """16 kHz float -> 8 kHz telephone codec (sox: gsm full rate, amr-nb, G.711 mu-law) -> 16 kHz.
+    The 8 kHz resampling band-limits to < 4 kHz; the codec adds its own distortion."""
+    d = _tmpdir()
+    tag = f"{os.getpid()}_{time.time_ns()}"
+    src, enc = os.path.join(d, f"ph_{tag}.f32"), os.path.join(d, f"ph_{tag}." + ("wav" if codec == "ulaw" else codec))
+    try:
+        # a telephone handset's band first (300-3400 Hz), then 8 kHz, codec, back to 16 kHz
+        x = sox_f32(x, ["sinc", "300-3400", "norm", "-3"], in_raw=True)
+        x.astype(np.float32).tofile(src)
+        enc_fx = ["-e", "u-law", "-b", "8"] if codec == "ulaw" else []
+        subprocess.run(["sox", "-R", "-V1", "-t", "f32", "-r", str(SR), "-c", "1", src, "-r", "8000", "-c", "1"]
+                       + enc_fx + ["-t", "wav" if codec == "ulaw" else codec, enc], check=True, capture_output=True)
+        y = sox_f32(enc, ["rate", "-h", str(SR)])
+    finally:
+        for p in (src, enc):
+            if os.path.exists(p):
+                os.unlink(p)
+    y = y[: len(x)] if len(y) >= len(x) else np.pad(y, (0, len(x) - len(y)))
+    return y * (0.1 / max(rms(y), 1e-6))
+
+
+def codec_opus(x, kbps):
+    """Opus at a low bit rate (opusenc/opusdec), the lag removed by the decoder's pre-skip."""
+    d = _tmpdir()
+    tag = f"{os.getpid()}_{time.time_ns()}"
+    wav, op, dec = (os.path.join(d, f"op_{tag}.{e}") for e in ("wav", "opus", "dec.wav"))
+    try:
+        sf.write(wav, np.clip(x * 0.5 / max(float(np.max(np.abs(x))), 1e-6), -1, 1), SR, subtype="PCM_16")
+        subprocess.run(["opusenc", "--quiet", "--bitrate", str(kbps), "--discard-comments", wav, op], check=True)
+        subprocess.run(["opusdec", "--quiet", "--rate", str(SR), op, dec], check=True, capture_output=True)
+        y = sf.read(dec, dtype="float32")[0]
+    finally:
+        for p in (wav, op, dec):
+            if os.path.exists(p):
+                os.unlink(p)
+    if y.ndim > 1:
+        y = y.mean(1)
+    y = y[: len(x)] if len(y) >= len(x) else np.pad(y, (0, len(x) - len(y)))
+    return y * (0.1 / max(rms(y), 1e-6))
 
 
 def render_job(job):
@@ -353,6 +448,8 @@ def main():
     ap.add_argument("--seed", type=int, default=20240611)
     ap.add_argument("--n-heldout", type=int, default=300)
     ap.add_argument("--n-dev", type=int, default=200)
+    ap.add_argument("--n-heldout2", type=int, default=200,
+                    help="clips of the second held-out voice (festival ked), on the first held-out sentences")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     out = os.path.abspath(args.out)
@@ -386,14 +483,15 @@ def main():
         jid = f"{split}_{idx:06d}"
         return {"id": jid, "voice": v, "speak": s["speak"], "aug": aug, "noise_dir": noise_dir,
                 "min_s": 1.0, "max_s": 15.0, "out": os.path.join(wav_dir, jid + ".wav"),
-                "meta": {"text": s["text"], "src": s["src"], "engine": v["engine"] if v["voice"] != "slt" else "flite-slt",
+                "meta": {"text": s["text"], "src": s["src"],
+                         "engine": {"slt": "flite-slt", HELDOUT2["voice"]: "festival-ked"}.get(v["voice"], v["engine"]),
                          "voice_name": voice_name(v), "voice_params": v, "aug": aug}}
 
-    dirs = {k: os.path.join(out, k) for k in ("train", "dev", "heldout_slt", "heldout_slt_aug")}
+    dirs = {k: os.path.join(out, k) for k in ("train", "dev", "heldout_slt", "heldout_slt_aug", "heldout2_ked")}
     for d in dirs.values():
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
-    jobs = {"train": [], "dev": [], "heldout_slt": [], "heldout_slt_aug": []}
+    jobs = {"train": [], "dev": [], "heldout_slt": [], "heldout_slt_aug": [], "heldout2_ked": []}
     for i, (s, e) in enumerate(train_jobs):
         jobs["train"].append(mk("train", i, s, draw_voice(rng, e), draw_aug(rng, n_babble), dirs["train"]))
     engines = list(ENGINE_SHARE)
@@ -405,13 +503,20 @@ def main():
         jobs["heldout_slt"].append(mk("heldout_slt", i, s, v, None, dirs["heldout_slt"]))
         jobs["heldout_slt_aug"].append(mk("heldout_slt_aug", i, s, v, draw_aug(rng, n_babble, force=True),
                                           dirs["heldout_slt_aug"]))
+    # second held-out voice: festival ked (never in train/dev/babble), clean, reading the first
+    # held-out sentences (texts never trained on and already excluded from the LM's text through
+    # splits.json "heldout"); its own RNG, so the other sets' draws do not depend on it
+    rng2 = random.Random(args.seed + 2)
+    for i, s in enumerate(held[: args.n_heldout2]):
+        jobs["heldout2_ked"].append(mk("heldout2_ked", i, s, draw_voice(rng2, "heldout2"), None, dirs["heldout2_ked"]))
     print(f"planned: {len(train_jobs)} train utts, est {sum(planned.values()) / 3600:.2f} h "
           f"{ {k: round(v / 3600, 2) for k, v in planned.items()} }", file=sys.stderr, flush=True)
 
     report = []
     names = {"train": "train_manifest.json", "dev": "dev_manifest.json",
-             "heldout_slt": "heldout_manifest.json", "heldout_slt_aug": "heldout_aug_manifest.json"}
-    for split in ("heldout_slt", "heldout_slt_aug", "dev", "train"):
+             "heldout_slt": "heldout_manifest.json", "heldout_slt_aug": "heldout_aug_manifest.json",
+             "heldout2_ked": "heldout2_manifest.json"}
+    for split in ("heldout_slt", "heldout_slt_aug", "heldout2_ked", "dev", "train"):
         t0 = time.time()
         rs = run_jobs(jobs[split], args.jobs, split)
         n, secs = write_manifest(rs, os.path.join(out, names[split]), dirs[split])

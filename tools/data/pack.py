@@ -23,7 +23,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 SPLITS = [("dev", "dev_manifest.json"), ("heldout_slt", "heldout_manifest.json"),
-          ("heldout_slt_aug", "heldout_aug_manifest.json"), ("train", "train_manifest.json")]
+          ("heldout_slt_aug", "heldout_aug_manifest.json"), ("heldout2", "heldout2_manifest.json"),
+          ("train", "train_manifest.json")]
 
 
 def read_manifest(path):
@@ -52,8 +53,19 @@ def encode(a):
         if not os.path.exists(p):
             print(f"pack: {man} missing, skipped", file=sys.stderr)
             continue
+        if a.train_only and split != "train":
+            continue
         os.makedirs(os.path.join(cache, split), exist_ok=True)
         items[split] = read_manifest(p)
+        if split != "train" and a.max_eval:
+            items[split] = items[split][: a.max_eval]
+        if split == "train" and a.exclude_bundle:
+            ex = os.path.join(a.exclude_bundle, man)
+            have = {os.path.splitext(os.path.basename(r["audio_filepath"]))[0]
+                    for r in (read_manifest(ex) if os.path.exists(ex) else [])}
+            items[split] = [r for r in items[split]
+                            if os.path.splitext(os.path.basename(r["audio_filepath"]))[0] not in have]
+            print(f"pack: {len(have)} training clips already in {a.exclude_bundle} left out", file=sys.stderr)
         for r in items[split]:
             stem = os.path.splitext(os.path.basename(r["audio_filepath"]))[0]
             r["_opus"] = os.path.join(cache, split, stem + ".opus")
@@ -169,6 +181,9 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--plain-bytes", action="store_true", help="cap the file bytes, not the tar size")
+    ap.add_argument("--max-eval", type=int, default=0, help="only the first N clips of each dev/held-out set (smoke)")
+    ap.add_argument("--train-only", action="store_true", help="no dev/held-out sets (second bundle of a split carry)")
+    ap.add_argument("--exclude-bundle", help="leave out training clips already in this bundle")
     ap.add_argument("--n", type=int, default=40)
     a = ap.parse_args()
     a.dest = os.path.abspath(a.dest)

@@ -14,7 +14,7 @@ CFFI_VER="${CFFI_VER:-2.0.0}"
 PYCPARSER_VER="${PYCPARSER_VER:-2.23}"
 PY="${PYTHON:-python3}"
 
-grep -qxF '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+grep -qxF '/.whl/' .gitignore 2>/dev/null || { [ -d .git ] && { grep -qxF '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude; }; } || true
 rm -rf .whl && mkdir -p .whl
 "$PY" -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \

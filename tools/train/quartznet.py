@@ -214,8 +214,12 @@ class ConvASREncoder(nn.Module):
         self.feat_out = feat
         self.encoder = nn.ModuleList(blocks)
 
+    # masks shared by the convs of a pass (NeMo recomputes them: same values). Off for
+    # torch.compile: the cache's id() keys break the graph, and the compiler merges them anyway.
+    mask_cache = True
+
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        cache: dict = {}  # masks shared by the convs of this pass (NeMo recomputes them: same values)
+        cache: Optional[dict] = {} if self.mask_cache else None
         for blk in self.encoder:
             x, lens = blk(x, lens, cache)
         return x, lens

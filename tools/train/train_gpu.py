@@ -244,6 +244,83 @@ class Novograd(torch.optim.Optimizer):
             torch._foreach_add_(ps, m, alpha=-g["lr"])
 
 
+def save_optim_state(opt, model, out_dir, step, momentum=False, name="optim_state.pt"):
+    """NovoGrad's resumable state by parameter NAME: step count, per-tensor second moment of the
+    gradient norm (a scalar each) and, if asked, the momentum in fp16. None for other optimisers."""
+    if not isinstance(opt, Novograd):
+        return None
+    st = {"kind": "novograd", "steps": step, "v": {}, "m": {}, "n": {}}
+    for n, p in model.named_parameters():
+        s = opt.state.get(p, {})
+        if "exp_avg_sq" in s:
+            st["v"][n] = float(s["exp_avg_sq"])
+            st["n"][n] = int(s["step"])
+            if momentum:
+                st["m"][n] = s["exp_avg"].detach().to("cpu", torch.float16)
+    tmp = os.path.join(out_dir, name + ".tmp")
+    torch.save(st, tmp)
+    os.replace(tmp, os.path.join(out_dir, name))
+    return name, os.path.getsize(os.path.join(out_dir, name))
+
+
+def load_optim_state(opt, model, path, log):
+    st = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(opt, Novograd) or st.get("kind") != "novograd":
+        log(f"optimiser state {path} ignored (kind {st.get('kind')}, optimiser {type(opt).__name__})")
+        return 0
+    n_v = n_m = 0
+    params = dict(model.named_parameters())
+    if set(st["v"]) != set(params):
+        log(f"optimiser state {path}: parameter names differ from the model's; ignored")
+        return 0
+    for n, p in params.items():
+        s = opt.state[p]
+        s["exp_avg_sq"] = torch.tensor(st["v"][n], device=p.device, dtype=torch.float32)
+        s["step"] = st["n"][n]
+        m = st["m"].get(n)
+        s["exp_avg"] = m.to(p.device, torch.float32) if m is not None else torch.zeros_like(p)
+        n_v += 1
+        n_m += m is not None
+    log(f"optimiser state from {path}: {n_v} second moments, {n_m} momenta, {st['steps']} steps before")
+    return int(st["steps"])
+
+
+class StageTimer:
+    """Per-stage wall time of a few steps (synchronising the device at each mark)."""
+
+    def __init__(self, device, steps):
+        self.device, self.steps, self.tot, self.n, self.on, self.t = device, steps, {}, 0, False, 0.0
+
+    def start(self, step):
+        self.on = 3 <= step < 3 + self.steps
+        if self.on:
+            self._sync()
+            self.t = time.perf_counter()
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def mark(self, name):
+        if self.on:
+            self._sync()
+            t = time.perf_counter()
+            self.tot[name] = self.tot.get(name, 0.0) + t - self.t
+            self.t = t
+
+    def end(self):
+        if self.on:
+            self.n += 1
+
+    def report(self):
+        if not self.n:
+            return None
+        total = sum(self.tot.values())
+        return {"steps": self.n, "ms_per_step": 1000 * total / self.n,
+                "stages_ms": {k: 1000 * v / self.n for k, v in self.tot.items()},
+                "stages_share": {k: v / total for k, v in self.tot.items()}}
+
+
 # --------------------------------------------------------------------------------------------
 # model helpers
 
@@ -314,7 +391,9 @@ def evaluate(model, corpus, dev_idx, dev_texts, labels, batch_samples, quantum, 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bundle", required=True, help="directory with audio + manifest(s)")
+    ap.add_argument("--bundle", required=True, nargs="+",
+                    help="directory with audio + manifest(s); several: their records are pooled (e.g. the two "
+                         "halves of a two-call carry, .devdata and .devdata_b)")
     ap.add_argument("--manifest", nargs="*", help="manifest file(s) in the bundle (default: all found)")
     ap.add_argument("--config", default=os.path.join(HERE, "..", "configs", "quartznet_5x5.yaml"))
     ap.add_argument("--out", required=True)
@@ -358,7 +437,23 @@ def parse_args(argv=None):
     ap.add_argument("--threads", type=int, default=min(32, (os.cpu_count() or 4)))
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
     ap.add_argument("--max-utts", type=int, default=0, help="use only this many clips (smoke tests)")
-    ap.add_argument("--init", nargs="*", help="start from these state-dict file(s) (e.g. the two parts)")
+    ap.add_argument("--init", nargs="*", help="start from these state-dict file(s) (e.g. the two parts, or the "
+                    "fp16 file of shipped_weights.py); fp16 is loaded into fp32")
+    ap.add_argument("--optim-state", help="resume the optimiser from this optim_state.pt (written by an earlier run)")
+    ap.add_argument("--save-momentum", action="store_true",
+                    help="also save NovoGrad's momentum (fp16, 13 MiB for 5x5) in optim_state.pt; by default only "
+                         "the per-tensor second moments and the step count (a few kB): with beta1 0.8 the momentum "
+                         "is forgotten within ~20 steps, the second moments are what a fresh start must re-learn")
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="time the stages of STEPS steps (after 3 warm-up steps; synchronising, so slower) and "
+                         "log the breakdown (also in summary.json)")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the model's forward (dynamic shapes), guarded: falls back to eager if "
+                         "torch.compile is missing or the first compiled step fails")
+    ap.add_argument("--device-lengths", action="store_true",
+                    help="pass the CTC lengths as device tensors (the old way: one device->host sync per step)")
+    ap.add_argument("--cudnn-benchmark", action="store_true",
+                    help="cuDNN autotuning per shape (the bucketed batches have ~30 shapes)")
     return ap.parse_args(argv)
 
 
@@ -377,7 +472,9 @@ def main(argv=None):
     gpu_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     log(f"torch {torch.__version__} on {device} ({gpu_name}), precision {prec}, python {platform.python_version()}")
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = False  # variable shapes; 1x1 convs are matmuls anyway
+        # variable shapes; 1x1 convs are matmuls anyway. --cudnn-benchmark: autotune the depthwise
+        # convs once per bucket shape (~30 shapes)
+        torch.backends.cudnn.benchmark = bool(args.cudnn_benchmark)
         # training matmuls/convs run in bf16 under autocast; what stays fp32 (mel filterbank,
         # evaluation) keeps full fp32 precision, like NeMo's frontend
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -407,14 +504,15 @@ def main(argv=None):
     model.preprocessor.featurizer.pad_to = 0
     if args.init:
         sd = quartznet.load_split_state_dict(args.init)
-        model.load_state_dict(sd, strict=True)
-        log(f"initialised from {args.init}")
+        dts = sorted(set(str(v.dtype).replace("torch.", "") for v in sd.values() if v.is_floating_point()))
+        model.load_state_dict(sd, strict=True)  # copies into the fp32 parameters and buffers
+        log(f"initialised from {args.init} ({'/'.join(dts)})")
     nparams = quartznet.count_params(model)
     log(f"model {cfg.get('name', os.path.basename(args.config))}: {nparams:,} parameters, "
         f"{len(cfg['encoder']['jasper'])} blocks, {len(labels)} labels + blank (index {len(labels)})")
 
     # ---- data
-    recs = common.read_bundle(args.bundle, args.manifest)
+    recs = [r for b in args.bundle for r in common.read_bundle(b, args.manifest)]
     if args.max_utts:
         recs = recs[: args.max_utts]
     log(f"{len(recs)} manifest records from {sorted(set(r['_manifest'] for r in recs))}")
@@ -509,9 +607,11 @@ def main(argv=None):
     sp1 = speeds.index(1.0)
     # feasibility per speed (fall back to 1.0 where a faster copy would be too short for CTC)
     feas = np.zeros((len(speeds), n), dtype=bool)
+    enc_np = np.zeros((len(speeds), n), dtype=np.int64)  # CTC input lengths, known on the host
     for si in range(len(speeds)):
         e = encoded_lengths(model, model.preprocessor.featurizer.get_seq_len(torch.from_numpy(corpus.lens[si]))).numpy()
         feas[si] = e >= need
+        enc_np[si] = e
     dev_texts = [texts[i] for i in dev_idx]
     write_summary()
 
@@ -533,6 +633,19 @@ def main(argv=None):
         f"from {args.aug_start:.0%}, cutout {args.cutout}; noise p {args.noise_prob} SNR {args.snr} dB; "
         f"reverb p {args.reverb_prob} RT60 {args.rt60} s; VTLP p {args.vtlp_prob} +-{args.vtlp}")
     scaler = torch.amp.GradScaler("cuda") if (prec == "fp16" and device.type == "cuda") else None
+    steps_before = load_optim_state(opt, model, args.optim_state, log) if args.optim_state else 0
+    fwd = model.forward_logits
+    compiled = False
+    if args.compile:
+        try:
+            model.encoder.mask_cache = False  # one graph: the id()-keyed mask cache breaks it
+            fwd = torch.compile(model.forward_logits, dynamic=True)
+            compiled = True
+            log("torch.compile: model forward compiled lazily (dynamic shapes); eager fallback on failure")
+        except Exception as e:
+            log(f"torch.compile unavailable ({type(e).__name__}: {e}); eager")
+    timer = StageTimer(device, args.profile)
+    host_lengths = not args.device_lengths
 
     batch_samples = int(args.batch_seconds * SR)
     quantum = max(160, int(args.bucket_s * SR) // 160 * 160)
@@ -550,7 +663,7 @@ def main(argv=None):
 
     def lr_at(frac):
         if frac < args.warmup:
-            return lr * max(frac / args.warmup, 0.01)
+            return lr * max(args.min_lr + (1 - args.min_lr) * frac / args.warmup, 0.01)
         p = min(1.0, (frac - args.warmup) / max(1e-9, 1 - args.warmup))
         return lr * (args.min_lr + (1 - args.min_lr) * 0.5 * (1 + math.cos(math.pi * p)))
 
@@ -597,7 +710,9 @@ def main(argv=None):
             ci = ep_ci[starts[bi]: starts[bi + 1]]
             si = ep_si[starts[bi]: starts[bi + 1]]
             try:
+                timer.start(step)
                 x, xl = corpus.batch(si, ci, pad)
+                timer.mark("gather")
                 warp = None
                 if aug_on and frac >= args.aug_start:
                     x = features.add_reverb(x, xl, args.reverb_prob, tuple(args.rt60))
@@ -605,28 +720,54 @@ def main(argv=None):
                     if args.vtlp_prob > 0 and args.vtlp > 0:
                         a = 1.0 + args.vtlp * (2 * torch.rand(len(sel), device=device) - 1)
                         warp = torch.where(torch.rand(len(sel), device=device) < args.vtlp_prob, a, torch.ones_like(a))
+                timer.mark("wave_aug")
                 feats, fl = fz(x, xl, warp)
+                timer.mark("frontend")
                 if aug_on and frac >= args.aug_start:
                     if args.freq_masks or args.time_masks:
                         tw = args.time_width if args.time_width < 1 else int(args.time_width)
                         feats = features.spec_augment(feats, fl, args.freq_masks, args.freq_width, args.time_masks, tw)
                     if args.cutout[0] > 0:
                         feats = features.spec_cutout(feats, *args.cutout)
+                timer.mark("spec_aug")
                 y = tgt_t[ci]
-                yl = tlen_t[ci]
+                if host_lengths:
+                    # CTC lengths as CPU tensors: F.ctc_loss copies its length tensors to the host
+                    # (at::ctc_loss: input_lengths.to(kCPU)), a device->host sync per step that
+                    # stops the host from queueing the backward pass while the forward runs
+                    hsel = cat[starts[bi]: starts[bi + 1]]
+                    ol_h = torch.from_numpy(enc_np[tr_sp[hsel], train_idx[hsel]])
+                    yl = torch.from_numpy(tlen[train_idx[hsel]])
+                else:
+                    yl = tlen_t[ci]
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    logits, ol = model.forward_logits(feats, fl)
+                    try:
+                        logits, ol = fwd(feats, fl)
+                    except Exception as e:
+                        if not compiled:
+                            raise
+                        log(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); eager from now on")
+                        fwd, compiled = model.forward_logits, False
+                        model.encoder.mask_cache = True
+                        logits, ol = fwd(feats, fl)
+                timer.mark("model_fwd")
                 lp = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # [T, B, C] fp32
+                if host_lengths:
+                    if step == 0:  # once: the host's lengths are the encoder's
+                        assert torch.equal(ol.cpu(), ol_h), "host-side CTC lengths differ from the encoder's"
+                    ol = ol_h
                 losses = F.ctc_loss(lp, y, ol, yl,
                                     blank=len(labels), reduction="none", zero_infinity=True)
-                ntok = yl.sum()
+                ntok = int(yl.sum()) if host_lengths else yl.sum()
                 loss = losses.sum() / ntok
+                timer.mark("ctc_fwd")
                 opt.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
                     scaler.unscale_(opt)
                 else:
                     loss.backward()
+                timer.mark("backward")
                 if args.clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
                 if scaler is not None:
@@ -634,6 +775,13 @@ def main(argv=None):
                     scaler.update()
                 else:
                     opt.step()
+                timer.mark("optimizer")
+                timer.end()
+                if args.profile and timer.n == args.profile and not summary.get("profile"):
+                    summary["profile"] = dict(timer.report(), batch=f"{len(sel)}x{pad / SR:.1f}s")
+                    pr = summary["profile"]
+                    log(f"PROFILE {pr['steps']} steps, {pr['ms_per_step']:.1f} ms/step (synchronised): " + ", ".join(
+                        f"{k} {v:.1f} ms ({pr['stages_share'][k]:.0%})" for k, v in pr["stages_ms"].items()))
             except torch.OutOfMemoryError:
                 oom_count += 1
                 opt.zero_grad(set_to_none=True)
@@ -734,6 +882,12 @@ def main(argv=None):
     files = save_weights(model, args.out)
     total_train = time.time() - t_train0
     out_files = [f for f, _ in files]
+    try:
+        osf = save_optim_state(opt, model, args.out, steps_before + step, momentum=args.save_momentum)
+        if osf:
+            out_files.append(osf[0])
+    except Exception as e:  # never lose the run to this
+        failures.append(f"optim state: {type(e).__name__}: {e}")
     if best_sd is not None and best.get("step") != final["step"] and not (best["wer"] >= final["wer"]):
         name, sz = save_fp16(best_sd, args.out)
         out_files.append(name)
@@ -747,6 +901,7 @@ def main(argv=None):
         weights_format="torch.save dicts; merge model_weights.part1.pt + part2.pt -> NeMo EncDecCTCModel "
                        "state_dict (fp32, strict); best_weights_fp16.pt (if present) is the same keys in fp16",
         frontend={"pad_mode": "zeros (NeMo >= 2.5)", "features": 64, "dither": args.dither},
+        steps_before=steps_before, compiled_at_end=compiled,
         labels=labels,
     )
     if device.type == "cuda":
