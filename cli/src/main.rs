@@ -264,6 +264,7 @@ fn element(args: &Args, model_path: &Path) -> Result<gst::Element, Box<dyn Error
     stt.set_property("beam-width", args.beam_width);
     stt.set_property("lm-weight", args.lm_weight);
     stt.set_property("word-bonus", args.word_bonus);
+    stt.set_property("unk-penalty", args.unk_penalty);
     stt.set_property_from_str("normalization", &nick(&args.normalization));
     stt.set_property_from_str("padding", &nick(&args.padding));
     let confidence = args.confidences()[0];
