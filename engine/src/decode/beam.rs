@@ -1188,12 +1188,17 @@ impl BeamSearchDecoder {
                 Some(child) => match links.slot[child] {
                     Some(i) => i,
                     None => {
-                        let step = match step {
-                            Move::Spell { label, .. } => Move::Spell {
-                                label,
-                                state: self.beam[child].spelling().unwrap_or(0),
-                            },
-                            other => other,
+                        // The child spells this text: its state, and its LM score (which
+                        // includes the unknown-word penalty if this label left the trie).
+                        let (step, lm_score) = match step {
+                            Move::Spell { label, .. } => (
+                                Move::Spell {
+                                    label,
+                                    state: self.beam[child].spelling().unwrap_or(0),
+                                },
+                                self.beam[child].lm_score,
+                            ),
+                            other => (other, lm_score),
                         };
                         let i = next.push(parent, step, lm_score);
                         links.slot[child] = Some(i);
@@ -1595,13 +1600,16 @@ ngram 2=2
             &[('t', 0.95)],
             &[],
         ]);
-        assert_eq!(decode(&mut decoder(0.5, 0), &clear), "a cat", "lexicon only");
+        // Lexicon only: no vocabulary word sounds like that ('a' is far too unlikely there).
+        assert_eq!(decode(&mut decoder(0.5, 0), &clear), "a", "lexicon only");
         assert_eq!(decode(&mut with_unknown_words(0.5, Some(2.0)), &clear), "a cot");
         // A vocabulary word that the sound nearly matches still wins where the evidence is
         // weak: the penalty outweighs the acoustic difference.
         let weak = frames(&[&[('c', 0.9)], &[('o', 0.5), ('a', 0.4)], &[('t', 0.9)], &[]]);
         assert_eq!(decode(&mut with_unknown_words(0.5, Some(2.0)), &weak), "cat");
-        assert_eq!(decode(&mut with_unknown_words(0.5, Some(0.0)), &weak), "cot");
+        // (Even without a penalty: `<unk>` is less likely than "cat" in the LM.)
+        assert_eq!(decode(&mut with_unknown_words(0.5, Some(0.0)), &weak), "cat");
+        assert_eq!(decode(&mut with_unknown_words(0.0, Some(0.0)), &weak), "cot");
         // Several unknown words in a row, with words of the vocabulary around them.
         let names = frames(&[
             &[('z', 0.95)],
