@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use quartznet_engine::config::{
-    DEFAULT_BEAM_WIDTH, DEFAULT_LM_WEIGHT, DEFAULT_THREADS, DEFAULT_UNK_PENALTY, DEFAULT_WORD_BONUS,
-    MAX_LATENCY_MS, MIN_LATENCY_MS,
+    DEFAULT_BEAM_WIDTH, DEFAULT_LM_WEIGHT, DEFAULT_THREADS, DEFAULT_UNK_PENALTY,
+    DEFAULT_WORD_BONUS, MAX_LATENCY_MS, MIN_LATENCY_MS,
 };
 use quartznet_engine::decode::{ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure};
 

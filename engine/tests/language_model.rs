@@ -51,7 +51,11 @@ fn built_models_load_and_are_normalised() {
         if with_unigrams {
             vocabulary.push("bird");
         }
-        assert_eq!(lm.vocabulary_size(), vocabulary.len() + 1, "{name}: and <s>");
+        assert_eq!(
+            lm.vocabulary_size(),
+            vocabulary.len() + 1,
+            "{name}: and <s>"
+        );
         let words: Vec<Option<u32>> = vocabulary.iter().map(|w| lm.word_id(w)).collect();
         assert!(words.iter().all(Option::is_some), "{name}: vocabulary");
         let id = |w: &str| lm.word_id(w).unwrap();

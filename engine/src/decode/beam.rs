@@ -7,9 +7,8 @@
 //! `word_gap_frames`, or the end of the stream), its score gains
 //! `lm_weight * ln p_lm(word | previous words) + word_bonus`. Hypotheses follow the spelling
 //! trie of the language model's vocabulary; with an unknown-word penalty they may also spell
-//! a word outside it, which scores `lm_weight * ln p_lm(<unk> | previous words) + word_bonus
-//! - unk_penalty` (the penalty is paid as soon as the spelling leaves the trie, or when a
-//! prefix that is not a word completes). Without one (`unk_penalty: None`), only vocabulary
+//! a word outside it, which scores as the word `<unk>` would, less the penalty (paid as soon
+//! as the spelling leaves the trie, or when a prefix that is not a word completes). Without one (`unk_penalty: None`), only vocabulary
 //! words are output, as DeepSpeech does with its scorer.
 //!
 //! Streaming output: a word is final once every hypothesis in the beam agrees on it, or once
@@ -182,7 +181,9 @@ const MAX_SPELLINGS: usize = 1 << 16;
 /// The word a partial spelling completes as: its vocabulary word, or (with unknown words
 /// allowed) the unknown word spelled by its state.
 fn completion(partial: &Partial, unknown: bool) -> Option<WordId> {
-    partial.word.or((unknown && partial.state != 0).then_some(OOV | partial.state))
+    partial
+        .word
+        .or((unknown && partial.state != 0).then_some(OOV | partial.state))
 }
 
 /// Spelling states: the LM's trie (states below `base`), continued by states of the decoder's
@@ -1602,14 +1603,26 @@ ngram 2=2
         ]);
         // Lexicon only: no vocabulary word sounds like that ('a' is far too unlikely there).
         assert_eq!(decode(&mut decoder(0.5, 0), &clear), "a", "lexicon only");
-        assert_eq!(decode(&mut with_unknown_words(0.5, Some(2.0)), &clear), "a cot");
+        assert_eq!(
+            decode(&mut with_unknown_words(0.5, Some(2.0)), &clear),
+            "a cot"
+        );
         // A vocabulary word that the sound nearly matches still wins where the evidence is
         // weak: the penalty outweighs the acoustic difference.
         let weak = frames(&[&[('c', 0.9)], &[('o', 0.5), ('a', 0.4)], &[('t', 0.9)], &[]]);
-        assert_eq!(decode(&mut with_unknown_words(0.5, Some(2.0)), &weak), "cat");
+        assert_eq!(
+            decode(&mut with_unknown_words(0.5, Some(2.0)), &weak),
+            "cat"
+        );
         // (Even without a penalty: `<unk>` is less likely than "cat" in the LM.)
-        assert_eq!(decode(&mut with_unknown_words(0.5, Some(0.0)), &weak), "cat");
-        assert_eq!(decode(&mut with_unknown_words(0.0, Some(0.0)), &weak), "cot");
+        assert_eq!(
+            decode(&mut with_unknown_words(0.5, Some(0.0)), &weak),
+            "cat"
+        );
+        assert_eq!(
+            decode(&mut with_unknown_words(0.0, Some(0.0)), &weak),
+            "cot"
+        );
         // Several unknown words in a row, with words of the vocabulary around them.
         let names = frames(&[
             &[('z', 0.95)],
@@ -1667,7 +1680,10 @@ ngram 2=2
             words
         };
         let (compacted, plain) = (run(true), run(false));
-        assert!(plain.iter().any(|w| lm().word_id(&w.text).is_none()), "{plain:?}");
+        assert!(
+            plain.iter().any(|w| lm().word_id(&w.text).is_none()),
+            "{plain:?}"
+        );
         assert_eq!(compacted, plain);
     }
 
@@ -1885,8 +1901,15 @@ ngram 2=2
         for seed in 0..40u64 {
             let lp = random_frames(seed, 120);
             let unknown = [None, Some(0.0), Some(3.0)];
-            for (width, gap, delay, unk_penalty) in [(1, 0, 0, 0), (3, 3, 0, 1), (8, 4, 6, 2), (32, 2, 3, 0), (32, 2, 3, 2), (8, 0, 0, 1)]
-                .map(|(w, g, d, u)| (w, g, d, unknown[u]))
+            for (width, gap, delay, unk_penalty) in [
+                (1, 0, 0, 0),
+                (3, 3, 0, 1),
+                (8, 4, 6, 2),
+                (32, 2, 3, 0),
+                (32, 2, 3, 2),
+                (8, 0, 0, 1),
+            ]
+            .map(|(w, g, d, u)| (w, g, d, unknown[u]))
             {
                 let make = || {
                     BeamSearchDecoder::new(
