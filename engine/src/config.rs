@@ -57,7 +57,7 @@ pub const DEFAULT_WORD_BONUS: f32 = 1.0;
 pub const MAX_WORD_BONUS: f32 = 100.0;
 /// Subtracted from the beam-search score of a word outside the LM's vocabulary (tuned with
 /// [`DEFAULT_LM_WEIGHT`] on the synthetic dev set, tools/lm/README.md).
-pub const DEFAULT_UNK_PENALTY: f32 = 10.0;
+pub const DEFAULT_UNK_PENALTY: f32 = 20.0;
 /// The largest unknown-word penalty; this value turns unknown words off (only vocabulary
 /// words are output, the search before unknown words existed).
 pub const MAX_UNK_PENALTY: f32 = 100.0;
