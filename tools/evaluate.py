@@ -132,7 +132,7 @@ def main():
                     help="comma-separated: offline, streaming (the live windows), file (windows for files); default offline,streaming")
     ap.add_argument("--join", type=float, metavar="SECONDS",
                     help="join each set's clips into files of at least this many seconds and score those")
-    passed = ("decoder", "lm", "beam-width", "lm-weight", "word-bonus", "latency-ms", "left-context-ms", "chunk-ms",
+    passed = ("decoder", "lm", "beam-width", "lm-weight", "word-bonus", "unk-penalty", "latency-ms", "left-context-ms", "chunk-ms",
               "right-context-ms", "word-gap-ms")
     for option in passed:
         ap.add_argument(f"--{option}", help=f"passed to quartznet-transcribe --{option}")

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use quartznet_engine::config::{
-    DEFAULT_BEAM_WIDTH, DEFAULT_LM_WEIGHT, DEFAULT_THREADS, DEFAULT_WORD_BONUS, MAX_LATENCY_MS,
-    MIN_LATENCY_MS,
+    DEFAULT_BEAM_WIDTH, DEFAULT_LM_WEIGHT, DEFAULT_THREADS, DEFAULT_UNK_PENALTY,
+    DEFAULT_WORD_BONUS, MAX_LATENCY_MS, MIN_LATENCY_MS,
 };
 use quartznet_engine::decode::{ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure};
 
@@ -106,6 +106,11 @@ pub struct Args {
     #[arg(long, value_name = "X", default_value_t = DEFAULT_WORD_BONUS, value_parser = finite,
           allow_negative_numbers = true)]
     pub word_bonus: f32,
+
+    /// Score subtracted for a word outside the language model's vocabulary (0..=100; 100:
+    /// such words are never output)
+    #[arg(long, value_name = "X", default_value_t = DEFAULT_UNK_PENALTY, value_parser = finite)]
+    pub unk_penalty: f32,
 
     /// Word confidence measure, NeMo's ConfidenceMethodConfig: max-prob or
     /// <gibbs|tsallis|renyi>-<lin|exp>, each optionally :ALPHA (NeMo's alpha, > 0; without

@@ -264,6 +264,7 @@ fn element(args: &Args, model_path: &Path) -> Result<gst::Element, Box<dyn Error
     stt.set_property("beam-width", args.beam_width);
     stt.set_property("lm-weight", args.lm_weight);
     stt.set_property("word-bonus", args.word_bonus);
+    stt.set_property("unk-penalty", args.unk_penalty);
     stt.set_property_from_str("normalization", &nick(&args.normalization));
     stt.set_property_from_str("padding", &nick(&args.padding));
     let confidence = args.confidences()[0];
@@ -336,12 +337,21 @@ mod tests {
 
     #[test]
     fn choices_map_onto_the_engine() {
-        let args =
-            Args::try_parse_from([NAME, "--decoder", "beam", "--word-bonus", "-2.5", "a.wav"])
-                .unwrap();
+        let args = Args::try_parse_from([
+            NAME,
+            "--decoder",
+            "beam",
+            "--word-bonus",
+            "-2.5",
+            "--unk-penalty",
+            "7",
+            "a.wav",
+        ])
+        .unwrap();
         let config = parity::config(&args);
         assert_eq!(config.decoding.decoder, Some(DecoderKind::Beam));
         assert_eq!(config.decoding.word_bonus, -2.5);
+        assert_eq!(config.decoding.unk_penalty, 7.0);
         assert_eq!(nick(&args.decoder), "beam");
         assert_eq!(nick(&args.normalization), "auto");
     }

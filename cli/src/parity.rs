@@ -62,6 +62,7 @@ pub fn config(args: &Args) -> RecognizerConfig {
             beam_width: args.beam_width,
             lm_weight: args.lm_weight,
             word_bonus: args.word_bonus,
+            unk_penalty: args.unk_penalty,
             word_gap_ms: args.word_gap_ms.unwrap_or(plan.word_gap_ms),
             commit_delay_ms: plan.commit_delay_ms,
             confidence: args.confidences()[0],

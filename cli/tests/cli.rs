@@ -64,6 +64,7 @@ fn usage_errors_exit_2() {
         vec!["--model", MODEL],
         vec!["--model", MODEL, "--lm-weight", "nan", AUDIO],
         vec!["--model", MODEL, "--word-bonus", "inf", AUDIO],
+        vec!["--model", MODEL, "--unk-penalty", "101", AUDIO],
         vec!["--model", MODEL, "--beam-width", "0", AUDIO],
         vec!["--model", MODEL, "--no-such-option", AUDIO],
         vec!["--model", MODEL, "--chunk-ms", "0", AUDIO],

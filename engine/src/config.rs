@@ -55,6 +55,12 @@ pub const MAX_LM_WEIGHT: f32 = 10.0;
 pub const DEFAULT_WORD_BONUS: f32 = 1.0;
 /// Largest word bonus (or penalty, negated) a user may ask for.
 pub const MAX_WORD_BONUS: f32 = 100.0;
+/// Subtracted from the beam-search score of a word outside the LM's vocabulary (tuned with
+/// [`DEFAULT_LM_WEIGHT`] on the synthetic dev set, tools/lm/README.md).
+pub const DEFAULT_UNK_PENALTY: f32 = 20.0;
+/// The largest unknown-word penalty; this value turns unknown words off (only vocabulary
+/// words are output, the search before unknown words existed).
+pub const MAX_UNK_PENALTY: f32 = 100.0;
 /// How long a word of the best beam-search hypothesis waits for the others to agree before
 /// it is output anyway.
 pub const DEFAULT_COMMIT_DELAY_MS: u32 = DEFAULT_PLAN.commit_delay_ms;
@@ -143,6 +149,9 @@ pub struct DecoderSettings {
     pub lm_weight: f32,
     /// Score added per word (DeepSpeech's beta).
     pub word_bonus: f32,
+    /// Subtracted from the score of a word outside the LM's vocabulary; [`MAX_UNK_PENALTY`]:
+    /// such words are never output.
+    pub unk_penalty: f32,
     /// Silence that completes a word (0: only a space does).
     pub word_gap_ms: u32,
     /// Beam search: how long the best hypothesis's words wait for the others to agree.
@@ -159,6 +168,7 @@ impl Default for DecoderSettings {
             beam_width: DEFAULT_BEAM_WIDTH,
             lm_weight: DEFAULT_LM_WEIGHT,
             word_bonus: DEFAULT_WORD_BONUS,
+            unk_penalty: DEFAULT_UNK_PENALTY,
             word_gap_ms: DEFAULT_WORD_GAP_MS,
             commit_delay_ms: DEFAULT_COMMIT_DELAY_MS,
             confidence: ConfidenceConfig::DEFAULT,
@@ -185,6 +195,12 @@ impl DecoderSettings {
             return Err(Error::Settings(format!(
                 "word bonus {} is outside -{MAX_WORD_BONUS}..={MAX_WORD_BONUS}",
                 self.word_bonus
+            )));
+        }
+        if !(0.0..=MAX_UNK_PENALTY).contains(&self.unk_penalty) {
+            return Err(Error::Settings(format!(
+                "unknown-word penalty {} is outside 0..={MAX_UNK_PENALTY}",
+                self.unk_penalty
             )));
         }
         for (name, ms) in [
@@ -259,6 +275,7 @@ impl DecoderSettings {
                 beam_width: self.beam_width as usize,
                 lm_weight: self.lm_weight,
                 word_bonus: self.word_bonus,
+                unk_penalty: (self.unk_penalty < MAX_UNK_PENALTY).then_some(self.unk_penalty),
                 commit_delay_frames: ms_to_frames(description, self.commit_delay_ms),
             }),
         })

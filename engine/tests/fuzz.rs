@@ -1219,6 +1219,7 @@ struct BeamCase {
     beam_width: usize,
     lm_weight: f32,
     word_bonus: f32,
+    unk_penalty: Option<f32>,
     commit_delay_frames: u32,
 }
 
@@ -1231,6 +1232,7 @@ impl DecoderCase {
                 beam_width: b.beam_width,
                 lm_weight: b.lm_weight,
                 word_bonus: b.word_bonus,
+                unk_penalty: b.unk_penalty,
                 commit_delay_frames: b.commit_delay_frames,
             }),
         }
@@ -1275,15 +1277,17 @@ fn decoder_case() -> impl Strategy<Value = DecoderCase> {
         prop_oneof![4 => 1usize..6, 1 => Just(0usize)],
         hostile_f32(vec![0.0, 0.5, 2.0]),
         hostile_f32(vec![0.0, 1.0, -1.0]),
+        proptest::option::of(hostile_f32(vec![0.0, 2.0, 10.0])),
         0u32..6,
     ))
     .prop_map(|beam| {
         beam.map(
-            |(lm, beam_width, lm_weight, word_bonus, commit_delay_frames)| BeamCase {
+            |(lm, beam_width, lm_weight, word_bonus, unk_penalty, commit_delay_frames)| BeamCase {
                 lm,
                 beam_width,
                 lm_weight,
                 word_bonus,
+                unk_penalty,
                 commit_delay_frames,
             },
         )
@@ -1583,6 +1587,7 @@ fn stream_options(case: &StreamCase) -> DecodingOptions {
             beam_width: 4,
             lm_weight: 0.5,
             word_bonus: 1.0,
+            unk_penalty: Some(5.0),
             commit_delay_frames: 4,
         }),
     }
@@ -1871,6 +1876,7 @@ fn regression_beam_commits_words_by_time_too() {
             beam_width: 4,
             lm_weight: 0.0,
             word_bonus: 0.0,
+            unk_penalty: None,
             commit_delay_frames: 0,
         }),
     };

@@ -22,25 +22,41 @@ fn built_models_load_and_are_normalised() {
     let text = dir.join("text.txt");
     std::fs::write(&text, TEXT).unwrap();
     let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/lm/build_lm.py");
-    for (name, prune) in [("full.arpa", "0"), ("pruned.arpa.gz", "1")] {
+    // A word-frequency list (lm_text.py's wordfreq_en.tsv) adds its words to the vocabulary.
+    let unigrams = dir.join("unigrams.tsv");
+    std::fs::write(&unigrams, "the\t0.05\nbird\t0.001\nnot-a-word\t0.01\n").unwrap();
+    for (name, prune, with_unigrams) in [
+        ("full.arpa", "0", false),
+        ("pruned.arpa.gz", "1", false),
+        ("unigrams.arpa", "1", true),
+    ] {
         let out = dir.join(name);
-        let status = Command::new("python3")
+        let mut command = Command::new("python3");
+        command
             .arg(&tool)
             .arg(&text)
             .args(["--order", "3", "--prune", "0", prune, prune, "-o"])
-            .arg(&out)
-            .status()
-            .expect("python3 runs");
+            .arg(&out);
+        if with_unigrams {
+            command.arg("--unigrams").arg(&unigrams);
+        }
+        let status = command.status().expect("python3 runs");
         assert!(status.success(), "build_lm.py {name}");
         let lm = NgramModel::load(&out).unwrap();
         assert_eq!(lm.order(), 3);
-        let words: Vec<Option<u32>> = [
+        let mut vocabulary = vec![
             "the", "cat", "sat", "on", "mat", "dog", "log", "a", "and", "ate", "rat", "</s>",
             "<unk>",
-        ]
-        .iter()
-        .map(|w| lm.word_id(w))
-        .collect();
+        ];
+        if with_unigrams {
+            vocabulary.push("bird");
+        }
+        assert_eq!(
+            lm.vocabulary_size(),
+            vocabulary.len() + 1,
+            "{name}: and <s>"
+        );
+        let words: Vec<Option<u32>> = vocabulary.iter().map(|w| lm.word_id(w)).collect();
         assert!(words.iter().all(Option::is_some), "{name}: vocabulary");
         let id = |w: &str| lm.word_id(w).unwrap();
         for context in [

@@ -96,6 +96,7 @@ struct Settings {
     beam_width: u32,
     lm_weight: f32,
     word_bonus: f32,
+    unk_penalty: f32,
     normalize: Normalize,
     padding: Padding,
     confidence_method: ConfidenceMethod,
@@ -127,6 +128,7 @@ impl Default for Settings {
             beam_width: config::DEFAULT_BEAM_WIDTH,
             lm_weight: config::DEFAULT_LM_WEIGHT,
             word_bonus: config::DEFAULT_WORD_BONUS,
+            unk_penalty: config::DEFAULT_UNK_PENALTY,
             normalize: Normalize::default(),
             padding: Padding::default(),
             confidence_method: ConfidenceConfig::DEFAULT.measure.into(),
@@ -201,6 +203,7 @@ impl Settings {
                 beam_width: self.beam_width,
                 lm_weight: self.lm_weight,
                 word_bonus: self.word_bonus,
+                unk_penalty: self.unk_penalty,
                 word_gap_ms: plan.word_gap_ms,
                 commit_delay_ms: plan.commit_delay_ms,
                 confidence: ConfidenceConfig {
@@ -425,6 +428,14 @@ impl ObjectImpl for QuartzNetStt {
                     .default_value(config::DEFAULT_WORD_BONUS)
                     .flags(ready)
                     .build(),
+                glib::ParamSpecFloat::builder("unk-penalty")
+                    .nick("Unknown-Word Penalty")
+                    .blurb("Score subtracted in the beam search for a word outside the language model's vocabulary (the maximum: such words are never output)")
+                    .minimum(0.0)
+                    .maximum(config::MAX_UNK_PENALTY)
+                    .default_value(config::DEFAULT_UNK_PENALTY)
+                    .flags(ready)
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("normalization", Normalize::default())
                     .nick("Normalization")
                     .blurb("How features are normalised before the model")
@@ -579,6 +590,7 @@ impl ObjectImpl for QuartzNetStt {
             "beam-width" => settings.beam_width = value.get().expect(typed),
             "lm-weight" => settings.lm_weight = value.get().expect(typed),
             "word-bonus" => settings.word_bonus = value.get().expect(typed),
+            "unk-penalty" => settings.unk_penalty = value.get().expect(typed),
             "normalization" => settings.normalize = value.get().expect(typed),
             "padding" => settings.padding = value.get().expect(typed),
             "confidence-method" => settings.confidence_method = value.get().expect(typed),
@@ -623,6 +635,7 @@ impl ObjectImpl for QuartzNetStt {
             "beam-width" => settings.beam_width.to_value(),
             "lm-weight" => settings.lm_weight.to_value(),
             "word-bonus" => settings.word_bonus.to_value(),
+            "unk-penalty" => settings.unk_penalty.to_value(),
             "normalization" => settings.normalize.to_value(),
             "padding" => settings.padding.to_value(),
             "confidence-method" => settings.confidence_method.to_value(),
@@ -1056,10 +1069,11 @@ impl QuartzNetStt {
             gst::info!(
                 CAT,
                 imp = self,
-                "beam search: width {}, LM weight {}, word bonus {}",
+                "beam search: width {}, LM weight {}, word bonus {}, unknown-word penalty {}",
                 d.beam_width,
                 d.lm_weight,
-                d.word_bonus
+                d.word_bonus,
+                d.unk_penalty
             );
         }
 

@@ -44,17 +44,34 @@ def read_sentences(args):
     for path in args.text:
         with open(path, encoding="utf-8") as f:
             lines.extend(f)
+    # An excluded sentence is also dropped where it appears inside a longer line (texts other
+    # than sentences.jsonl may hold it with more words around it), found by its first words.
+    by_start = collections.defaultdict(list)
+    for text in excluded:
+        words = tuple(text.split())
+        by_start[words[:PREFIX]].append(words)
     sentences, dropped = [], 0
     for line in lines:
         words = line.lower().split()
         if not words:
             continue
-        if " ".join(words) in excluded:
+        if " ".join(words) in excluded or contains_excluded(words, by_start):
             dropped += 1
             continue
         if all(WORD.match(w) for w in words):
             sentences.append(words)
     return sentences, dropped
+
+
+PREFIX = 3
+
+
+def contains_excluded(words, by_start):
+    for i in range(len(words) - PREFIX + 1):
+        for text in by_start.get(tuple(words[i:i + PREFIX]), ()):
+            if tuple(words[i:i + len(text)]) == text:
+                return True
+    return False
 
 
 def count_ngrams(sentences, order):
@@ -94,19 +111,23 @@ def discounts(adjusted_n):
     return [min(max(x, 0.0), float(i)) for i, x in enumerate(d)]
 
 
-def build(sentences, order, prune):
+def build(sentences, order, prune, unigrams=None, unigram_weight=0.0):
     counts = count_ngrams(sentences, order)
     adjusted = kn_counts(counts, order)
-    vocab = sorted({g[0] for g in adjusted[1]} | {UNK})
+    extra = {} if unigrams is None else unigrams
+    vocab = sorted({g[0] for g in adjusted[1]} | set(extra) | {UNK})
     probs = [dict() for _ in range(order + 1)]  # interpolated p(w | h), natural numbers
 
-    # Unigrams: KN continuation distribution, interpolated with uniform so <unk> gets mass.
+    # Unigrams: KN continuation distribution, interpolated with uniform so <unk> gets mass,
+    # then (with --unigrams) with a word-frequency list, which also brings its words.
     d = discounts(adjusted[1])
     total = sum(adjusted[1].values())
     mass = sum(d[min(c, 3)] for c in adjusted[1].values()) / total
+    weight = unigram_weight if extra else 0.0
     for w in vocab:
         c = adjusted[1].get((w,), 0)
-        probs[1][(w,)] = max(c - d[min(c, 3)], 0) / total + mass / len(vocab)
+        kn = max(c - d[min(c, 3)], 0) / total + mass / len(vocab)
+        probs[1][(w,)] = (1 - weight) * kn + weight * extra.get(w, 0.0)
 
     for n in range(2, order + 1):
         d = discounts(adjusted[n])
@@ -194,6 +215,20 @@ def write_arpa(probs, backoffs, order, out):
         raw.close()  # GzipFile leaves a file object it was given open
 
 
+def read_unigrams(path, top):
+    """{word: probability} of the `top` most frequent words of a word<TAB>frequency list."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            word, freq = line.rstrip("\n").split("\t")
+            if WORD.match(word):
+                rows.append((-float(freq), word))
+    rows.sort()
+    rows = rows[:top]
+    total = -sum(f for f, _ in rows)
+    return {w: -f / total for f, w in rows}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("text", nargs="*", help="plain text files, one normalised sentence per line")
@@ -202,13 +237,18 @@ def main():
     ap.add_argument("--order", type=int, default=3)
     ap.add_argument("--prune", type=int, nargs="*", default=[0, 0, 1],
                     help="per order: drop n-grams whose (KN) count is <= this (order 1 ignored)")
+    ap.add_argument("--unigrams", help="TSV word<TAB>frequency (tools/lm/lm_text.py's wordfreq_en.tsv), "
+                    "interpolated into the unigram distribution; its words join the vocabulary")
+    ap.add_argument("--unigram-top", type=int, default=100000, help="use this many most frequent words of it")
+    ap.add_argument("--unigram-weight", type=float, default=0.1, help="its share of the unigram distribution")
     ap.add_argument("-o", "--out", required=True)
     args = ap.parse_args()
     prune = (args.prune + [args.prune[-1]] * args.order)[:args.order]
     sentences, dropped = read_sentences(args)
     if not sentences:
         sys.exit("no sentences")
-    probs, backoffs = build(sentences, args.order, prune)
+    unigrams = read_unigrams(args.unigrams, args.unigram_top) if args.unigrams else None
+    probs, backoffs = build(sentences, args.order, prune, unigrams, args.unigram_weight)
     write_arpa(probs, backoffs, args.order, args.out)
     sizes = ", ".join(f"{n}-grams {len(probs[n])}" for n in range(1, args.order + 1))
     print(f"{len(sentences)} sentences ({dropped} excluded), {sum(map(len, sentences))} words; {sizes} "

@@ -5,9 +5,11 @@
 //! collapsed label sequence with the probability of all alignments that end in blank and of
 //! those that end in its last label. When a word completes (a space label, a silence of
 //! `word_gap_frames`, or the end of the stream), its score gains
-//! `lm_weight * ln p_lm(word | previous words) + word_bonus`. Hypotheses must spell words of
-//! the language model's vocabulary (its spelling trie prunes the rest), as DeepSpeech does
-//! with its scorer: a word outside the vocabulary cannot be output.
+//! `lm_weight * ln p_lm(word | previous words) + word_bonus`. Hypotheses follow the spelling
+//! trie of the language model's vocabulary; with an unknown-word penalty they may also spell
+//! a word outside it, which scores as the word `<unk>` would, less the penalty (paid as soon
+//! as the spelling leaves the trie, or when a prefix that is not a word completes). Without one (`unk_penalty: None`), only vocabulary
+//! words are output, as DeepSpeech does with its scorer.
 //!
 //! Streaming output: a word is final once every hypothesis in the beam agrees on it, or once
 //! it ended `commit_delay_frames` ago in the best hypothesis (hypotheses that disagree are
@@ -48,13 +50,17 @@ pub struct BeamConfig {
     pub lm_weight: f32,
     /// Score added per word (DeepSpeech's beta), which offsets the LM's cost of every word.
     pub word_bonus: f32,
+    /// Subtracted from the score of a word outside the LM's vocabulary (scored as `<unk>`);
+    /// `None`: such words are never output (only vocabulary words are spelled).
+    pub unk_penalty: Option<f32>,
     /// A word of the best hypothesis that ended this many frames ago is output even if
     /// other hypotheses still disagree. 0 = only when all agree (and at the end).
     pub commit_delay_frames: u32,
 }
 
-/// A completed word of a hypothesis. Only vocabulary words complete, so the id is the
-/// text, and comparing hypotheses compares integers, not strings.
+/// A completed word of a hypothesis. The id is the text (a vocabulary word's id, or [`OOV`]
+/// with the spelling state of a word outside the vocabulary), so comparing hypotheses
+/// compares integers, not strings.
 #[derive(Debug, Clone, Copy)]
 struct DoneWord {
     id: WordId,
@@ -162,6 +168,88 @@ fn log_add(a: f64, b: f64) -> f64 {
     }
     let (hi, lo) = if a > b { (a, b) } else { (b, a) };
     hi + (lo - hi).exp().ln_1p()
+}
+
+/// Word ids with this bit are words outside the vocabulary: the other bits are the word's
+/// spelling state ([`Spellings`]). `OOV | 0` (the empty spelling, never a word) is the LM
+/// context after such a word when the LM has no `<unk>`.
+const OOV: WordId = 1 << 31;
+/// Spelling states beyond the vocabulary's trie that trigger a compaction (keeping only those
+/// the beam refers to), so a long stream does not accumulate them.
+const MAX_SPELLINGS: usize = 1 << 16;
+
+/// The word a partial spelling completes as: its vocabulary word, or (with unknown words
+/// allowed) the unknown word spelled by its state.
+fn completion(partial: &Partial, unknown: bool) -> Option<WordId> {
+    partial
+        .word
+        .or((unknown && partial.state != 0).then_some(OOV | partial.state))
+}
+
+/// Spelling states: the LM's trie (states below `base`), continued by states of the decoder's
+/// own for spellings that no vocabulary word starts with. A text has exactly one state: its
+/// longest prefix in the trie, then one state per further character.
+#[derive(Debug, Clone, Default)]
+struct Spellings {
+    base: TrieState,
+    edges: FastMap<(TrieState, char), TrieState>,
+    /// Parent and character of state `base + i`.
+    nodes: Vec<(TrieState, char)>,
+}
+
+impl Spellings {
+    fn new(base: TrieState) -> Self {
+        Self {
+            base,
+            ..Self::default()
+        }
+    }
+
+    fn clear(&mut self) {
+        self.edges.clear();
+        self.nodes.clear();
+    }
+
+    /// `from` extended by `text` within the vocabulary's trie, if it stays there.
+    fn in_trie(&self, lm: &NgramModel, from: TrieState, text: &str) -> Option<TrieState> {
+        if from >= self.base {
+            return None;
+        }
+        lm.trie_step(from, text)
+    }
+
+    /// `from` extended by `text`, leaving the trie where the vocabulary does.
+    fn step(&mut self, lm: &NgramModel, mut state: TrieState, text: &str) -> TrieState {
+        let mut buffer = [0u8; 4];
+        for c in text.chars() {
+            if state < self.base
+                && let Some(next) = lm.trie_step(state, c.encode_utf8(&mut buffer))
+            {
+                state = next;
+                continue;
+            }
+            let fresh = self.base + self.nodes.len() as TrieState;
+            state = *self.edges.entry((state, c)).or_insert_with(|| {
+                self.nodes.push((state, c));
+                fresh
+            });
+        }
+        state
+    }
+
+    fn text(&self, lm: &NgramModel, mut state: TrieState) -> String {
+        let mut tail = Vec::new();
+        while state >= self.base {
+            let Some(&(parent, c)) = self.nodes.get((state - self.base) as usize) else {
+                break;
+            };
+            tail.push(c);
+            state = parent;
+        }
+        let mut text = lm.trie_text(state);
+        text.extend(tail.iter().rev());
+        text
+    }
 }
 
 /// One multiply-fold step of a hash: equal inputs give equal outputs, near ones far apart.
@@ -351,7 +439,7 @@ impl Links {
     /// Finds the links of `beam`, whose labels must be distinct single characters (then
     /// the text one label shorter than a partial word's is its `from` spelling); `space`
     /// is the space label.
-    fn find(&mut self, beam: &[Hypothesis], space: usize) {
+    fn find(&mut self, beam: &[Hypothesis], space: usize, unknown: bool) {
         self.texts.clear();
         self.texts.extend(
             beam.iter()
@@ -379,7 +467,7 @@ impl Links {
         }
         for (p, hyp) in beam.iter().enumerate() {
             // Completed by a space.
-            let Some(word) = hyp.partial.and_then(|x| x.word) else {
+            let Some(word) = hyp.partial.and_then(|x| completion(&x, unknown)) else {
                 continue;
             };
             let hash = text_hash(words_hash_with(hyp.words_hash, word), None);
@@ -531,6 +619,16 @@ pub struct BeamSearchDecoder {
     letters: Option<FastMap<char, usize>>,
     /// The space label (the first, if several).
     space: usize,
+    /// Spelling states, the vocabulary's trie continued for unknown words.
+    spellings: Spellings,
+    /// Whether unknown words may be spelled (`config.unk_penalty` is set), and its value.
+    unknown: bool,
+    unk_penalty: f64,
+    /// The LM context after an unknown word: `<unk>`, or `OOV` if the LM has none.
+    unk_context: WordId,
+    /// States below this are the vocabulary trie's (the spelling of a word that is not in
+    /// the vocabulary but is a prefix of one has not paid the unknown-word penalty yet).
+    trie_size: TrieState,
 
     /// Per-frame work space, kept to reuse its allocations.
     candidates: Candidates,
@@ -552,12 +650,23 @@ impl BeamSearchDecoder {
         for (name, value) in [
             ("LM weight", config.lm_weight),
             ("word bonus", config.word_bonus),
+            ("unknown-word penalty", config.unk_penalty.unwrap_or(0.0)),
         ] {
             if !value.is_finite() {
                 return Err(Error::Settings(format!(
                     "the {name} must be a finite number (got {value})"
                 )));
             }
+        }
+        if config.unk_penalty.is_some_and(|p| p < 0.0) {
+            return Err(Error::Settings(
+                "the unknown-word penalty must not be negative".into(),
+            ));
+        }
+        if config.lm.vocabulary_size() >= OOV as usize || config.lm.trie_size() >= OOV as usize {
+            return Err(Error::Settings(
+                "the language model's vocabulary is too large for the beam search".into(),
+            ));
         }
         let is_space: Vec<bool> = labels.iter().map(|l| l == " ").collect();
         if !is_space.contains(&true) {
@@ -569,6 +678,11 @@ impl BeamSearchDecoder {
         let space = is_space.iter().position(|&s| s).unwrap_or(0);
         let letters = single_letters(&labels);
         let scorer = Scorer::new(decoder.confidence.measure, blank + 1).map_err(Error::Settings)?;
+        let trie_size = config.lm.trie_size() as TrieState;
+        let spellings = Spellings::new(trie_size);
+        let unknown = config.unk_penalty.is_some();
+        let unk_penalty = f64::from(config.unk_penalty.unwrap_or(0.0));
+        let unk_context = config.lm.word_id(crate::lm::UNKNOWN).unwrap_or(OOV);
         let mut decoder = Self {
             labels,
             is_space,
@@ -583,6 +697,11 @@ impl BeamSearchDecoder {
             started: false,
             letters,
             space,
+            spellings,
+            unknown,
+            unk_penalty,
+            unk_context,
+            trie_size,
             candidates: Candidates::default(),
             tried: Vec::new(),
             links: Links::default(),
@@ -610,6 +729,7 @@ impl BeamSearchDecoder {
         self.silence = 0;
         self.beam = vec![self.initial()];
         self.started = false;
+        self.spellings.clear();
     }
 
     fn initial(&self) -> Hypothesis {
@@ -724,22 +844,38 @@ impl BeamSearchDecoder {
         let Some(partial) = hyp.partial.take() else {
             return Some(hyp);
         };
-        let word = partial.word?;
+        let word = completion(&partial, self.unknown)?;
         hyp.lm_score += self.word_score(&hyp.context, word);
         self.add_word(&mut hyp, word, partial);
         Some(hyp)
     }
 
-    /// `lm_weight * ln p_lm(word | context) + word_bonus`.
+    /// `lm_weight * ln p_lm(word | context) + word_bonus`; an unknown word scores as
+    /// `<unk>`, less the unknown-word penalty unless its spelling paid it on leaving the trie.
     fn word_score(&self, context: &Context, word: WordId) -> f64 {
-        let logp = self.config.lm.log_prob(context.words(), Some(word));
+        let known = word & OOV == 0;
+        let logp = self
+            .config
+            .lm
+            .log_prob(context.words(), known.then_some(word));
+        let penalty = if !known && word & !OOV < self.trie_size {
+            self.unk_penalty
+        } else {
+            0.0
+        };
         f64::from(self.config.lm_weight) * f64::from(logp) + f64::from(self.config.word_bonus)
+            - penalty
     }
 
     /// Appends the completed `partial` as `word` (its score is the caller's to add).
     fn add_word(&self, hyp: &mut Hypothesis, word: WordId, partial: Partial) {
         let keep = self.config.lm.order().saturating_sub(1).max(1);
-        hyp.context.push(word, keep);
+        let context = if word & OOV == 0 {
+            word
+        } else {
+            self.unk_context
+        };
+        hyp.context.push(context, keep);
         hyp.words.push(DoneWord {
             id: word,
             start: partial.start,
@@ -778,13 +914,15 @@ impl BeamSearchDecoder {
         // Words completed by this silence change the scores after expansion, so no
         // candidate may be dropped early then.
         let completes = self.word_gap_frames > 0 && self.silence == self.word_gap_frames;
+        let mut spellings = std::mem::take(&mut self.spellings);
         if self.letters.is_some() {
-            self.expand_all_single(row, blank_lp, &tried, !completes, &mut next);
+            self.expand_all_single(row, blank_lp, &tried, !completes, &mut spellings, &mut next);
         } else {
             for parent in 0..self.beam.len() {
-                self.expand(parent, row, blank_lp, &tried, &mut next);
+                self.expand(parent, row, blank_lp, &tried, &mut spellings, &mut next);
             }
         }
+        self.spellings = spellings;
         self.tried = tried;
 
         let beam = if completes {
@@ -806,7 +944,42 @@ impl BeamSearchDecoder {
         };
         self.candidates = next;
         self.beam = self.normalize(beam);
+        if self.spellings.nodes.len() > MAX_SPELLINGS {
+            self.compact_spellings();
+        }
         self.next_frame += 1;
+    }
+
+    /// Renumbers the spelling states beyond the trie, keeping only those the beam refers to.
+    /// Texts keep their identity (one state per text), so the search is unchanged.
+    fn compact_spellings(&mut self) {
+        let lm = Arc::clone(&self.config.lm);
+        let old = std::mem::replace(&mut self.spellings, Spellings::new(self.trie_size));
+        let mut renumbered: FastMap<TrieState, TrieState> = FastMap::default();
+        let spellings = &mut self.spellings;
+        let mut remap = |state: TrieState| {
+            if state < old.base {
+                return state;
+            }
+            *renumbered
+                .entry(state)
+                .or_insert_with(|| spellings.step(&lm, 0, &old.text(&lm, state)))
+        };
+        for hyp in &mut self.beam {
+            if let Some(p) = hyp.partial.as_mut() {
+                p.state = remap(p.state);
+                p.from = p.from.map(&mut remap);
+            }
+            // Every hypothesis shares the committed words, so hashing only the uncommitted
+            // ones from a common start keeps equal texts equal.
+            hyp.words_hash = 0;
+            for w in &mut hyp.words {
+                if w.id & OOV != 0 {
+                    w.id = OOV | remap(w.id & !OOV);
+                }
+                hyp.words_hash = words_hash_with(hyp.words_hash, w.id);
+            }
+        }
     }
 
     /// Adds the candidates that hypothesis `parent` makes in this frame (DeepSpeech's prefix
@@ -817,6 +990,7 @@ impl BeamSearchDecoder {
         row: &[f32],
         blank_lp: f64,
         tried: &[usize],
+        spellings: &mut Spellings,
         next: &mut Candidates,
     ) {
         let hyp = &self.beam[parent];
@@ -834,7 +1008,7 @@ impl BeamSearchDecoder {
                     stay_label = log_add(stay_label, total + lp);
                     continue;
                 };
-                let Some(word) = partial.word else {
+                let Some(word) = completion(partial, self.unknown) else {
                     continue; // not a vocabulary word
                 };
                 let step = Move::Complete { label: c, word };
@@ -856,11 +1030,22 @@ impl BeamSearchDecoder {
                 continue;
             }
             let from = hyp.partial.as_ref().map_or(lm.trie_root(), |p| p.state);
-            let Some(state) = lm.trie_step(from, &self.labels[c]) else {
-                continue; // no vocabulary word is spelled this way
+            let (state, lm_score) = match spellings.in_trie(lm, from, &self.labels[c]) {
+                Some(state) => (state, hyp.lm_score),
+                None if self.unknown => {
+                    // Leaving the trie pays the unknown-word penalty (once: beyond it, on).
+                    let penalty = if from < spellings.base {
+                        self.unk_penalty
+                    } else {
+                        0.0
+                    };
+                    let state = spellings.step(lm, from, &self.labels[c]);
+                    (state, hyp.lm_score - penalty)
+                }
+                None => continue, // no vocabulary word is spelled this way
             };
             let step = Move::Spell { label: c, state };
-            let i = next.slot(&self.beam, parent, step, || hyp.lm_score);
+            let i = next.slot(&self.beam, parent, step, || lm_score);
             next.list[i].p_label = log_add(next.list[i].p_label, extend);
         }
         // The hypothesis itself moves on (or merges into an extension of another one
@@ -883,11 +1068,12 @@ impl BeamSearchDecoder {
         blank_lp: f64,
         tried: &[usize],
         prune: bool,
+        spellings: &mut Spellings,
         next: &mut Candidates,
     ) {
         let mut links = std::mem::take(&mut self.links);
         let mut floor = std::mem::take(&mut self.floor);
-        links.find(&self.beam, self.space);
+        links.find(&self.beam, self.space, self.unknown);
         floor.reset(if prune { self.config.beam_width } else { 0 });
         // Each hypothesis's own text gets at least its blank mass: a lower bound of that
         // candidate's final score (its LM score is the hypothesis's, the same words).
@@ -905,7 +1091,14 @@ impl BeamSearchDecoder {
         let mut visit = std::mem::take(&mut self.visit);
         for parent in 0..self.beam.len() {
             self.labels_to_visit(parent, row, &by_prob, &links, floor.value(), &mut visit);
-            self.expand_single(parent, row, blank_lp, &visit, &mut links, &mut floor, next);
+            self.expand_single(
+                parent,
+                row,
+                blank_lp,
+                &visit,
+                (&mut links, &mut floor, spellings),
+                next,
+            );
         }
         self.by_prob = by_prob;
         self.visit = visit;
@@ -957,8 +1150,7 @@ impl BeamSearchDecoder {
         row: &[f32],
         blank_lp: f64,
         tried: &[usize],
-        links: &mut Links,
-        floor: &mut Floor,
+        (links, floor, spellings): (&mut Links, &mut Floor, &mut Spellings),
         next: &mut Candidates,
     ) {
         let hyp = &self.beam[parent];
@@ -974,7 +1166,7 @@ impl BeamSearchDecoder {
                     stay_label = log_add(stay_label, total + lp);
                     continue;
                 };
-                let Some(word) = partial.word else {
+                let Some(word) = completion(partial, self.unknown) else {
                     continue; // not a vocabulary word
                 };
                 let lm_score = hyp.lm_score + self.word_score(&hyp.context, word);
@@ -997,12 +1189,17 @@ impl BeamSearchDecoder {
                 Some(child) => match links.slot[child] {
                     Some(i) => i,
                     None => {
-                        let step = match step {
-                            Move::Spell { label, .. } => Move::Spell {
-                                label,
-                                state: self.beam[child].spelling().unwrap_or(0),
-                            },
-                            other => other,
+                        // The child spells this text: its state, and its LM score (which
+                        // includes the unknown-word penalty if this label left the trie).
+                        let (step, lm_score) = match step {
+                            Move::Spell { label, .. } => (
+                                Move::Spell {
+                                    label,
+                                    state: self.beam[child].spelling().unwrap_or(0),
+                                },
+                                self.beam[child].lm_score,
+                            ),
+                            other => (other, lm_score),
                         };
                         let i = next.push(parent, step, lm_score);
                         links.slot[child] = Some(i);
@@ -1010,15 +1207,28 @@ impl BeamSearchDecoder {
                     }
                 },
                 None => {
-                    let final_score = score(f64::NEG_INFINITY, mass, lm_score);
+                    let mut final_score = score(f64::NEG_INFINITY, mass, lm_score);
                     if final_score < floor.value() {
                         continue;
                     }
+                    let mut lm_score = lm_score;
                     let step = match step {
                         Move::Spell { label, .. } => {
                             let from = hyp.partial.as_ref().map_or(lm.trie_root(), |p| p.state);
-                            let Some(state) = lm.trie_step(from, &self.labels[c]) else {
-                                continue; // no vocabulary word is spelled this way
+                            let state = match spellings.in_trie(lm, from, &self.labels[c]) {
+                                Some(state) => state,
+                                None if self.unknown => {
+                                    // Leaving the trie pays the unknown-word penalty.
+                                    if from < spellings.base {
+                                        lm_score -= self.unk_penalty;
+                                        final_score = score(f64::NEG_INFINITY, mass, lm_score);
+                                        if final_score < floor.value() {
+                                            continue;
+                                        }
+                                    }
+                                    spellings.step(lm, from, &self.labels[c])
+                                }
+                                None => continue, // no vocabulary word is spelled this way
                             };
                             Move::Spell { label, state }
                         }
@@ -1227,7 +1437,11 @@ impl BeamSearchDecoder {
 
     fn done_word(&self, w: &DoneWord) -> Word {
         Word {
-            text: self.config.lm.word_text(w.id).to_owned(),
+            text: if w.id & OOV == 0 {
+                self.config.lm.word_text(w.id).to_owned()
+            } else {
+                self.spellings.text(&self.config.lm, w.id & !OOV)
+            },
             spaces_before: 1,
             start_frame: w.start,
             end_frame: w.end,
@@ -1237,7 +1451,7 @@ impl BeamSearchDecoder {
 
     fn partial_word(&self, p: &Partial) -> Word {
         Word {
-            text: self.config.lm.trie_text(p.state),
+            text: self.spellings.text(&self.config.lm, p.state),
             spaces_before: 1,
             start_frame: p.start,
             end_frame: p.end,
@@ -1290,6 +1504,7 @@ ngram 2=2
                 beam_width: 16,
                 lm_weight,
                 word_bonus: 0.0,
+                unk_penalty: None,
                 commit_delay_frames,
             },
         )
@@ -1365,6 +1580,111 @@ ngram 2=2
     fn out_of_vocabulary_spellings_are_not_output() {
         let lp = frames(&[&[('c', 0.9)], &[('o', 0.6), ('a', 0.3)], &[('t', 0.9)], &[]]);
         assert_eq!(decode(&mut decoder(0.5, 0), &lp), "cat");
+    }
+
+    fn with_unknown_words(lm_weight: f32, unk_penalty: Option<f32>) -> BeamSearchDecoder {
+        let mut d = decoder(lm_weight, 0);
+        d.config.unk_penalty = unk_penalty;
+        d.unknown = unk_penalty.is_some();
+        d.unk_penalty = f64::from(unk_penalty.unwrap_or(0.0));
+        d
+    }
+
+    #[test]
+    fn an_unknown_word_is_output_when_the_sound_is_clear() {
+        // "a cot": "cot" is not in the vocabulary, but every frame says so clearly.
+        let clear = frames(&[
+            &[('a', 0.95)],
+            &[(' ', 0.95)],
+            &[('c', 0.95)],
+            &[('o', 0.95)],
+            &[('t', 0.95)],
+            &[],
+        ]);
+        // Lexicon only: no vocabulary word sounds like that ('a' is far too unlikely there).
+        assert_eq!(decode(&mut decoder(0.5, 0), &clear), "a", "lexicon only");
+        assert_eq!(
+            decode(&mut with_unknown_words(0.5, Some(2.0)), &clear),
+            "a cot"
+        );
+        // A vocabulary word that the sound nearly matches still wins where the evidence is
+        // weak: the penalty outweighs the acoustic difference.
+        let weak = frames(&[&[('c', 0.9)], &[('o', 0.5), ('a', 0.4)], &[('t', 0.9)], &[]]);
+        assert_eq!(
+            decode(&mut with_unknown_words(0.5, Some(2.0)), &weak),
+            "cat"
+        );
+        // (Even without a penalty: `<unk>` is less likely than "cat" in the LM.)
+        assert_eq!(
+            decode(&mut with_unknown_words(0.5, Some(0.0)), &weak),
+            "cat"
+        );
+        assert_eq!(
+            decode(&mut with_unknown_words(0.0, Some(0.0)), &weak),
+            "cot"
+        );
+        // Several unknown words in a row, with words of the vocabulary around them.
+        let names = frames(&[
+            &[('z', 0.95)],
+            &[('o', 0.95)],
+            &[('e', 0.95)],
+            &[(' ', 0.95)],
+            &[('a', 0.95)],
+            &[(' ', 0.95)],
+            &[('c', 0.95)],
+            &[('a', 0.95)],
+            &[('t', 0.95)],
+            &[],
+        ]);
+        assert_eq!(
+            decode(&mut with_unknown_words(0.5, Some(1.0)), &names),
+            "zoe a cat"
+        );
+    }
+
+    #[test]
+    fn a_huge_unknown_word_penalty_is_the_lexicon_only_search() {
+        let vocab = english_labels().len() + 1;
+        for seed in 0..20u64 {
+            let lp = random_frames(seed, 150);
+            let run = |mut d: BeamSearchDecoder| {
+                let mut words = Vec::new();
+                for chunk in lp.chunks(11 * vocab) {
+                    words.extend(d.push(chunk, chunk.len() / vocab));
+                }
+                words.extend(d.finish());
+                words
+            };
+            assert_eq!(
+                run(with_unknown_words(0.8, Some(1.0e4))),
+                run(with_unknown_words(0.8, None)),
+                "seed {seed}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_spellings_are_compacted_without_changing_the_result() {
+        let vocab = english_labels().len() + 1;
+        let lp = random_frames(7, 400);
+        let run = |limit: bool| {
+            let mut d = with_unknown_words(0.5, Some(0.5));
+            let mut words = Vec::new();
+            for row in lp.chunks(vocab) {
+                words.extend(d.push(row, 1));
+                if limit {
+                    d.compact_spellings();
+                }
+            }
+            words.extend(d.finish());
+            words
+        };
+        let (compacted, plain) = (run(true), run(false));
+        assert!(
+            plain.iter().any(|w| lm().word_id(&w.text).is_none()),
+            "{plain:?}"
+        );
+        assert_eq!(compacted, plain);
     }
 
     #[test]
@@ -1452,6 +1772,7 @@ ngram 2=2
                     beam_width: 16,
                     lm_weight: 0.5,
                     word_bonus: 0.0,
+                    unk_penalty: None,
                     commit_delay_frames: 0,
                 };
                 let mut d = BeamSearchDecoder::new(english_labels(), config, beam).unwrap();
@@ -1519,11 +1840,19 @@ ngram 2=2
             beam_width,
             lm_weight,
             word_bonus: 0.0,
+            unk_penalty: None,
             commit_delay_frames: 0,
         };
         let d = DecoderConfig::default();
         assert!(BeamSearchDecoder::new(english_labels(), d, config(0, 0.5)).is_err());
         assert!(BeamSearchDecoder::new(english_labels(), d, config(8, f32::NAN)).is_err());
+        for penalty in [-1.0, f32::NAN, f32::INFINITY] {
+            let beam = BeamConfig {
+                unk_penalty: Some(penalty),
+                ..config(8, 0.5)
+            };
+            assert!(BeamSearchDecoder::new(english_labels(), d, beam).is_err());
+        }
         let no_space: Vec<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
         assert!(
             BeamSearchDecoder::new(no_space, d, config(8, 0.5))
@@ -1571,7 +1900,17 @@ ngram 2=2
         let vocab = english_labels().len() + 1;
         for seed in 0..40u64 {
             let lp = random_frames(seed, 120);
-            for (width, gap, delay) in [(1, 0, 0), (3, 3, 0), (8, 4, 6), (32, 2, 3)] {
+            let unknown = [None, Some(0.0), Some(3.0)];
+            for (width, gap, delay, unk_penalty) in [
+                (1, 0, 0, 0),
+                (3, 3, 0, 1),
+                (8, 4, 6, 2),
+                (32, 2, 3, 0),
+                (32, 2, 3, 2),
+                (8, 0, 0, 1),
+            ]
+            .map(|(w, g, d, u)| (w, g, d, unknown[u]))
+            {
                 let make = || {
                     BeamSearchDecoder::new(
                         english_labels(),
@@ -1584,6 +1923,7 @@ ngram 2=2
                             beam_width: width,
                             lm_weight: 0.8,
                             word_bonus: 0.5,
+                            unk_penalty,
                             commit_delay_frames: delay,
                         },
                     )
@@ -1621,7 +1961,7 @@ ngram 2=2
                 assert_eq!(
                     run(&mut fast),
                     run(&mut general),
-                    "seed {seed}, width {width}, gap {gap}, delay {delay}"
+                    "seed {seed}, width {width}, gap {gap}, delay {delay}, unknown words {unk_penalty:?}"
                 );
             }
         }

@@ -261,6 +261,11 @@ impl NgramModel {
         self.sentence_end
     }
 
+    /// Number of spelling prefixes (trie states are `0..trie_size()`).
+    pub fn trie_size(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// The empty spelling prefix.
     pub fn trie_root(&self) -> TrieState {
         0
