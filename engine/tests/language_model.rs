@@ -82,3 +82,66 @@ fn built_models_load_and_are_normalised() {
         );
     }
 }
+
+/// The bundled LM through the cache of compiled copies: the copy gives every score the
+/// parsed text gives, bit for bit (a sample of a million trigrams of its words, and the
+/// n-grams its decoder meets most: those in the file).
+#[test]
+fn the_bundled_lm_reads_back_from_its_compiled_copy() {
+    use quartznet_engine::lm::LmCache;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/quartznet-en.arpa.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = LmCache::new(tmp.path());
+    let parsed = NgramModel::load_cached(&source, None).unwrap();
+    let written = NgramModel::load_cached(&source, Some(&cache)).unwrap();
+    let copy = NgramModel::load_cached(&source, Some(&cache)).unwrap();
+    assert!(!written.loaded_from_cache() && copy.loaded_from_cache());
+    assert_eq!(parsed.vocabulary_size(), copy.vocabulary_size());
+    assert_eq!(parsed.trie_size(), copy.trie_size());
+    let words = parsed.vocabulary_size() as u64;
+    // A fixed linear congruential sequence: the same sample on every run.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) % words) as u32
+    };
+    let mut listed = 0;
+    for _ in 0..1_000_000 {
+        let (a, b, c) = (next(), next(), next());
+        for context in [&[a, b][..], &[b][..], &[][..]] {
+            let (p, q) = (
+                parsed.log_prob(context, Some(c)),
+                copy.log_prob(context, Some(c)),
+            );
+            assert_eq!(p.to_bits(), q.to_bits(), "{context:?} {c}");
+        }
+    }
+    // Trigrams and bigrams the file lists (random ones almost always back off).
+    let text = std::io::read_to_string(flate2::read::GzDecoder::new(
+        std::fs::File::open(&source).unwrap(),
+    ))
+    .unwrap();
+    for line in text
+        .lines()
+        .filter(|l| l.split('\t').nth(1).is_some_and(|w| w.contains(' ')))
+    {
+        let ids: Option<Vec<u32>> = line
+            .split('\t')
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .map(|w| parsed.word_id(w))
+            .collect();
+        let ids = ids.unwrap();
+        let (context, word) = ids.split_at(ids.len() - 1);
+        let (p, q) = (
+            parsed.log_prob(context, Some(word[0])),
+            copy.log_prob(context, Some(word[0])),
+        );
+        assert_eq!(p.to_bits(), q.to_bits(), "{line}");
+        listed += 1;
+    }
+    assert!(listed > 300_000, "{listed} listed n-grams checked");
+}

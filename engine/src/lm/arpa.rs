@@ -15,7 +15,7 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Largest log10 probability or back-off accepted. Scores add back-offs to a probability;
 /// with a `+inf` value (or positive ones large enough to overflow) meeting a `-inf` one they
 /// would be NaN, which poisons the beam search. No model has a weight of 10^1000.
-const MAX_LOG10: f32 = 1000.0;
+pub(super) const MAX_LOG10: f32 = 1000.0;
 /// Declared counts reserve at most this many entries up front, so a header cannot make the
 /// reader allocate more than the file's lines fill.
 const MAX_RESERVED: usize = 1 << 20;
@@ -61,6 +61,11 @@ pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
         }
         if text == "\\data\\" {
             seen_data = true;
+            continue;
+        }
+        if !seen_data {
+            // Text before `\data\` is a preamble (CMU Sphinx writes a line there; the
+            // format allows comments before the header).
             continue;
         }
         if text == "\\end\\" {
@@ -117,13 +122,8 @@ pub(super) fn read(reader: impl Read) -> Result<Tables, String> {
             section = Some(n);
             continue;
         }
-        let n = section.ok_or_else(|| {
-            if seen_data {
-                format!("line {line_no}: n-gram before any \\N-grams: section")
-            } else {
-                "not an ARPA file (no \\data\\ header)".to_string()
-            }
-        })?;
+        let n = section
+            .ok_or_else(|| format!("line {line_no}: n-gram before any \\N-grams: section"))?;
         let (key, entry) = ngram_line(text, n, line_no, &mut ids, &mut recent)?;
         grams[n - 1].insert(&key[..n], entry);
     }

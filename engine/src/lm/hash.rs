@@ -25,6 +25,12 @@ pub(crate) struct FastHasher {
 }
 
 impl FastHasher {
+    /// A hasher with a fixed seed, for hashes that must agree between processes (names and
+    /// checksums of files), never for maps of keys read from files.
+    pub(crate) fn with_seed(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
     #[inline]
     fn add(&mut self, word: u64) {
         self.state = folded_multiply(self.state ^ word, MULTIPLIER);

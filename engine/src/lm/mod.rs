@@ -18,11 +18,13 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 use crate::error::{Error, Result};
 
 mod arpa;
+mod cache;
 mod hash;
 mod table;
 
 use arpa::Tables;
 pub use arpa::{MAX_LINE_BYTES, MAX_ORDER};
+pub use cache::{CACHE_VARIABLE, LmCache};
 pub(crate) use hash::FastMap;
 use table::NgramTable;
 
@@ -127,11 +129,20 @@ pub struct NgramModel {
     nodes: Vec<TrieNode>,
     /// Every node's children as (character, node), grouped by parent.
     children: Vec<(char, TrieState)>,
+    /// Whether the tables came from a compiled copy rather than the ARPA text.
+    from_cache: bool,
 }
 
 impl NgramModel {
     /// Loads an ARPA file; gzip-compressed files (any name) are recognised by their magic.
+    /// Goes through the user's cache of parsed models ([`LmCache::user`]).
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_cached(path, LmCache::user().as_ref())
+    }
+
+    /// Loads an ARPA file from its compiled copy in `cache` when that copy is of this version
+    /// of the file, else parses the file and (best effort) writes the copy.
+    pub fn load_cached(path: &Path, cache: Option<&LmCache>) -> Result<Self> {
         const WHAT: &str = "language model";
         let describe = |e: std::io::Error| Error::io(WHAT, path, e);
         // A FIFO would block forever and a device would never end: only regular files.
@@ -139,27 +150,44 @@ impl NgramModel {
         if !metadata.is_file() {
             return Err(Error::invalid(WHAT, path, "not a regular file"));
         }
+        if let Some(tables) = cache.and_then(|c| c.read(path, &metadata))
+            && let Ok(mut model) = Self::from_tables(tables)
+        {
+            model.from_cache = true;
+            return Ok(model);
+        }
+        let tables = Self::read_file(path, &metadata)?;
+        if let Some(cache) = cache {
+            // A copy that cannot be written only costs the next load this parse.
+            let _ = cache.write(path, &metadata, &tables);
+        }
+        Self::from_tables(tables).map_err(|e| Error::invalid(WHAT, path, e))
+    }
+
+    /// The n-gram tables of an ARPA file, plain or gzipped.
+    fn read_file(path: &Path, metadata: &std::fs::Metadata) -> Result<Tables> {
+        const WHAT: &str = "language model";
+        let describe = |e: std::io::Error| Error::io(WHAT, path, e);
+        let invalid = |reason: String| Error::invalid(WHAT, path, reason);
         let mut file = BufReader::new(File::open(path).map_err(describe)?);
         let gzip = file
             .fill_buf()
             .map_err(describe)?
             .starts_with(&[0x1f, 0x8b]);
         if !gzip {
-            return Self::parse_arpa(file).map_err(|e| Error::invalid(WHAT, path, e));
+            return arpa::read(file).map_err(invalid);
         }
         // ARPA text compresses about 4 to 10 times; a file that inflates far beyond that is
         // not a language model, so stop reading it there rather than fill the memory.
         let limit = metadata.len().saturating_mul(MAX_GZIP_RATIO);
         let mut inflated = flate2::bufread::GzDecoder::new(file).take(limit.saturating_add(1));
-        let result = Self::parse_arpa(BufReader::new(&mut inflated));
+        let result = arpa::read(BufReader::new(&mut inflated));
         if inflated.limit() == 0 {
-            return Err(Error::invalid(
-                WHAT,
-                path,
-                format!("decompresses to more than {MAX_GZIP_RATIO} times its size"),
-            ));
+            return Err(invalid(format!(
+                "decompresses to more than {MAX_GZIP_RATIO} times its size"
+            )));
         }
-        result.map_err(|e| Error::invalid(WHAT, path, e))
+        result.map_err(invalid)
     }
 
     /// Parses ARPA text.
@@ -172,7 +200,11 @@ impl NgramModel {
     }
 
     fn parse_arpa(reader: impl Read) -> Result<Self, String> {
-        let Tables { ids, grams } = arpa::read(reader)?;
+        Self::from_tables(arpa::read(reader)?)
+    }
+
+    fn from_tables(tables: Tables) -> Result<Self, String> {
+        let Tables { ids, grams } = tables;
         let id_of = |w: &str| ids.get(w).copied();
         let unknown_logprob = id_of(UNKNOWN)
             .and_then(|id| grams[0].get(&[id]))
@@ -194,6 +226,7 @@ impl NgramModel {
             sentence_end,
             nodes: vec![TrieNode::default()],
             children: Vec::new(),
+            from_cache: false,
         };
         model.build_trie();
         Ok(model)
@@ -234,6 +267,12 @@ impl NgramModel {
             }
             node.children += 1;
         }
+    }
+
+    /// Whether this model was read from its compiled copy in an [`LmCache`] (a fast load)
+    /// rather than parsed from the ARPA text.
+    pub fn loaded_from_cache(&self) -> bool {
+        self.from_cache
     }
 
     /// The highest n-gram order.
@@ -335,10 +374,10 @@ impl NgramModel {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const TOY: &str = "\\data\\
+    pub(crate) const TOY: &str = "\\data\\
 ngram 1=6
 ngram 2=4
 ngram 3=1
@@ -418,6 +457,14 @@ ngram 3=1
             m.trie_step(m.trie_root(), "<").is_none(),
             "markers are not spellable"
         );
+    }
+
+    #[test]
+    fn a_preamble_before_the_header_is_skipped() {
+        // CMU Sphinx's converter writes a line before `\data\`.
+        let sphinx = format!("This is an ARPA-format language model file\n{TOY}");
+        let m = NgramModel::parse(sphinx.as_bytes()).unwrap();
+        assert_eq!(m.vocabulary_size(), 6);
     }
 
     #[test]

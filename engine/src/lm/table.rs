@@ -60,6 +60,21 @@ impl NgramTable {
         }
     }
 
+    /// The n-grams stored as one integer (see [`Self::pack`]).
+    pub(super) fn packed(&self) -> &FastMap<u64, Entry> {
+        &self.packed
+    }
+
+    /// The n-grams stored as lists of ids.
+    pub(super) fn wide(&self) -> &FastMap<Box<[WordId]>, Entry> {
+        &self.wide
+    }
+
+    /// Sets the entry of a key already packed (one read back from [`Self::packed`]).
+    pub(super) fn insert_packed(&mut self, packed: u64, entry: Entry) {
+        self.packed.insert(packed, entry);
+    }
+
     /// Distinct n-grams stored.
     pub(super) fn len(&self) -> usize {
         self.packed.len() + self.wide.len()
