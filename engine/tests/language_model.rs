@@ -84,7 +84,7 @@ fn built_models_load_and_are_normalised() {
 }
 
 /// The bundled LM through the cache of compiled copies: the copy gives every score the
-/// parsed text gives, bit for bit (a sample of a million trigrams of its words, and the
+/// parsed text gives, bit for bit (a sample of 200,000 trigrams of its words, and the
 /// n-grams its decoder meets most: those in the file).
 #[test]
 fn the_bundled_lm_reads_back_from_its_compiled_copy() {
@@ -108,7 +108,7 @@ fn the_bundled_lm_reads_back_from_its_compiled_copy() {
         ((state >> 33) % words) as u32
     };
     let mut listed = 0;
-    for _ in 0..1_000_000 {
+    for _ in 0..200_000 {
         let (a, b, c) = (next(), next(), next());
         for context in [&[a, b][..], &[b][..], &[][..]] {
             let (p, q) = (
@@ -143,5 +143,5 @@ fn the_bundled_lm_reads_back_from_its_compiled_copy() {
         assert_eq!(p.to_bits(), q.to_bits(), "{line}");
         listed += 1;
     }
-    assert!(listed > 300_000, "{listed} listed n-grams checked");
+    assert!(listed > 1_000_000, "{listed} listed n-grams checked");
 }

@@ -22,6 +22,7 @@ import gzip
 import io
 import json
 import math
+import os
 import re
 import sys
 
@@ -37,6 +38,8 @@ def read_sentences(args):
             splits = json.load(f)
         for texts in splits.values():
             excluded.update(" ".join(t.split()) for t in texts)
+    for path in args.exclude_set:
+        excluded.update(" ".join(t.lower().split()) for t in evaluation_texts(path))
     lines = []
     for path in args.sentences:
         with open(path, encoding="utf-8") as f:
@@ -64,6 +67,16 @@ def read_sentences(args):
 
 
 PREFIX = 3
+
+
+def evaluation_texts(path):
+    """The references of an evaluation set: a NeMo manifest (JSON lines with `text`) or a folder
+    holding `manifest.tsv` (file TAB reference ...), the two forms tools/evaluate.py reads."""
+    if os.path.isdir(path):
+        with open(os.path.join(path, "manifest.tsv"), encoding="utf-8") as f:
+            return [line.split("\t")[1] for line in f if line.count("\t") >= 1]
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f if line.strip()]
 
 
 def contains_excluded(words, by_start):
@@ -234,6 +247,8 @@ def main():
     ap.add_argument("text", nargs="*", help="plain text files, one normalised sentence per line")
     ap.add_argument("--sentences", nargs="*", default=[], help="JSON lines with a 'text' field")
     ap.add_argument("--exclude", nargs="*", default=[], help="JSON {split: [sentence]} to leave out")
+    ap.add_argument("--exclude-set", nargs="*", default=[],
+                    help="evaluation sets whose references to leave out (NeMo manifest, or folder with manifest.tsv)")
     ap.add_argument("--order", type=int, default=3)
     ap.add_argument("--prune", type=int, nargs="*", default=[0, 0, 1],
                     help="per order: drop n-grams whose (KN) count is <= this (order 1 ignored)")
