@@ -20,7 +20,7 @@ def main():
     ap.add_argument("set", help="tuning set: NeMo manifest or folder with manifest.tsv")
     ap.add_argument("--model", help="ONNX model (default: the bundled one)")
     ap.add_argument("--lm", help="ARPA language model (default: the model's)")
-    ap.add_argument("--beam-width", default="64")
+    ap.add_argument("--beam-width", default="128", help="default: the element's")
     ap.add_argument("--weights", type=float, nargs="+", default=[0.3, 0.5, 0.7, 1.0])
     ap.add_argument("--bonuses", type=float, nargs="+", default=[0.0, 1.0, 2.0])
     ap.add_argument("--unk-penalties", type=float, nargs="+", default=[None],
