@@ -283,6 +283,47 @@ fn running_a_model_writes_nothing_in_home() {
     assert!(written.is_empty(), "written under $HOME: {written:?}");
 }
 
+/// With a language model, the one thing written under `$HOME` is the LM's compiled copy in
+/// `~/.cache/quartznetstt/lm` (README *Security and limits*), once: the next run reads it.
+#[test]
+fn a_language_model_writes_only_its_compiled_copy() {
+    let home = tempfile::tempdir().unwrap();
+    let runtime = quartznet_engine::model::runtime::find_library().expect("ONNX Runtime installed");
+    let run = || {
+        let output = Command::new(BIN)
+            .args(["--model", ENGLISH, "--decoder", "beam", AUDIO])
+            .env("HOME", home.path())
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove(quartznet_engine::lm::CACHE_VARIABLE)
+            .env("QUARTZNETSTT_ONNXRUNTIME", &runtime)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let registry = home.path().join(".cache/gstreamer-1.0");
+        let mut files: Vec<PathBuf> = walk(home.path())
+            .into_iter()
+            .filter(|p| p.is_file() && !p.starts_with(&registry))
+            .collect();
+        files.sort();
+        files
+    };
+    let first = run();
+    let cache = home.path().join(".cache/quartznetstt/lm");
+    assert!(
+        first.len() == 1
+            && first[0].starts_with(&cache)
+            && first[0].extension().is_some_and(|e| e == "qlm"),
+        "written under $HOME: {first:?}"
+    );
+    let modified = std::fs::metadata(&first[0]).unwrap().modified().unwrap();
+    assert_eq!(run(), first);
+    assert_eq!(
+        std::fs::metadata(&first[0]).unwrap().modified().unwrap(),
+        modified,
+        "the second run reads the copy, it does not write it again"
+    );
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .unwrap()
