@@ -1033,7 +1033,21 @@ impl QuartzNetStt {
             },
         )
         .map_err(|e| error_message(&e))?;
-        let _language_model = language_model.map(|loading| loading.wait());
+        // Held until the decoder is built (the process-wide cache keeps it only while held).
+        let loaded_lm = language_model.map(|loading| loading.wait());
+        if let Some(Ok(lm)) = &loaded_lm {
+            gst::info!(
+                CAT,
+                imp = self,
+                "language model loaded {} ({} words)",
+                if lm.loaded_from_cache() {
+                    "from its compiled copy in the cache"
+                } else {
+                    "by parsing its ARPA text"
+                },
+                lm.vocabulary_size()
+            );
+        }
         self.build(model, settings, true)
     }
 
