@@ -48,13 +48,14 @@ pub const DEFAULT_WORD_GAP_MS: u32 = DEFAULT_PLAN.word_gap_ms;
 pub const DEFAULT_BEAM_WIDTH: u32 = 128;
 /// Widest beam a user may ask for.
 pub const MAX_BEAM_WIDTH: u32 = 4096;
-/// LM weight tuned for the bundled model and LM on the synthetic dev set
-/// (tools/lm/tune.py), never on the evaluation sets.
-pub const DEFAULT_LM_WEIGHT: f32 = 0.5;
+/// LM weight tuned for the bundled model, LM and beam width on the synthetic dev set and the
+/// out-of-domain tuning set (tools/lm/tune.py, tools/lm/README.md), never on the evaluation
+/// sets.
+pub const DEFAULT_LM_WEIGHT: f32 = 0.6;
 /// Largest LM weight a user may ask for.
 pub const MAX_LM_WEIGHT: f32 = 10.0;
 /// Word bonus tuned with [`DEFAULT_LM_WEIGHT`].
-pub const DEFAULT_WORD_BONUS: f32 = 1.0;
+pub const DEFAULT_WORD_BONUS: f32 = 0.5;
 /// Largest word bonus (or penalty, negated) a user may ask for.
 pub const MAX_WORD_BONUS: f32 = 100.0;
 /// Subtracted from the beam-search score of a word outside the LM's vocabulary (tuned with
