@@ -48,10 +48,10 @@ pub const DEFAULT_WORD_GAP_MS: u32 = DEFAULT_PLAN.word_gap_ms;
 pub const DEFAULT_BEAM_WIDTH: u32 = 128;
 /// Widest beam a user may ask for.
 pub const MAX_BEAM_WIDTH: u32 = 4096;
-/// LM weight tuned for the bundled model, LM and beam width on the synthetic dev set and the
-/// out-of-domain tuning set (tools/lm/tune.py, tools/lm/README.md), never on the evaluation
-/// sets.
-pub const DEFAULT_LM_WEIGHT: f32 = 0.6;
+/// LM weight tuned for the bundled model, LM and beam width on the three tuning sets (synthetic
+/// dev, out-of-domain book prose, Harvard sentences; tools/lm/README.md), never on the
+/// evaluation sets.
+pub const DEFAULT_LM_WEIGHT: f32 = 0.5;
 /// Largest LM weight a user may ask for.
 pub const MAX_LM_WEIGHT: f32 = 10.0;
 /// Word bonus tuned with [`DEFAULT_LM_WEIGHT`].

@@ -14,7 +14,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:-$HOME/.cache/quartznetstt/lm-text}
 mkdir -p "$cache/debs" "$cache/root" "$cache/pypi" "$cache/npm" "$cache/npmx" "$cache/text"
 
-debs=(dict-gcide dict-jargon fortune-anarchism sword-text-web r-cran-janeaustenr)
+# r-cran-stringr: only its Harvard sentences, a tuning set's text (make_ood_dev.py), never LM text.
+debs=(dict-gcide dict-jargon fortune-anarchism sword-text-web r-cran-janeaustenr r-cran-stringr)
 (cd "$cache/debs" && for p in "${debs[@]}"; do
     ls "${p}"_*.deb >/dev/null 2>&1 || apt-get download "$p"
 done)

