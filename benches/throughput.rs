@@ -162,7 +162,7 @@ fn bench_model(
     let kept: Vec<&[f32]> = (windows.iter().zip(&outputs))
         .map(|((_, keep), out)| &out[first * vocab..(first + keep) * vocab])
         .collect();
-    let width = config.decoding.beam_width;
+    let width = quartznet_engine::config::beam_settings(&config.decoding, model.description()).0;
     let beam = (
         DecoderKind::Beam,
         format!("beam search + LM (width {width})"),

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use quartznet_engine::config::{
-    DEFAULT_BEAM_WIDTH, DEFAULT_LM_WEIGHT, DEFAULT_THREADS, DEFAULT_UNK_PENALTY,
-    DEFAULT_WORD_BONUS, MAX_LATENCY_MS, MIN_LATENCY_MS,
+    DEFAULT_THREADS, DEFAULT_UNK_PENALTY, MAX_LATENCY_MS, MIN_LATENCY_MS,
 };
 use quartznet_engine::decode::{ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure};
 
@@ -93,19 +92,20 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub lm: Option<PathBuf>,
 
-    /// Beam-search hypotheses kept per frame
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_BEAM_WIDTH)]
-    pub beam_width: u32,
+    /// Beam-search hypotheses kept per frame [default: the value tuned for the
+    /// model (its description's), else the engine's]
+    #[arg(long, value_name = "N")]
+    pub beam_width: Option<u32>,
 
-    /// Weight of the language model
-    #[arg(long, value_name = "X", default_value_t = DEFAULT_LM_WEIGHT, value_parser = finite,
-          allow_negative_numbers = true)]
-    pub lm_weight: f32,
+    /// Weight of the language model [default: the value tuned for the
+    /// model (its description's), else the engine's]
+    #[arg(long, value_name = "X", value_parser = finite, allow_negative_numbers = true)]
+    pub lm_weight: Option<f32>,
 
-    /// Score added per word (negative: a penalty)
-    #[arg(long, value_name = "X", default_value_t = DEFAULT_WORD_BONUS, value_parser = finite,
-          allow_negative_numbers = true)]
-    pub word_bonus: f32,
+    /// Score added per word, negative: a penalty [default: the value tuned for the
+    /// model (its description's), else the engine's]
+    #[arg(long, value_name = "X", value_parser = finite, allow_negative_numbers = true)]
+    pub word_bonus: Option<f32>,
 
     /// Score subtracted for a word outside the language model's vocabulary (0..=100; 100:
     /// such words are never output)

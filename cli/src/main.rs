@@ -261,9 +261,16 @@ fn element(args: &Args, model_path: &Path) -> Result<gst::Element, Box<dyn Error
     if let Some(lm) = &args.lm {
         stt.set_property("lm-path", lm.to_string_lossy().as_ref());
     }
-    stt.set_property("beam-width", args.beam_width);
-    stt.set_property("lm-weight", args.lm_weight);
-    stt.set_property("word-bonus", args.word_bonus);
+    // Unset: the element takes the model's tuned values.
+    if let Some(width) = args.beam_width {
+        stt.set_property("beam-width", width);
+    }
+    if let Some(weight) = args.lm_weight {
+        stt.set_property("lm-weight", weight);
+    }
+    if let Some(bonus) = args.word_bonus {
+        stt.set_property("word-bonus", bonus);
+    }
     stt.set_property("unk-penalty", args.unk_penalty);
     stt.set_property_from_str("normalization", &nick(&args.normalization));
     stt.set_property_from_str("padding", &nick(&args.padding));
@@ -350,7 +357,7 @@ mod tests {
         .unwrap();
         let config = parity::config(&args);
         assert_eq!(config.decoding.decoder, Some(DecoderKind::Beam));
-        assert_eq!(config.decoding.word_bonus, -2.5);
+        assert_eq!(config.decoding.word_bonus, Some(-2.5));
         assert_eq!(config.decoding.unk_penalty, 7.0);
         assert_eq!(nick(&args.decoder), "beam");
         assert_eq!(nick(&args.normalization), "auto");

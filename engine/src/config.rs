@@ -58,6 +58,14 @@ pub const MAX_LM_WEIGHT: f32 = 10.0;
 pub const DEFAULT_WORD_BONUS: f32 = 0.5;
 /// Largest word bonus (or penalty, negated) a user may ask for.
 pub const MAX_WORD_BONUS: f32 = 100.0;
+/// The bundled default model's tuned beam width (its description, `models/hama-en.json`,
+/// says so too; a test holds them equal): what the element's `beam-width` property shows
+/// while unset.
+pub const BUNDLED_BEAM_WIDTH: u32 = 64;
+/// The bundled default model's tuned LM weight (natural-log scores).
+pub const BUNDLED_LM_WEIGHT: f32 = 0.45;
+/// The bundled default model's tuned word bonus.
+pub const BUNDLED_WORD_BONUS: f32 = 1.0;
 /// Subtracted from the beam-search score of a word outside the LM's vocabulary (tuned with
 /// [`DEFAULT_LM_WEIGHT`] on the synthetic dev set, tools/lm/README.md).
 pub const DEFAULT_UNK_PENALTY: f32 = 20.0;
@@ -139,6 +147,49 @@ const fn const_clamp(value: u32, min: u32, max: u32) -> u32 {
     }
 }
 
+/// Checks beam-search values against their documented ranges.
+fn check_beam_settings(beam_width: u32, lm_weight: f32, word_bonus: f32) -> Result<()> {
+    if !(1..=MAX_BEAM_WIDTH).contains(&beam_width) {
+        return Err(Error::Settings(format!(
+            "beam width {beam_width} is outside 1..={MAX_BEAM_WIDTH}"
+        )));
+    }
+    if !(0.0..=MAX_LM_WEIGHT).contains(&lm_weight) {
+        return Err(Error::Settings(format!(
+            "LM weight {lm_weight} is outside 0..={MAX_LM_WEIGHT}"
+        )));
+    }
+    if !(-MAX_WORD_BONUS..=MAX_WORD_BONUS).contains(&word_bonus) {
+        return Err(Error::Settings(format!(
+            "word bonus {word_bonus} is outside -{MAX_WORD_BONUS}..={MAX_WORD_BONUS}"
+        )));
+    }
+    Ok(())
+}
+
+/// The beam width, LM weight and word bonus that decode `description`'s model: the user's,
+/// else the model's tuned values, else the crate's defaults.
+pub fn beam_settings(
+    settings: &DecoderSettings,
+    description: &ModelDescription,
+) -> (u32, f32, f32) {
+    let tuned = &description.decoding;
+    (
+        settings
+            .beam_width
+            .or(tuned.beam_width)
+            .unwrap_or(DEFAULT_BEAM_WIDTH),
+        settings
+            .lm_weight
+            .or(tuned.lm_weight)
+            .unwrap_or(DEFAULT_LM_WEIGHT),
+        settings
+            .word_bonus
+            .or(tuned.word_bonus)
+            .unwrap_or(DEFAULT_WORD_BONUS),
+    )
+}
+
 /// The decoder a user chose.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecoderSettings {
@@ -146,12 +197,15 @@ pub struct DecoderSettings {
     pub decoder: Option<DecoderKind>,
     /// Overrides the model description's language model.
     pub lm_path: Option<PathBuf>,
-    /// Hypotheses kept per frame by the beam search.
-    pub beam_width: u32,
-    /// Weight of the LM's natural-log probability (DeepSpeech's alpha).
-    pub lm_weight: f32,
-    /// Score added per word (DeepSpeech's beta).
-    pub word_bonus: f32,
+    /// Hypotheses kept per frame by the beam search; `None`: the model's tuned value (its
+    /// description's), else [`DEFAULT_BEAM_WIDTH`].
+    pub beam_width: Option<u32>,
+    /// Weight of the LM's natural-log probability (DeepSpeech's alpha); `None`: the model's,
+    /// else [`DEFAULT_LM_WEIGHT`].
+    pub lm_weight: Option<f32>,
+    /// Score added per word (DeepSpeech's beta); `None`: the model's, else
+    /// [`DEFAULT_WORD_BONUS`].
+    pub word_bonus: Option<f32>,
     /// Subtracted from the score of a word outside the LM's vocabulary; [`MAX_UNK_PENALTY`]:
     /// such words are never output.
     pub unk_penalty: f32,
@@ -168,9 +222,9 @@ impl Default for DecoderSettings {
         Self {
             decoder: None,
             lm_path: None,
-            beam_width: DEFAULT_BEAM_WIDTH,
-            lm_weight: DEFAULT_LM_WEIGHT,
-            word_bonus: DEFAULT_WORD_BONUS,
+            beam_width: None,
+            lm_weight: None,
+            word_bonus: None,
             unk_penalty: DEFAULT_UNK_PENALTY,
             word_gap_ms: DEFAULT_WORD_GAP_MS,
             commit_delay_ms: DEFAULT_COMMIT_DELAY_MS,
@@ -182,24 +236,11 @@ impl Default for DecoderSettings {
 impl DecoderSettings {
     /// Checks every value against its documented range.
     pub fn validate(&self) -> Result<()> {
-        if !(1..=MAX_BEAM_WIDTH).contains(&self.beam_width) {
-            return Err(Error::Settings(format!(
-                "beam width {} is outside 1..={MAX_BEAM_WIDTH}",
-                self.beam_width
-            )));
-        }
-        if !(0.0..=MAX_LM_WEIGHT).contains(&self.lm_weight) {
-            return Err(Error::Settings(format!(
-                "LM weight {} is outside 0..={MAX_LM_WEIGHT}",
-                self.lm_weight
-            )));
-        }
-        if !(-MAX_WORD_BONUS..=MAX_WORD_BONUS).contains(&self.word_bonus) {
-            return Err(Error::Settings(format!(
-                "word bonus {} is outside -{MAX_WORD_BONUS}..={MAX_WORD_BONUS}",
-                self.word_bonus
-            )));
-        }
+        check_beam_settings(
+            self.beam_width.unwrap_or(DEFAULT_BEAM_WIDTH),
+            self.lm_weight.unwrap_or(DEFAULT_LM_WEIGHT),
+            self.word_bonus.unwrap_or(DEFAULT_WORD_BONUS),
+        )?;
         if !(0.0..=MAX_UNK_PENALTY).contains(&self.unk_penalty) {
             return Err(Error::Settings(format!(
                 "unknown-word penalty {} is outside 0..={MAX_UNK_PENALTY}",
@@ -260,6 +301,21 @@ impl DecoderSettings {
             .lm_path
             .clone()
             .or_else(|| description.language_model.clone());
+        if description.units.uses_lexicon()
+            && (self.decoder == Some(DecoderKind::Greedy) || lm_path.is_none())
+        {
+            // Greedy decoding writes labels, and phonemes are not words: only the lexicon
+            // search makes words of them.
+            return Err(Error::Settings(format!(
+                "the model ({}) writes phonemes, which only the beam search turns into words (through its pronunciation lexicon and a language model): use decoder=beam or auto{}",
+                description.source,
+                if lm_path.is_none() {
+                    ", and give a language model (lm-path / --lm)"
+                } else {
+                    ""
+                }
+            )));
+        }
         let lm_path = match (self.decoder, lm_path) {
             (Some(DecoderKind::Greedy), _) | (None, None) => return Ok(ctc.into()),
             (Some(DecoderKind::Beam), None) => {
@@ -270,14 +326,22 @@ impl DecoderSettings {
             }
             (_, Some(path)) => path,
         };
+        let (beam_width, lm_weight, word_bonus) = beam_settings(self, description);
+        // A description's tuned values are checked like the user's.
+        check_beam_settings(beam_width, lm_weight, word_bonus).map_err(|e| {
+            Error::Settings(format!(
+                "{e} (from the model description {})",
+                description.source
+            ))
+        })?;
         let lm = lm::load_shared(&lm_path)?;
         Ok(DecodingOptions {
             ctc,
             beam: Some(BeamConfig {
                 lm,
-                beam_width: self.beam_width as usize,
-                lm_weight: self.lm_weight,
-                word_bonus: self.word_bonus,
+                beam_width: beam_width as usize,
+                lm_weight,
+                word_bonus,
                 unk_penalty: (self.unk_penalty < MAX_UNK_PENALTY).then_some(self.unk_penalty),
                 commit_delay_frames: ms_to_frames(description, self.commit_delay_ms),
             }),
@@ -466,12 +530,12 @@ mod tests {
         };
         assert!(matches!(too_long.validate(), Err(Error::Settings(_))));
         let no_beam = DecoderSettings {
-            beam_width: 0,
+            beam_width: Some(0),
             ..DecoderSettings::default()
         };
         assert!(matches!(no_beam.validate(), Err(Error::Settings(_))));
         let nan_weight = DecoderSettings {
-            lm_weight: f32::NAN,
+            lm_weight: Some(f32::NAN),
             ..DecoderSettings::default()
         };
         assert!(matches!(nan_weight.validate(), Err(Error::Settings(_))));

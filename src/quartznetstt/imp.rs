@@ -93,9 +93,10 @@ struct Settings {
     word_gap_ms: Option<u32>,
     decoder: Decoder,
     lm_path: Option<String>,
-    beam_width: u32,
-    lm_weight: f32,
-    word_bonus: f32,
+    /// `None`: the model's tuned value (its description's), else the engine's default.
+    beam_width: Option<u32>,
+    lm_weight: Option<f32>,
+    word_bonus: Option<f32>,
     unk_penalty: f32,
     normalize: Normalize,
     padding: Padding,
@@ -125,9 +126,9 @@ impl Default for Settings {
             word_gap_ms: None,
             decoder: Decoder::default(),
             lm_path: DEFAULT_LM_PATH.map(String::from),
-            beam_width: config::DEFAULT_BEAM_WIDTH,
-            lm_weight: config::DEFAULT_LM_WEIGHT,
-            word_bonus: config::DEFAULT_WORD_BONUS,
+            beam_width: None,
+            lm_weight: None,
+            word_bonus: None,
             unk_penalty: config::DEFAULT_UNK_PENALTY,
             normalize: Normalize::default(),
             padding: Padding::default(),
@@ -406,26 +407,26 @@ impl ObjectImpl for QuartzNetStt {
                     .build(),
                 glib::ParamSpecUInt::builder("beam-width")
                     .nick("Beam Width")
-                    .blurb("Hypotheses kept by the beam search")
+                    .blurb("Hypotheses kept by the beam search (unset: the model's tuned value; the bundled model's is shown)")
                     .minimum(1)
                     .maximum(config::MAX_BEAM_WIDTH)
-                    .default_value(config::DEFAULT_BEAM_WIDTH)
+                    .default_value(config::BUNDLED_BEAM_WIDTH)
                     .flags(ready)
                     .build(),
                 glib::ParamSpecFloat::builder("lm-weight")
                     .nick("LM Weight")
-                    .blurb("Weight of the language model's log-probability in the beam search")
+                    .blurb("Weight of the language model's log-probability in the beam search (unset: the model's tuned value; the bundled model's is shown)")
                     .minimum(0.0)
                     .maximum(config::MAX_LM_WEIGHT)
-                    .default_value(config::DEFAULT_LM_WEIGHT)
+                    .default_value(config::BUNDLED_LM_WEIGHT)
                     .flags(ready)
                     .build(),
                 glib::ParamSpecFloat::builder("word-bonus")
                     .nick("Word Bonus")
-                    .blurb("Score added per word in the beam search (higher: more, shorter words)")
+                    .blurb("Score added per word in the beam search, higher: more, shorter words (unset: the model's tuned value; the bundled model's is shown)")
                     .minimum(-config::MAX_WORD_BONUS)
                     .maximum(config::MAX_WORD_BONUS)
-                    .default_value(config::DEFAULT_WORD_BONUS)
+                    .default_value(config::BUNDLED_WORD_BONUS)
                     .flags(ready)
                     .build(),
                 glib::ParamSpecFloat::builder("unk-penalty")
@@ -587,9 +588,9 @@ impl ObjectImpl for QuartzNetStt {
             "word-gap-ms" => settings.word_gap_ms = Some(value.get().expect(typed)),
             "decoder" => settings.decoder = value.get().expect(typed),
             "lm-path" => settings.lm_path = value.get().expect(typed),
-            "beam-width" => settings.beam_width = value.get().expect(typed),
-            "lm-weight" => settings.lm_weight = value.get().expect(typed),
-            "word-bonus" => settings.word_bonus = value.get().expect(typed),
+            "beam-width" => settings.beam_width = Some(value.get().expect(typed)),
+            "lm-weight" => settings.lm_weight = Some(value.get().expect(typed)),
+            "word-bonus" => settings.word_bonus = Some(value.get().expect(typed)),
             "unk-penalty" => settings.unk_penalty = value.get().expect(typed),
             "normalization" => settings.normalize = value.get().expect(typed),
             "padding" => settings.padding = value.get().expect(typed),
@@ -632,9 +633,18 @@ impl ObjectImpl for QuartzNetStt {
             "word-gap-ms" => settings.plan().word_gap_ms.to_value(),
             "decoder" => settings.decoder.to_value(),
             "lm-path" => settings.lm_path.to_value(),
-            "beam-width" => settings.beam_width.to_value(),
-            "lm-weight" => settings.lm_weight.to_value(),
-            "word-bonus" => settings.word_bonus.to_value(),
+            "beam-width" => settings
+                .beam_width
+                .unwrap_or(config::BUNDLED_BEAM_WIDTH)
+                .to_value(),
+            "lm-weight" => settings
+                .lm_weight
+                .unwrap_or(config::BUNDLED_LM_WEIGHT)
+                .to_value(),
+            "word-bonus" => settings
+                .word_bonus
+                .unwrap_or(config::BUNDLED_WORD_BONUS)
+                .to_value(),
             "unk-penalty" => settings.unk_penalty.to_value(),
             "normalization" => settings.normalize.to_value(),
             "padding" => settings.padding.to_value(),
@@ -1080,13 +1090,11 @@ impl QuartzNetStt {
         let beam = recognizer.uses_beam_search();
         if beam {
             let d = &config.decoding;
+            let (width, weight, bonus) = config::beam_settings(d, &description);
             gst::info!(
                 CAT,
                 imp = self,
-                "beam search: width {}, LM weight {}, word bonus {}, unknown-word penalty {}",
-                d.beam_width,
-                d.lm_weight,
-                d.word_bonus,
+                "beam search: width {width}, LM weight {weight}, word bonus {bonus}, unknown-word penalty {}",
                 d.unk_penalty
             );
         }

@@ -8,6 +8,7 @@
 //! real FFT, power, Slaney mel filterbank, `ln(x + guard)`, then normalisation over the
 //! valid frames.
 
+mod input;
 mod mel;
 mod stream;
 mod window;
@@ -20,6 +21,7 @@ use rustfft::{Fft, FftPlanner};
 use mel::mel_filterbank;
 use window::padded_hann;
 
+pub use input::InputStream;
 use mel::SparseFilterbank;
 pub use stream::FeatureStream;
 

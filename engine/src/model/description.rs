@@ -21,6 +21,8 @@ const WHAT: &str = "model description";
 
 /// Most encoder subsampling a description may declare (QuartzNet: 2; Conformers: 4 or 8).
 pub const MAX_SUBSAMPLING: u32 = 64;
+/// Most samples per output frame a waveform model may declare (hama: 320 = 20 ms at 16 kHz).
+pub const MAX_WAVEFORM_FRAME_SAMPLES: u32 = 16_384;
 /// Most labels a description may declare.
 pub const MAX_LABELS: usize = 65_536;
 /// Largest description or alphabet file read (the sidecar of the bundled model is 2 KB).
@@ -59,8 +61,63 @@ fn invalid(source: &str, reason: String) -> Error {
 
 /// ONNX metadata key under which the sidecar JSON may be embedded.
 pub const METADATA_KEY: &str = "quartznetstt";
-/// The sidecar format this crate reads.
-pub const FORMAT: &str = "quartznetstt-model/1";
+/// The sidecar format this crate writes and reads: version 2 adds the model's input kind, how
+/// its labels make words (characters, phonemes with a lexicon) and per-model decoding
+/// defaults.
+pub const FORMAT: &str = "quartznetstt-model/2";
+/// The first sidecar format (character models with NeMo's log-mel frontend), still read.
+pub const FORMAT_V1: &str = "quartznetstt-model/1";
+
+/// What the model takes as input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ModelInput {
+    /// NeMo's log-mel features, computed by this crate's frontend ([`ModelDescription::frontend`]).
+    #[default]
+    LogMel,
+    /// The waveform itself, f32 samples in [-1, 1] and its length: the model carries its own
+    /// frontend, and no frontend runs here. `subsampling_factor` is then the samples per
+    /// output frame.
+    Waveform,
+}
+
+/// How the model's labels make words.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum WordUnits {
+    /// Characters; the space label `" "` separates words (QuartzNet, Jasper). The beam search
+    /// spells words in characters through the language model's own vocabulary.
+    #[default]
+    Characters,
+    /// Phonemes; a word ends with the `boundary` label and is written from a pronunciation
+    /// lexicon (word -> label sequences). Greedy decoding cannot make words of them.
+    Phonemes {
+        /// The word-boundary label (`<wb>`).
+        boundary: String,
+        /// The pronunciation lexicon (`word<TAB>label label ...` lines, gzipped or not).
+        lexicon: PathBuf,
+        /// The grapheme-to-phoneme model folder that spells words the lexicon lacks (a
+        /// user vocabulary); `None`: the lexicon cannot grow.
+        g2p: Option<PathBuf>,
+    },
+}
+
+impl WordUnits {
+    /// Whether words come from a pronunciation lexicon.
+    pub fn uses_lexicon(&self) -> bool {
+        matches!(self, Self::Phonemes { .. })
+    }
+}
+
+/// Decoding settings tuned for this model, used where the user chose none (each `None`: the
+/// crate's default, see [`crate::config`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DecodingDefaults {
+    /// Beam width.
+    pub beam_width: Option<u32>,
+    /// Weight of the LM's natural-log probability.
+    pub lm_weight: Option<f32>,
+    /// Score added per word.
+    pub word_bonus: Option<f32>,
+}
 
 /// NVIDIA's English character set for QuartzNet/Jasper (and DeepSpeech's English
 /// `alphabet.txt`): space, a..z, apostrophe. The CTC blank is implicit and comes last.
@@ -91,6 +148,15 @@ pub struct ModelDescription {
     pub language_model: Option<PathBuf>,
     /// The language the model transcribes, as a BCP 47 tag (`en`, `en-US`); `None`: not said.
     pub language: Option<String>,
+    /// What the model takes as input (log-mel features, or the waveform).
+    pub input: ModelInput,
+    /// How its labels make words.
+    pub units: WordUnits,
+    /// Decoding settings tuned for this model.
+    pub decoding: DecodingDefaults,
+    /// The longest audio the model takes in one run, in samples (file windows are cut to
+    /// fit); `None`: no known limit.
+    pub max_input_samples: Option<usize>,
 }
 
 impl Default for ModelDescription {
@@ -104,6 +170,10 @@ impl Default for ModelDescription {
             source: "built-in QuartzNet English defaults".to_string(),
             language_model: None,
             language: Some("en".to_string()),
+            input: ModelInput::LogMel,
+            units: WordUnits::Characters,
+            decoding: DecodingDefaults::default(),
+            max_input_samples: None,
         }
     }
 }
@@ -114,9 +184,23 @@ impl ModelDescription {
         self.labels.len() + 1
     }
 
-    /// Duration of one output frame in samples (hop x subsampling: 320 = 20 ms at 16 kHz).
+    /// Duration of one output frame in samples (hop x subsampling: 320 = 20 ms at 16 kHz;
+    /// a waveform model's subsampling is this number itself).
     pub fn samples_per_output_frame(&self) -> usize {
-        self.frontend.hop_length * self.subsampling_factor as usize
+        self.input_frames_per_output_frame() * self.input_frame_samples()
+    }
+
+    /// Input frames (feature frames, or samples for a waveform model) per output frame.
+    pub fn input_frames_per_output_frame(&self) -> usize {
+        self.subsampling_factor as usize
+    }
+
+    /// Samples per input frame: the feature hop, or 1 for a waveform model.
+    pub fn input_frame_samples(&self) -> usize {
+        match self.input {
+            ModelInput::LogMel => self.frontend.hop_length,
+            ModelInput::Waveform => 1,
+        }
     }
 
     /// Whether the model transcribes `code` (a BCP 47 tag such as `en-US`, as GStreamer
@@ -177,8 +261,17 @@ impl ModelDescription {
     /// Paths in a description are relative to the folder of the file that holds it (the
     /// sidecar, or the model whose metadata it is), never to the working directory.
     fn resolve_paths(&mut self, holder: &Path) {
-        if let (Some(lm), Some(dir)) = (&self.language_model, holder.parent()) {
+        let Some(dir) = holder.parent() else {
+            return;
+        };
+        if let Some(lm) = &self.language_model {
             self.language_model = Some(dir.join(lm));
+        }
+        if let WordUnits::Phonemes { lexicon, g2p, .. } = &mut self.units {
+            *lexicon = dir.join(&*lexicon);
+            if let Some(g2p) = g2p {
+                *g2p = dir.join(&*g2p);
+            }
         }
     }
 
@@ -275,13 +368,51 @@ struct RawDescription {
     labels: Vec<String>,
     sample_rate: u32,
     subsampling_factor: u32,
-    frontend: RawFrontend,
+    /// Required for log-mel input, absent for waveform input.
+    #[serde(default)]
+    frontend: Option<RawFrontend>,
     #[serde(default)]
     nemo_version: Option<String>,
     #[serde(default)]
     language_model: Option<PathBuf>,
     #[serde(default)]
     language: Option<String>,
+    /// Version 2: `log_mel` (default) or `waveform`.
+    #[serde(default)]
+    input: Option<String>,
+    /// Version 2: how labels make words (default: characters).
+    #[serde(default)]
+    words: Option<RawWords>,
+    /// Version 2: decoding defaults tuned for the model.
+    #[serde(default)]
+    decoding: Option<RawDecoding>,
+    /// Version 2: the longest audio the model takes in one run, in seconds.
+    #[serde(default)]
+    max_input_seconds: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWords {
+    /// `characters` or `phonemes`.
+    unit: String,
+    #[serde(default)]
+    boundary: Option<String>,
+    #[serde(default)]
+    lexicon: Option<PathBuf>,
+    #[serde(default)]
+    g2p: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDecoding {
+    #[serde(default)]
+    beam_width: Option<u32>,
+    #[serde(default)]
+    lm_weight: Option<f32>,
+    #[serde(default)]
+    word_bonus: Option<f32>,
 }
 
 #[derive(Deserialize)]
@@ -333,20 +464,23 @@ fn default_log_guard() -> f32 {
 impl RawDescription {
     /// The description, or what is wrong with it.
     fn into_description(self) -> Result<ModelDescription, String> {
-        if self.format != FORMAT {
-            return Err(format!("format is '{}', expected '{FORMAT}'", self.format));
+        let version2 = match self.format.as_str() {
+            FORMAT => true,
+            FORMAT_V1 => false,
+            other => return Err(format!("format is '{other}', expected '{FORMAT}'")),
+        };
+        if !version2
+            && (self.input.is_some()
+                || self.words.is_some()
+                || self.decoding.is_some()
+                || self.max_input_seconds.is_some())
+        {
+            return Err(format!(
+                "input, words, decoding and max_input_seconds need format '{FORMAT}'"
+            ));
         }
         if self.labels.is_empty() {
             return Err("labels is empty".to_string());
-        }
-        if self.sample_rate == 0 || self.subsampling_factor == 0 {
-            return Err("sample_rate and subsampling_factor must be positive".to_string());
-        }
-        if self.subsampling_factor > MAX_SUBSAMPLING {
-            return Err(format!(
-                "subsampling_factor {} is larger than the most supported ({MAX_SUBSAMPLING})",
-                self.subsampling_factor
-            ));
         }
         if self.labels.len() > MAX_LABELS {
             return Err(format!(
@@ -354,78 +488,63 @@ impl RawDescription {
                 self.labels.len()
             ));
         }
-        let f = self.frontend;
-        // The Rust frontend reproduces NeMo's QuartzNet/Jasper preprocessor; refuse settings it
-        // would silently compute differently.
-        if f.window != "hann" {
-            return Err(format!(
-                "frontend.window '{}' is not supported (only hann)",
-                f.window
-            ));
+        if self.sample_rate == 0 || self.subsampling_factor == 0 {
+            return Err("sample_rate and subsampling_factor must be positive".to_string());
         }
-        if f.mag_power != 2.0 {
-            return Err(format!(
-                "frontend.mag_power {} is not supported (only 2.0)",
-                f.mag_power
-            ));
-        }
-        if !f.log {
-            return Err("frontend.log false is not supported".to_string());
-        }
-        // Durations become sample counts: refuse what no frontend could have before casting.
-        for (name, seconds) in [
-            ("window_size", f.window_size),
-            ("window_stride", f.window_stride),
-        ] {
-            let samples = seconds * f64::from(self.sample_rate);
-            if !(seconds.is_finite() && (1.0..=MAX_N_FFT as f64).contains(&samples)) {
+        let input = match self.input.as_deref() {
+            None | Some("log_mel") => ModelInput::LogMel,
+            Some("waveform") => ModelInput::Waveform,
+            Some(other) => {
                 return Err(format!(
-                    "frontend.{name} {seconds:?} s is not between one sample and {MAX_N_FFT} samples"
-                ));
-            }
-        }
-        let samples = |seconds: f64| (seconds * f64::from(self.sample_rate)).round() as usize;
-        let padding = match f.pad_mode.as_str() {
-            "reflect" => PaddingMode::Reflect,
-            "zeros" => PaddingMode::Zeros,
-            other => {
-                return Err(format!(
-                    "frontend.pad_mode '{other}' is not reflect or zeros"
+                    "input '{other}' is not supported (log_mel or waveform)"
                 ));
             }
         };
-        let normalization = match f.normalize.as_str() {
-            "per_feature" => Normalization::PerFeature,
-            "none" => Normalization::None,
-            "fixed" => match (f.fixed_mean, f.fixed_std) {
-                (Some(mean), Some(std)) => Normalization::Fixed { mean, std },
-                _ => {
-                    return Err(
-                        "frontend.normalize 'fixed' needs fixed_mean and fixed_std".to_string()
-                    );
-                }
+        let most = match input {
+            ModelInput::LogMel => MAX_SUBSAMPLING,
+            ModelInput::Waveform => MAX_WAVEFORM_FRAME_SAMPLES,
+        };
+        if self.subsampling_factor > most {
+            return Err(format!(
+                "subsampling_factor {} is larger than the most supported ({most})",
+                self.subsampling_factor
+            ));
+        }
+        let frontend = match (input, self.frontend) {
+            (ModelInput::LogMel, Some(f)) => parse_frontend(f, self.sample_rate)?,
+            (ModelInput::LogMel, None) => {
+                return Err("frontend is missing (a log_mel model needs one)".to_string());
+            }
+            // Unused (no frontend runs); it only carries the rate.
+            (ModelInput::Waveform, None) => FrontendConfig {
+                sample_rate: self.sample_rate,
+                normalization: Normalization::None,
+                ..FrontendConfig::default()
             },
-            other => {
-                return Err(format!(
-                    "frontend.normalize '{other}' is not supported (per_feature, fixed or none)"
-                ));
+            (ModelInput::Waveform, Some(_)) => {
+                return Err("a waveform model has no frontend: remove it".to_string());
             }
         };
-        let frontend = FrontendConfig {
-            sample_rate: self.sample_rate,
-            win_length: samples(f.window_size),
-            hop_length: samples(f.window_stride),
-            n_fft: f.n_fft,
-            n_mels: f.features,
-            preemph: f.preemph.unwrap_or(0.0),
-            f_min: f.lowfreq,
-            f_max: f.highfreq.unwrap_or(self.sample_rate as f32 / 2.0),
-            log_guard: f.log_zero_guard_value,
-            padding,
-            normalization,
+        let units = match self.words {
+            None => WordUnits::Characters,
+            Some(words) => parse_words(words, &self.labels)?,
         };
-        // The frontend's own message names it ("frontend: ...").
-        frontend.validate().map_err(|e| e.to_string())?;
+        let decoding = self
+            .decoding
+            .map_or_else(DecodingDefaults::default, |d| DecodingDefaults {
+                beam_width: d.beam_width,
+                lm_weight: d.lm_weight,
+                word_bonus: d.word_bonus,
+            });
+        let max_input_samples = match self.max_input_seconds {
+            None => None,
+            Some(s) if s.is_finite() && s >= 1.0 && s <= 86_400.0 => {
+                Some((s * f64::from(self.sample_rate)) as usize)
+            }
+            Some(s) => {
+                return Err(format!("max_input_seconds {s} is not between 1 and 86400"));
+            }
+        };
         let mut text = self.description;
         if let Some(version) = self.nemo_version {
             text = format!("{text} (exported with NeMo {version})")
@@ -441,8 +560,122 @@ impl RawDescription {
             source: String::new(),
             language_model: self.language_model,
             language: self.language,
+            input,
+            units,
+            decoding,
+            max_input_samples,
         })
     }
+}
+
+/// The `words` section: characters, or phonemes with a boundary label that is one of the
+/// labels and a lexicon file.
+fn parse_words(words: RawWords, labels: &[String]) -> Result<WordUnits, String> {
+    match words.unit.as_str() {
+        "characters" => {
+            if words.boundary.is_some() || words.lexicon.is_some() || words.g2p.is_some() {
+                return Err(
+                    "words: characters take no boundary, lexicon or g2p (the space label separates words)"
+                        .to_string(),
+                );
+            }
+            Ok(WordUnits::Characters)
+        }
+        "phonemes" => {
+            let boundary = words
+                .boundary
+                .ok_or("words: phonemes need a boundary label (e.g. \"<wb>\")")?;
+            if !labels.contains(&boundary) {
+                return Err(format!(
+                    "words: the boundary '{boundary}' is not one of the labels"
+                ));
+            }
+            let lexicon = words
+                .lexicon
+                .ok_or("words: phonemes need a lexicon file (word -> phonemes)")?;
+            Ok(WordUnits::Phonemes {
+                boundary,
+                lexicon,
+                g2p: words.g2p,
+            })
+        }
+        other => Err(format!(
+            "words: unit '{other}' is not supported (characters or phonemes)"
+        )),
+    }
+}
+
+/// NeMo's preprocessor settings as this crate's frontend, refusing settings it would compute
+/// differently.
+fn parse_frontend(f: RawFrontend, sample_rate: u32) -> Result<FrontendConfig, String> {
+    if f.window != "hann" {
+        return Err(format!(
+            "frontend.window '{}' is not supported (only hann)",
+            f.window
+        ));
+    }
+    if f.mag_power != 2.0 {
+        return Err(format!(
+            "frontend.mag_power {} is not supported (only 2.0)",
+            f.mag_power
+        ));
+    }
+    if !f.log {
+        return Err("frontend.log false is not supported".to_string());
+    }
+    // Durations become sample counts: refuse what no frontend could have before casting.
+    for (name, seconds) in [
+        ("window_size", f.window_size),
+        ("window_stride", f.window_stride),
+    ] {
+        let samples = seconds * f64::from(sample_rate);
+        if !(seconds.is_finite() && (1.0..=MAX_N_FFT as f64).contains(&samples)) {
+            return Err(format!(
+                "frontend.{name} {seconds:?} s is not between one sample and {MAX_N_FFT} samples"
+            ));
+        }
+    }
+    let samples = |seconds: f64| (seconds * f64::from(sample_rate)).round() as usize;
+    let padding = match f.pad_mode.as_str() {
+        "reflect" => PaddingMode::Reflect,
+        "zeros" => PaddingMode::Zeros,
+        other => {
+            return Err(format!(
+                "frontend.pad_mode '{other}' is not reflect or zeros"
+            ));
+        }
+    };
+    let normalization = match f.normalize.as_str() {
+        "per_feature" => Normalization::PerFeature,
+        "none" => Normalization::None,
+        "fixed" => match (f.fixed_mean, f.fixed_std) {
+            (Some(mean), Some(std)) => Normalization::Fixed { mean, std },
+            _ => {
+                return Err("frontend.normalize 'fixed' needs fixed_mean and fixed_std".to_string());
+            }
+        },
+        other => {
+            return Err(format!(
+                "frontend.normalize '{other}' is not supported (per_feature, fixed or none)"
+            ));
+        }
+    };
+    let frontend = FrontendConfig {
+        sample_rate,
+        win_length: samples(f.window_size),
+        hop_length: samples(f.window_stride),
+        n_fft: f.n_fft,
+        n_mels: f.features,
+        preemph: f.preemph.unwrap_or(0.0),
+        f_min: f.lowfreq,
+        f_max: f.highfreq.unwrap_or(sample_rate as f32 / 2.0),
+        log_guard: f.log_zero_guard_value,
+        padding,
+        normalization,
+    };
+    // The frontend's own message names it ("frontend: ...").
+    frontend.validate().map_err(|e| e.to_string())?;
+    Ok(frontend)
 }
 
 #[cfg(test)]

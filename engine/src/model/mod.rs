@@ -10,7 +10,10 @@ mod onnx;
 mod pool;
 pub mod runtime;
 
-pub use description::{FORMAT, METADATA_KEY, ModelDescription, english_labels, parse_alphabet};
+pub use description::{
+    DecodingDefaults, FORMAT, FORMAT_V1, METADATA_KEY, ModelDescription, ModelInput, WordUnits,
+    english_labels, parse_alphabet,
+};
 pub use onnx::{LoadOptions, OnnxModel};
 pub use pool::SessionPool;
 

@@ -6,6 +6,11 @@
 //! convolutions, so the graph treats every frame it is given as audio. We therefore feed one
 //! utterance (or window) at a time with only its valid frames, and pass `length` only when the
 //! graph has it.
+//!
+//! A waveform model (the description's [`ModelInput::Waveform`], e.g. hama's phoneme CTC) takes
+//! the samples themselves: input f32 `[B, S]` (`waveform`) and its length (int64 `[B]`), and
+//! may return its output lengths (`out_lengths`), of which only the first frames are used. The
+//! engine hands it the samples as [`Features`] of one band, one frame per sample.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use ort::session::Session;
 use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 
 use super::pool::SessionPool;
-use super::{AcousticModel, ModelDescription};
+use super::{AcousticModel, ModelDescription, ModelInput};
 use crate::error::{Error, Result};
 use crate::frontend::Features;
 
@@ -37,7 +42,14 @@ pub struct OnnxModel {
     output_name: String,
     /// Name of the optional `length` input (int64 `[B]`), fed when the graph has it.
     length_name: Option<String>,
+    /// Name of the optional output lengths (int64 `[B]`): frames past it are not output.
+    out_length_name: Option<String>,
+    input: ModelInput,
+    /// Bands per input frame: mel bands, or 1 (a sample) for a waveform model.
     n_mels: usize,
+    /// Shortest input run as it is (waveform models: one output frame; graphs with their own
+    /// frontend often refuse less); shorter input is padded with zeros.
+    min_input_frames: usize,
     vocab_size: usize,
     description: ModelDescription,
 }
@@ -52,11 +64,13 @@ impl OnnxModel {
             let metadata = session.metadata().ok();
             let lookup = |key: &str| metadata.as_ref().and_then(|m| m.custom(key));
             let description = ModelDescription::resolve(path, &lookup);
-            (description, Interface::inspect(session))
+            let input = description.as_ref().map_or(ModelInput::LogMel, |d| d.input);
+            (description, Interface::inspect(session, input))
         });
         let description = description?;
         let interface = interface.map_err(|e| Error::invalid(WHAT, path, e))?;
         if let Some(mels) = interface.n_mels
+            && description.input == ModelInput::LogMel
             && mels != description.frontend.n_mels
         {
             return Err(Error::invalid(
@@ -74,7 +88,16 @@ impl OnnxModel {
             input_name: interface.input_name,
             output_name: interface.output_name,
             length_name: interface.length_name,
-            n_mels: description.frontend.n_mels,
+            out_length_name: interface.out_length_name,
+            input: description.input,
+            n_mels: match description.input {
+                ModelInput::LogMel => description.frontend.n_mels,
+                ModelInput::Waveform => 1,
+            },
+            min_input_frames: match description.input {
+                ModelInput::LogMel => 1,
+                ModelInput::Waveform => description.input_frames_per_output_frame(),
+            },
             vocab_size: description.vocab_size(),
             description,
         };
@@ -119,9 +142,12 @@ impl OnnxModel {
         {
             return Err(mismatch(width));
         }
-        // 33 frames: enough for any convolution stack with "same" padding; the values do not
-        // matter, only the shape that comes back.
-        let frames = 33;
+        // 33 frames (a second for a waveform model): enough for any convolution stack with
+        // "same" padding; the values do not matter, only the shape that comes back.
+        let frames = match self.input {
+            ModelInput::LogMel => 33,
+            ModelInput::Waveform => self.description.sample_rate as usize,
+        };
         let features = Features {
             n_mels: self.n_mels,
             frames,
@@ -165,9 +191,26 @@ impl OnnxModel {
         features: &Features,
         out: &mut Vec<f32>,
     ) -> Result<(usize, usize), String> {
-        let shape = [1usize, features.n_mels, features.frames];
-        let audio = TensorRef::from_array_view((shape, features.data.as_slice()))
-            .map_err(|e| e.to_string())?;
+        let padded;
+        let data = if features.frames < self.min_input_frames {
+            // Only a waveform (one band) is ever shorter than its minimum.
+            padded = {
+                let mut v = features.data.clone();
+                v.resize(self.min_input_frames * features.n_mels, 0.0);
+                v
+            };
+            padded.as_slice()
+        } else {
+            features.data.as_slice()
+        };
+        let width = data.len() / features.n_mels.max(1);
+        let audio = match self.input {
+            ModelInput::LogMel => {
+                TensorRef::from_array_view(([1usize, features.n_mels, width], data))
+            }
+            ModelInput::Waveform => TensorRef::from_array_view(([1usize, width], data)),
+        }
+        .map_err(|e| e.to_string())?;
         let outputs = match &self.length_name {
             None => session.run(ort::inputs![self.input_name.as_str() => audio]),
             Some(length_name) => {
@@ -189,9 +232,16 @@ impl OnnxModel {
                 &shape[..]
             ));
         }
-        let (frames, width) = (shape[1] as usize, shape[2] as usize);
+        let (mut frames, width) = (shape[1] as usize, shape[2] as usize);
+        if let Some(name) = &self.out_length_name {
+            let (_, lengths) = outputs[name.as_str()]
+                .try_extract_tensor::<i64>()
+                .map_err(|e| format!("output '{name}': {e}"))?;
+            let valid = lengths.first().copied().unwrap_or(0).max(0) as usize;
+            frames = frames.min(valid);
+        }
         out.clear();
-        out.extend_from_slice(data);
+        out.extend_from_slice(&data[..frames * width]);
         Ok((width, frames))
     }
 }
@@ -218,13 +268,14 @@ struct Interface {
     input_name: String,
     output_name: String,
     length_name: Option<String>,
+    out_length_name: Option<String>,
     n_mels: Option<usize>,
     vocab: Option<usize>,
 }
 
 impl Interface {
-    /// The graph's interface, or what is wrong with it.
-    fn inspect(session: &Session) -> Result<Self, String> {
+    /// The graph's interface for `input`, or what is wrong with it.
+    fn inspect(session: &Session, input: ModelInput) -> Result<Self, String> {
         let describe = |outlets: &[ort::value::Outlet]| {
             outlets
                 .iter()
@@ -234,56 +285,69 @@ impl Interface {
         };
         let inputs = session.inputs();
         let outputs = session.outputs();
-        let float3 = |t: &ValueType| matches!(t, ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 3);
+        let tensor = |t: &ValueType, ty: TensorElementType, rank: usize| matches!(t, ValueType::Tensor { ty: found, shape, .. } if *found == ty && shape.len() == rank);
+        let (input_rank, input_wanted, input_shape, length_wanted) = match input {
+            ModelInput::LogMel => (3, "audio_signal", "[batch, features, time]", "length"),
+            ModelInput::Waveform => (2, "waveform", "[batch, samples]", "waveform_lengths"),
+        };
         // NeMo names them audio_signal/logprobs; accept another name only when it is the one
         // candidate, so an unrelated model is refused rather than guessed at.
-        let pick = |outlets: &[ort::value::Outlet], wanted: &str| -> Option<usize> {
-            if let Some(i) = outlets.iter().position(|o| o.name() == wanted) {
-                return float3(outlets[i].dtype()).then_some(i);
-            }
-            let candidates: Vec<usize> = (0..outlets.len())
-                .filter(|&i| float3(outlets[i].dtype()))
-                .collect();
-            (candidates.len() == 1).then(|| candidates[0])
-        };
-        let input = pick(inputs, "audio_signal").ok_or_else(|| {
+        let pick =
+            |outlets: &[ort::value::Outlet], wanted: &[&str], rank: usize| -> Option<usize> {
+                if let Some(i) = outlets.iter().position(|o| wanted.contains(&o.name())) {
+                    return tensor(outlets[i].dtype(), TensorElementType::Float32, rank)
+                        .then_some(i);
+                }
+                let candidates: Vec<usize> = (0..outlets.len())
+                    .filter(|&i| tensor(outlets[i].dtype(), TensorElementType::Float32, rank))
+                    .collect();
+                (candidates.len() == 1).then(|| candidates[0])
+            };
+        let input_index = pick(inputs, &[input_wanted], input_rank).ok_or_else(|| {
             format!(
-                "no input named audio_signal (float32 [batch, features, time]); inputs are: {}",
+                "no input named {input_wanted} (float32 {input_shape}); inputs are: {}",
                 describe(inputs)
             )
         })?;
-        let output = pick(outputs, "logprobs").ok_or_else(|| {
+        let output = pick(outputs, &["logprobs", "log_probs"], 3).ok_or_else(|| {
             format!(
                 "no output named logprobs (float32 [batch, time, classes]); outputs are: {}",
                 describe(outputs)
             )
         })?;
+        let is_lengths = |o: &ort::value::Outlet| tensor(o.dtype(), TensorElementType::Int64, 1);
         let mut length_name = None;
         for (i, outlet) in inputs.iter().enumerate() {
-            if i == input {
+            if i == input_index {
                 continue;
             }
-            let is_length = outlet.name() == "length"
-                && matches!(outlet.dtype(), ValueType::Tensor { ty: TensorElementType::Int64, shape, .. } if shape.len() == 1);
-            if !is_length {
+            if !([length_wanted, "length"].contains(&outlet.name()) && is_lengths(outlet)) {
                 return Err(format!(
-                    "unexpected input '{}' {}; a NeMo CTC export has audio_signal and optionally length (int64 [batch])",
+                    "unexpected input '{}' {}; expected {input_wanted} and optionally {length_wanted} (int64 [batch])",
                     outlet.name(),
                     describe_type(outlet.dtype())
                 ));
             }
             length_name = Some(outlet.name().to_string());
         }
+        let out_length_name = outputs
+            .iter()
+            .find(|o| ["out_lengths", "encoded_lengths"].contains(&o.name()) && is_lengths(o))
+            .map(|o| o.name().to_string());
         let static_dim = |t: &ValueType, axis: usize| match t {
             ValueType::Tensor { shape, .. } => usize::try_from(shape[axis]).ok(),
             _ => None,
         };
         Ok(Self {
-            n_mels: static_dim(inputs[input].dtype(), 1),
+            n_mels: match input {
+                ModelInput::LogMel => static_dim(inputs[input_index].dtype(), 1),
+                ModelInput::Waveform => None,
+            },
             vocab: static_dim(outputs[output].dtype(), 2),
-            input_name: inputs[input].name().to_string(),
+            input_name: inputs[input_index].name().to_string(),
             output_name: outputs[output].name().to_string(),
             length_name,
+            out_length_name,
         })
     }
 }

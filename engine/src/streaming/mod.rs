@@ -36,9 +36,9 @@ use crate::config::RecognizerConfig;
 use crate::decode::{CtcDecoder, DecodingOptions, Word};
 use crate::error::{Error, Result};
 use crate::frontend::{
-    FeatureExtractor, FeatureStream, Features, FrontendConfig, Normalization, normalize_per_feature,
+    Features, FrontendConfig, InputStream, Normalization, normalize_per_feature,
 };
-use crate::model::{AcousticModel, ModelDescription, OnnxModel};
+use crate::model::{AcousticModel, ModelDescription, ModelInput, OnnxModel};
 
 /// What the buffer holds before the stream starts: silence, NeMo's `ZERO_LEVEL_SPEC_DB_VAL`
 /// (about ln 2^-24, the log-mel of a zero signal), the value `FrameBatchASR` means to use.
@@ -103,7 +103,8 @@ pub struct ChunkResult {
 /// The streaming recogniser: frontend, model and decoder over buffered windows.
 pub struct StreamingRecognizer<M: AcousticModel> {
     model: M,
-    features: FeatureStream,
+    /// The model's input frames: log-mel features, or the samples of a waveform model.
+    features: InputStream,
     normalization: Normalization,
     decoder: CtcDecoder,
     geometry: WindowConfig,
@@ -160,8 +161,11 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         geometry: WindowConfig,
         decoder: impl Into<DecodingOptions>,
     ) -> Result<Self> {
-        let subsampling = description.subsampling_factor as usize;
-        let frame_samples = frontend.hop_length * subsampling;
+        let subsampling = description.input_frames_per_output_frame();
+        let frame_samples = match description.input {
+            ModelInput::LogMel => frontend.hop_length * subsampling,
+            ModelInput::Waveform => description.samples_per_output_frame(),
+        };
         for (name, value) in [
             ("left context", geometry.left),
             ("chunk", geometry.chunk),
@@ -186,10 +190,14 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             )));
         }
         let decoder = CtcDecoder::new(description.labels.clone(), decoder.into())?;
-        let normalization = frontend.normalization.clone();
+        // A waveform model normalises its own input.
+        let normalization = match description.input {
+            ModelInput::LogMel => frontend.normalization.clone(),
+            ModelInput::Waveform => Normalization::None,
+        };
         let mut recognizer = Self {
             model,
-            features: FeatureStream::new(FeatureExtractor::new(frontend)?),
+            features: InputStream::new(description.input, frontend)?,
             normalization,
             decoder,
             geometry,
@@ -221,9 +229,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     /// the right context and what the last frame's FFT reads past its hop (96 samples for
     /// QuartzNet).
     pub fn lookahead(&self) -> usize {
-        let config = self.features.config();
-        let fft_reach = (config.n_fft / 2).saturating_sub(config.hop_length);
-        self.geometry.chunk + self.geometry.right + fft_reach
+        self.geometry.chunk + self.geometry.right + self.features.reach()
     }
 
     /// Whether words are decoded by beam search (which holds them back up to its commit
@@ -275,7 +281,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         self.history.clear();
         let value = match self.edges {
             StreamEdges::NemoFrameBatch => NEMO_QUARTZNET_BUFFER_FILL,
-            _ => BUFFER_FILL,
+            _ => self.features.silence(BUFFER_FILL),
         };
         self.history
             .extend(std::iter::repeat_n(value, fill as usize * n_mels));
@@ -354,8 +360,9 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             let end = self.buffer_span().1;
             let missing = (end - self.available).max(0) as usize;
             let n_mels = self.features.n_mels();
+            let silence = self.features.silence(BUFFER_FILL);
             self.history
-                .extend(std::iter::repeat_n(BUFFER_FILL, missing * n_mels));
+                .extend(std::iter::repeat_n(silence, missing * n_mels));
             self.available += missing as i64;
             results.push(self.recognize_chunk()?);
         }
@@ -594,7 +601,7 @@ fn infer_checked<M: AcousticModel>(
 mod tests {
     use super::*;
     use crate::decode::DecoderConfig;
-    use crate::frontend::{Normalization, PaddingMode};
+    use crate::frontend::{FeatureExtractor, Normalization, PaddingMode};
 
     /// A stand-in model whose output at frame j depends only on the features of the two
     /// feature frames it is centred on, so windowing errors show up as wrong labels or times:

@@ -4,12 +4,13 @@
 use crate::decode::{CtcDecoder, DecodingOptions, Word};
 use crate::error::Result;
 use crate::frontend::{FeatureExtractor, Features, FrontendConfig};
-use crate::model::{AcousticModel, ModelDescription};
+use crate::model::{AcousticModel, ModelDescription, ModelInput};
 
 /// The whole utterance in one window: what NeMo's offline `transcribe()` computes (without
 /// its pad_to columns, which an exported graph would treat as audio).
 pub struct OfflineResult {
-    /// The whole utterance's features, `[n_mels][T]`.
+    /// The whole utterance's features, `[n_mels][T]` (a waveform model's: the samples, one
+    /// band).
     pub features: Features,
     /// Log-probs, `[frames][vocab]`.
     pub logprobs: Vec<f32>,
@@ -29,9 +30,17 @@ pub fn recognize_offline<M: AcousticModel>(
     decoder: impl Into<DecodingOptions>,
     samples: &[f32],
 ) -> Result<OfflineResult> {
-    let mut extractor = FeatureExtractor::new(frontend)?;
     let mut features = Features::default();
-    extractor.compute(samples, &mut features);
+    match description.input {
+        ModelInput::LogMel => FeatureExtractor::new(frontend)?.compute(samples, &mut features),
+        ModelInput::Waveform => {
+            features = Features {
+                n_mels: 1,
+                frames: samples.len(),
+                data: samples.to_vec(),
+            }
+        }
+    }
     let mut logprobs = Vec::new();
     let frames = if features.frames == 0 {
         0

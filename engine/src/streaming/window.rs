@@ -44,16 +44,38 @@ impl WindowConfig {
     }
 
     /// The window `config` asks for, for `description`'s model: each part rounded to whole
-    /// output frames (the chunk to at least one); the flag says whether anything had to be
-    /// rounded.
+    /// output frames (the chunk to at least one), and made to fit the longest input the
+    /// model takes ([`ModelDescription::max_input_samples`]); the flag says whether anything
+    /// had to be rounded or shortened.
     pub fn for_model(config: &RecognizerConfig, description: &ModelDescription) -> (Self, bool) {
-        Self::from_millis(
+        let frame = description.samples_per_output_frame();
+        let (window, rounded) = Self::from_millis(
             config.left_context_ms,
             config.chunk_ms,
             config.right_context_ms,
             description.sample_rate,
-            description.samples_per_output_frame(),
-        )
+            frame,
+        );
+        match description.max_input_samples {
+            Some(most) if window.window() > most => (window.fit(most, frame), true),
+            _ => (window, rounded),
+        }
+    }
+
+    /// The window shortened to at most `most` samples (but never below one frame of chunk):
+    /// the chunk gives way first, as it only sets how often the model runs; then the
+    /// contexts, the right one last (it holds the words being finished).
+    fn fit(mut self, most: usize, frame: usize) -> Self {
+        let whole = |samples: usize| samples / frame * frame;
+        let others = self.left + self.right;
+        self.chunk = whole(most.saturating_sub(others)).max(frame);
+        if self.window() > most {
+            self.left = whole(most.saturating_sub(self.chunk + self.right));
+        }
+        if self.window() > most {
+            self.right = whole(most.saturating_sub(self.chunk + self.left));
+        }
+        self
     }
 
     /// Samples in a whole window.
@@ -64,6 +86,22 @@ impl WindowConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn windows_fit_the_longest_model_input() {
+        use super::WindowConfig;
+        let w = WindowConfig {
+            left: 40_000,
+            chunk: 960_000,
+            right: 40_000,
+        };
+        let fit = w.fit(480_000, 320);
+        assert_eq!((fit.left, fit.right), (40_000, 40_000));
+        assert_eq!(fit.window(), 480_000 / 320 * 320);
+        let tiny = w.fit(1000, 320);
+        assert_eq!((tiny.chunk, tiny.left, tiny.right), (320, 0, 640));
+        assert!(tiny.window() <= 1000);
+    }
+
     use super::*;
 
     #[test]
