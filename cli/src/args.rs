@@ -92,6 +92,11 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub lm: Option<PathBuf>,
 
+    /// Words to add to the model's pronunciation lexicon, one per line (models that write
+    /// words from a lexicon, such as the bundled one), spelled by its G2P and cached
+    #[arg(long, value_name = "FILE")]
+    pub vocabulary: Option<PathBuf>,
+
     /// Beam-search hypotheses kept per frame [default: the value tuned for the
     /// model (its description's), else the engine's]
     #[arg(long, value_name = "N")]

@@ -261,6 +261,9 @@ fn element(args: &Args, model_path: &Path) -> Result<gst::Element, Box<dyn Error
     if let Some(lm) = &args.lm {
         stt.set_property("lm-path", lm.to_string_lossy().as_ref());
     }
+    if let Some(words) = &args.vocabulary {
+        stt.set_property("vocabulary-path", words.to_string_lossy().as_ref());
+    }
     // Unset: the element takes the model's tuned values.
     if let Some(width) = args.beam_width {
         stt.set_property("beam-width", width);

@@ -59,6 +59,7 @@ pub fn config(args: &Args) -> RecognizerConfig {
                 Decoder::Beam => Some(quartznet_engine::config::DecoderKind::Beam),
             },
             lm_path: args.lm.clone(),
+            vocabulary_path: args.vocabulary.clone(),
             beam_width: args.beam_width,
             lm_weight: args.lm_weight,
             word_bonus: args.word_bonus,

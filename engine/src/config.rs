@@ -197,6 +197,9 @@ pub struct DecoderSettings {
     pub decoder: Option<DecoderKind>,
     /// Overrides the model description's language model.
     pub lm_path: Option<PathBuf>,
+    /// Words added to the model's pronunciation lexicon (one per line), spelled by its G2P;
+    /// only for models whose words come from a lexicon.
+    pub vocabulary_path: Option<PathBuf>,
     /// Hypotheses kept per frame by the beam search; `None`: the model's tuned value (its
     /// description's), else [`DEFAULT_BEAM_WIDTH`].
     pub beam_width: Option<u32>,
@@ -222,6 +225,7 @@ impl Default for DecoderSettings {
         Self {
             decoder: None,
             lm_path: None,
+            vocabulary_path: None,
             beam_width: None,
             lm_weight: None,
             word_bonus: None,

@@ -93,6 +93,7 @@ struct Settings {
     word_gap_ms: Option<u32>,
     decoder: Decoder,
     lm_path: Option<String>,
+    vocabulary_path: Option<String>,
     /// `None`: the model's tuned value (its description's), else the engine's default.
     beam_width: Option<u32>,
     lm_weight: Option<f32>,
@@ -126,6 +127,7 @@ impl Default for Settings {
             word_gap_ms: None,
             decoder: Decoder::default(),
             lm_path: DEFAULT_LM_PATH.map(String::from),
+            vocabulary_path: None,
             beam_width: None,
             lm_weight: None,
             word_bonus: None,
@@ -201,6 +203,7 @@ impl Settings {
             decoding: DecoderSettings {
                 decoder: self.decoder.into(),
                 lm_path: non_empty(&self.lm_path).map(PathBuf::from),
+                vocabulary_path: non_empty(&self.vocabulary_path).map(PathBuf::from),
                 beam_width: self.beam_width,
                 lm_weight: self.lm_weight,
                 word_bonus: self.word_bonus,
@@ -405,6 +408,15 @@ impl ObjectImpl for QuartzNetStt {
                     .default_value(DEFAULT_LM_PATH)
                     .flags(ready)
                     .build(),
+                glib::ParamSpecString::builder("vocabulary-path")
+                    .nick("Vocabulary Path")
+                    .blurb(
+                        "Words to add to the model's pronunciation lexicon, one per line (UTF-8, # \
+                         comments), spelled at start by the model's grapheme-to-phoneme model and \
+                         cached; only for models that write words from a lexicon (the bundled one)",
+                    )
+                    .flags(ready)
+                    .build(),
                 glib::ParamSpecUInt::builder("beam-width")
                     .nick("Beam Width")
                     .blurb("Hypotheses kept by the beam search (unset: the model's tuned value; the bundled model's is shown)")
@@ -588,6 +600,7 @@ impl ObjectImpl for QuartzNetStt {
             "word-gap-ms" => settings.word_gap_ms = Some(value.get().expect(typed)),
             "decoder" => settings.decoder = value.get().expect(typed),
             "lm-path" => settings.lm_path = value.get().expect(typed),
+            "vocabulary-path" => settings.vocabulary_path = value.get().expect(typed),
             "beam-width" => settings.beam_width = Some(value.get().expect(typed)),
             "lm-weight" => settings.lm_weight = Some(value.get().expect(typed)),
             "word-bonus" => settings.word_bonus = Some(value.get().expect(typed)),
@@ -633,6 +646,7 @@ impl ObjectImpl for QuartzNetStt {
             "word-gap-ms" => settings.plan().word_gap_ms.to_value(),
             "decoder" => settings.decoder.to_value(),
             "lm-path" => settings.lm_path.to_value(),
+            "vocabulary-path" => settings.vocabulary_path.to_value(),
             "beam-width" => settings
                 .beam_width
                 .unwrap_or(config::BUNDLED_BEAM_WIDTH)
