@@ -10,7 +10,7 @@
 #
 # Usage: bash benches/compare.sh [AUDIO.wav] [--runs N] [--model MODEL.onnx] [--no-build]
 #                                [--no-sherpa]
-#   AUDIO.wav   default: the clips of ../shared/eval/real-dev joined (289 s), else samples/*.wav
+#   AUDIO.wav   default: the clips of eval/real-dev joined (289 s), else samples/*.wav
 #   --runs N    rounds, each timing every row once (default 3)
 #   --model     NeMo QuartzNet ONNX with MODEL.json beside it (default models/quartznet-en.onnx)
 #   --no-build  use target/release as it is (default: cargo build --release of plugin and CLI)
@@ -68,9 +68,9 @@ if [ -n "$audio" ]; then
   audio=$(realpath "$audio")
   audio_label=$audio
 else
-  if [ -d "$repo/../shared/eval/real-dev" ] && compgen -G "$repo/../shared/eval/real-dev/*.wav" >/dev/null; then
-    clips=("$repo"/../shared/eval/real-dev/*.wav)
-    audio_label="../shared/eval/real-dev/*.wav joined (${#clips[@]} clips)"
+  if [ -d "$repo/eval/real-dev" ] && compgen -G "$repo/eval/real-dev/*.wav" >/dev/null; then
+    clips=("$repo"/eval/real-dev/*.wav)
+    audio_label="eval/real-dev/*.wav joined (${#clips[@]} clips)"
   else
     clips=("$repo"/samples/*.wav)
     audio_label="samples/*.wav joined (${#clips[@]} clips)"

@@ -3,7 +3,7 @@
 
     python3 tools/confidence_auc.py [--json results.json] [SET...]
 
-For each SET (default: ../shared/eval/real-dev and /work/data/heldout_manifest.json, the
+For each SET (default: eval/real-dev and data/heldout_manifest.json, the
 held-out synthetic voice; a SET is what tools/evaluate.py takes) and each decoder (greedy, and
 the default: beam search with the bundled model's language model), the files are transcribed
 with the element's default streaming windows by quartznet-transcribe --json, asking for every
@@ -45,8 +45,8 @@ AGGREGATIONS = ["mean", "min", "max", "prod"]
 COMBINATIONS = [f"{m} {a}" for m in MEASURES for a in AGGREGATIONS]
 DECODERS = {"greedy": ["--decoder", "greedy"], "beam": []}  # beam: the default (auto) decoder
 BEAM_WEIGHT = 0.75
-DEFAULT_SETS = [os.path.join(ROOT, "..", "shared", "eval", "real-dev"), "/work/data/heldout_manifest.json"]
-DEFAULT_DEV = "/work/data/dev_manifest.json"
+DEFAULT_SETS = [os.path.join(ROOT, "eval", "real-dev"), os.path.join(ROOT, "data", "heldout_manifest.json")]
+DEFAULT_DEV = os.path.join(ROOT, "data", "dev_manifest.json")
 
 
 def cli_default(binary):

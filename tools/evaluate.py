@@ -4,7 +4,7 @@
     python3 tools/evaluate.py [--model models/quartznet-en.onnx] [--decoder greedy] SET...
 
 A SET is a NeMo manifest (JSON lines with audio_filepath and text) or a folder holding a
-`manifest.tsv` (file, reference, ...) such as ../shared/eval/real-dev. Each set is measured
+`manifest.tsv` (file, reference, ...) such as eval/real-dev. Each set is measured
 offline (whole utterance, NeMo's transcribe(): the engine's `--offline`) and through the element
 as live input (`--latency-ms 4000`, its default live windows; `--modes` also takes `file`: the
 element's windows for input that is not live, the client's default), with the default

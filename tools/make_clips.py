@@ -11,7 +11,7 @@ Why these clips:
     valid frames) differ the most.
 
 Needs: espeak-ng, flite, sox on PATH; numpy + soundfile (both in the NeMo venvs).
-Usage: python tools/make_clips.py [--out tests/fixtures/audio] [--real /work/shared/eval/real-dev/LJ001-0001.wav]
+Usage: python tools/make_clips.py [--out tests/fixtures/audio] [--real eval/real-dev/LJ001-0001.wav]
 """
 import argparse
 import os
@@ -23,6 +23,7 @@ import soundfile as sf
 
 SR = 16000
 HOP = 160
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
 
 
 def resample_to_16k(src: str, dst: str) -> None:
@@ -83,7 +84,7 @@ def chirp_tones_noise(n: int, seed: int = 1234) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="tests/fixtures/audio")
-    ap.add_argument("--real", default="/work/shared/eval/real-dev/LJ001-0001.wav")
+    ap.add_argument("--real", default=os.path.join(ROOT, "eval", "real-dev", "LJ001-0001.wav"))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 

@@ -33,7 +33,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_BINARY = os.path.join(ROOT, "target", "release", "quartznet-transcribe")
-DEFAULT_CALIBRATION = ["/work/data/train_manifest.json", "/work/data/dev_manifest.json"]
+DEFAULT_CALIBRATION = [os.path.join(ROOT, "data", "train_manifest.json"), os.path.join(ROOT, "data", "dev_manifest.json")]
 
 
 def int8_path(onnx_path: str) -> str:

@@ -7,7 +7,7 @@ Run with the NeMo 3.0 venv (/opt/venvs/nemo3/bin/python), after building the CLI
 
 What it measures, and what that proves:
 
-1. A telephone-band set: clips of /work/data/heldout_slt taken to 8 kHz and back to 16 kHz
+1. A telephone-band set: clips of data/heldout_slt taken to 8 kHz and back to 16 kHz
    with sox (`rate 8k`, `rate 16k`, 16-bit), plus variants band-passed to 300-3400 Hz and
    mu-law coded at 8 kHz. Cached in --cache (default /tmp/telephone-set).
 2. Transcripts: NeMo 3.0's `transcribe()` (batched, greedy) of the .nemo against our CLI
@@ -53,7 +53,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import nemo_parity  # noqa: E402  (NeMo feature / log-prob / greedy helpers shared with the fixtures)
 
-DEFAULT_SOURCE = "/work/data/heldout_slt"
+DEFAULT_SOURCE = os.path.join(ROOT, "data", "heldout_slt")
 DEFAULT_CACHE = "/tmp/telephone-set"
 DEFAULT_NEMO = "/opt/models/quartznet5x5-tts.nemo"
 DEFAULT_ONNX = "/opt/models/quartznet5x5-tts.onnx"

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MPL-2.0
 """Render the synthetic English training set: several TTS engines and voices + sox augmentation.
 
-    python generate.py --sentences /work/data/sentences.jsonl --out /work/data [--hours 8] [--jobs 2]
+    python generate.py --sentences data/sentences.jsonl --out data [--hours 8] [--jobs 2]
 
 Writes (all paths absolute, NeMo manifest lines {"audio_filepath", "duration", "text"}):
   train/*.wav   train_manifest.json      training voices, ~HOURS of audio, 16 kHz mono S16

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MPL-2.0
 # One entry point for the synthetic English training set (see README.md in this folder):
-#   tools/data/make_dataset.sh [OUT_DIR [HOURS]]        default /work/data, 8 hours
+#   tools/data/make_dataset.sh [OUT_DIR [HOURS]]        default data/ in the repository, 8 hours
 # Installs the Debian packages (text sources, TTS engines, sox, opus-tools) and a Python venv
 # with hibari-tts/num2words/soundfile, extracts + normalises the sentences, renders and augments.
 # Fixed seeds throughout: the same package versions give the same data.
 # Pack for the GPU machine afterwards with tools/data/pack.sh.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-OUT="${1:-/work/data}"
+OUT="${1:-$(cd "$HERE/../.." && pwd)/data}"
 HOURS="${2:-8}"
 VENV="${TTS_VENV:-/opt/venvs/tts}"
 JOBS="${JOBS:-$(nproc)}"

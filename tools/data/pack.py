@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MPL-2.0
 """Transport bundle: the generated set as Ogg Opus (16 kb/s) in one directory, under a size cap.
 
-    python pack.py encode --data /work/data --dest /work/main/.devdata [--max-mib 55] [--kbps 16]
-    python pack.py verify --data /work/data --dest /work/main/.devdata [--n 40]
+    python pack.py encode --data data --dest .devdata [--max-mib 55] [--kbps 16]
+    python pack.py verify --data data --dest .devdata [--n 40]
 
 encode: every wav of the train/dev/held-out manifests -> <data>/opus_cache/<split>/<id>.opus
 (opusenc from opus-tools; cached, so re-packing with another cap is cheap). The bundle gets the
@@ -174,7 +174,7 @@ def verify(a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd", choices=["encode", "verify"])
-    ap.add_argument("--data", default="/work/data")
+    ap.add_argument("--data", default=os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data")))
     ap.add_argument("--dest", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".devdata"))
     ap.add_argument("--max-mib", type=float, default=55.0)
     ap.add_argument("--kbps", type=int, default=16)

@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: MPL-2.0
 # Transport bundle for the GPU machine (at most ~55 MiB): Ogg Opus 16 kb/s in <repo>/.devdata/,
 # then a check that PyPI's soundfile (libsndfile with Opus inside the wheel) decodes it.
-#   tools/data/pack.sh [DATA_DIR [MAX_MIB]]            default /work/data, 55
+#   tools/data/pack.sh [DATA_DIR [MAX_MIB]]            default data/ in the repository, 55
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-DATA="${1:-/work/data}"
+DATA="${1:-$REPO/data}"
 MAX_MIB="${2:-55}"
 command -v opusenc >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opus-tools; }
 # .devdata/ must never be committed: keep it in the clone-local exclude list

@@ -2,7 +2,7 @@
 """Spectrograms that show the data pipeline makes what it says (tools/data/README.md, "Looking at it").
 
     PYTHONPATH=<a site-packages with matplotlib> /opt/venvs/tts/bin/python tools/data/spectrograms.py \\
-        --data /work/data2 --out docs/data [--dpi 50]
+        --data data --out docs/data [--dpi 50]
 
 Three figures, each a grid of spectrograms (0-8 kHz, dB), made with generate.py's own functions:
   voices.png         one sentence in every voice family, clean (engines, accents, styles, and
@@ -171,7 +171,7 @@ def dataset(dpi, out, data, per=2, seed=0):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/work/data2")
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(os.path.dirname(HERE)), "data"))
     ap.add_argument("--out", default="docs/data")
     ap.add_argument("--dpi", type=int, default=50)
     ap.add_argument("--only", nargs="*", default=["voices", "augmentations", "dataset"])

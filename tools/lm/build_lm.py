@@ -11,8 +11,8 @@ as well: this script exists because KenLM is not installable here.
 Only the standard library is used so that it runs anywhere:
 
     python3 tools/lm/build_lm.py --order 3 --prune 0 1 1 TEXT.txt... -o models/lm.arpa.gz
-    python3 tools/lm/build_lm.py --sentences /work/data/sentences.jsonl \
-        --exclude /work/data/splits.json -o models/quartznet-en.arpa.gz
+    python3 tools/lm/build_lm.py --sentences data/sentences.jsonl \
+        --exclude data/splits.json -o models/quartznet-en.arpa.gz
 
 TEXT.txt: one sentence per line, already normalised to the model's alphabet (a-z, ', spaces).
 """

@@ -2,7 +2,7 @@
 """Grid search of the beam-search LM weight, word bonus and unknown-word penalty on a TUNING set (the synthetic dev
 set of tools/data, never an evaluation set), offline, through quartznet-transcribe.
 
-    python3 tools/lm/tune.py /work/data/dev_manifest.json --lm models/quartznet-en.arpa.gz \\
+    python3 tools/lm/tune.py data/dev_manifest.json --lm models/quartznet-en.arpa.gz \\
         --weights 0.3 0.5 0.7 --bonuses 0 1 2 --unk-penalties 5 10 100
 
 Prints WER/CER for every pair, best last. Run `cargo build --release` first.

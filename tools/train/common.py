@@ -6,7 +6,7 @@ Manifests: a bundle directory holds audio files plus one or more manifests with 
     (text | transcript | normalized_text | sentence); optional ``split`` (train / dev / val /
     anything else = an evaluation set), ``duration``, ``voice`` / ``speaker``;
   * TSV / CSV: first column the path, second the text (a header line is skipped when its first
-    column names a path key), like shared/eval/real-dev/manifest.tsv.
+    column names a path key), like eval/real-dev/manifest.tsv.
 Relative paths are resolved against the manifest's directory, then the bundle root.
 Roles come from the manifest file names (``manifest_split``): train_manifest.json -> train,
 dev_manifest.json -> dev (checkpoint choice), anything else (heldout_manifest.json, test...) ->

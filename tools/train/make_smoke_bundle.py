@@ -33,7 +33,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=80)
     ap.add_argument("--out", default="/tmp/smoke_bundle")
-    ap.add_argument("--sentences", default="/work/data/sentences.jsonl")
+    ap.add_argument("--sentences", default=os.path.join(os.path.dirname(os.path.dirname(HERE)), "data", "sentences.jsonl"))
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rng = random.Random(args.seed)

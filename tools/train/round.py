@@ -2,7 +2,7 @@
 """One training round of the bundled model: prepare here -> one device call -> finish here.
 Called by tools/train/round.sh (see tools/train/README.md, "A training round").
 
-  round.sh prepare [--data /work/data] [--split]   data + wheels + shipped weights, packed under 64 MiB
+  round.sh prepare [--data data] [--split]         data + wheels + shipped weights, packed under 64 MiB
   round.sh minutes BUDGET_LEFT_S [--warm]          the trainer's --minutes for the device call
   round.sh finish DIR                              .nemo, ONNX, evaluation, replace-if-better
   round.sh smoke                                   all of it on CPU, small, into a temp dir
@@ -31,7 +31,7 @@ CARRY_SPLIT_A = [".devdata"]  # first call of a two-call carry: data only
 CARRY_MIB = 64.0
 START_S = 180   # a cold device machine: start-up counted against the budget (2-3 min observed)
 RETURN_S = 45   # pip + interpreter start (~10 s) + files back + margin
-REAL_DEV = "/work/shared/eval/real-dev"
+REAL_DEV = os.path.join(ROOT, "eval", "real-dev")
 CONFIG = "tools/configs/quartznet_5x5.yaml"
 
 
@@ -378,7 +378,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prepare")
-    p.add_argument("--data", default="/work/data")
+    p.add_argument("--data", default=os.path.join(ROOT, "data"))
     p.add_argument("--hours", type=float, default=8.0, help="generate this much if the data dir is empty")
     p.add_argument("--nemo", default=None, help="the shipped .nemo (default /opt/models/quartznet5x5-tts.nemo)")
     p.add_argument("--carry-mib", type=float, default=CARRY_MIB)
@@ -395,7 +395,7 @@ def main():
     p.add_argument("--work", default=None)
     p.add_argument("--nemo-out", default=None)
     p.add_argument("--check", type=int, default=100)
-    p.add_argument("--data", default="/work/data")
+    p.add_argument("--data", default=os.path.join(ROOT, "data"))
     p.add_argument("--real-dev", default=REAL_DEV)
     p.add_argument("--max-clips", type=int, default=0)
     p.add_argument("--modes", default="offline,streaming")
@@ -403,7 +403,7 @@ def main():
     p.add_argument("--force-replace", action="store_true", help="testing only: replace even if not better")
     p.add_argument("--date", default=None)
     p = sub.add_parser("smoke")
-    p.add_argument("--data", default="/work/data")
+    p.add_argument("--data", default=os.path.join(ROOT, "data"))
     p.add_argument("--minutes", type=float, default=1.0)
     p.add_argument("--data-mib", type=float, default=3.0)
     p.add_argument("--eval-clips", type=int, default=6)

@@ -5,7 +5,7 @@
   /opt/venvs/nemo3/bin/python tools/train/to_nemo.py \\
       --weights OUT/model_weights.part1.pt OUT/model_weights.part2.pt \\
       --config tools/configs/quartznet_5x5.yaml --out models/quartznet5x5-tts.nemo \\
-      --bundle .devdata --check 24 [--real-dev /work/shared/eval/real-dev]
+      --bundle .devdata --check 24 [--real-dev eval/real-dev]
 
 1. builds ``EncDecCTCModel`` from the YAML (labels, preprocessor, encoder, decoder) plus the
    training sections NeMo needs to fine-tune it later (spec_augment, optim, empty train/val
@@ -15,7 +15,7 @@
    dev = training voices, heldout = an unseen voice; the training clips when there is nothing
    else) and prints corpus WER/CER per set, and the agreement of the pure-torch model
    (quartznet.py + features.py) with NeMo on the same files;
-4. optionally reports WER/CER on shared/eval/real-dev (reporting only: nothing is tuned on it).
+4. optionally reports WER/CER on eval/real-dev (reporting only: nothing is tuned on it).
 
 The frontend of NeMo 3.0 (zero STFT padding, floor(L/160) frames) is what train_gpu.py trained
 with, so export with ``tools/export_nemo.py ... --pad-mode zeros``.
@@ -146,7 +146,7 @@ def main():
     ap.add_argument("--bundle", help="bundle dir (audio + manifest) for the transcribe() check")
     ap.add_argument("--check", type=int, default=100, help="clips per bundle dev/eval set to transcribe")
     ap.add_argument("--max-utts", type=int, default=0, help="only consider the first N manifest records")
-    ap.add_argument("--real-dev", help="e.g. /work/shared/eval/real-dev (reporting only)")
+    ap.add_argument("--real-dev", help="e.g. eval/real-dev (reporting only)")
     ap.add_argument("--json", help="write the check results here")
     args = ap.parse_args()
     quiet_nemo()
