@@ -17,7 +17,9 @@ use std::time::Instant;
 use quartznet_engine::config::{
     DEFAULT_LM_WEIGHT, DEFAULT_UNK_PENALTY, DEFAULT_WORD_BONUS, DEFAULT_WORD_GAP_MS,
 };
-use quartznet_engine::decode::{BeamConfig, BeamSearchDecoder, DecoderConfig, transcript};
+use quartznet_engine::decode::{
+    BeamConfig, BeamSearchDecoder, DecoderConfig, Smearing, transcript,
+};
 use quartznet_engine::lm::{self, NgramModel};
 use quartznet_engine::model::english_labels;
 
@@ -61,8 +63,12 @@ fn decode(decoder: &mut BeamSearchDecoder, logprobs: &[f32]) -> String {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let width: usize = args.next().map_or(128, |a| a.parse().expect("a beam width"));
-    let repeats: usize = args.next().map_or(5, |a| a.parse().expect("a repeat count"));
+    let width: usize = args
+        .next()
+        .map_or(128, |a| a.parse().expect("a beam width"));
+    let repeats: usize = args
+        .next()
+        .map_or(5, |a| a.parse().expect("a repeat count"));
     let labels = english_labels();
     let vocab = labels.len() + 1;
     let clips = fixtures(vocab);
@@ -79,6 +85,8 @@ fn main() {
         word_bonus: DEFAULT_WORD_BONUS,
         unk_penalty: Some(DEFAULT_UNK_PENALTY),
         commit_delay_frames: 50,
+        lexicon: None,
+        smearing: Smearing::Off,
     };
     let mut d = BeamSearchDecoder::new(labels, decoder, beam).expect("a decoder");
     let frames: usize = clips.iter().map(|(_, lp)| lp.len() / vocab).sum();

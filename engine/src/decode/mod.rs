@@ -7,7 +7,7 @@ mod beam;
 mod confidence;
 mod greedy;
 
-pub use beam::{BeamConfig, BeamSearchDecoder};
+pub use beam::{BeamConfig, BeamSearchDecoder, Smearing};
 pub use confidence::{
     ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure, EntropyKind, EntropyNorm,
     frame_confidence,
