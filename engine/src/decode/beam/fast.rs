@@ -337,13 +337,18 @@ impl BeamSearchDecoder {
             })
         } else {
             // The hypothesis's LM score bounds the candidate's: test before the trie.
-            if score(f64::NEG_INFINITY, mass, hyp.lm_score) < x.floor.value() {
+            let bound = score(f64::NEG_INFINITY, mass, hyp.lm_score);
+            if bound < x.floor.value() {
                 return;
             }
             let Some((spelled, lm_score)) = self.spell_target(hyp, c, x.spellings) else {
                 return; // no word is spelled this way
             };
-            let final_score = score(f64::NEG_INFINITY, mass, lm_score);
+            let final_score = if lm_score == hyp.lm_score {
+                bound
+            } else {
+                score(f64::NEG_INFINITY, mass, lm_score)
+            };
             if final_score < x.floor.value() {
                 return; // the unknown-word penalty or the look-ahead sank it
             }

@@ -45,7 +45,7 @@ pub(super) struct Transition {
 
 impl BeamSearchDecoder {
     /// Where label `c` with log-probability `lp` takes `hyp`, whose total mass is `total`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn transition(&self, hyp: &Hypothesis, total: f64, c: usize, lp: f64) -> Transition {
         let mut t = Transition {
             stay: f64::NEG_INFINITY,
@@ -77,7 +77,7 @@ impl BeamSearchDecoder {
     /// leaves the trie, plus the change of the look-ahead with smearing. `None`: no word is
     /// spelled that way. An unknown spelling's state is made by the caller, only for a
     /// candidate that is kept.
-    #[inline]
+    #[inline(always)]
     pub(super) fn spell_target(
         &self,
         hyp: &Hypothesis,

@@ -96,6 +96,8 @@ pub(super) struct Lexicon {
     /// For each state, the word it most likely becomes (by unigram), written for a partial
     /// word that is shown before it is complete.
     likely: Arc<[Option<u32>]>,
+    /// For each state, that word's unigram log-probability (the look-ahead).
+    best: Arc<[f32]>,
 }
 
 /// How labels make words (see the module's documentation).
@@ -134,11 +136,12 @@ impl Units {
         let lm_ids: Arc<[Option<WordId>]> = (0..lexicon.len() as u32)
             .map(|w| lm.word_id(lexicon.word_text(w)))
             .collect();
-        let (_, likely) = lexicon.lookahead(|w| lm.log_prob(&[], lm_ids[w as usize]));
+        let (best, likely) = lexicon.lookahead(|w| lm.log_prob(&[], lm_ids[w as usize]));
         Self::Lexicon(Lexicon {
             lexicon,
             lm_ids,
             likely: likely.into(),
+            best: best.into_iter().map(Lookahead::clamp).collect(),
         })
     }
 
@@ -158,15 +161,10 @@ impl Units {
                     beyond: Lookahead::clamp(unk),
                 }
             }
-            Self::Lexicon(x) => {
-                let (best, _) = x
-                    .lexicon
-                    .lookahead(|w| lm.log_prob(&[], x.lm_ids[w as usize]));
-                Lookahead {
-                    best: best.into_iter().map(Lookahead::clamp).collect(),
-                    beyond: LOOKAHEAD_FLOOR,
-                }
-            }
+            Self::Lexicon(x) => Lookahead {
+                best: Arc::clone(&x.best),
+                beyond: LOOKAHEAD_FLOOR,
+            },
         }
     }
 
