@@ -8,7 +8,7 @@
 //!    temporary file (52,000 words, 1 to 3 spellings each, 3 to 10 tokens a spelling, with
 //!    homophones). A given file must be in the synthetic labels, or its load fails: pass
 //!    `--labels FILE` (one label per line, the model's order, without the blank) for another
-//!    label set; then only the load is timed.
+//!    label set; then (or with `--load-only`) only the load is timed.
 //! 2. Beam-search time per audio second on synthetic log-probs: random sentences of lexicon
 //!    words, each token held 1 to 3 frames at probability 0.3 to 0.9 (the rest spread over
 //!    blank and two random other tokens), `<wb>` after each word, a blank frame or two between
@@ -214,7 +214,7 @@ fn main() {
         lexicon.spellings(),
         best * 1000.0
     );
-    if given_labels.is_some() || given.is_some() {
+    if given_labels.is_some() || given.is_some() || args.iter().any(|a| a == "--load-only") {
         return;
     }
 

@@ -108,31 +108,44 @@ impl PronunciationLexicon {
     /// `labels` (without the blank) and word-boundary label `boundary`.
     pub fn load(path: &Path, labels: &[String], boundary: &str) -> Result<Self> {
         let mut lexicon = Self::empty(labels, boundary)?;
-        let text = read_text(path)?;
-        let tokens = lexicon.token_index();
+        let bytes = read_text(path)?;
         let invalid = |line: usize, reason: String| {
             Error::invalid(WHAT, path, format!("line {line}: {reason}"))
         };
-        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
-            let line =
-                std::str::from_utf8(line).map_err(|_| invalid(n + 1, "not valid UTF-8".into()))?;
+        // One validation of the whole text is much faster than one per line.
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            let line = 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            invalid(line, "not valid UTF-8".into())
+        })?;
+        // About one token per three bytes: room for the trie up front, not rehashed.
+        lexicon.edges.reserve(text.len() / 3);
+        lexicon.nodes.reserve(text.len() / 3);
+        let tokens = lexicon.token_index();
+        let mut spelling = Vec::new();
+        for (n, line) in text.split('\n').enumerate() {
             let line = line.strip_suffix('\r').unwrap_or(line);
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let Some((word, spelling)) = line.split_once('\t') else {
+            let Some((word, tokens_text)) = line.split_once('\t') else {
                 return Err(invalid(
                     n + 1,
                     "expected `word<TAB>tokens`, found no tab".into(),
                 ));
             };
-            let spelling = lexicon
-                .parse_spelling(&tokens, spelling.split(' '))
+            lexicon
+                .parse_spelling(&tokens, tokens_text.split(' '), &mut spelling)
                 .map_err(|reason| invalid(n + 1, reason))?;
             lexicon
                 .insert(word, &spelling)
                 .map_err(|reason| invalid(n + 1, reason))?;
         }
+        // The guess above is generous (tokens share trie nodes): give the rest back.
+        lexicon.edges.shrink_to_fit();
+        lexicon.nodes.shrink_to_fit();
         Ok(lexicon)
     }
 
@@ -151,10 +164,11 @@ impl PronunciationLexicon {
                 name: "pronunciation lexicon entries".into(),
                 reason: format!("entry {} ({word:?}): {reason}", n + 1),
             };
-            let spelling = lexicon
-                .parse_spelling(&tokens, spelling.iter().map(String::as_str))
+            let mut labels = Vec::new();
+            lexicon
+                .parse_spelling(&tokens, spelling.iter().map(String::as_str), &mut labels)
                 .map_err(invalid)?;
-            lexicon.insert(&word, &spelling).map_err(invalid)?;
+            lexicon.insert(&word, &labels).map_err(invalid)?;
         }
         Ok(lexicon)
     }
@@ -169,10 +183,10 @@ impl PronunciationLexicon {
                 "cannot add the word {word:?} to the pronunciation lexicon: {reason}"
             ))
         };
-        let spelling = self
-            .parse_spelling(&tokens, spelling.iter().map(String::as_str))
+        let mut labels = Vec::new();
+        self.parse_spelling(&tokens, spelling.iter().map(String::as_str), &mut labels)
             .map_err(invalid)?;
-        self.insert(word, &spelling).map_err(invalid)
+        self.insert(word, &labels).map_err(invalid)
     }
 
     /// Each label's index, to read spellings.
@@ -185,13 +199,14 @@ impl PronunciationLexicon {
         index
     }
 
-    /// The labels of a spelling, or why it is not one.
+    /// Sets `labels` to the labels of a spelling, or says why it is not one.
     fn parse_spelling<'a>(
         &self,
         tokens: &FastMap<String, u32>,
         spelling: impl Iterator<Item = &'a str>,
-    ) -> Result<Vec<u32>, String> {
-        let mut labels = Vec::new();
+        labels: &mut Vec<u32>,
+    ) -> Result<(), String> {
+        labels.clear();
         for token in spelling {
             if token.is_empty() {
                 return Err("empty token (tokens are separated by single spaces)".into());
@@ -211,7 +226,7 @@ impl PronunciationLexicon {
         if labels.is_empty() {
             return Err("empty spelling".into());
         }
-        Ok(labels)
+        Ok(())
     }
 
     /// Adds `word` with a checked spelling.
