@@ -5,7 +5,7 @@
 //!
 //!     cargo run --release -p quartznet-engine --example lexicon_eval -- \
 //!         LOGPROB_DIR LEXICON VOCAB_JSON [--lm ARPA] [--width N] [--lm-weight X] \
-//!         [--word-bonus X] [--smearing auto|off|max] [--out HYPS.tsv]
+//!         [--word-bonus X] [--smearing auto|off|max|max-after-start] [--out HYPS.tsv]
 //!
 //! `LOGPROB_DIR` holds `manifest.tsv` (`file<TAB>reference<TAB>...`) and one `STEM.npy` of
 //! log-probs `[T, 191]` per clip; `VOCAB_JSON` is hama's `g2p_vocab.json` (its `decoder`
@@ -70,7 +70,12 @@ fn options() -> Result<Options, String> {
                     "auto" => Smearing::Auto,
                     "off" => Smearing::Off,
                     "max" => Smearing::MaxUnigram,
-                    other => return Err(format!("--smearing {other}: auto, off or max")),
+                    "max-after-start" => Smearing::MaxAfterStart,
+                    other => {
+                        return Err(format!(
+                            "--smearing {other}: auto, off, max or max-after-start"
+                        ));
+                    }
                 }
             }
             _ => {
@@ -136,7 +141,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let stem = Path::new(file).file_stem().ok_or("a file name")?;
         let bytes = std::fs::read(o.dir.join(stem).with_extension("npy"))?;
         let logprobs: Vec<f32> = npyz::NpyFile::new(&bytes[..])?.into_vec()?;
-        if logprobs.len() % vocab != 0 {
+        if !logprobs.len().is_multiple_of(vocab) {
             return Err(format!("{file}: log-probs are not rows of {vocab}").into());
         }
         let n = logprobs.len() / vocab;

@@ -87,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         start.elapsed().as_secs_f64()
     );
     for &width in &widths {
-        for smearing in [Smearing::Off, Smearing::MaxUnigram] {
+        for smearing in [Smearing::Off, Smearing::MaxUnigram, Smearing::MaxAfterStart] {
             let options = DecodingOptions {
                 ctc: DecoderConfig {
                     word_gap_frames: DEFAULT_WORD_GAP_MS / 20,

@@ -78,6 +78,10 @@ pub enum Smearing {
     /// completes. Hypotheses that spell unlikely words fall behind early, before they crowd
     /// out likelier ones (flashlight's `LexiconDecoder` with max smearing).
     MaxUnigram,
+    /// [`Smearing::MaxUnigram`] with each word scored after `<s>` rather than as a unigram
+    /// (the usual flashlight / torchaudio recipe, `lm.start(false)`): favours the words that
+    /// start sentences; only the pruning differs, a completed word scores the same.
+    MaxAfterStart,
 }
 
 /// Settings of the beam search; the language model is shared (it is large and read-only).
@@ -189,15 +193,17 @@ impl BeamSearchDecoder {
             }
             Some(lexicon) => {
                 check_lexicon(lexicon, &labels)?;
-                Units::lexicon(Arc::clone(lexicon), &config.lm)
+                let after_start = config.smearing == Smearing::MaxAfterStart;
+                Units::lexicon(Arc::clone(lexicon), &config.lm, after_start)
             }
         };
         let smearing = match config.smearing {
             Smearing::Auto => config.lexicon.is_some(),
             Smearing::Off => false,
-            Smearing::MaxUnigram => true,
+            Smearing::MaxUnigram | Smearing::MaxAfterStart => true,
         };
-        let lookahead = smearing.then(|| units.lookahead(&config.lm));
+        let after_start = config.smearing == Smearing::MaxAfterStart;
+        let lookahead = smearing.then(|| units.lookahead(&config.lm, after_start));
         let roles = units.roles(&labels);
         let boundary = roles.iter().position(|&r| r == Role::Boundary).unwrap_or(0);
         let blank = labels.len();

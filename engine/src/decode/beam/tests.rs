@@ -584,6 +584,11 @@ fn assert_paths_agree(make: impl Fn() -> BeamSearchDecoder, lp: &[f32], what: &s
 fn the_fast_path_is_exactly_the_general_one_with_smearing() {
     for seed in 0..25u64 {
         let lp = random_frames(seed, 120);
+        let smearing = if seed % 2 == 0 {
+            Smearing::MaxUnigram
+        } else {
+            Smearing::MaxAfterStart
+        };
         for (width, gap, delay, unk_penalty) in [
             (1, 0, 0, None),
             (3, 3, 0, Some(0.0)),
@@ -606,13 +611,15 @@ fn the_fast_path_is_exactly_the_general_one_with_smearing() {
                         unk_penalty,
                         commit_delay_frames: delay,
                         lexicon: None,
-                        smearing: Smearing::MaxUnigram,
+                        smearing,
                     },
                 )
                 .unwrap()
             };
             assert!(make().lookahead.is_some());
-            let what = format!("seed {seed}, width {width}, gap {gap}, unknown {unk_penalty:?}");
+            let what = format!(
+                "seed {seed}, width {width}, gap {gap}, unknown {unk_penalty:?}, {smearing:?}"
+            );
             assert_paths_agree(make, &lp, &what);
         }
     }
@@ -730,7 +737,7 @@ ngram 2=2
         for seed in 0..30u64 {
             let lp = random_frames(seed, 120);
             for (width, gap, delay) in [(1, 0, 0), (3, 3, 0), (8, 4, 6), (32, 2, 3), (64, 0, 0)] {
-                for smearing in [Smearing::Off, Smearing::MaxUnigram] {
+                for smearing in [Smearing::Off, Smearing::MaxUnigram, Smearing::MaxAfterStart] {
                     let what = format!("seed {seed}, width {width}, gap {gap}, {smearing:?}");
                     assert_paths_agree(|| make(width, gap, delay, smearing), &lp, &what);
                 }

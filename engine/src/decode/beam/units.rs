@@ -131,12 +131,15 @@ impl Units {
         })
     }
 
-    /// Phonemes spelled through `lexicon`, scored by `lm`.
-    pub fn lexicon(lexicon: Arc<PronunciationLexicon>, lm: &NgramModel) -> Self {
+    /// Phonemes spelled through `lexicon`, scored by `lm`; the look-ahead scores words after
+    /// `<s>` with `after_start`, else as unigrams.
+    pub fn lexicon(lexicon: Arc<PronunciationLexicon>, lm: &NgramModel, after_start: bool) -> Self {
         let lm_ids: Arc<[Option<WordId>]> = (0..lexicon.len() as u32)
             .map(|w| lm.word_id(lexicon.word_text(w)))
             .collect();
-        let (best, likely) = lexicon.lookahead(|w| lm.log_prob(&[], lm_ids[w as usize]));
+        let start = [lm.sentence_start()];
+        let context: &[WordId] = if after_start { &start } else { &[] };
+        let (best, likely) = lexicon.lookahead(|w| lm.log_prob(context, lm_ids[w as usize]));
         Self::Lexicon(Lexicon {
             lexicon,
             lm_ids,
@@ -145,16 +148,17 @@ impl Units {
         })
     }
 
-    /// The look-ahead of every spelling state: the best unigram score of a word the spelling
-    /// may still become (for characters with unknown words, at least `<unk>`'s).
-    pub fn lookahead(&self, lm: &NgramModel) -> Lookahead {
+    /// The look-ahead of every spelling state: the best score of a word the spelling may still
+    /// become, as a unigram or after `<s>` (as [`Self::lexicon`] was made, for a lexicon); for
+    /// characters with unknown words, at least `<unk>`'s.
+    pub fn lookahead(&self, lm: &NgramModel, after_start: bool) -> Lookahead {
         match self {
             Self::Characters(c) => {
                 let unk = lm.log_prob(&[], None);
                 let floor = if c.unknown { unk } else { f32::NEG_INFINITY };
                 Lookahead {
                     best: lm
-                        .trie_lookahead()
+                        .trie_lookahead(after_start)
                         .iter()
                         .map(|&s| Lookahead::clamp(s.max(floor)))
                         .collect(),
