@@ -96,7 +96,7 @@ impl BeamSearchDecoder {
         let Some(partial) = hyp.partial else {
             return done(hyp);
         };
-        let mut words = self.units.completions(partial.state).peekable();
+        let mut words = self.units.completions(&partial).peekable();
         while let Some(word) = words.next() {
             let lm_score = self.complete_score(&hyp, word);
             if words.peek().is_none() {

@@ -70,7 +70,7 @@ impl Links {
             let Some(partial) = hyp.partial else {
                 continue;
             };
-            for word in units.completions(partial.state) {
+            for word in units.completions(&partial) {
                 let hash = text_hash(words_hash_with(hyp.words_hash, word), None);
                 let child = self.lookup(beam, hash, |q| {
                     q.partial.is_none() && same_ids(&q.words, &hyp.words, Some(word))
@@ -307,8 +307,11 @@ impl BeamSearchDecoder {
             match t.to {
                 None => {}
                 Some((Target::Complete, mass)) => {
-                    let state = hyp.spelling().unwrap_or(self.units.root());
-                    for word in self.units.completions(state) {
+                    let partial = hyp
+                        .partial
+                        .as_ref()
+                        .expect("a boundary completes a partial word");
+                    for word in self.units.completions(partial) {
                         self.complete_fast(parent, c, word, mass, x);
                     }
                 }

@@ -20,6 +20,9 @@ pub(super) struct DoneWord {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Partial {
     pub state: SpellState,
+    /// The first word spelled exactly by `state`, if any ([`super::units::Units::first_word`],
+    /// kept at hand).
+    pub word: Option<WordId>,
     /// The spelling before the last label (`None`: the word started with it) and that
     /// label, so the hypothesis one label shorter is found without walking the trie.
     pub from: Option<SpellState>,

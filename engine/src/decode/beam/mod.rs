@@ -396,6 +396,7 @@ impl BeamSearchDecoder {
         };
         for hyp in &mut self.beam {
             if let Some(p) = hyp.partial.as_mut() {
+                // A state beyond the trie spells no vocabulary word: `word` stays `None`.
                 p.state = remap(p.state);
                 p.from = p.from.map(&mut remap);
             }
@@ -487,6 +488,7 @@ impl BeamSearchDecoder {
                 word.add_frame(aggregation, frame.confidence);
                 hyp.partial = Some(Partial {
                     state,
+                    word: self.units.first_word(state),
                     from: parent.spelling(),
                     label,
                     start: parent.partial.map_or(frame.index, |p| p.start),

@@ -149,8 +149,11 @@ impl BeamSearchDecoder {
             match t.to {
                 None => {}
                 Some((Target::Complete, mass)) => {
-                    let state = hyp.spelling().unwrap_or(self.units.root());
-                    for word in self.units.completions(state) {
+                    let partial = hyp
+                        .partial
+                        .as_ref()
+                        .expect("a boundary completes a partial word");
+                    for word in self.units.completions(partial) {
                         let step = Move::Complete { label: c, word };
                         let (i, _) =
                             next.slot(&self.beam, parent, step, || self.complete_score(hyp, word));

@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use super::hypothesis::Partial;
 use crate::lexicon::PronunciationLexicon;
 use crate::lm::{FastMap, NgramModel, TrieState, WordId};
 
@@ -257,17 +258,32 @@ impl Units {
         }
     }
 
-    /// The words the spelling `state` completes as, when a boundary follows it: a character
-    /// vocabulary word (or, with unknown words allowed, the unknown word it spells), or the
-    /// lexicon's words of that spelling (several: homophones).
+    /// The first word the spelling `state` is, if it is a whole spelling (the character
+    /// vocabulary's word, the lexicon's first): what [`Partial::word`] keeps at hand, so
+    /// [`Self::completions`] need not look the trie up for the many spellings that are no
+    /// word.
     #[inline]
-    pub fn completions(&self, state: SpellState) -> impl Iterator<Item = WordId> + '_ {
+    pub fn first_word(&self, state: SpellState) -> Option<WordId> {
+        match self {
+            Self::Characters(c) => c.lm.trie_word(state),
+            Self::Lexicon(x) => x.lexicon.words(state).first().copied(),
+        }
+    }
+
+    /// The words `partial` completes as, when a boundary follows it: a character vocabulary
+    /// word (or, with unknown words allowed, the unknown word it spells), or the lexicon's
+    /// words of that spelling (several: homophones).
+    #[inline]
+    pub fn completions(&self, partial: &Partial) -> impl Iterator<Item = WordId> + '_ {
+        let state = partial.state;
         let (one, many): (Option<WordId>, &[WordId]) = match self {
             Self::Characters(c) => (
-                c.lm.trie_word(state)
+                partial
+                    .word
                     .or((c.unknown && state != 0).then_some(OOV | state)),
                 &[],
             ),
+            Self::Lexicon(_) if partial.word.is_none() => (None, &[]),
             Self::Lexicon(x) => (None, x.lexicon.words(state)),
         };
         one.into_iter().chain(many.iter().copied())
