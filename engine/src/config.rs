@@ -348,6 +348,8 @@ impl DecoderSettings {
                 word_bonus,
                 unk_penalty: (self.unk_penalty < MAX_UNK_PENALTY).then_some(self.unk_penalty),
                 commit_delay_frames: ms_to_frames(description, self.commit_delay_ms),
+                lexicon: None,
+                smearing: Default::default(),
             }),
         })
     }

@@ -1234,6 +1234,8 @@ impl DecoderCase {
                 word_bonus: b.word_bonus,
                 unk_penalty: b.unk_penalty,
                 commit_delay_frames: b.commit_delay_frames,
+                lexicon: None,
+                smearing: Default::default(),
             }),
         }
     }
@@ -1589,6 +1591,8 @@ fn stream_options(case: &StreamCase) -> DecodingOptions {
             word_bonus: 1.0,
             unk_penalty: Some(5.0),
             commit_delay_frames: 4,
+            lexicon: None,
+            smearing: Default::default(),
         }),
     }
 }
@@ -1878,6 +1882,8 @@ fn regression_beam_commits_words_by_time_too() {
             word_bonus: 0.0,
             unk_penalty: None,
             commit_delay_frames: 0,
+            lexicon: None,
+            smearing: Default::default(),
         }),
     };
     let labels = || vec![" ".to_string(), "a".to_string()];

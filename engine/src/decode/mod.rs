@@ -7,7 +7,7 @@ mod beam;
 mod confidence;
 mod greedy;
 
-pub use beam::{BeamConfig, BeamSearchDecoder};
+pub use beam::{BeamConfig, BeamSearchDecoder, Smearing};
 pub use confidence::{
     ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure, EntropyKind, EntropyNorm,
     frame_confidence,
@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 /// are 20 ms (10 ms hop x 2 subsampling), so seconds = frame * 0.02.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Word {
-    /// The word's labels, concatenated.
+    /// The word's labels, concatenated; with a pronunciation lexicon (phoneme models), the
+    /// lexicon's word its phonemes spell.
     pub text: String,
     /// Space labels the model emitted between the previous word and this one (before the
     /// first word: since the stream started). 0 means this word continues the previous
@@ -30,7 +31,8 @@ pub struct Word {
     /// the two. [`transcript`] writes these separators, which is how the text stays the
     /// model's however words are cut.
     pub spaces_before: u32,
-    /// First frame of the word's first token. `start_frame < end_frame`, except for a word
+    /// First frame of the word's first token (a phoneme model's word boundary `<wb>` is no
+    /// token of the word). `start_frame < end_frame`, except for a word
     /// a streaming model put entirely before the stream start (NeMo's buffered inference
     /// decodes those frames too), which lies at `[0, 0)`.
     pub start_frame: u64,

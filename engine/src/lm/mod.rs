@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 
 use crate::error::{Error, Result};
 
@@ -131,6 +131,9 @@ pub struct NgramModel {
     children: Vec<(char, TrieState)>,
     /// Whether the tables came from a compiled copy rather than the ARPA text.
     from_cache: bool,
+    /// [`Self::trie_lookahead`] without and with `<s>` as the context, each made when first
+    /// asked for.
+    lookahead: [OnceLock<Box<[f32]>>; 2],
 }
 
 impl NgramModel {
@@ -227,6 +230,7 @@ impl NgramModel {
             nodes: vec![TrieNode::default()],
             children: Vec::new(),
             from_cache: false,
+            lookahead: Default::default(),
         };
         model.build_trie();
         Ok(model)
@@ -324,6 +328,33 @@ impl NgramModel {
     /// The word spelled by exactly this prefix, if any.
     pub fn trie_word(&self, state: TrieState) -> Option<WordId> {
         self.nodes.get(state as usize).and_then(|n| n.word)
+    }
+
+    /// For every spelling prefix, the highest log-probability (natural log) of a vocabulary
+    /// word it starts, as a unigram or, with `after_start`, after `<s>` (minus infinity where
+    /// no word is: the root of an empty vocabulary). The beam search's look-ahead
+    /// ("smearing"); computed once per model and context.
+    pub fn trie_lookahead(&self, after_start: bool) -> &[f32] {
+        self.lookahead[usize::from(after_start)].get_or_init(|| {
+            let context: &[WordId] = if after_start {
+                &[self.sentence_start]
+            } else {
+                &[]
+            };
+            let mut best = vec![f32::NEG_INFINITY; self.nodes.len()];
+            for (state, node) in self.nodes.iter().enumerate() {
+                if let Some(word) = node.word {
+                    best[state] = self.log_prob(context, Some(word));
+                }
+            }
+            // Nodes are numbered after their parents: one pass from the end carries each
+            // node's best up to its parent after all of its children have.
+            for state in (1..self.nodes.len()).rev() {
+                let parent = self.nodes[state].parent as usize;
+                best[parent] = best[parent].max(best[state]);
+            }
+            best.into()
+        })
     }
 
     /// The text of a spelling prefix (empty for the root or a state not in the trie).
@@ -457,6 +488,23 @@ ngram 3=1
             m.trie_step(m.trie_root(), "<").is_none(),
             "markers are not spellable"
         );
+    }
+
+    #[test]
+    fn the_lookahead_is_the_best_unigram_below() {
+        let m = toy();
+        let look = m.trie_lookahead(false);
+        assert_eq!(look.len(), m.trie_size());
+        let at = |text: &str| look[m.trie_step(m.trie_root(), text).unwrap() as usize];
+        close(at(""), -0.7 * LN_10);
+        close(at("ca"), -1.2 * LN_10);
+        close(at("car"), -1.5 * LN_10);
+        close(at("th"), -0.7 * LN_10);
+        // After <s>: "the" is listed (-0.4), "cat" backs off (-0.5 + -1.2).
+        let look = m.trie_lookahead(true);
+        let at = |text: &str| look[m.trie_step(m.trie_root(), text).unwrap() as usize];
+        close(at("th"), -0.4 * LN_10);
+        close(at("ca"), -1.7 * LN_10);
     }
 
     #[test]

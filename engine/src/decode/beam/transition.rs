@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The CTC transition, written once: what one label in one frame does to one hypothesis
+//! (DeepSpeech's prefix beam search step), and the general expansion built on it. The fast
+//! path (`fast.rs`) runs the same transition and only decides which candidates to make.
+
+use super::BeamSearchDecoder;
+use super::candidates::{Candidates, Move};
+use super::hypothesis::{Context, Hypothesis, log_add};
+use super::units::{Role, SpellState, Spelled, Spellings};
+use crate::lm::WordId;
+
+/// One frame as the expansion reads it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Row<'a> {
+    /// The frame's log-probabilities (labels, then blank).
+    pub lp: &'a [f32],
+    /// Blank's log-probability (minus infinity for NaN).
+    pub blank: f64,
+    /// The labels likely enough to try, in label order.
+    pub tried: &'a [usize],
+}
+
+/// What a label's mass makes besides the hypothesis itself.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Target {
+    /// A new token spells on the partial word (see [`BeamSearchDecoder::spell_target`]).
+    Spell,
+    /// A boundary completes the partial word as each of its words
+    /// ([`super::units::Units::completions`]).
+    Complete,
+}
+
+/// Where the mass of one label goes, from one hypothesis in one frame.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Transition {
+    /// Mass that stays on the hypothesis's own text in its label part: its last label again
+    /// (the same token going on), or a boundary with no partial word (silence between
+    /// words). Minus infinity: none.
+    pub stay: f64,
+    /// The hypothesis's own token went on (its partial word gains the frame).
+    pub goes_on: bool,
+    /// The text the label makes, and the mass it gets.
+    pub to: Option<(Target, f64)>,
+}
+
+impl BeamSearchDecoder {
+    /// Where label `c` with log-probability `lp` takes `hyp`, whose total mass is `total`.
+    #[inline(always)]
+    pub(super) fn transition(&self, hyp: &Hypothesis, total: f64, c: usize, lp: f64) -> Transition {
+        let mut t = Transition {
+            stay: f64::NEG_INFINITY,
+            goes_on: false,
+            to: None,
+        };
+        match self.roles[c] {
+            Role::Boundary if hyp.partial.is_none() => t.stay = total + lp,
+            Role::Boundary => t.to = Some((Target::Complete, total + lp)),
+            Role::Token => {
+                let extend = if c == hyp.last {
+                    // The same label again without a blank between is the same token.
+                    t.stay = hyp.p_label + lp;
+                    t.goes_on = true;
+                    hyp.p_blank + lp
+                } else {
+                    total + lp
+                };
+                if extend != f64::NEG_INFINITY {
+                    t.to = Some((Target::Spell, extend));
+                }
+            }
+        }
+        t
+    }
+
+    /// The spelling `hyp`'s partial word (or a new word) takes with token `c`, and the LM
+    /// score of that text: the hypothesis's, less the unknown-word penalty if the spelling
+    /// leaves the trie, plus the change of the look-ahead with smearing. `None`: no word is
+    /// spelled that way. An unknown spelling's state is made by the caller, only for a
+    /// candidate that is kept.
+    #[inline(always)]
+    pub(super) fn spell_target(
+        &self,
+        hyp: &Hypothesis,
+        c: usize,
+        spellings: &Spellings,
+    ) -> Option<(Spelled, f64)> {
+        let from = hyp.spelling().unwrap_or(self.units.root());
+        let spelled = self.units.spell(spellings, from, c, &self.labels[c])?;
+        let lm_score = match spelled {
+            Spelled::Known(_) => hyp.lm_score,
+            Spelled::Unknown { penalty } => hyp.lm_score - penalty,
+        };
+        let Some(look) = &self.lookahead else {
+            return Some((spelled, lm_score));
+        };
+        let to = match spelled {
+            Spelled::Known(state) => look.at(state),
+            // Any state beyond the trie has the look-ahead of an unknown word.
+            Spelled::Unknown { .. } => look.at(SpellState::MAX),
+        };
+        let change = f64::from(to) - f64::from(look.at(from));
+        Some((spelled, lm_score + self.lm_weight * change))
+    }
+
+    /// The LM score of `hyp` with its partial word completed as `word`: the word's score
+    /// replaces the look-ahead of its spelling.
+    #[inline]
+    pub(super) fn complete_score(&self, hyp: &Hypothesis, word: WordId) -> f64 {
+        let lm_score = hyp.lm_score + self.word_score(&hyp.context, word);
+        match (&self.lookahead, hyp.partial) {
+            (Some(look), Some(partial)) => {
+                lm_score - self.lm_weight * f64::from(look.at(partial.state))
+            }
+            _ => lm_score,
+        }
+    }
+
+    /// `lm_weight * ln p_lm(word | context) + word_bonus`; a word the LM does not know scores
+    /// as `<unk>` (an unknown character word less the unknown-word penalty unless its
+    /// spelling paid it on leaving the trie).
+    pub(super) fn word_score(&self, context: &Context, word: WordId) -> f64 {
+        let logp = self
+            .config
+            .lm
+            .log_prob(context.words(), self.units.lm_word(word));
+        let penalty = self.units.completion_penalty(word);
+        f64::from(self.config.lm_weight) * f64::from(logp) + f64::from(self.config.word_bonus)
+            - penalty
+    }
+
+    /// Adds the candidates that hypothesis `parent` makes in this frame, merging those that
+    /// spell a text already made (the general path: any labels).
+    pub(super) fn expand(
+        &self,
+        parent: usize,
+        row: Row<'_>,
+        spellings: &mut Spellings,
+        next: &mut Candidates,
+    ) {
+        let hyp = &self.beam[parent];
+        let total = hyp.acoustic();
+        let stay_blank = total + row.blank;
+        let mut stay_label = f64::NEG_INFINITY;
+        let mut token_goes_on = false;
+        for &c in row.tried {
+            let t = self.transition(hyp, total, c, f64::from(row.lp[c]));
+            stay_label = log_add(stay_label, t.stay);
+            token_goes_on |= t.goes_on;
+            match t.to {
+                None => {}
+                Some((Target::Complete, mass)) => {
+                    let partial = hyp
+                        .partial
+                        .as_ref()
+                        .expect("a boundary completes a partial word");
+                    for word in self.units.completions(partial) {
+                        let step = Move::Complete { label: c, word };
+                        let (i, _) =
+                            next.slot(&self.beam, parent, step, || self.complete_score(hyp, word));
+                        next.list[i].p_label = log_add(next.list[i].p_label, mass);
+                    }
+                }
+                Some((Target::Spell, mass)) => {
+                    let Some((spelled, lm_score)) = self.spell_target(hyp, c, spellings) else {
+                        continue; // no word is spelled this way
+                    };
+                    let state = match spelled {
+                        Spelled::Known(state) => state,
+                        Spelled::Unknown { .. } => {
+                            let from = hyp.spelling().unwrap_or(self.units.root());
+                            self.units.spell_unknown(spellings, from, &self.labels[c])
+                        }
+                    };
+                    let step = Move::Spell { label: c, state };
+                    let (i, _) = next.slot(&self.beam, parent, step, || lm_score);
+                    next.list[i].p_label = log_add(next.list[i].p_label, mass);
+                }
+            }
+        }
+        // The hypothesis itself moves on (or merges into an extension of another one
+        // that spells the same text).
+        let (i, _) = next.slot(&self.beam, parent, Move::Stay, || hyp.lm_score);
+        let entry = &mut next.list[i];
+        entry.p_blank = log_add(entry.p_blank, stay_blank);
+        entry.p_label = log_add(entry.p_label, stay_label);
+        entry.goes_on |= token_goes_on;
+    }
+}

@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: MPL-2.0
+//! How labels make words: the one place the search learns what a label does to the word
+//! being spelled, which spellings exist, which words a spelling completes as and how a word
+//! is written. The search itself (`super`) only moves states and scores words.
+//!
+//! - Characters ([`Units::Characters`]): each label is text; words are spelled through the
+//!   language model's own character trie, continued by states of the decoder's own for
+//!   unknown words ([`Spellings`]); the space label completes a word.
+//! - Phonemes with a pronunciation lexicon ([`Units::Lexicon`]): labels are tokens; words
+//!   are spelled through the lexicon's trie of label ids; the boundary label (`<wb>`)
+//!   completes a word; a spelling may complete as several words (homophones); there are no
+//!   unknown words.
+//! - SentencePiece pieces (not yet): a piece carrying the word-start marker `▁` would be a
+//!   third [`Role`], completing the partial word and spelling the next one from the root in
+//!   the same move; the pieces' text (without `▁`) spelled through the LM trie as
+//!   characters are.
+
+use std::sync::Arc;
+
+use super::hypothesis::Partial;
+use crate::lexicon::PronunciationLexicon;
+use crate::lm::{FastMap, NgramModel, TrieState, WordId};
+
+/// A state of a spelling trie: the characters' (the LM trie continued by [`Spellings`]) or
+/// the lexicon's.
+pub(super) type SpellState = u32;
+
+/// Word ids with this bit are character words outside the LM's vocabulary: the other bits
+/// are the word's spelling state ([`Spellings`]). `OOV | 0` (the empty spelling, never a
+/// word) is the LM context after such a word when the LM has no `<unk>`.
+pub(super) const OOV: WordId = 1 << 31;
+
+/// Look-ahead scores are kept within this and 0 (natural log), so a word the LM gives
+/// probability 0 cannot make a smeared score infinite (and its difference NaN), and no
+/// spelling step can raise a score (what the fast path's pruning bound relies on).
+const LOOKAHEAD_FLOOR: f32 = -1000.0;
+
+/// What a label does to the word being spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    /// Spells: the label is appended to the partial word.
+    Token,
+    /// Completes the partial word when it is a complete spelling (a space for characters,
+    /// `<wb>` for phonemes); with no partial word, the silence between words.
+    Boundary,
+}
+
+/// The look-ahead (smearing) of a spelling trie: for each state, the best unigram score
+/// (natural log) of a word it may still become, within [`LOOKAHEAD_FLOOR`] and 0.
+#[derive(Debug, Clone)]
+pub(super) struct Lookahead {
+    best: Arc<[f32]>,
+    /// The score of states beyond the table (unknown spellings of characters).
+    beyond: f32,
+}
+
+impl Lookahead {
+    fn clamp(score: f32) -> f32 {
+        if score.is_nan() {
+            LOOKAHEAD_FLOOR
+        } else {
+            score.clamp(LOOKAHEAD_FLOOR, 0.0)
+        }
+    }
+
+    #[inline]
+    pub fn at(&self, state: SpellState) -> f32 {
+        if state == 0 {
+            // The root holds no look-ahead (as flashlight's decoder): between words a
+            // hypothesis's score is its words' alone.
+            return 0.0;
+        }
+        self.best
+            .get(state as usize)
+            .copied()
+            .unwrap_or(self.beyond)
+    }
+}
+
+/// Characters spelled through the language model's trie.
+#[derive(Debug, Clone)]
+pub(super) struct Characters {
+    lm: Arc<NgramModel>,
+    /// Whether unknown words may be spelled, and their penalty.
+    unknown: bool,
+    unk_penalty: f64,
+    /// States below this are the vocabulary trie's.
+    trie_size: TrieState,
+}
+
+/// Phoneme tokens spelled through a pronunciation lexicon.
+#[derive(Debug, Clone)]
+pub(super) struct Lexicon {
+    lexicon: Arc<PronunciationLexicon>,
+    /// Each lexicon word's id in the LM (`None`: scored as `<unk>`).
+    lm_ids: Arc<[Option<WordId>]>,
+    /// For each state, the word it most likely becomes (by unigram), written for a partial
+    /// word that is shown before it is complete.
+    likely: Arc<[Option<u32>]>,
+    /// For each state, that word's unigram log-probability (the look-ahead).
+    best: Arc<[f32]>,
+}
+
+/// How labels make words (see the module's documentation).
+#[derive(Debug, Clone)]
+pub(super) enum Units {
+    /// Characters with a space label.
+    Characters(Characters),
+    /// Phonemes with a boundary label and a pronunciation lexicon.
+    Lexicon(Lexicon),
+}
+
+/// Where a label takes a partial spelling.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Spelled {
+    /// A state of the trie.
+    Known(SpellState),
+    /// Beyond the character trie, a state that [`Units::spell_unknown`] makes; leaving the
+    /// trie costs `penalty`.
+    Unknown { penalty: f64 },
+}
+
+impl Units {
+    /// Characters spelled through `lm`'s trie; `unk_penalty`: unknown words allowed.
+    pub fn characters(lm: Arc<NgramModel>, unk_penalty: Option<f32>) -> Self {
+        let trie_size = lm.trie_size() as TrieState;
+        Self::Characters(Characters {
+            lm,
+            unknown: unk_penalty.is_some(),
+            unk_penalty: f64::from(unk_penalty.unwrap_or(0.0)),
+            trie_size,
+        })
+    }
+
+    /// Phonemes spelled through `lexicon`, scored by `lm`; the look-ahead scores words after
+    /// `<s>` with `after_start`, else as unigrams.
+    pub fn lexicon(lexicon: Arc<PronunciationLexicon>, lm: &NgramModel, after_start: bool) -> Self {
+        let lm_ids: Arc<[Option<WordId>]> = (0..lexicon.len() as u32)
+            .map(|w| lm.word_id(lexicon.word_text(w)))
+            .collect();
+        let start = [lm.sentence_start()];
+        let context: &[WordId] = if after_start { &start } else { &[] };
+        let (best, likely) = lexicon.lookahead(|w| lm.log_prob(context, lm_ids[w as usize]));
+        Self::Lexicon(Lexicon {
+            lexicon,
+            lm_ids,
+            likely: likely.into(),
+            best: best.into_iter().map(Lookahead::clamp).collect(),
+        })
+    }
+
+    /// The look-ahead of every spelling state: the best score of a word the spelling may still
+    /// become, as a unigram or after `<s>` (as [`Self::lexicon`] was made, for a lexicon); for
+    /// characters with unknown words, at least `<unk>`'s.
+    pub fn lookahead(&self, lm: &NgramModel, after_start: bool) -> Lookahead {
+        match self {
+            Self::Characters(c) => {
+                let unk = lm.log_prob(&[], None);
+                let floor = if c.unknown { unk } else { f32::NEG_INFINITY };
+                Lookahead {
+                    best: lm
+                        .trie_lookahead(after_start)
+                        .iter()
+                        .map(|&s| Lookahead::clamp(s.max(floor)))
+                        .collect(),
+                    beyond: Lookahead::clamp(unk),
+                }
+            }
+            Self::Lexicon(x) => Lookahead {
+                best: Arc::clone(&x.best),
+                beyond: LOOKAHEAD_FLOOR,
+            },
+        }
+    }
+
+    /// What each label does.
+    pub fn roles(&self, labels: &[String]) -> Vec<Role> {
+        let boundary = |i: usize, label: &String| match self {
+            Self::Characters(_) => label == " ",
+            Self::Lexicon(x) => i == x.lexicon.boundary(),
+        };
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                if boundary(i, l) {
+                    Role::Boundary
+                } else {
+                    Role::Token
+                }
+            })
+            .collect()
+    }
+
+    /// Whether each text (words and partial spelling) is spelled by one label sequence only
+    /// and reached from one shorter text by one label, so that the search's fast path is
+    /// exact: for characters, when every label is one distinct character; always for a
+    /// lexicon, whose trie is over label ids. (A lexicon word with several spellings is
+    /// still reached from several texts when it completes: the fast path merges those.)
+    pub fn one_spelling_per_text(&self, labels: &[String]) -> bool {
+        match self {
+            Self::Characters(_) => single_letters(labels),
+            Self::Lexicon(_) => true,
+        }
+    }
+
+    /// Whether a completed word may be reached from several partial spellings (a lexicon
+    /// word with variants), so completions must be merged by text on the fast path.
+    pub fn completions_merge(&self) -> bool {
+        matches!(self, Self::Lexicon(_))
+    }
+
+    /// The empty spelling.
+    pub fn root(&self) -> SpellState {
+        match self {
+            Self::Characters(c) => c.lm.trie_root(),
+            Self::Lexicon(x) => x.lexicon.root(),
+        }
+    }
+
+    /// Where `label` takes the spelling `from`; `None` if no word is spelled that way.
+    #[inline]
+    pub fn spell(
+        &self,
+        spellings: &Spellings,
+        from: SpellState,
+        label: usize,
+        text: &str,
+    ) -> Option<Spelled> {
+        match self {
+            Self::Characters(c) => match spellings.in_trie(&c.lm, from, text) {
+                Some(state) => Some(Spelled::Known(state)),
+                // Leaving the trie pays the unknown-word penalty (once: beyond it, on).
+                None if c.unknown => Some(Spelled::Unknown {
+                    penalty: if from < spellings.base {
+                        c.unk_penalty
+                    } else {
+                        0.0
+                    },
+                }),
+                None => None,
+            },
+            Self::Lexicon(x) => x.lexicon.step(from, label).map(Spelled::Known),
+        }
+    }
+
+    /// The state of `from` spelled on by `text` beyond the character trie (after
+    /// [`Spelled::Unknown`]).
+    pub fn spell_unknown(
+        &self,
+        spellings: &mut Spellings,
+        from: SpellState,
+        text: &str,
+    ) -> SpellState {
+        match self {
+            Self::Characters(c) => spellings.step(&c.lm, from, text),
+            Self::Lexicon(_) => unreachable!("a lexicon has no unknown words"),
+        }
+    }
+
+    /// The first word the spelling `state` is, if it is a whole spelling (the character
+    /// vocabulary's word, the lexicon's first): what [`Partial::word`] keeps at hand, so
+    /// [`Self::completions`] need not look the trie up for the many spellings that are no
+    /// word.
+    #[inline]
+    pub fn first_word(&self, state: SpellState) -> Option<WordId> {
+        match self {
+            Self::Characters(c) => c.lm.trie_word(state),
+            Self::Lexicon(x) => x.lexicon.words(state).first().copied(),
+        }
+    }
+
+    /// The words `partial` completes as, when a boundary follows it: a character vocabulary
+    /// word (or, with unknown words allowed, the unknown word it spells), or the lexicon's
+    /// words of that spelling (several: homophones).
+    #[inline]
+    pub fn completions(&self, partial: &Partial) -> impl Iterator<Item = WordId> + '_ {
+        let state = partial.state;
+        let (one, many): (Option<WordId>, &[WordId]) = match self {
+            Self::Characters(c) => (
+                partial
+                    .word
+                    .or((c.unknown && state != 0).then_some(OOV | state)),
+                &[],
+            ),
+            Self::Lexicon(_) if partial.word.is_none() => (None, &[]),
+            Self::Lexicon(x) => (None, x.lexicon.words(state)),
+        };
+        one.into_iter().chain(many.iter().copied())
+    }
+
+    /// The LM's id of `word` (`None`: scored as `<unk>`).
+    #[inline]
+    pub fn lm_word(&self, word: WordId) -> Option<WordId> {
+        match self {
+            Self::Characters(_) => (word & OOV == 0).then_some(word),
+            Self::Lexicon(x) => x.lm_ids.get(word as usize).copied().flatten(),
+        }
+    }
+
+    /// What completing `word` costs beyond its LM score: the unknown-word penalty of a
+    /// character spelling that did not pay it on leaving the trie (a prefix of vocabulary
+    /// words that is no word itself).
+    #[inline]
+    pub fn completion_penalty(&self, word: WordId) -> f64 {
+        match self {
+            Self::Characters(c) if word & OOV != 0 && word & !OOV < c.trie_size => c.unk_penalty,
+            _ => 0.0,
+        }
+    }
+
+    /// Whether a partial spelling is text of its own (characters), so the end of a stream
+    /// may output it when no hypothesis ends in a whole word; a partial phoneme spelling is
+    /// no word.
+    pub fn writes_partial(&self) -> bool {
+        matches!(self, Self::Characters(_))
+    }
+
+    /// The language model whose trie spells characters (`None` for a lexicon).
+    pub fn character_lm(&self) -> Option<&Arc<NgramModel>> {
+        match self {
+            Self::Characters(c) => Some(&c.lm),
+            Self::Lexicon(_) => None,
+        }
+    }
+
+    /// The text of `word`.
+    pub fn word_text(&self, spellings: &Spellings, word: WordId) -> String {
+        match self {
+            Self::Characters(c) if word & OOV == 0 => c.lm.word_text(word).to_owned(),
+            Self::Characters(c) => spellings.text(&c.lm, word & !OOV),
+            Self::Lexicon(x) => x.lexicon.word_text(word).to_owned(),
+        }
+    }
+
+    /// The text shown for a partial spelling: its characters, or the lexicon word it most
+    /// likely becomes.
+    pub fn partial_text(&self, spellings: &Spellings, state: SpellState) -> String {
+        match self {
+            Self::Characters(c) => spellings.text(&c.lm, state),
+            Self::Lexicon(x) => x
+                .likely
+                .get(state as usize)
+                .copied()
+                .flatten()
+                .map_or_else(String::new, |w| x.lexicon.word_text(w).to_owned()),
+        }
+    }
+}
+
+/// Whether every label is one character and no two are the same.
+fn single_letters(labels: &[String]) -> bool {
+    let mut letters = FastMap::default();
+    for (i, label) in labels.iter().enumerate() {
+        let mut chars = label.chars();
+        let (Some(c), None) = (chars.next(), chars.next()) else {
+            return false;
+        };
+        if letters.insert(c, i).is_some() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Character spelling states: the LM's trie (states below `base`), continued by states of the
+/// decoder's own for spellings that no vocabulary word starts with. A text has exactly one
+/// state: its longest prefix in the trie, then one state per further character.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Spellings {
+    base: TrieState,
+    edges: FastMap<(TrieState, char), TrieState>,
+    /// Parent and character of state `base + i`.
+    nodes: Vec<(TrieState, char)>,
+}
+
+impl Spellings {
+    /// No states beyond the trie, whose states are `0..base`.
+    pub fn new(base: TrieState) -> Self {
+        Self {
+            base,
+            ..Self::default()
+        }
+    }
+
+    /// Forgets the states beyond the trie.
+    pub fn clear(&mut self) {
+        self.edges.clear();
+        self.nodes.clear();
+    }
+
+    /// The first state beyond the trie.
+    pub fn base(&self) -> TrieState {
+        self.base
+    }
+
+    /// States made beyond the trie.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// `from` extended by `text` within the vocabulary's trie, if it stays there.
+    #[inline]
+    fn in_trie(&self, lm: &NgramModel, from: TrieState, text: &str) -> Option<TrieState> {
+        if from >= self.base {
+            return None;
+        }
+        lm.trie_step(from, text)
+    }
+
+    /// `from` extended by `text`, leaving the trie where the vocabulary does.
+    pub fn step(&mut self, lm: &NgramModel, mut state: TrieState, text: &str) -> TrieState {
+        let mut buffer = [0u8; 4];
+        for c in text.chars() {
+            if state < self.base
+                && let Some(next) = lm.trie_step(state, c.encode_utf8(&mut buffer))
+            {
+                state = next;
+                continue;
+            }
+            let fresh = self.base + self.nodes.len() as TrieState;
+            state = *self.edges.entry((state, c)).or_insert_with(|| {
+                self.nodes.push((state, c));
+                fresh
+            });
+        }
+        state
+    }
+
+    /// The text of spelling `state`.
+    pub fn text(&self, lm: &NgramModel, mut state: TrieState) -> String {
+        let mut tail = Vec::new();
+        while state >= self.base {
+            let Some(&(parent, c)) = self.nodes.get((state - self.base) as usize) else {
+                break;
+            };
+            tail.push(c);
+            state = parent;
+        }
+        let mut text = lm.trie_text(state);
+        text.extend(tail.iter().rev());
+        text
+    }
+}
