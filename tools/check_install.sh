@@ -25,11 +25,12 @@ trap 'rm -rf "$stage" "$home"' EXIT
 
 plugin=$(find "$stage" -name libgstquartznetstt.so)
 cli=$(find "$stage" -name quartznet-transcribe -type f)
-model=$(find "$stage" -name quartznet-en.onnx)
+model=$(find "$stage" -name hama-en.onnx)
 for f in "$plugin" "$cli" "$model"; do
   [ -n "$f" ] || { echo "installed: missing from the install: plugin '$plugin', client '$cli', model '$model'" >&2; exit 1; }
 done
-for f in quartznet-en.json quartznet-en.arpa.gz; do
+for f in hama-en.json hama-en.lexicon.gz hama-g2p/encoder.onnx hama-g2p/decoder_step.onnx \
+  hama-g2p/g2p_vocab.json quartznet-en.arpa.gz quartznet-en.onnx quartznet-en.json; do
   [ -f "$(dirname "$model")/$f" ] || { echo "installed: $f not installed beside $model" >&2; exit 1; }
 done
 prefix_model=${model#"$stage"}

@@ -5,12 +5,14 @@
 //! frontend, window and decoder that actually run.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::decode::{BeamConfig, ConfidenceConfig, DecoderConfig, DecodingOptions};
 use crate::error::{Error, Result};
 use crate::frontend::{FrontendConfig, Normalization, PaddingMode};
+use crate::lexicon::PronunciationLexicon;
 use crate::lm;
-use crate::model::ModelDescription;
+use crate::model::{ModelDescription, WordUnits};
 use crate::streaming::StreamEdges;
 
 /// ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose (one per core).
@@ -338,6 +340,7 @@ impl DecoderSettings {
                 description.source
             ))
         })?;
+        let lexicon = self.lexicon_for(description)?;
         let lm = lm::load_shared(&lm_path)?;
         Ok(DecodingOptions {
             ctc,
@@ -348,11 +351,74 @@ impl DecoderSettings {
                 word_bonus,
                 unk_penalty: (self.unk_penalty < MAX_UNK_PENALTY).then_some(self.unk_penalty),
                 commit_delay_frames: ms_to_frames(description, self.commit_delay_ms),
-                lexicon: None,
+                lexicon,
                 smearing: Default::default(),
             }),
         })
     }
+
+    /// The pronunciation lexicon of a model whose words come from one (shared by every
+    /// recogniser of the process), with the user's vocabulary added; `None` for character
+    /// models, where a vocabulary is an error (they spell any word already).
+    fn lexicon_for(&self, description: &ModelDescription) -> Result<Option<Arc<PronunciationLexicon>>> {
+        let WordUnits::Phonemes {
+            boundary,
+            lexicon,
+            g2p,
+        } = &description.units
+        else {
+            if let Some(path) = &self.vocabulary_path {
+                return Err(Error::Settings(format!(
+                    "vocabulary {}: the model ({}) spells words in characters, so it has no lexicon to add words to (it can write any word already; see unk-penalty)",
+                    path.display(),
+                    description.source
+                )));
+            }
+            return Ok(None);
+        };
+        let shared = crate::lexicon::load_shared(lexicon, &description.labels, boundary)?;
+        let Some(path) = &self.vocabulary_path else {
+            return Ok(Some(shared));
+        };
+        let Some(g2p) = g2p else {
+            return Err(Error::Settings(format!(
+                "vocabulary {}: the model description ({}) names no grapheme-to-phoneme model to spell its words",
+                path.display(),
+                description.source
+            )));
+        };
+        let words = crate::g2p::read_word_list(path)?;
+        let spelled = crate::g2p::spell_cached(g2p, &words, G2P_THREADS)?;
+        let mut lexicon = PronunciationLexicon::clone(&shared);
+        for (word, tokens) in spelled {
+            let spelling = lexicon_spelling(&tokens).ok_or_else(|| {
+                Error::Settings(format!(
+                    "vocabulary {}: the word '{word}' has no spelling in the model's phonemes (its G2P gave '{}')",
+                    path.display(),
+                    tokens.join(" ")
+                ))
+            })?;
+            lexicon.add_word(&word, &spelling)?;
+        }
+        Ok(Some(Arc::new(lexicon)))
+    }
+}
+
+/// ONNX Runtime threads of the G2P that spells a user vocabulary (short words: one thread
+/// runs them as fast as more).
+const G2P_THREADS: usize = 1;
+
+/// A G2P spelling as the lexicon holds it: the space token, which the G2P writes between the
+/// phonemes of words it spells "in a foreign mode" and the acoustic model never emits inside
+/// a word, removed (as `tools/phoneme/build_lexicon.py` does); `None` when nothing that
+/// can be heard is left (special tokens, or nothing).
+fn lexicon_spelling(tokens: &[String]) -> Option<Vec<String>> {
+    const SPECIAL: [&str; 4] = ["<pad>", "<sos>", "<eos>", "<unk>"];
+    if tokens.iter().any(|t| SPECIAL.contains(&t.as_str())) {
+        return None;
+    }
+    let spelling: Vec<String> = tokens.iter().filter(|t| t.as_str() != " ").cloned().collect();
+    (!spelling.is_empty()).then_some(spelling)
 }
 
 /// Everything a user chooses about a recogniser; `Default` gives the documented defaults.

@@ -9,10 +9,10 @@ skipped), spells each with hama's own grapheme-to-phoneme model -- the wheel's P
                                  word<TAB>tok tok tok   (G2P decoder tokens, space-separated)
 
 Tokens are the entries of `g2p_vocab.json["decoder"]`; some are several code points (`aɪ`,
-`d͡ʒ`). Spellings that cannot be written as a space-separated list or are not phonemes are
-dropped and counted: one that contains the literal space token " ", `<unk>`, `<pad>`, `<sos>`
-or `<eos>`, or that is empty. (`--space-tokens strip` removes the space tokens instead of
-dropping the spelling: hama's G2P writes "foreign-mode" words such as `studio` as
+`d͡ʒ`). Spellings that are not phonemes are dropped and counted: one that contains `<unk>`,
+`<pad>`, `<sos>` or `<eos>`, or that is empty. The literal space token " " is removed by
+default (`--space-tokens strip`; `drop` drops such spellings instead, as the first lexicon
+did): hama's G2P writes "foreign-mode" words such as `studio` as
 `s ␠ t ␠ u ␠ d ␠ j ␠ o`, and the acoustic model emits such spellings without the spaces; see
 README.md.) Lines starting with `#` are header lines (format version, the
 source LM and its sha256, the hama version, counts). Lines are sorted by word (Unicode code
@@ -251,8 +251,8 @@ def spell_all(model, words, progress=True):
 def render(spellings, source_desc, space_tokens="drop"):
     """The lexicon text (header + sorted lines) and the counts.
 
-    `space_tokens`: "drop" drops a spelling that contains the space token (the default);
-    "strip" removes the space tokens and keeps the rest of the spelling.
+    `space_tokens`: "strip" removes the space tokens and keeps the rest of the spelling (the
+    command's default); "drop" drops a spelling that contains the space token.
     """
     dropped = collections.Counter()
     truncated = stripped = 0

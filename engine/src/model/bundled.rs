@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Where the bundled English model is found when the user names none.
+//! Where the bundled English model is found when the user names none: hama's phoneme CTC
+//! model with its pronunciation lexicon (`models/MODEL_CARD.md`). The QuartzNet 5x5 trained
+//! here ships beside it under its own name ([`QUARTZNET_FILE_NAME`]) for NeMo's path.
 //!
 //! The repository ships it in `models/`; `meson install` copies that folder to
 //! `<datadir>/quartznetstt/models` and tells the build where (`QUARTZNETSTT_MODELS_DIR`).
@@ -13,8 +15,10 @@ use std::path::{Path, PathBuf};
 use super::locate;
 use crate::error::{Error, Result};
 
-/// File name of the bundled model (its description is the `.json` beside it).
-pub const FILE_NAME: &str = "quartznet-en.onnx";
+/// File name of the bundled default model (its description is the `.json` beside it).
+pub const FILE_NAME: &str = "hama-en.onnx";
+/// File name of the bundled NeMo QuartzNet 5x5, in the same folder.
+pub const QUARTZNET_FILE_NAME: &str = "quartznet-en.onnx";
 /// Variable naming a default model explicitly (takes precedence).
 pub const VARIABLE: &str = "QUARTZNETSTT_MODEL";
 
@@ -141,7 +145,7 @@ mod tests {
             return;
         }
         assert_eq!(*origin, Origin::SourceTree);
-        assert!(last.ends_with("models/quartznet-en.onnx"), "{last:?}");
+        assert!(last.ends_with("models/hama-en.onnx"), "{last:?}");
         let text = explain(last);
         assert!(
             text.contains("source tree") && text.contains(VARIABLE),
