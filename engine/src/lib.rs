@@ -44,6 +44,7 @@ pub mod config;
 pub mod decode;
 mod error;
 pub mod frontend;
+pub mod g2p;
 pub mod lm;
 pub mod metrics;
 pub mod model;
