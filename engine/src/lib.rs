@@ -44,6 +44,7 @@ pub mod config;
 pub mod decode;
 mod error;
 pub mod frontend;
+pub mod g2p;
 pub mod lexicon;
 pub mod lm;
 pub mod metrics;
