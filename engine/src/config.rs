@@ -360,7 +360,10 @@ impl DecoderSettings {
     /// The pronunciation lexicon of a model whose words come from one (shared by every
     /// recogniser of the process), with the user's vocabulary added; `None` for character
     /// models, where a vocabulary is an error (they spell any word already).
-    fn lexicon_for(&self, description: &ModelDescription) -> Result<Option<Arc<PronunciationLexicon>>> {
+    fn lexicon_for(
+        &self,
+        description: &ModelDescription,
+    ) -> Result<Option<Arc<PronunciationLexicon>>> {
         let WordUnits::Phonemes {
             boundary,
             lexicon,
@@ -417,7 +420,11 @@ fn lexicon_spelling(tokens: &[String]) -> Option<Vec<String>> {
     if tokens.iter().any(|t| SPECIAL.contains(&t.as_str())) {
         return None;
     }
-    let spelling: Vec<String> = tokens.iter().filter(|t| t.as_str() != " ").cloned().collect();
+    let spelling: Vec<String> = tokens
+        .iter()
+        .filter(|t| t.as_str() != " ")
+        .cloned()
+        .collect();
     (!spelling.is_empty()).then_some(spelling)
 }
 
