@@ -125,6 +125,7 @@ fn run(args: &Args, model_path: &Path) -> Result<bool, Box<dyn Error>> {
     };
     let mut model = Some(load()?);
     let description = model.as_ref().expect("just loaded").description().clone();
+    let config = parity::config_for(args, &description.latency_shares);
     let _language_model = language_model.map(|loading| loading.wait());
     let decoding = config.decoding.decoding_options(&description)?;
     if args.wants_parity() && !args.offline {

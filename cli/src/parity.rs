@@ -15,7 +15,7 @@ use npyz::WriterBuilder;
 use quartznet_engine::config::{DecoderSettings, LatencyPlan, RecognizerConfig};
 use quartznet_engine::decode::{ConfidenceConfig, CtcDecoder, DecodingOptions, Word};
 use quartznet_engine::frontend::{FeatureExtractor, Features};
-use quartznet_engine::model::{AcousticModel, ModelDescription, OnnxModel};
+use quartznet_engine::model::{AcousticModel, LatencyShares, ModelDescription, OnnxModel};
 use quartznet_engine::streaming::{StreamEdges, StreamingRecognizer, recognize_offline};
 
 use crate::args::{Args, Decoder, Normalization, Padding};
@@ -23,11 +23,19 @@ use crate::output::{TimedWord, round_ms};
 use crate::pipeline;
 use crate::progress::Progress;
 
-/// The engine's settings for `args` (the element's defaults, streaming as live input).
+/// The engine's settings for `args` (the element's defaults, streaming as live input), with
+/// QuartzNet's latency plan (for checking options before a model is loaded).
 pub fn config(args: &Args) -> RecognizerConfig {
-    let plan = LatencyPlan::for_latency(
+    config_for(args, &LatencyShares::DEFAULT)
+}
+
+/// [`config`] with a model's latency plan (its description's `latency_shares`), as the
+/// element plans windows once it has loaded the model.
+pub fn config_for(args: &Args, shares: &LatencyShares) -> RecognizerConfig {
+    let plan = LatencyPlan::for_model(
         args.latency_ms
             .unwrap_or(quartznet_engine::config::DEFAULT_LATENCY_MS),
+        shares,
     );
     let windows = RecognizerConfig::planned(plan);
     RecognizerConfig {

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::frontend::{FrontendConfig, Normalization, PaddingMode};
 use crate::lexicon::PronunciationLexicon;
 use crate::lm;
-use crate::model::{ModelDescription, WordUnits};
+use crate::model::{LatencyShares, ModelDescription, WordUnits};
 use crate::streaming::StreamEdges;
 
 /// ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose (one per core).
@@ -126,13 +126,24 @@ pub struct LatencyPlan {
 }
 
 impl LatencyPlan {
-    /// The plan for `latency_ms` (clamped to `MIN_LATENCY_MS..=MAX_LATENCY_MS`).
+    /// The plan for `latency_ms` (clamped to `MIN_LATENCY_MS..=MAX_LATENCY_MS`) with
+    /// QuartzNet's shares ([`LatencyShares::DEFAULT`]).
     pub const fn for_latency(latency_ms: u32) -> Self {
+        Self::for_model(latency_ms, &LatencyShares::DEFAULT)
+    }
+
+    /// The plan for `latency_ms` with a model's `shares` (its description's): its chunk and
+    /// right context shares, its left context if it names one. The word gap and commit
+    /// delay do not depend on the model.
+    pub const fn for_model(latency_ms: u32, shares: &LatencyShares) -> Self {
         let l = const_clamp(latency_ms, MIN_LATENCY_MS, MAX_LATENCY_MS);
         Self {
-            left_context_ms: const_clamp(l * 3 / 10, 1000, 2500),
-            chunk_ms: l / 4,
-            right_context_ms: l * 15 / 100,
+            left_context_ms: match shares.left_context_ms {
+                Some(ms) => ms,
+                None => const_clamp(l * 3 / 10, 1000, 2500),
+            },
+            chunk_ms: l * shares.chunk_percent / 100,
+            right_context_ms: l * shares.right_context_percent / 100,
             word_gap_ms: const_clamp(l * 75 / 1000, 100, 600),
             commit_delay_ms: l / 4,
         }

@@ -35,7 +35,9 @@ use gst_base::prelude::*;
 use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use quartznet_engine::config::{self, DecoderSettings, LatencyPlan, RecognizerConfig};
-use quartznet_engine::model::{LoadOptions, ModelDescription, OnnxModel, bundled, runtime};
+use quartznet_engine::model::{
+    LatencyShares, LoadOptions, ModelDescription, OnnxModel, bundled, runtime,
+};
 use quartznet_engine::streaming::{ChunkResult, StreamEdges, StreamingRecognizer, WindowConfig};
 
 use super::pacing::{Episode, Pace, Pacer};
@@ -94,6 +96,9 @@ struct Settings {
     decoder: Decoder,
     lm_path: Option<String>,
     vocabulary_path: Option<String>,
+    /// How the loaded model splits a latency into windows (its description's; QuartzNet's
+    /// until a model is loaded).
+    shares: LatencyShares,
     /// `None`: the model's tuned value (its description's), else the engine's default.
     beam_width: Option<u32>,
     lm_weight: Option<f32>,
@@ -128,6 +133,7 @@ impl Default for Settings {
             decoder: Decoder::default(),
             lm_path: DEFAULT_LM_PATH.map(String::from),
             vocabulary_path: None,
+            shares: LatencyShares::DEFAULT,
             beam_width: None,
             lm_weight: None,
             word_bonus: None,
@@ -151,7 +157,7 @@ impl Settings {
     /// The windows and word rules of the latency, where the expert properties do not
     /// override them.
     fn plan(&self) -> LatencyPlan {
-        let plan = LatencyPlan::for_latency(self.latency_ms);
+        let plan = LatencyPlan::for_model(self.latency_ms, &self.shares);
         LatencyPlan {
             left_context_ms: self.left_context_ms.unwrap_or(plan.left_context_ms),
             chunk_ms: self.chunk_ms.unwrap_or(plan.chunk_ms),
@@ -1083,9 +1089,15 @@ impl QuartzNetStt {
         settings: &Settings,
         live: bool,
     ) -> Result<(Stream, State), gst::ErrorMessage> {
+        let description = model.description().clone();
+        // The windows follow the model's own latency plan (its description's), from now on
+        // also in what the window properties read back.
+        let mut settings = settings.clone();
+        settings.shares = description.latency_shares;
+        self.settings.lock().unwrap().shares = description.latency_shares;
+        let settings = &settings;
         let config = settings.recognizer_config(live);
         config.validate().map_err(|e| error_message(&e))?;
-        let description = model.description().clone();
         if let Some(code) = non_empty(&settings.language_code) {
             description
                 .check_language(code)

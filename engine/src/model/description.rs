@@ -107,6 +107,36 @@ impl WordUnits {
     }
 }
 
+/// How this model wants a latency split into windows (see
+/// [`crate::config::LatencyPlan::for_model`]): the left context it benefits from and the
+/// shares of the latency given to the chunk and the right context. The defaults are the
+/// QuartzNet plan's; a model that looks at its whole input (attention) gains from a longer
+/// right context and left context than a convolution stack does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LatencyShares {
+    /// Left context in ms; `None`: 30 % of the latency, 1 to 2.5 s.
+    pub left_context_ms: Option<u32>,
+    /// Percent of the latency recognised per window.
+    pub chunk_percent: u32,
+    /// Percent of the latency given as right context.
+    pub right_context_percent: u32,
+}
+
+impl LatencyShares {
+    /// QuartzNet's plan: chunk 25 %, right context 15 %, left context from the latency.
+    pub const DEFAULT: Self = Self {
+        left_context_ms: None,
+        chunk_percent: 25,
+        right_context_percent: 15,
+    };
+}
+
+impl Default for LatencyShares {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// Decoding settings tuned for this model, used where the user chose none (each `None`: the
 /// crate's default, see [`crate::config`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -157,6 +187,8 @@ pub struct ModelDescription {
     /// The longest audio the model takes in one run, in samples (file windows are cut to
     /// fit); `None`: no known limit.
     pub max_input_samples: Option<usize>,
+    /// How a latency becomes windows for this model.
+    pub latency_shares: LatencyShares,
 }
 
 impl Default for ModelDescription {
@@ -174,6 +206,7 @@ impl Default for ModelDescription {
             units: WordUnits::Characters,
             decoding: DecodingDefaults::default(),
             max_input_samples: None,
+            latency_shares: LatencyShares::DEFAULT,
         }
     }
 }
@@ -389,6 +422,18 @@ struct RawDescription {
     /// Version 2: the longest audio the model takes in one run, in seconds.
     #[serde(default)]
     max_input_seconds: Option<f64>,
+    /// Version 2: how a latency becomes windows for this model.
+    #[serde(default)]
+    latency_plan: Option<RawLatencyPlan>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLatencyPlan {
+    #[serde(default)]
+    left_context_ms: Option<u32>,
+    chunk_percent: u32,
+    right_context_percent: u32,
 }
 
 #[derive(Deserialize)]
@@ -473,10 +518,11 @@ impl RawDescription {
             && (self.input.is_some()
                 || self.words.is_some()
                 || self.decoding.is_some()
-                || self.max_input_seconds.is_some())
+                || self.max_input_seconds.is_some()
+                || self.latency_plan.is_some())
         {
             return Err(format!(
-                "input, words, decoding and max_input_seconds need format '{FORMAT}'"
+                "input, words, decoding, max_input_seconds and latency_plan need format '{FORMAT}'"
             ));
         }
         if self.labels.is_empty() {
@@ -545,6 +591,10 @@ impl RawDescription {
                 return Err(format!("max_input_seconds {s} is not between 1 and 86400"));
             }
         };
+        let latency_shares = match self.latency_plan {
+            None => LatencyShares::DEFAULT,
+            Some(plan) => parse_latency_plan(plan)?,
+        };
         let mut text = self.description;
         if let Some(version) = self.nemo_version {
             text = format!("{text} (exported with NeMo {version})")
@@ -564,8 +614,34 @@ impl RawDescription {
             units,
             decoding,
             max_input_samples,
+            latency_shares,
         })
     }
+}
+
+/// The latency plan section: a chunk of 1 to 80 % and a right context of 0 to 80 % of the
+/// latency, together at most 80 % (the rest covers the word itself and the decoder), and a
+/// left context up to the longest window part.
+fn parse_latency_plan(plan: RawLatencyPlan) -> Result<LatencyShares, String> {
+    let (chunk, right) = (plan.chunk_percent, plan.right_context_percent);
+    if !(1..=80).contains(&chunk) || right > 80 || chunk + right > 80 {
+        return Err(format!(
+            "latency_plan: chunk_percent {chunk} and right_context_percent {right} must be 1..=80 and 0..=80 with a sum of at most 80"
+        ));
+    }
+    if let Some(left) = plan.left_context_ms
+        && left > crate::config::MAX_WINDOW_PART_MS
+    {
+        return Err(format!(
+            "latency_plan: left_context_ms {left} is longer than {} ms",
+            crate::config::MAX_WINDOW_PART_MS
+        ));
+    }
+    Ok(LatencyShares {
+        left_context_ms: plan.left_context_ms,
+        chunk_percent: chunk,
+        right_context_percent: right,
+    })
 }
 
 /// The `words` section: characters, or phonemes with a boundary label that is one of the

@@ -11,8 +11,8 @@ mod pool;
 pub mod runtime;
 
 pub use description::{
-    DecodingDefaults, FORMAT, FORMAT_V1, METADATA_KEY, ModelDescription, ModelInput, WordUnits,
-    english_labels, parse_alphabet,
+    DecodingDefaults, FORMAT, FORMAT_V1, LatencyShares, METADATA_KEY, ModelDescription, ModelInput,
+    WordUnits, english_labels, parse_alphabet,
 };
 pub use onnx::{LoadOptions, OnnxModel};
 pub use pool::SessionPool;
