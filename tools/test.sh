@@ -43,6 +43,19 @@ cp target/debug/libgstquartznetstt.so "$plugin_dir/"
 GST_PLUGIN_PATH="$plugin_dir" /usr/bin/python3 examples/bus_words.py samples/LJ001-0001.wav >"$words"
 check_words examples/bus_words.py
 
+# The lexicon decoder against an independent reference (flashlight-text's LexiconDecoder, with
+# KenLM) on the same log-probs, lexicon, LM and weights: our WER within 0.5 points. Real
+# speech always; the synthetic held-out voices too where tools/data/make_dataset.sh made them.
+reference_sets=(eval/real-dev)
+[ -f data/heldout_manifest.json ] && reference_sets+=(data/heldout_manifest.json)
+status=0
+python3 tools/phoneme/compare_reference.py "${reference_sets[@]}" || status=$?
+case $status in
+  0) ;;
+  77) echo "compare_reference: skipped (reason above)" ;;
+  *) echo "compare_reference: our lexicon decoder is worse than the reference" >&2; exit 1 ;;
+esac
+
 # The meson build must keep working too (it builds the release plugin and runs its tests).
 builddir=$(mktemp -d)
 meson setup "$builddir" >/dev/null
