@@ -595,3 +595,85 @@ fn a_failing_input_does_not_stop_the_others() {
         "{stdout}"
     );
 }
+
+/// The bundled default model (hama's phonemes + lexicon) and a real clip whose words include
+/// one outside its lexicon ("gutenberg"): LJSpeech 1.1, public domain (eval/real-dev).
+const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/hama-en.onnx");
+const GUTENBERG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../eval/real-dev/LJ001-0007.wav"
+);
+
+/// A user vocabulary adds words to the lexicon at load time, spelled by the model's G2P:
+/// without it the lexicon search cannot write "gutenberg", with it the word comes out. The
+/// spellings are cached under the cache folder once, and a second run reads them.
+#[test]
+fn a_vocabulary_adds_words_the_lexicon_lacks() {
+    let cache = tempfile::tempdir().unwrap();
+    let words = cache.path().join("words.txt");
+    std::fs::write(&words, "# names of the show\ngutenberg\n\ntypography\n").unwrap();
+    let run = |extra: &[&str]| {
+        let output = Command::new(BIN)
+            .args(["--model", DEFAULT_MODEL])
+            .args(extra)
+            .arg(GUTENBERG)
+            .env("QUARTZNETSTT_G2P_CACHE", cache.path().join("g2p"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let without = run(&[]);
+    assert!(!without.contains("gutenberg"), "{without}");
+    let with = run(&["--vocabulary", words.to_str().unwrap()]);
+    assert!(with.contains("gutenberg"), "{with}");
+    let cached: Vec<PathBuf> = walk(&cache.path().join("g2p"));
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert_eq!(run(&["--vocabulary", words.to_str().unwrap()]), with);
+}
+
+/// Vocabulary mistakes are clear errors naming the file (and the line), never ignored: a
+/// phrase instead of a word, a missing file, and a character model, which has no lexicon.
+#[test]
+fn vocabulary_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let phrase = dir.path().join("phrase.txt");
+    std::fs::write(&phrase, "gutenberg\nnew york\n").unwrap();
+    let missing = dir.path().join("missing.txt");
+    for (model, file, expected) in [
+        (DEFAULT_MODEL, &phrase, "line 2"),
+        (DEFAULT_MODEL, &missing, "missing.txt"),
+        (ENGLISH, &phrase, "no lexicon"),
+    ] {
+        let output = Command::new(BIN)
+            .args([
+                "--model",
+                model,
+                "--vocabulary",
+                file.to_str().unwrap(),
+                AUDIO,
+            ])
+            .env("QUARTZNETSTT_G2P_CACHE", "off")
+            .output()
+            .unwrap();
+        let text = stderr(&output);
+        assert!(!output.status.success(), "{model}: {text}");
+        assert!(
+            text.contains(expected) && text.contains(file.file_name().unwrap().to_str().unwrap()),
+            "{model}: {text}"
+        );
+    }
+}
+
+/// Greedy decoding cannot make words of phonemes: asking for it with the default model is an
+/// error that says what to use instead.
+#[test]
+fn greedy_decoding_of_phonemes_is_refused() {
+    let output = transcribe(&["--model", DEFAULT_MODEL, "--decoder", "greedy", SAMPLE]);
+    let text = stderr(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains("phonemes") && text.contains("decoder=beam"),
+        "{text}"
+    );
+}

@@ -633,4 +633,61 @@ mod tests {
         zero_alpha.confidence.measure = zero_alpha.confidence.measure.with_alpha(0.0);
         assert!(matches!(zero_alpha.validate(), Err(Error::Settings(_))));
     }
+
+    /// The element shows the bundled model's tuned values while its properties are unset;
+    /// they must be the ones its description holds.
+    #[test]
+    fn the_bundled_constants_are_the_bundled_description() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models")
+            .join(crate::model::bundled::FILE_NAME);
+        let d = ModelDescription::load_sidecar(&path).unwrap().unwrap();
+        let settings = DecoderSettings::default();
+        assert_eq!(
+            beam_settings(&settings, &d),
+            (BUNDLED_BEAM_WIDTH, BUNDLED_LM_WEIGHT, BUNDLED_WORD_BONUS)
+        );
+        // QuartzNet's description names none: the crate's defaults decode it.
+        let quartznet = ModelDescription::default();
+        assert_eq!(
+            beam_settings(&settings, &quartznet),
+            (DEFAULT_BEAM_WIDTH, DEFAULT_LM_WEIGHT, DEFAULT_WORD_BONUS)
+        );
+        let chosen = DecoderSettings {
+            lm_weight: Some(1.5),
+            ..DecoderSettings::default()
+        };
+        assert_eq!(beam_settings(&chosen, &d).1, 1.5);
+    }
+
+    #[test]
+    fn a_model_plans_its_own_windows() {
+        let shares = LatencyShares {
+            left_context_ms: Some(2500),
+            chunk_percent: 15,
+            right_context_percent: 25,
+        };
+        let plan = LatencyPlan::for_model(4000, &shares);
+        assert_eq!(
+            (plan.left_context_ms, plan.chunk_ms, plan.right_context_ms),
+            (2500, 600, 1000)
+        );
+        assert_eq!(plan.word_gap_ms, LatencyPlan::for_latency(4000).word_gap_ms);
+        assert_eq!(
+            LatencyPlan::for_model(4000, &LatencyShares::DEFAULT),
+            LatencyPlan::for_latency(4000)
+        );
+    }
+
+    #[test]
+    fn phoneme_spellings_drop_the_space_token_and_refuse_special_tokens() {
+        let tokens = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            lexicon_spelling(&tokens(&["s", " ", "t", " ", "o"])),
+            Some(tokens(&["s", "t", "o"]))
+        );
+        assert_eq!(lexicon_spelling(&tokens(&["<unk>"])), None);
+        assert_eq!(lexicon_spelling(&tokens(&[" "])), None);
+        assert_eq!(lexicon_spelling(&[]), None);
+    }
 }

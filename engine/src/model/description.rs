@@ -926,4 +926,109 @@ mod tests {
         let d = ModelDescription::resolve(&model, &sherpa).unwrap();
         assert_eq!(d.subsampling_factor, 2);
     }
+
+    /// A phoneme waveform model as version 2 describes it (the bundled default's shape).
+    fn phoneme_sidecar(extra: &str) -> String {
+        format!(
+            r#"{{"format": "quartznetstt-model/2", "input": "waveform", "labels": ["a", "b", "<wb>"],
+            "sample_rate": 16000, "subsampling_factor": 320,
+            "words": {{"unit": "phonemes", "boundary": "<wb>", "lexicon": "x.lexicon.gz", "g2p": "g2p"}}{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn version_2_describes_waveform_phoneme_models() {
+        let extra = r#", "decoding": {"beam_width": 64, "lm_weight": 0.45},
+            "max_input_seconds": 29.98,
+            "latency_plan": {"left_context_ms": 2500, "chunk_percent": 15, "right_context_percent": 25}"#;
+        let d = ModelDescription::from_json(&phoneme_sidecar(extra), "x.json").unwrap();
+        assert_eq!(d.input, ModelInput::Waveform);
+        assert_eq!(d.samples_per_output_frame(), 320);
+        assert_eq!(d.input_frame_samples(), 1);
+        assert!(d.units.uses_lexicon());
+        assert_eq!(d.decoding.beam_width, Some(64));
+        assert_eq!(d.decoding.word_bonus, None);
+        assert_eq!(d.max_input_samples, Some(479_680));
+        assert_eq!(d.latency_shares.chunk_percent, 15);
+        // Paths are relative to the file that holds the description.
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("m.json"), phoneme_sidecar("")).unwrap();
+        let d = ModelDescription::resolve(&tmp.path().join("m.onnx"), &|_: &str| None).unwrap();
+        assert_eq!(
+            d.units,
+            WordUnits::Phonemes {
+                boundary: "<wb>".into(),
+                lexicon: tmp.path().join("x.lexicon.gz"),
+                g2p: Some(tmp.path().join("g2p")),
+            }
+        );
+        // Version 1 still reads, as characters with NeMo's frontend.
+        let v1 = ModelDescription::from_json(&sidecar("zeros", "none"), "x.json").unwrap();
+        assert_eq!(
+            (v1.input, v1.units),
+            (ModelInput::LogMel, WordUnits::Characters)
+        );
+        assert_eq!(v1.latency_shares, LatencyShares::DEFAULT);
+    }
+
+    #[test]
+    fn version_2_mistakes_are_clear_errors() {
+        let v1_with_v2 = sidecar("zeros", "none").replacen('{', r#"{"input": "waveform", "#, 1);
+        let bad = [
+            (v1_with_v2, "need format 'quartznetstt-model/2'"),
+            (
+                phoneme_sidecar("").replace(r#""boundary": "<wb>""#, r#""boundary": "|""#),
+                "the boundary '|' is not one of the labels",
+            ),
+            (
+                phoneme_sidecar("").replace(r#", "lexicon": "x.lexicon.gz""#, ""),
+                "need a lexicon",
+            ),
+            (
+                phoneme_sidecar("").replace(
+                    r#""input": "waveform""#,
+                    r#""input": "waveform", "frontend": {"window_size": 0.02, "window_stride": 0.01,
+                      "n_fft": 512, "features": 64, "normalize": "none", "pad_mode": "zeros"}"#,
+                ),
+                "a waveform model has no frontend",
+            ),
+            (
+                phoneme_sidecar("")
+                    .replace(r#""input": "waveform""#, r#""input": "log_mel""#)
+                    .replace("320", "2"),
+                "frontend is missing",
+            ),
+            (
+                phoneme_sidecar("").replace("waveform", "spectrum"),
+                "input 'spectrum'",
+            ),
+            (
+                phoneme_sidecar("").replace("phonemes", "syllables"),
+                "unit 'syllables'",
+            ),
+            (
+                phoneme_sidecar(
+                    r#", "latency_plan": {"chunk_percent": 60, "right_context_percent": 30}"#,
+                ),
+                "sum of at most 80",
+            ),
+            (
+                phoneme_sidecar(r#", "max_input_seconds": 0.1"#),
+                "max_input_seconds",
+            ),
+            (
+                phoneme_sidecar("").replace("320", "100000"),
+                "subsampling_factor 100000 is larger",
+            ),
+        ];
+        for (json, expected) in bad {
+            let e = ModelDescription::from_json(&json, "x.json")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("x.json: ") && e.contains(expected),
+                "{expected}: {e}"
+            );
+        }
+    }
 }
