@@ -9,6 +9,9 @@ use crate::error::Result;
 use crate::model::ModelInput;
 
 /// Input frames of an endless signal, computed as the samples arrive.
+// One per stream: the size of the waveform variant does not matter, an indirection on every
+// push would.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum InputStream {
     /// Raw (unnormalised) log-mel frames, `n_mels` values each.

@@ -584,7 +584,7 @@ impl RawDescription {
             });
         let max_input_samples = match self.max_input_seconds {
             None => None,
-            Some(s) if s.is_finite() && s >= 1.0 && s <= 86_400.0 => {
+            Some(s) if (1.0..=86_400.0).contains(&s) => {
                 Some((s * f64::from(self.sample_rate)) as usize)
             }
             Some(s) => {
