@@ -19,8 +19,9 @@ root=$(cd "$here/../.." && pwd)
 plugin_dir=${1:-${QUARTZNETSTT_PLUGIN_DIR:-target/debug}}
 case $plugin_dir in /*) ;; *) plugin_dir=$root/$plugin_dir ;; esac
 # A meson-built plugin never looks for the bundled model in the source tree (an installed one
-# must not depend on it), so name it.
-export QUARTZNETSTT_MODEL=${QUARTZNETSTT_MODEL:-$root/models/quartznet-en.onnx}
+# must not depend on it), so name it: the bundled default (hama's phoneme model with its
+# lexicon); QUARTZNETSTT_MODEL=models/quartznet-en.onnx checks NeMo's QuartzNet the same way.
+export QUARTZNETSTT_MODEL=${QUARTZNETSTT_MODEL:-$root/models/hama-en.onnx}
 if [ ! -f "$plugin_dir/libgstquartznetstt.so" ]; then
   echo "transcriberbin: no libgstquartznetstt.so in $plugin_dir (run cargo build first)" >&2
   exit 1
