@@ -63,11 +63,11 @@ pub const MAX_WORD_BONUS: f32 = 100.0;
 /// The bundled default model's tuned beam width (its description, `models/hama-en.json`,
 /// says so too; a test holds them equal): what the element's `beam-width` property shows
 /// while unset.
-pub const BUNDLED_BEAM_WIDTH: u32 = 64;
+pub const BUNDLED_BEAM_WIDTH: u32 = 128;
 /// The bundled default model's tuned LM weight (natural-log scores).
-pub const BUNDLED_LM_WEIGHT: f32 = 0.45;
+pub const BUNDLED_LM_WEIGHT: f32 = 0.3;
 /// The bundled default model's tuned word bonus.
-pub const BUNDLED_WORD_BONUS: f32 = 1.0;
+pub const BUNDLED_WORD_BONUS: f32 = 0.0;
 /// Subtracted from the beam-search score of a word outside the LM's vocabulary (tuned with
 /// [`DEFAULT_LM_WEIGHT`] on the synthetic dev set, tools/lm/README.md).
 pub const DEFAULT_UNK_PENALTY: f32 = 20.0;
