@@ -6,7 +6,18 @@
 
 use super::{FeatureExtractor, FeatureStream, FrontendConfig};
 use crate::error::Result;
-use crate::model::ModelInput;
+
+/// What the model takes as input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ModelInput {
+    /// NeMo's log-mel features, computed by this crate's frontend (the model description's `frontend`).
+    #[default]
+    LogMel,
+    /// The waveform itself, f32 samples in [-1, 1] and its length: the model carries its own
+    /// frontend, and no frontend runs here. `subsampling_factor` is then the samples per
+    /// output frame.
+    Waveform,
+}
 
 /// Input frames of an endless signal, computed as the samples arrive.
 // One per stream: the size of the waveform variant does not matter, an indirection on every

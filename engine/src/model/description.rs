@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::frontend::{FrontendConfig, MAX_N_FFT, Normalization, PaddingMode};
+use crate::frontend::{FrontendConfig, MAX_N_FFT, ModelInput, Normalization, PaddingMode};
 
 const WHAT: &str = "model description";
 
@@ -67,18 +67,6 @@ pub const METADATA_KEY: &str = "quartznetstt";
 pub const FORMAT: &str = "quartznetstt-model/2";
 /// The first sidecar format (character models with NeMo's log-mel frontend), still read.
 pub const FORMAT_V1: &str = "quartznetstt-model/1";
-
-/// What the model takes as input.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ModelInput {
-    /// NeMo's log-mel features, computed by this crate's frontend ([`ModelDescription::frontend`]).
-    #[default]
-    LogMel,
-    /// The waveform itself, f32 samples in [-1, 1] and its length: the model carries its own
-    /// frontend, and no frontend runs here. `subsampling_factor` is then the samples per
-    /// output frame.
-    Waveform,
-}
 
 /// How the model's labels make words.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -10,9 +10,10 @@ mod onnx;
 mod pool;
 pub mod runtime;
 
+pub use crate::frontend::ModelInput;
 pub use description::{
-    DecodingDefaults, FORMAT, FORMAT_V1, LatencyShares, METADATA_KEY, ModelDescription, ModelInput,
-    WordUnits, english_labels, parse_alphabet,
+    DecodingDefaults, FORMAT, FORMAT_V1, LatencyShares, METADATA_KEY, ModelDescription, WordUnits,
+    english_labels, parse_alphabet,
 };
 pub use onnx::{LoadOptions, OnnxModel};
 pub use pool::SessionPool;
