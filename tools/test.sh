@@ -49,7 +49,7 @@ check_words examples/bus_words.py
 reference_sets=(eval/real-dev)
 [ -f data/heldout_manifest.json ] && reference_sets+=(data/heldout_manifest.json)
 status=0
-python3 tools/phoneme/compare_reference.py "${reference_sets[@]}" || status=$?
+python3 tools/phoneme/compare_reference.py --debug "${reference_sets[@]}" || status=$?
 case $status in
   0) ;;
   77) echo "compare_reference: skipped (reason above)" ;;
