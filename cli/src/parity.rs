@@ -15,7 +15,9 @@ use npyz::WriterBuilder;
 use quartznet_engine::config::{DecoderSettings, LatencyPlan, RecognizerConfig};
 use quartznet_engine::decode::{ConfidenceConfig, CtcDecoder, DecodingOptions, Word};
 use quartznet_engine::frontend::{FeatureExtractor, Features};
-use quartznet_engine::model::{AcousticModel, LatencyShares, ModelDescription, OnnxModel};
+use quartznet_engine::model::{
+    AcousticModel, LatencyShares, ModelDescription, ModelInput, OnnxModel,
+};
 use quartznet_engine::streaming::{StreamEdges, StreamingRecognizer, recognize_offline};
 
 use crate::args::{Args, Decoder, Normalization, Padding};
@@ -126,10 +128,17 @@ pub fn recognise(
     let description = model.description().clone();
     if let Some(path) = &args.dump_features {
         // The whole utterance's features even when streaming: that is what NeMo's
-        // preprocessor outputs, and so what the dump is compared with.
-        let mut features = Features::default();
-        FeatureExtractor::new(config.frontend_for(&description))?.compute(samples, &mut features);
-        write_npy(path, &[1, features.n_mels, features.frames], &features.data)?;
+        // preprocessor outputs, and so what the dump is compared with. A waveform model's
+        // input is the samples themselves, [1, S].
+        match description.input {
+            ModelInput::LogMel => {
+                let mut features = Features::default();
+                FeatureExtractor::new(config.frontend_for(&description))?
+                    .compute(samples, &mut features);
+                write_npy(path, &[1, features.n_mels, features.frames], &features.data)?;
+            }
+            ModelInput::Waveform => write_npy(path, &[1, samples.len()], samples)?,
+        }
     }
     let offline = args.offline.then_some(decoding);
     let (transcript, model) = transcribe(model, config, offline, samples)?;
