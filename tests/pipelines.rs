@@ -731,8 +731,9 @@ fn transcribe_with_default_model(file: &str, extra: &[&str]) -> String {
 
 /// With no model-path the element runs the bundled default model (models/hama-en.onnx, the
 /// phoneme model with its lexicon and language model) and transcribes the bundled samples
-/// mostly right: measured here WER 0.12 and 0.00 (hama's clean synthetic voice), bounds with
-/// room for ONNX Runtime builds, far below the QuartzNet 5x5's 0.71 and 0.67. Greedy decoding
+/// mostly right: measured here WER 0.18 and 0.25, CER 0.10 and 0.16 (flite's synthetic voice,
+/// this model's hardest kind of speech; on the real-speech sample it makes no error), bounds
+/// with room for ONNX Runtime builds, far below the QuartzNet 5x5's 0.71 and 0.67. Greedy decoding
 /// cannot make words of phonemes: a clear error, not phonemes as text.
 #[test]
 fn bundled_model_is_the_default() {
@@ -744,7 +745,7 @@ fn bundled_model_is_the_default() {
         );
         eprintln!("{file}: WER {wer:.2} CER {cer:.2}: {}", text.trim());
         assert!(
-            wer < 0.3 && cer < 0.2,
+            wer < 0.4 && cer < 0.25,
             "{file}: WER {wer:.2} CER {cer:.2} for {text:?}"
         );
     }
