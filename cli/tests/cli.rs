@@ -677,3 +677,65 @@ fn greedy_decoding_of_phonemes_is_refused() {
         "{text}"
     );
 }
+
+/// A mono 16-bit 16 kHz WAV of `samples`.
+fn write_wav(path: &Path, samples: &[i16]) {
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut wav = Vec::with_capacity(44 + data.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&16_000u32.to_le_bytes());
+    wav.extend_from_slice(&32_000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    std::fs::write(path, wav).unwrap();
+}
+
+/// Silent input gives no words, for files and live input, with both bundled models: 10 s of
+/// digital zeros, and (phoneme model) 10 s of dither, +-1 step of 16-bit audio as sox writes
+/// "silence". Before the silence gate the phoneme model wrote "it it it it it it" over the
+/// dither, and the beam search finds a short word in any long silence the model gives a label
+/// some probability in.
+#[test]
+fn silence_gives_no_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let zeros = dir.path().join("zeros.wav");
+    write_wav(&zeros, &[0; 160_000]);
+    let dither = dir.path().join("dither.wav");
+    // A fixed pseudo-random sequence of -1, 0, +1.
+    let mut state = 22u32;
+    let noise: Vec<i16> = (0..160_000)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 30) as i16 % 3 - 1
+        })
+        .collect();
+    write_wav(&dither, &noise);
+    for (model, file) in [
+        (DEFAULT_MODEL, &zeros),
+        (DEFAULT_MODEL, &dither),
+        (ENGLISH, &zeros),
+    ] {
+        for live in [&[][..], &["--latency-ms", "4000"][..]] {
+            let output = Command::new(BIN)
+                .args(["--model", model, "--json"])
+                .args(live)
+                .arg(file)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{}", stderr(&output));
+            let words = json_words(&output.stdout);
+            assert!(
+                words.iter().all(|w| w.is_empty()),
+                "{model} {file:?} {live:?}: {words:?}"
+            );
+        }
+    }
+}

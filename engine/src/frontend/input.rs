@@ -19,6 +19,11 @@ pub enum ModelInput {
     Waveform,
 }
 
+/// The largest sample (in [-1, 1]) that still counts as digital silence: 16 steps of 16-bit
+/// audio, about -66 dBFS, above dither and -90 dB noise and below any room's noise floor in a
+/// real recording.
+pub const WAVEFORM_SILENCE: f32 = 16.0 / 32768.0;
+
 /// Input frames of an endless signal, computed as the samples arrive.
 // One per stream: the size of the waveform variant does not matter, an indirection on every
 // push would.
@@ -101,6 +106,15 @@ impl InputStream {
                 *pushed = 0;
                 0
             }
+        }
+    }
+
+    /// Whether an input value is digital silence: a sample within [`WAVEFORM_SILENCE`], or a
+    /// raw log-mel value at most `log_mel_floor` (zero power in that band).
+    pub fn is_silent(&self, value: f32, log_mel_floor: f32) -> bool {
+        match self {
+            Self::LogMel(_) => value <= log_mel_floor,
+            Self::Waveform { .. } => value.abs() <= WAVEFORM_SILENCE,
         }
     }
 

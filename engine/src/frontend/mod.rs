@@ -21,7 +21,7 @@ use rustfft::{Fft, FftPlanner};
 use mel::mel_filterbank;
 use window::padded_hann;
 
-pub use input::{InputStream, ModelInput};
+pub use input::{InputStream, ModelInput, WAVEFORM_SILENCE};
 use mel::SparseFilterbank;
 pub use stream::FeatureStream;
 

@@ -73,6 +73,17 @@ pub enum StreamEdges {
     Trimmed,
 }
 
+/// Output frames of digital silence on each side of a frame that [`StreamingRecognizer`]
+/// makes blank (200 ms at 20 ms frames): far more than a CTC label's spike ever sits from the
+/// sound it labels.
+pub const SILENCE_GATE_FRAMES: u32 = 10;
+/// How far above the log floor a raw log-mel value may be and still be digital silence
+/// (the window fill before a stream is written with 3 decimals of it).
+const SILENCE_TOLERANCE: f32 = 1e-3;
+/// The log-probability of every label but the blank in a gated frame (finite, so sums stay
+/// defined; far below anything a decoder tries).
+const GATED_LOGPROB: f32 = -1.0e4;
+
 /// NeMo's `CONSTANT` added to the buffer's standard deviation.
 const BUFFER_STD_EPSILON: f32 = 1e-5;
 
@@ -117,6 +128,10 @@ pub struct StreamingRecognizer<M: AcousticModel> {
     right_frames: usize,
     /// How buffers meet the stream's start and end.
     edges: StreamEdges,
+    /// The raw log-mel value of zero power (`ln log_guard`): digital silence.
+    log_floor: f32,
+    /// The stream has ended (its last buffers are being run): nothing comes after the audio.
+    ended: bool,
     /// Raw feature frames, frame after frame, from feature frame `history_start` on
     /// (negative: the fill before the stream).
     history: VecDeque<f32>,
@@ -190,6 +205,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             )));
         }
         let decoder = CtcDecoder::new(description.labels.clone(), decoder.into())?;
+        let frontend_log_guard = frontend.log_guard;
         // A waveform model normalises its own input.
         let normalization = match description.input {
             ModelInput::LogMel => frontend.normalization.clone(),
@@ -207,6 +223,8 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             chunk_frames: geometry.chunk / frame_samples,
             right_frames: geometry.right / frame_samples,
             edges: StreamEdges::default(),
+            log_floor: frontend_log_guard.ln(),
+            ended: false,
             history: VecDeque::new(),
             history_start: 0,
             available: 0,
@@ -289,6 +307,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         self.available = 0;
         self.pushed = 0;
         self.next_chunk = 0;
+        self.ended = false;
         // Decoder frame f is stream output frame f - lead (see `lead`).
         self.decoder.reset(0);
     }
@@ -318,6 +337,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         let audio_frames =
             (self.features.frame_count(self.pushed) as u64).div_ceil(self.subsampling as u64);
         let mut results = Vec::new();
+        self.ended = true;
         if self.edges == StreamEdges::Trimmed {
             self.add_features(&[], true);
             while self.kept_range(self.next_chunk).0 < audio_frames {
@@ -490,7 +510,10 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         }
         let vocab = self.model.vocab_size();
         let keep = keep_to - keep_from;
-        let kept = self.logprobs[keep_from * vocab..keep_to * vocab].to_vec();
+        let mut kept = self.logprobs[keep_from * vocab..keep_to * vocab].to_vec();
+        if self.edges != StreamEdges::NemoFrameBatch {
+            self.gate_digital_silence(start, keep_from, &mut kept);
+        }
         let words = self.decoder.push(&kept, keep);
         let (from, mut to) = self.kept_range(self.next_chunk);
         if self.edges == StreamEdges::Trimmed {
@@ -512,6 +535,48 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             last: false,
             trailing_spaces: 0,
         })
+    }
+
+    /// Makes every kept output frame in digital silence a certain blank: a frame whose input
+    /// and [`SILENCE_GATE_FRAMES`] output frames on each side of it are silent (a waveform
+    /// model: samples within [`crate::frontend::WAVEFORM_SILENCE`], dither and -90 dB noise;
+    /// a log-mel model: features at the log floor in every band, exact zeros). Such input holds no sound,
+    /// but a model can still give a label some probability there, and the beam search adds
+    /// up enough alignments of a short word over a long silence to write it ("it it it" over
+    /// seconds of zeros). The margin keeps every frame near sound as the model made it, so
+    /// speech is never touched. `start` is the buffer's first input frame; `kept` its frames
+    /// from `keep_from` on.
+    fn gate_digital_silence(&self, start: i64, keep_from: usize, kept: &mut [f32]) {
+        let vocab = self.model.vocab_size();
+        let s = self.subsampling as i64;
+        let n_mels = self.features.n_mels();
+        let held = (self.history.len() / n_mels) as i64;
+        // Input frames before what is held count as sound (unknown); past the end of a
+        // finished stream there is none.
+        let silent_input = |frame: i64| -> bool {
+            let i = frame - self.history_start;
+            if i < 0 {
+                return false;
+            }
+            if i >= held {
+                return self.ended && frame >= self.available;
+            }
+            let at = i as usize * n_mels;
+            let floor = self.log_floor + SILENCE_TOLERANCE;
+            self.history
+                .range(at..at + n_mels)
+                .all(|&v| self.features.is_silent(v, floor))
+        };
+        let margin = SILENCE_GATE_FRAMES as i64;
+        for (k, row) in kept.chunks_exact_mut(vocab).enumerate() {
+            let frame = (keep_from + k) as i64;
+            let from = start + (frame - margin) * s;
+            let to = start + (frame + margin + 1) * s;
+            if (from..to).all(silent_input) {
+                row.fill(GATED_LOGPROB);
+                row[vocab - 1] = 0.0;
+            }
+        }
     }
 
     /// Drops feature frames no future buffer needs.
