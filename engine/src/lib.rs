@@ -39,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+mod cache_dir;
 pub mod captions;
 pub mod config;
 pub mod decode;

@@ -64,16 +64,7 @@ impl G2pCache {
     }
 
     fn from_env(var: impl Fn(&str) -> Option<OsString>) -> Option<Self> {
-        let dir = match var(CACHE_VARIABLE) {
-            Some(value) if value.is_empty() || value == "off" || value == "0" => return None,
-            Some(value) => PathBuf::from(value),
-            None => var("XDG_CACHE_HOME")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| var("HOME").map(|home| PathBuf::from(home).join(".cache")))?
-                .join("quartznetstt")
-                .join("g2p"),
-        };
+        let dir = crate::cache_dir::user_cache_dir(var, CACHE_VARIABLE, "g2p")?;
         Some(Self { dir })
     }
 
