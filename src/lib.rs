@@ -4,8 +4,8 @@
 /**
  * plugin-quartznetstt:
  *
- * Offline, live speech-to-text with NVIDIA NeMo QuartzNet (CTC) models run through ONNX
- * Runtime. The recognition engine (feature frontend, windowing, CTC decoding) is the
+ * Offline, live speech-to-text with CTC models run through ONNX Runtime: a bundled English
+ * phoneme model with a pronunciation lexicon, and NVIDIA NeMo QuartzNet (character CTC) models. The recognition engine (feature frontend, windowing, CTC decoding) is the
  * `quartznet-engine` crate; `quartznetstt` is the GStreamer glue.
  */
 use gst::glib;

@@ -3,8 +3,10 @@
 /**
  * SECTION:element-quartznetstt
  *
- * Transcribes speech with an NVIDIA NeMo QuartzNet (or any NeMo character CTC) model
- * exported to ONNX. Raw S16LE mono audio at the model's rate goes in; timestamped UTF-8 text
+ * Transcribes speech with a CTC model run by ONNX Runtime: by default the bundled English
+ * phoneme model (words from its pronunciation lexicon and language model; add words with
+ * `vocabulary-path`), or any NVIDIA NeMo character CTC model (QuartzNet, Jasper) exported to
+ * ONNX, exactly as NeMo computes it. Raw S16LE mono audio at the model's rate goes in; timestamped UTF-8 text
  * buffers come out, and an element message named `quartznetstt` is posted on the bus for
  * every recognised chunk (final words and the word still being spoken).
  *
@@ -691,7 +693,7 @@ impl ElementImpl for QuartzNetStt {
             gst::subclass::ElementMetadata::new(
                 "QuartzNet speech-to-text",
                 "Audio/Text/Filter",
-                "Transcribes speech with NeMo QuartzNet CTC models run by ONNX Runtime",
+                "Transcribes speech with CTC models run by ONNX Runtime (a bundled English phoneme model, NeMo QuartzNet and other character models)",
                 "The quartznetstt developers",
             )
         });
