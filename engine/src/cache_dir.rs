@@ -26,3 +26,45 @@ pub(crate) fn user_cache_dir(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variable_then_xdg_then_home() {
+        let dir_with = |pairs: &[(&str, &str)]| {
+            user_cache_dir(
+                |name| {
+                    pairs
+                        .iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| OsString::from(v))
+                },
+                "VAR",
+                "sub",
+            )
+        };
+        let home = ("HOME", "/home/u");
+        assert_eq!(
+            dir_with(&[home]),
+            Some(PathBuf::from("/home/u/.cache/quartznetstt/sub"))
+        );
+        assert_eq!(
+            dir_with(&[home, ("XDG_CACHE_HOME", "/c")]),
+            Some(PathBuf::from("/c/quartznetstt/sub"))
+        );
+        assert_eq!(
+            dir_with(&[home, ("XDG_CACHE_HOME", "")]),
+            Some(PathBuf::from("/home/u/.cache/quartznetstt/sub"))
+        );
+        assert_eq!(
+            dir_with(&[home, ("VAR", "/fast")]),
+            Some(PathBuf::from("/fast"))
+        );
+        for off in ["off", "0", ""] {
+            assert_eq!(dir_with(&[home, ("VAR", off)]), None, "{off:?}");
+        }
+        assert_eq!(dir_with(&[]), None);
+    }
+}

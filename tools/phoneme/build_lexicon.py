@@ -40,12 +40,13 @@ import argparse
 import collections
 import fcntl
 import gzip
-import hashlib
 import io
 import os
 import subprocess
 import sys
 import time
+
+from fetch_hama import sha256_file  # noqa: E402  (the one copy; also used as bl.sha256_file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -165,14 +166,6 @@ def read_word_list(path):
     """One word per line; blank lines and surrounding whitespace are ignored."""
     with open_text(path) as f:
         return [w.strip() for w in f if w.strip()]
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- G2P
