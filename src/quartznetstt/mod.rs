@@ -11,8 +11,13 @@ use quartznet_engine::decode::{
 };
 use quartznet_engine::frontend::PaddingMode;
 
+mod flow;
 mod imp;
+mod input;
+mod loading;
+mod messages;
 mod pacing;
+mod settings;
 mod timeline;
 
 glib::wrapper! {
