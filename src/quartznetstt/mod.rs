@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The `quartznetstt` element: its public type, the enums of its properties, and
-//! registration. `imp.rs` is the GStreamer glue; `timeline.rs` turns recognised chunks into
-//! the timestamped text, gaps and reports that go downstream.
+//! registration. `imp.rs` holds the GStreamer vfuncs and the locks, with one room per job
+//! beside it: `settings` (properties), `loading` (model, recogniser, warm-up), `flow` (the
+//! streaming job), `messages` (what is posted), `input` (bytes to samples); `timeline` turns
+//! recognised chunks into the timestamped text, gaps and reports that go downstream, and
+//! `pacing` keeps up with live input.
 
 use gst::glib;
 use gst::prelude::*;
