@@ -147,16 +147,8 @@ impl QuartzNetStt {
                     .unwrap()
                     .as_ref()
                     .map_or(pts, |s| s.timeline.stream_end(pushed));
-                let results = stream
-                    .recognizer
-                    .finish()
-                    .map_err(|e| self.recognition_failed(&e))?;
-                stream.odd_byte = None;
-                self.queue_results(&results, Some(end))?;
-                self.with_timeline(|t| {
-                    t.end_stream();
-                    t.skip(pts, duration);
-                })?;
+                self.finish_stream(stream, end)?;
+                self.with_timeline(|t| t.skip(pts, duration))?;
                 Ok(true)
             }
         }
@@ -365,15 +357,25 @@ impl QuartzNetStt {
             if !started && pushed == 0 {
                 return Ok(());
             }
-            let results = stream
-                .recognizer
-                .finish()
-                .map_err(|e| self.recognition_failed(&e))?;
-            stream.odd_byte = None;
-            self.queue_results(&results, Some(end))?;
-            self.with_timeline(|t| t.end_stream())?;
+            self.finish_stream(stream, end)?;
         }
         self.push_outputs()
+    }
+
+    /// Recognises the rest of the stream, which ends at `end`, and queues its results; the
+    /// next buffer starts a new stream.
+    fn finish_stream(
+        &self,
+        stream: &mut Stream,
+        end: gst::ClockTime,
+    ) -> Result<(), gst::FlowError> {
+        let results = stream
+            .recognizer
+            .finish()
+            .map_err(|e| self.recognition_failed(&e))?;
+        stream.odd_byte = None;
+        self.queue_results(&results, Some(end))?;
+        self.with_timeline(|t| t.end_stream())
     }
 
     /// An upstream GAP must not overtake the text the element holds for earlier audio. A
