@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The `quartznetstt` element: its public type, the enums of its properties, and
-//! registration. `imp.rs` is the GStreamer glue; `timeline.rs` turns recognised chunks into
+//! registration. `imp.rs` is the GStreamer glue; `timeline/` turns recognised chunks into
 //! the timestamped text, gaps and reports that go downstream.
 
 use gst::glib;
@@ -33,7 +33,8 @@ pub enum Granularity {
         nick = "phrase"
     )]
     Phrase,
-    /// One buffer per word.
+    /// One buffer per word; a word the decoder cut only for timing (its continuation has no
+    /// space before it) is one buffer too, as in phrases.
     #[enum_value(name = "Word: one buffer per word, timed to the word", nick = "word")]
     Word,
 }
