@@ -41,7 +41,8 @@ pub enum Granularity {
         nick = "phrase"
     )]
     Phrase,
-    /// One buffer per word.
+    /// One buffer per word; a word the decoder cut only for timing (its continuation has no
+    /// space before it) is one buffer too, as in phrases.
     #[enum_value(name = "Word: one buffer per word, timed to the word", nick = "word")]
     Word,
 }

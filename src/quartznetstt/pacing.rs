@@ -91,14 +91,14 @@ impl Pacer {
     ) -> Pace {
         let late = lag.is_some_and(|lag| lag > allowed);
         if late && !self.slower_than_real_time() && self.episode.is_none() {
-            self.processed += samples;
+            self.processed = self.processed.saturating_add(samples);
             if std::mem::replace(&mut self.late_reported, true) {
                 return Pace::Keep;
             }
             return Pace::Late;
         }
         if late {
-            self.dropped += samples;
+            self.dropped = self.dropped.saturating_add(samples);
             let first = self.episode.is_none();
             let episode = self.episode.get_or_insert(Episode {
                 from: pts,
@@ -106,12 +106,13 @@ impl Pacer {
                 samples: 0,
                 buffers: 0,
             });
-            episode.until = pts + duration;
-            episode.samples += samples;
+            // Upstream timestamps and durations can be anything: saturate, never overflow.
+            episode.until = pts.saturating_add(duration);
+            episode.samples = episode.samples.saturating_add(samples);
             episode.buffers += 1;
             return Pace::Drop { first };
         }
-        self.processed += samples;
+        self.processed = self.processed.saturating_add(samples);
         match self.episode.take() {
             Some(episode) => Pace::Resume(episode),
             None => Pace::Keep,
@@ -147,13 +148,13 @@ impl Pacer {
                 episodes: 0,
             });
             sum.until = e.until;
-            sum.samples += e.samples;
+            sum.samples = sum.samples.saturating_add(e.samples);
             sum.episodes += 1;
         }
         let due = match (self.warned_at, self.unwarned) {
             (_, None) => false,
             (None, Some(_)) => true,
-            (Some(at), Some(sum)) => flush || sum.until >= at + WARNING_INTERVAL,
+            (Some(at), Some(sum)) => flush || sum.until >= at.saturating_add(WARNING_INTERVAL),
         };
         if !due {
             return None;
@@ -247,5 +248,53 @@ mod tests {
         assert_eq!(p.warning(Some(episode(12_000)), false), None);
         assert_eq!(p.warning(None, true).map(|s| s.episodes), Some(1));
         assert_eq!(p.warning(None, true), None);
+    }
+
+    /// Timestamps, durations and counts near their largest values saturate instead of
+    /// overflowing (a panic in debug builds).
+    #[test]
+    fn huge_timestamps_and_counts_saturate() {
+        let mut p = Pacer::default();
+        p.recognised(ms(100), std::time::Duration::from_millis(2000));
+        let near_end = gst::ClockTime::MAX - gst::ClockTime::SECOND;
+        let mut pace =
+            |pts, duration, samples| p.pace(Some(ms(3000)), ms(2000), pts, duration, samples);
+        assert_eq!(
+            pace(near_end, gst::ClockTime::MAX, u64::MAX),
+            Pace::Drop { first: true }
+        );
+        assert_eq!(
+            pace(gst::ClockTime::MAX, gst::ClockTime::MAX, u64::MAX),
+            Pace::Drop { first: false }
+        );
+        let episode = p.finish().unwrap();
+        assert_eq!(
+            (episode.until, episode.samples),
+            (gst::ClockTime::MAX, u64::MAX)
+        );
+        assert_eq!(p.dropped, u64::MAX);
+        // Summed samples saturate; a warning due at the end of time comes at once.
+        let mut w = Pacer::default();
+        let small = Episode {
+            from: ms(0),
+            until: ms(500),
+            samples: 1,
+            buffers: 1,
+        };
+        assert!(w.warning(Some(small), false).is_some());
+        let early = Episode {
+            samples: u64::MAX,
+            ..small
+        };
+        assert_eq!(w.warning(Some(early), false), None);
+        let sum = w.warning(Some(episode), false).unwrap();
+        assert_eq!((sum.samples, sum.episodes), (u64::MAX, 2));
+        assert!(w.warning(Some(episode), false).is_some());
+        p.recognised(gst::ClockTime::MAX, std::time::Duration::MAX);
+        assert_eq!(
+            p.pace(None, ms(0), near_end, near_end, u64::MAX),
+            Pace::Keep
+        );
+        assert_eq!(p.processed, u64::MAX);
     }
 }
