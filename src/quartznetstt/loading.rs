@@ -297,9 +297,10 @@ impl QuartzNetStt {
             sample_rate: description.sample_rate,
             frame_samples: recognizer.frame_samples() as u64,
             chunk_samples: geometry.chunk as u64,
-            word_gap_samples: u64::from(config.decoding.word_gap_ms)
-                * u64::from(description.sample_rate)
-                / 1000,
+            word_gap_samples: Clock::samples_at(
+                description.sample_rate,
+                gst::ClockTime::from_mseconds(u64::from(config.decoding.word_gap_ms)),
+            ),
             trust: Tolerance {
                 tolerance: gst::ClockTime::from_nseconds(settings.tolerance),
                 discont_wait: gst::ClockTime::from_nseconds(settings.discont_wait),
