@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use quartznet_engine::config::{
-    DEFAULT_THREADS, DEFAULT_UNK_PENALTY, MAX_LATENCY_MS, MIN_LATENCY_MS,
+    DEFAULT_THREADS, DEFAULT_UNK_PENALTY, MAX_LATENCY_MS, MIN_LATENCY_MS, WindowOverrides,
 };
 use quartznet_engine::decode::{ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure};
 
@@ -72,6 +72,11 @@ pub struct Args {
     /// Silence that completes a word (0 = spaces only) [default: derived from the latency]
     #[arg(long, value_name = "MS")]
     pub word_gap_ms: Option<u32>,
+
+    /// Which audio stream of an input to transcribe, numbered from 0 in the input's order
+    /// (an input with several gets a note on standard error saying which is transcribed)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub audio_stream: usize,
 
     /// Frontend edge padding: reflect (NeMo <= 2.4) or zeros (NeMo >= 2.5); auto: as the
     /// model's description says
@@ -279,6 +284,18 @@ impl Args {
             all.push(ConfidenceConfig::DEFAULT);
         }
         all
+    }
+
+    /// The latency and window options, as the engine takes them (the element's properties
+    /// of the same names map onto the same).
+    pub fn window_overrides(&self) -> WindowOverrides {
+        WindowOverrides {
+            latency_ms: self.latency_ms,
+            left_context_ms: self.left_context_ms,
+            chunk_ms: self.chunk_ms,
+            right_context_ms: self.right_context_ms,
+            word_gap_ms: self.word_gap_ms,
+        }
     }
 
     /// Whether an option only the engine offers was given: the engine then runs without

@@ -25,7 +25,8 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use gst::glib;
 use gst::prelude::*;
-use quartznet_engine::model::{LoadOptions, OnnxModel, bundled};
+use quartznet_engine::config::{ConfigWarning, RecognizerConfig, available_cores};
+use quartznet_engine::model::{LoadOptions, ModelDescription, OnnxModel, bundled};
 use quartznet_engine::streaming::WindowConfig;
 
 use args::{Args, Format, NAME, nick};
@@ -140,23 +141,29 @@ fn run(args: &Args, model_path: &Path) -> Result<bool, Box<dyn Error>> {
             );
         }
     }
+    warn(args, &config, &description);
     let mut all_ok = true;
     for input in &args.inputs {
         let outcome = if args.wants_parity() {
             let mut progress = Progress::new(input, !args.quiet);
-            parity::decode_audio(input, description.sample_rate, &mut progress)
-                .map_err(Into::into)
-                .and_then(|samples| {
-                    // A failed input took the model with it: the next one loads it again.
-                    let loaded = match model.take() {
-                        Some(loaded) => loaded,
-                        None => load()?,
-                    };
-                    let (words, returned) =
-                        parity::recognise(args, &config, &decoding, loaded, &samples)?;
-                    model = Some(returned);
-                    write_all(args, input, &words)
-                })
+            parity::decode_audio(
+                input,
+                description.sample_rate,
+                args.audio_stream,
+                &mut progress,
+            )
+            .map_err(Into::into)
+            .and_then(|samples| {
+                // A failed input took the model with it: the next one loads it again.
+                let loaded = match model.take() {
+                    Some(loaded) => loaded,
+                    None => load()?,
+                };
+                let (words, returned) =
+                    parity::recognise(args, &config, &decoding, loaded, &samples)?;
+                model = Some(returned);
+                write_all(args, input, &words)
+            })
         } else {
             transcribe(args, model_path, input)
         };
@@ -166,6 +173,32 @@ fn run(args: &Args, model_path: &Path) -> Result<bool, Box<dyn Error>> {
         }
     }
     Ok(all_ok)
+}
+
+/// Says on standard error, once before the inputs, what in the settings works against
+/// recognition without being an error (the engine's judgement, which the element posts as
+/// warnings): of the settings the inputs will run with, the element's for files (input that
+/// is not live) or the parity streaming's.
+fn warn(args: &Args, config: &RecognizerConfig, description: &ModelDescription) {
+    let running = if args.wants_parity() {
+        config.clone()
+    } else {
+        RecognizerConfig {
+            threads: config.threads,
+            ..RecognizerConfig::for_input(
+                &args.window_overrides(),
+                &description.latency_shares,
+                false,
+            )
+        }
+    };
+    for warning in running.warnings(available_cores()) {
+        // One utterance has no windows.
+        if args.offline && matches!(warning, ConfigWarning::WindowTooShort { .. }) {
+            continue;
+        }
+        eprintln!("{NAME}: warning: {warning}");
+    }
 }
 
 /// Where an input's output goes.
@@ -214,12 +247,12 @@ fn transcribe(args: &Args, model_path: &Path, input: &str) -> Result<(), Box<dyn
         .build()?;
     pipe.add_many([&stt, &sink])?;
     stt.link(&sink)?;
-    let found = pipeline::decoder(&pipe, &uri, &stt)?;
+    let decoding = pipeline::decoder(&pipe, &uri, args.audio_stream, &stt)?;
     let mut out = destination(args, input)?;
     let mut writer = Writer::new(&mut out, args.format(), input, line_prefix(args, input))?;
     let mut progress = Progress::new(input, !args.quiet);
     let mut failure: Option<io::Error> = None;
-    let result = pipeline::run(&pipe, &found, &mut progress, |s| {
+    let result = pipeline::run(&pipe, &decoding, input, &mut progress, |s| {
         let words = pipeline::final_words(s);
         if words.is_empty() {
             return Ok(());
@@ -288,7 +321,7 @@ fn element(args: &Args, model_path: &Path) -> Result<gst::Element, Box<dyn Error
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quartznet_engine::config::{DecoderKind, RecognizerConfig};
+    use quartznet_engine::config::{DecoderKind, LatencyPlan};
     use quartznet_engine::decode::{ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure};
 
     #[test]
@@ -365,6 +398,43 @@ mod tests {
         assert_eq!(config.decoding.unk_penalty, 7.0);
         assert_eq!(nick(&args.decoder), "beam");
         assert_eq!(nick(&args.normalization), "auto");
+    }
+
+    #[test]
+    fn window_options_are_the_engine_overrides() {
+        let args = Args::try_parse_from([
+            NAME,
+            "--latency-ms",
+            "2000",
+            "--chunk-ms",
+            "320",
+            "--word-gap-ms",
+            "0",
+            "a.wav",
+        ])
+        .unwrap();
+        let overrides = args.window_overrides();
+        assert_eq!(
+            (
+                overrides.latency_ms,
+                overrides.chunk_ms,
+                overrides.word_gap_ms
+            ),
+            (Some(2000), Some(320), Some(0))
+        );
+        assert_eq!(overrides.left_context_ms, None);
+        let config = parity::config(&args);
+        let plan = LatencyPlan::for_latency(2000);
+        assert_eq!(
+            (
+                config.chunk_ms,
+                config.left_context_ms,
+                config.decoding.word_gap_ms
+            ),
+            (320, plan.left_context_ms, 0)
+        );
+        assert_eq!(config.decoding.commit_delay_ms, plan.commit_delay_ms);
+        assert_eq!(args.audio_stream, 0);
     }
 
     #[test]

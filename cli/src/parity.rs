@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
 use npyz::WriterBuilder;
-use quartznet_engine::config::{DecoderSettings, LatencyPlan, RecognizerConfig};
+use quartznet_engine::config::{DecoderKind, DecoderSettings, NormalizationKind, RecognizerConfig};
 use quartznet_engine::decode::{ConfidenceConfig, CtcDecoder, DecodingOptions, Word};
-use quartznet_engine::frontend::{FeatureExtractor, Features};
+use quartznet_engine::frontend::{FeatureExtractor, Features, PaddingMode};
 use quartznet_engine::model::{
     AcousticModel, LatencyShares, ModelDescription, ModelInput, OnnxModel,
 };
@@ -32,41 +32,32 @@ pub fn config(args: &Args) -> RecognizerConfig {
 }
 
 /// [`config`] with a model's latency plan (its description's `latency_shares`), as the
-/// element plans windows once it has loaded the model.
+/// element plans windows once it has loaded the model. Streaming here is NeMo's
+/// FrameBatchASR, over live windows whatever the input.
 pub fn config_for(args: &Args, shares: &LatencyShares) -> RecognizerConfig {
-    let plan = LatencyPlan::for_model(
-        args.latency_ms
-            .unwrap_or(quartznet_engine::config::DEFAULT_LATENCY_MS),
-        shares,
-    );
-    let windows = RecognizerConfig::planned(plan);
+    let windows = RecognizerConfig::for_input(&args.window_overrides(), shares, true);
     RecognizerConfig {
         threads: args.threads,
-        left_context_ms: args.left_context_ms.unwrap_or(windows.left_context_ms),
-        chunk_ms: args.chunk_ms.unwrap_or(windows.chunk_ms),
-        right_context_ms: args.right_context_ms.unwrap_or(windows.right_context_ms),
         normalization: match args.normalization {
             Normalization::Auto => None,
-            Normalization::PerWindow => {
-                Some(quartznet_engine::config::NormalizationKind::PerWindow)
-            }
-            Normalization::Fixed => Some(quartznet_engine::config::NormalizationKind::Fixed),
+            Normalization::PerWindow => Some(NormalizationKind::PerWindow),
+            Normalization::Fixed => Some(NormalizationKind::Fixed),
         },
         padding: match args.padding {
             Padding::Auto => None,
-            Padding::Reflect => Some(quartznet_engine::frontend::PaddingMode::Reflect),
-            Padding::Zeros => Some(quartznet_engine::frontend::PaddingMode::Zeros),
+            Padding::Reflect => Some(PaddingMode::Reflect),
+            Padding::Zeros => Some(PaddingMode::Zeros),
         },
         edges: if args.nemo_frame_batch {
             StreamEdges::NemoFrameBatch
         } else {
-            StreamEdges::Silence
+            windows.edges
         },
         decoding: DecoderSettings {
             decoder: match args.decoder {
                 Decoder::Auto => None,
-                Decoder::Greedy => Some(quartznet_engine::config::DecoderKind::Greedy),
-                Decoder::Beam => Some(quartznet_engine::config::DecoderKind::Beam),
+                Decoder::Greedy => Some(DecoderKind::Greedy),
+                Decoder::Beam => Some(DecoderKind::Beam),
             },
             lm_path: args.lm.clone(),
             vocabulary_path: args.vocabulary.clone(),
@@ -74,16 +65,21 @@ pub fn config_for(args: &Args, shares: &LatencyShares) -> RecognizerConfig {
             lm_weight: args.lm_weight,
             word_bonus: args.word_bonus,
             unk_penalty: args.unk_penalty,
-            word_gap_ms: args.word_gap_ms.unwrap_or(plan.word_gap_ms),
-            commit_delay_ms: plan.commit_delay_ms,
             confidence: args.confidences()[0],
+            ..windows.decoding
         },
+        ..windows
     }
 }
 
 /// The input's audio as the engine takes it: mono f32 at `rate`, int16 / 32768 scale
 /// (a 16-bit WAV at the model's rate gives exactly the samples NeMo reads).
-pub fn decode_audio(input: &str, rate: u32, progress: &mut Progress) -> Result<Vec<f32>, String> {
+pub fn decode_audio(
+    input: &str,
+    rate: u32,
+    audio_stream: usize,
+    progress: &mut Progress,
+) -> Result<Vec<f32>, String> {
     let uri = pipeline::uri_of(input)?;
     let pipe = gst::Pipeline::new();
     let caps = gst_audio::AudioCapsBuilder::new_interleaved()
@@ -93,7 +89,7 @@ pub fn decode_audio(input: &str, rate: u32, progress: &mut Progress) -> Result<V
         .build();
     let sink = gst_app::AppSink::builder().caps(&caps).sync(false).build();
     pipe.add(&sink).map_err(|e| e.to_string())?;
-    let found = pipeline::decoder(&pipe, &uri, sink.upcast_ref())?;
+    let decoding = pipeline::decoder(&pipe, &uri, audio_stream, sink.upcast_ref())?;
     let samples = Arc::new(Mutex::new(Vec::<f32>::new()));
     let store = samples.clone();
     sink.set_callbacks(
@@ -111,7 +107,7 @@ pub fn decode_audio(input: &str, rate: u32, progress: &mut Progress) -> Result<V
             })
             .build(),
     );
-    pipeline::run(&pipe, &found, progress, |_| Ok(()))?;
+    pipeline::run(&pipe, &decoding, input, progress, |_| Ok(()))?;
     let samples = std::mem::take(&mut *samples.lock().unwrap());
     Ok(samples)
 }

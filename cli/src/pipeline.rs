@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! One input through a GStreamer pipeline: `uridecodebin ! audioconvert ! audioresample !
-//! quartznetstt ! fakesink`, the words read from the element's bus messages as they come.
+//! quartznetstt ! fakesink` (one audio stream of the input, chosen by `--audio-stream`), the
+//! words read from the element's bus messages as they come.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use gst::glib;
 use gst::prelude::*;
 
+use crate::args::NAME;
 use crate::output::TimedWord;
 use crate::progress::Progress;
 
@@ -41,15 +43,38 @@ fn has_scheme(input: &str) -> bool {
     })
 }
 
-/// A decoding front end: `uridecodebin` for `uri` whose first audio stream is linked to
-/// `audioconvert ! audioresample ! <tail>`, every other stream to a fakesink. Returns the
-/// element the audio goes into (the `audioconvert`) and whether audio was found, so a
-/// caller can tell "no audio" from other failures.
+/// What the decoding front end found of an input's streams, shared with its callbacks.
+#[derive(Debug, Default)]
+struct Streams {
+    /// Audio streams exposed so far, counted in the order `uridecodebin` exposes them.
+    audio: usize,
+    /// Whether the chosen audio stream is linked to the recogniser.
+    linked: bool,
+    /// Whether the streams were counted (at `no-more-pads`), so the note is said once.
+    counted: bool,
+}
+
+/// The decoding front end of one input (see [`decoder`]).
+pub struct Decoding {
+    uri: String,
+    decodebin: gst::Element,
+    streams: Arc<Mutex<Streams>>,
+}
+
+/// The name of the application message that carries a note for the user.
+const NOTE: &str = "quartznet-transcribe-note";
+
+/// A decoding front end: `uridecodebin` for `uri` whose audio stream number `audio_stream`
+/// (from 0, among the input's audio streams) is linked to `audioconvert ! audioresample !
+/// <tail>`, every other stream to a fakesink. An input with several audio streams gets a
+/// note saying which is transcribed; one without the chosen stream fails with an error
+/// saying how many there are.
 pub fn decoder(
     pipeline: &gst::Pipeline,
     uri: &str,
+    audio_stream: usize,
     tail: &gst::Element,
-) -> Result<Arc<Mutex<bool>>, String> {
+) -> Result<Decoding, String> {
     let source = gst::ElementFactory::make("uridecodebin")
         .property("uri", uri)
         .build()
@@ -67,8 +92,8 @@ pub fn decoder(
         .add_many([&source, &convert, &resample])
         .map_err(|e| e.to_string())?;
     gst::Element::link_many([&convert, &resample, tail]).map_err(|e| e.to_string())?;
-    let audio_found = Arc::new(Mutex::new(false));
-    let found = audio_found.clone();
+    let streams = Arc::new(Mutex::new(Streams::default()));
+    let found = streams.clone();
     let weak_pipeline = pipeline.downgrade();
     source.connect_pad_added(move |_, pad| {
         let Some(pipeline) = weak_pipeline.upgrade() else {
@@ -79,15 +104,19 @@ pub fn decoder(
             .or_else(|| Some(pad.query_caps(None)))
             .and_then(|caps| caps.structure(0).map(|s| s.name().starts_with("audio/")))
             .unwrap_or(false);
-        let mut found = found.lock().unwrap();
-        let sink = convert
-            .static_pad("sink")
-            .expect("audioconvert has a sink pad");
-        if is_audio && !*found && pad.link(&sink).is_ok() {
-            *found = true;
-            return;
+        let mut streams = found.lock().unwrap();
+        if is_audio {
+            let index = streams.audio;
+            streams.audio += 1;
+            let sink = convert
+                .static_pad("sink")
+                .expect("audioconvert has a sink pad");
+            if index == audio_stream && pad.link(&sink).is_ok() {
+                streams.linked = true;
+                return;
+            }
         }
-        // Video, subtitles, a second audio track: consumed so the demuxer keeps going.
+        // Video, subtitles, the other audio streams: consumed so the demuxer keeps going.
         if let Ok(discard) = gst::ElementFactory::make("fakesink")
             .property("sync", false)
             .property("async", false)
@@ -100,21 +129,61 @@ pub fn decoder(
             }
         }
     });
-    // A file without sound would otherwise never end: nothing reaches the recogniser, so
-    // no end of stream either.
-    let found = audio_found.clone();
+    // An input without the chosen stream would otherwise never end: nothing reaches the
+    // recogniser, so no end of stream either.
+    let found = streams.clone();
     source.connect_no_more_pads(move |source| {
-        if !*found.lock().unwrap() {
-            let message = gst::message::Error::builder(
-                gst::StreamError::WrongType,
-                "the input has no audio stream",
+        let mut streams = found.lock().unwrap();
+        if std::mem::replace(&mut streams.counted, true) {
+            return;
+        }
+        let count = streams.audio;
+        let problem = match count {
+            0 => Some("the input has no audio stream".to_string()),
+            _ if audio_stream >= count => Some(format!(
+                "--audio-stream {audio_stream}: the input has {}, numbered from 0",
+                audio_streams(count)
+            )),
+            _ if !streams.linked => Some(format!(
+                "audio stream {audio_stream} could not be linked to the recogniser"
+            )),
+            _ => None,
+        };
+        drop(streams);
+        let message = match problem {
+            Some(problem) => {
+                gst::message::Error::builder(gst::StreamError::WrongType, &problem)
+                    .src(source)
+                    .build()
+            }
+            // Only the chosen stream is transcribed: say so when there was a choice.
+            None if count > 1 => gst::message::Application::builder(
+                gst::Structure::builder(NOTE)
+                    .field(
+                        "text",
+                        format!(
+                            "the input has {}: transcribing stream {audio_stream} (--audio-stream picks another)",
+                            audio_streams(count)
+                        ),
+                    )
+                    .build(),
             )
             .src(source)
-            .build();
-            let _ = source.post_message(message);
-        }
+            .build(),
+            None => return,
+        };
+        let _ = source.post_message(message);
     });
-    Ok(audio_found)
+    Ok(Decoding {
+        uri: uri.to_string(),
+        decodebin: source,
+        streams,
+    })
+}
+
+/// "1 audio stream", "2 audio streams".
+fn audio_streams(count: usize) -> String {
+    format!("{count} audio stream{}", if count == 1 { "" } else { "s" })
 }
 
 fn missing(what: &str) -> String {
@@ -122,19 +191,28 @@ fn missing(what: &str) -> String {
 }
 
 /// Runs `pipeline` to its end: `on_message` sees every element message, `progress` is
-/// updated with the audio's position; an ERROR is returned as its text (with the decoding
-/// front end's "no audio" made plain).
+/// updated with the audio's position, notes about `input` go to standard error; an ERROR is
+/// returned as its text (see [`failure`]).
 pub fn run(
     pipeline: &gst::Pipeline,
-    audio_found: &Arc<Mutex<bool>>,
+    decoding: &Decoding,
+    input: &str,
     progress: &mut Progress,
     mut on_message: impl FnMut(&gst::StructureRef) -> Result<(), String>,
 ) -> Result<(), String> {
     let bus = pipeline.bus().expect("a pipeline has a bus");
     let outcome = (|| {
-        pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|_| first_error(&bus).unwrap_or_else(|| "could not start".to_string()))?;
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            return Err(bus
+                .timed_pop_filtered(
+                    gst::ClockTime::from_mseconds(10),
+                    &[gst::MessageType::Error],
+                )
+                .map_or_else(
+                    || "could not start".to_string(),
+                    |first| failure(&bus, decoding, &first),
+                ));
+        }
         loop {
             let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
                 progress.update(
@@ -149,7 +227,13 @@ pub fn run(
                         progress.suspend(|| on_message(s))?;
                     }
                 }
-                gst::MessageView::Error(e) => return Err(error_text(e)),
+                gst::MessageView::Application(m) => {
+                    if let Some(s) = m.structure().filter(|s| s.name() == NOTE) {
+                        let text = s.get::<String>("text").unwrap_or_default();
+                        progress.suspend(|| eprintln!("{NAME}: {input}: note: {text}"));
+                    }
+                }
+                gst::MessageView::Error(_) => return Err(failure(&bus, decoding, &message)),
                 gst::MessageView::Eos(_) => return Ok(()),
                 _ => {}
             }
@@ -157,23 +241,106 @@ pub fn run(
     })();
     let _ = pipeline.set_state(gst::State::Null);
     progress.finish();
-    match outcome {
-        Err(e) if !*audio_found.lock().unwrap() && !e.contains("no audio stream") => {
-            Err(format!("no audio stream found ({e})"))
+    outcome
+}
+
+/// What went wrong, from the first ERROR message and any already queued behind it. The
+/// source's own error (a refused connection, an unreadable file) wins: the decoders' errors
+/// and the front end's conclusions about streams follow from it. Otherwise, before the
+/// chosen audio stream was linked, the failure is a decoding one and says so.
+fn failure(bus: &gst::Bus, decoding: &Decoding, first: &gst::Message) -> String {
+    let reader = decoding
+        .decodebin
+        .property::<Option<gst::Element>>("source");
+    let from_reader = |message: &gst::Message| {
+        reader
+            .as_ref()
+            .is_some_and(|r| message.src() == Some(r.upcast_ref::<gst::Object>()))
+    };
+    let mut chosen = first.clone();
+    while !from_reader(&chosen) {
+        match bus.pop_filtered(&[gst::MessageType::Error]) {
+            Some(next) if from_reader(&next) => chosen = next,
+            Some(_) => {}
+            None => break,
         }
-        other => other,
+    }
+    let gst::MessageView::Error(e) = chosen.view() else {
+        return "an error without a message".to_string();
+    };
+    if from_reader(&chosen) {
+        return reader_failure(&decoding.uri, reader.as_ref(), e).unwrap_or_else(|| error_text(e));
+    }
+    let ours = chosen.src() == Some(decoding.decodebin.upcast_ref::<gst::Object>())
+        && e.error().matches(gst::StreamError::WrongType);
+    if ours || decoding.streams.lock().unwrap().linked {
+        error_text(e)
+    } else {
+        format!("no audio stream found ({})", error_text(e))
     }
 }
 
-fn first_error(bus: &gst::Bus) -> Option<String> {
-    let message = bus.timed_pop_filtered(
-        gst::ClockTime::from_mseconds(10),
-        &[gst::MessageType::Error],
-    )?;
-    match message.view() {
-        gst::MessageView::Error(e) => Some(error_text(e)),
-        _ => None,
+/// Why an HTTP source failed when it does not say: souphttpsrc over libsoup 3 (GStreamer
+/// 1.22) keeps the reason a connection failed to its debug log and posts only "Internal
+/// data stream error", so the client connects once to the same place (the source's proxy,
+/// if it has one) to learn it. `None` for other sources and errors, and when the place
+/// answers after all.
+fn reader_failure(
+    uri: &str,
+    reader: Option<&gst::Element>,
+    e: &gst::message::Error,
+) -> Option<String> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::Duration;
+    if !e.error().matches(gst::StreamError::Failed) {
+        return None;
     }
+    let proxy = reader
+        .filter(|r| r.has_property("proxy"))
+        .and_then(|r| r.property::<Option<String>>("proxy"))
+        .filter(|p| !p.is_empty());
+    let (host, port) = host_and_port(proxy.as_deref().unwrap_or(uri))?;
+    let addresses = match (host.as_str(), port).to_socket_addrs() {
+        Ok(addresses) => addresses.collect::<Vec<_>>(),
+        Err(e) => return Some(format!("cannot resolve {host}: {e}")),
+    };
+    let mut last = None;
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, Duration::from_secs(5)) {
+            Ok(_) => return None,
+            Err(e) => last = Some(e),
+        }
+    }
+    last.map(|e| format!("cannot connect to {host}:{port}: {e}"))
+}
+
+/// The host and port an `http://` or `https://` URI connects to (a proxy without a scheme
+/// is HTTP, as souphttpsrc takes it); `None` for other schemes.
+fn host_and_port(uri: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = uri.split_once("://").unwrap_or(("http", uri));
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.strip_prefix('[') {
+        // An IPv6 address: [::1]:8080.
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    let port = match port.filter(|p| !p.is_empty()) {
+        Some(port) => port.parse().ok()?,
+        None => default_port,
+    };
+    (!host.is_empty()).then(|| (host.to_string(), port))
 }
 
 fn error_text(e: &gst::message::Error) -> String {
@@ -209,4 +376,22 @@ pub fn final_words(s: &gst::StructureRef) -> Vec<TimedWord> {
             emitted: None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_uris_name_their_host_and_port() {
+        let of = |uri: &str| host_and_port(uri);
+        let at = |host: &str, port| Some((host.to_string(), port));
+        assert_eq!(of("http://127.0.0.1:9/x.wav"), at("127.0.0.1", 9));
+        assert_eq!(of("https://example.com/a?b#c"), at("example.com", 443));
+        assert_eq!(of("HTTP://user:pw@example.com"), at("example.com", 80));
+        assert_eq!(of("http://[::1]:8080/x"), at("::1", 8080));
+        assert_eq!(of("proxy.lan:3128"), at("proxy.lan", 3128));
+        assert_eq!(of("file:///tmp/a.wav"), None);
+        assert_eq!(of("http://host:port/"), None);
+    }
 }

@@ -739,3 +739,152 @@ fn silence_gives_no_words() {
         }
     }
 }
+
+/// A file with two audio streams (silence, then the sample's speech) is transcribed from the
+/// stream `--audio-stream` picks, with a note saying which and how many; a stream beyond
+/// them is an error for that input naming how many there are.
+#[test]
+fn audio_stream_picks_one_of_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = dir.path().join("two.mka");
+    let line = format!(
+        "matroskamux name=mux ! filesink location={} \
+         audiotestsrc wave=silence num-buffers=100 samplesperbuffer=1600 ! \
+         audio/x-raw,rate=16000,channels=1 ! flacenc ! mux.audio_0 \
+         filesrc location={SAMPLE} ! wavparse ! audioconvert ! flacenc ! mux.audio_1",
+        two.display()
+    );
+    let status = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(line.split_whitespace())
+        .status()
+        .expect("run gst-launch-1.0");
+    assert!(status.success(), "{line}");
+    let two = two.to_str().unwrap();
+    let run = |extra: &[&str], input: &str| {
+        Command::new(BIN)
+            .args(["--model", ENGLISH, "--format", "json"])
+            .args(extra)
+            .arg(input)
+            .output()
+            .unwrap()
+    };
+    let reference = json_words(&run(&[], SAMPLE).stdout);
+    assert!(reference[0].len() >= 20, "{reference:?}");
+
+    let first = run(&[], two);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(json_words(&first.stdout), [Vec::<String>::new()]);
+    let note = stderr(&first);
+    assert_eq!(note.matches("note:").count(), 1, "{note}");
+    assert!(
+        note.contains("2 audio streams") && note.contains("transcribing stream 0"),
+        "{note}"
+    );
+
+    for parity in [&[][..], &["--offline"][..]] {
+        let second = run(&[&["--audio-stream", "1"][..], parity].concat(), two);
+        assert!(second.status.success(), "{}", stderr(&second));
+        assert!(
+            stderr(&second).contains("transcribing stream 1"),
+            "{}",
+            stderr(&second)
+        );
+        let words = json_words(&second.stdout);
+        if parity.is_empty() {
+            // FLAC is lossless: the WAV's words.
+            assert_eq!(words, reference);
+        } else {
+            assert!(words[0].len() >= 20, "{words:?}");
+        }
+    }
+
+    let beyond = run(&["--audio-stream", "2"], two);
+    assert_eq!(beyond.status.code(), Some(1), "{}", stderr(&beyond));
+    let text = stderr(&beyond);
+    assert!(
+        text.contains(&format!(
+            "{two}: --audio-stream 2: the input has 2 audio streams"
+        )),
+        "{text}"
+    );
+    // One stream: no note, and stream 1 is beyond it.
+    let single = run(&[], SAMPLE);
+    assert!(!stderr(&single).contains("note:"), "{}", stderr(&single));
+    let missing = run(&["--audio-stream", "1"], SAMPLE);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("the input has 1 audio stream,"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+/// A URI whose server refuses the connection is reported as such, not as an input without
+/// audio (souphttpsrc over libsoup 3 gives no reason of its own).
+#[test]
+fn a_refused_connection_is_named() {
+    let installed = Command::new("gst-inspect-1.0")
+        .arg("souphttpsrc")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        eprintln!("skipped: souphttpsrc (gst-plugins-good's soup) is not installed");
+        return;
+    }
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let uri = format!("http://127.0.0.1:{port}/x.wav");
+    let output = transcribe(&["--model", MODEL, &uri]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("{uri}: cannot connect to 127.0.0.1:{port}"))
+            && text.to_lowercase().contains("refused"),
+        "{text}"
+    );
+    assert!(!text.contains("no audio stream"), "{text}");
+}
+
+/// Settings that are valid but work against recognition are warned about, once: windows too
+/// short to hold a word, and more threads than cores. Defaults give no warning.
+#[test]
+fn settings_that_cannot_work_well_are_warned_about() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores + 1).to_string();
+    let output = transcribe(&[
+        "--model",
+        MODEL,
+        "--chunk-ms",
+        "1",
+        "--left-context-ms",
+        "0",
+        "--right-context-ms",
+        "0",
+        "--threads",
+        &threads,
+        AUDIO,
+        AUDIO,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert_eq!(text.matches("warning:").count(), 2, "{text}");
+    assert!(text.contains("windows of 1 ms"), "{text}");
+    assert!(
+        text.contains(&format!("{threads} threads on {cores} cores")),
+        "{text}"
+    );
+    let plain = transcribe(&["--model", MODEL, AUDIO]);
+    assert!(!stderr(&plain).contains("warning"), "{}", stderr(&plain));
+    // One utterance has no windows to warn about.
+    let offline = transcribe(&["--model", MODEL, "--offline", "--chunk-ms", "1", AUDIO]);
+    assert!(
+        !stderr(&offline).contains("warning"),
+        "{}",
+        stderr(&offline)
+    );
+}

@@ -150,6 +150,54 @@ impl LatencyPlan {
     }
 }
 
+/// What a user set of the latency and the windows (the element's `latency`, `left-context-ms`,
+/// `chunk-ms`, `right-context-ms` and `word-gap-ms`, the client's options of the same names);
+/// `None` leaves a value to the plan. Both map their own options onto this, and
+/// [`RecognizerConfig::for_input`] makes the windows, word rules and edges of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowOverrides {
+    /// `None`: [`DEFAULT_LATENCY_MS`], and input that is not live gets the file windows.
+    pub latency_ms: Option<u32>,
+    /// Audio before each chunk given to the model.
+    pub left_context_ms: Option<u32>,
+    /// Audio recognised per window.
+    pub chunk_ms: Option<u32>,
+    /// Audio after each chunk given to the model.
+    pub right_context_ms: Option<u32>,
+    /// Silence that completes a word. Not a window: setting it keeps the file windows.
+    pub word_gap_ms: Option<u32>,
+}
+
+impl WindowOverrides {
+    /// Whether the windows are left to the engine: no latency and no window part set. Only
+    /// then does input that is not live get the file windows ([`RecognizerConfig::for_files`]).
+    pub fn windows_automatic(&self) -> bool {
+        self.latency_ms.is_none()
+            && self.left_context_ms.is_none()
+            && self.chunk_ms.is_none()
+            && self.right_context_ms.is_none()
+    }
+
+    /// Whether input that is `live` or not is recognised as live input: a set latency or
+    /// window asks for live windows, so a file is recognised as live input with them would be.
+    pub fn recognised_live(&self, live: bool) -> bool {
+        live || !self.windows_automatic()
+    }
+
+    /// The latency's plan for a model's `shares`, with the parts set here in place of the
+    /// plan's. The commit delay always follows the latency.
+    pub fn plan(&self, shares: &LatencyShares) -> LatencyPlan {
+        let plan = LatencyPlan::for_model(self.latency_ms.unwrap_or(DEFAULT_LATENCY_MS), shares);
+        LatencyPlan {
+            left_context_ms: self.left_context_ms.unwrap_or(plan.left_context_ms),
+            chunk_ms: self.chunk_ms.unwrap_or(plan.chunk_ms),
+            right_context_ms: self.right_context_ms.unwrap_or(plan.right_context_ms),
+            word_gap_ms: self.word_gap_ms.unwrap_or(plan.word_gap_ms),
+            commit_delay_ms: plan.commit_delay_ms,
+        }
+    }
+}
+
 const fn const_clamp(value: u32, min: u32, max: u32) -> u32 {
     if value < min {
         min
@@ -504,6 +552,45 @@ impl RecognizerConfig {
         }
     }
 
+    /// The defaults, with the windows, word rules and edges of `overrides` for input that is
+    /// `live` or not. Input recognised as live ([`WindowOverrides::recognised_live`]) gets
+    /// the plan's windows and [`StreamEdges::Silence`]; other input the file windows and
+    /// edges of [`for_files`](Self::for_files), with the plan's word gap and commit delay.
+    /// Callers set the rest (threads, frontend, decoder) from their own options, keeping
+    /// this config's `decoding.word_gap_ms` and `decoding.commit_delay_ms`.
+    pub fn for_input(overrides: &WindowOverrides, shares: &LatencyShares, live: bool) -> Self {
+        let plan = overrides.plan(shares);
+        let mut config = if overrides.recognised_live(live) {
+            Self::planned(plan)
+        } else {
+            Self::for_files()
+        };
+        config.decoding.word_gap_ms = plan.word_gap_ms;
+        config.decoding.commit_delay_ms = plan.commit_delay_ms;
+        config
+    }
+
+    /// What in these settings works against recognition without being an error, for
+    /// `cores` cores ([`available_cores`]): the element posts each as a warning, the client
+    /// prints it.
+    pub fn warnings(&self, cores: usize) -> Vec<ConfigWarning> {
+        let mut warnings = Vec::new();
+        let window_ms = self
+            .left_context_ms
+            .saturating_add(self.chunk_ms)
+            .saturating_add(self.right_context_ms);
+        if window_ms < MIN_WINDOW_MS {
+            warnings.push(ConfigWarning::WindowTooShort { window_ms });
+        }
+        if self.threads > cores.max(1) {
+            warnings.push(ConfigWarning::ThreadsBeyondCores {
+                threads: self.threads,
+                cores: cores.max(1),
+            });
+        }
+        warnings
+    }
+
     /// Checks every value against its documented range.
     pub fn validate(&self) -> Result<()> {
         if self.threads > MAX_THREADS {
@@ -553,6 +640,50 @@ impl RecognizerConfig {
         }
         frontend
     }
+}
+
+/// The shortest window (left context, chunk and right context together) worth warning
+/// about: a spoken word lasts a few hundred milliseconds and the model needs audio around it,
+/// so a window under half a second holds too little to recognise one (the reason
+/// [`MIN_LATENCY_MS`] is what it is, whose plan gives 1.2 s windows).
+pub const MIN_WINDOW_MS: u32 = 500;
+
+/// Settings that are valid but work against recognition (see [`RecognizerConfig::warnings`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigWarning {
+    /// The window given to the model is shorter than [`MIN_WINDOW_MS`].
+    WindowTooShort {
+        /// Left context, chunk and right context together.
+        window_ms: u32,
+    },
+    /// More ONNX Runtime threads than the machine has cores.
+    ThreadsBeyondCores {
+        /// The threads asked for.
+        threads: usize,
+        /// The cores available to the process.
+        cores: usize,
+    },
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::WindowTooShort { window_ms } => write!(
+                f,
+                "the model is given windows of {window_ms} ms (left context + chunk + right context), under {MIN_WINDOW_MS} ms: too little audio to recognise a word in; give a longer chunk or context, or only a latency"
+            ),
+            Self::ThreadsBeyondCores { threads, cores } => write!(
+                f,
+                "{threads} threads on {cores} cores: the threads beyond the cores only wait for each other and slow recognition down (0: one per core)"
+            ),
+        }
+    }
+}
+
+/// The cores this process may run on (1 when the system does not say), what
+/// [`RecognizerConfig::warnings`] compares threads with.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn ms_to_frames(description: &ModelDescription, ms: u32) -> u32 {
@@ -677,6 +808,148 @@ mod tests {
             LatencyPlan::for_model(4000, &LatencyShares::DEFAULT),
             LatencyPlan::for_latency(4000)
         );
+    }
+
+    #[test]
+    fn overrides_replace_single_parts_of_the_plan() {
+        let shares = LatencyShares {
+            left_context_ms: Some(2500),
+            chunk_percent: 15,
+            right_context_percent: 25,
+        };
+        assert_eq!(
+            WindowOverrides::default().plan(&shares),
+            LatencyPlan::for_model(DEFAULT_LATENCY_MS, &shares)
+        );
+        let overrides = WindowOverrides {
+            latency_ms: Some(2000),
+            chunk_ms: Some(320),
+            word_gap_ms: Some(0),
+            ..WindowOverrides::default()
+        };
+        let planned = LatencyPlan::for_model(2000, &shares);
+        assert_eq!(
+            overrides.plan(&shares),
+            LatencyPlan {
+                chunk_ms: 320,
+                word_gap_ms: 0,
+                ..planned
+            }
+        );
+        // A word gap is not a window: the windows stay automatic.
+        let gap = WindowOverrides {
+            word_gap_ms: Some(100),
+            ..WindowOverrides::default()
+        };
+        assert!(gap.windows_automatic());
+        assert!(!overrides.windows_automatic());
+        for one in [
+            WindowOverrides {
+                latency_ms: Some(DEFAULT_LATENCY_MS),
+                ..WindowOverrides::default()
+            },
+            WindowOverrides {
+                left_context_ms: Some(0),
+                ..WindowOverrides::default()
+            },
+            WindowOverrides {
+                right_context_ms: Some(0),
+                ..WindowOverrides::default()
+            },
+        ] {
+            assert!(!one.windows_automatic(), "{one:?}");
+            assert!(one.recognised_live(false), "{one:?}");
+        }
+        assert!(!gap.recognised_live(false) && gap.recognised_live(true));
+    }
+
+    #[test]
+    fn files_get_the_file_windows_unless_a_latency_or_window_is_set() {
+        let shares = LatencyShares::DEFAULT;
+        let automatic = WindowOverrides::default();
+        assert_eq!(
+            RecognizerConfig::for_input(&automatic, &shares, true),
+            RecognizerConfig::default()
+        );
+        assert_eq!(
+            RecognizerConfig::for_input(&automatic, &shares, false),
+            RecognizerConfig::for_files()
+        );
+        // The word gap applies to files too, without taking their windows away.
+        let gap = WindowOverrides {
+            word_gap_ms: Some(0),
+            ..automatic
+        };
+        let file = RecognizerConfig::for_input(&gap, &shares, false);
+        assert_eq!(
+            (file.chunk_ms, file.edges, file.decoding.word_gap_ms),
+            (FILE_CHUNK_MS, StreamEdges::Trimmed, 0)
+        );
+        // A latency or window: a file is recognised as live input would be.
+        let latency = WindowOverrides {
+            latency_ms: Some(2000),
+            ..automatic
+        };
+        let planned = RecognizerConfig::planned(LatencyPlan::for_latency(2000));
+        for live in [false, true] {
+            let config = RecognizerConfig::for_input(&latency, &shares, live);
+            assert_eq!(config, planned, "live {live}");
+            assert_eq!(config.edges, StreamEdges::Silence);
+        }
+        let chunk = WindowOverrides {
+            chunk_ms: Some(640),
+            ..automatic
+        };
+        let config = RecognizerConfig::for_input(&chunk, &shares, false);
+        assert_eq!(
+            (config.left_context_ms, config.chunk_ms, config.edges),
+            (DEFAULT_LEFT_CONTEXT_MS, 640, StreamEdges::Silence)
+        );
+    }
+
+    #[test]
+    fn warnings_name_windows_too_short_and_threads_beyond_the_cores() {
+        assert_eq!(RecognizerConfig::default().warnings(4), []);
+        assert_eq!(RecognizerConfig::for_files().warnings(1), []);
+        // Every plan the latency range allows is long enough.
+        for latency in [MIN_LATENCY_MS, DEFAULT_LATENCY_MS, MAX_LATENCY_MS] {
+            let config = RecognizerConfig::planned(LatencyPlan::for_latency(latency));
+            assert_eq!(config.warnings(4), [], "{latency}");
+        }
+        let tiny = RecognizerConfig {
+            left_context_ms: 0,
+            chunk_ms: 1,
+            right_context_ms: 0,
+            threads: 64,
+            ..RecognizerConfig::default()
+        };
+        let warnings = tiny.warnings(4);
+        assert_eq!(
+            warnings,
+            [
+                ConfigWarning::WindowTooShort { window_ms: 1 },
+                ConfigWarning::ThreadsBeyondCores {
+                    threads: 64,
+                    cores: 4
+                }
+            ]
+        );
+        assert!(warnings[0].to_string().contains("1 ms"), "{}", warnings[0]);
+        assert!(warnings[1].to_string().contains("64 threads on 4 cores"));
+        // As many threads as cores, or ONNX Runtime's choice (0), are fine.
+        for threads in [0, 4] {
+            let config = RecognizerConfig {
+                threads,
+                ..RecognizerConfig::default()
+            };
+            assert_eq!(config.warnings(4), [], "{threads}");
+        }
+        let huge = RecognizerConfig {
+            left_context_ms: u32::MAX,
+            ..RecognizerConfig::default()
+        };
+        assert_eq!(huge.warnings(4), []);
+        assert!(available_cores() >= 1);
     }
 
     #[test]
