@@ -210,3 +210,39 @@ fn times_near_the_end_of_time_saturate() {
         assert!(pts.checked_add(duration).is_some(), "{pts} + {duration}");
     }
 }
+
+/// Settings that cannot work well but are not errors are a WARNING when the element starts:
+/// windows too short to hold a word, more threads than cores.
+#[test]
+fn settings_that_cannot_work_well_are_warned_about_at_start() {
+    let warnings = |properties: &[(&str, u32)]| -> Vec<String> {
+        let element = element();
+        for (name, value) in properties {
+            element.set_property(name, *value);
+        }
+        let bus = gst::Bus::new();
+        element.set_bus(Some(&bus));
+        let mut h = harness_around(&element);
+        h.play();
+        let mut texts = Vec::new();
+        while let Some(message) = bus.pop_filtered(&[gst::MessageType::Warning]) {
+            if let gst::MessageView::Warning(w) = message.view() {
+                texts.push(w.error().to_string());
+            }
+        }
+        texts
+    };
+    assert!(warnings(&[]).is_empty(), "{:?}", warnings(&[]));
+    let short = warnings(&[
+        ("chunk-ms", 1),
+        ("left-context-ms", 0),
+        ("right-context-ms", 0),
+    ]);
+    assert_eq!(short.len(), 1, "{short:?}");
+    let cores = quartznet_engine::config::available_cores() as u32;
+    let threads = warnings(&[("threads", (cores * 4).min(256))]);
+    assert!(
+        threads.len() == 1 && threads[0].contains("thread"),
+        "{threads:?}"
+    );
+}

@@ -438,7 +438,7 @@ impl QuartzNetStt {
                 return Ok(());
             }
             // A latency or window set by the user: recognised as live input would be.
-            let live = upstream_live || !settings.windows_automatic();
+            let live = settings.overrides().recognised_live(upstream_live);
             let pending = std::mem::take(&mut state.replan) || state.live != live;
             if !pending {
                 return Ok(());

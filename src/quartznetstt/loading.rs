@@ -178,6 +178,17 @@ impl QuartzNetStt {
                 self.load(key, settings)?
             }
         };
+        // Settings that work against recognition without being errors: said once, at start.
+        for advice in settings
+            .recognizer_config(true)
+            .warnings(config::available_cores())
+        {
+            self.notices.message(warning(
+                &*self.obj(),
+                gst::LibraryError::Settings,
+                &advice.to_string(),
+            ));
+        }
         // Until the first buffer shows otherwise, input is taken to be live (see `replan`).
         self.build(loaded, settings, true)
     }

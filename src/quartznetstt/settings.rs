@@ -7,10 +7,11 @@ use std::sync::LazyLock;
 
 use gst::glib;
 use gst::prelude::*;
-use quartznet_engine::config::{self, DecoderSettings, LatencyPlan, RecognizerConfig};
+use quartznet_engine::config::{
+    self, DecoderSettings, LatencyPlan, RecognizerConfig, WindowOverrides,
+};
 use quartznet_engine::decode::ConfidenceConfig;
 use quartznet_engine::model::LatencyShares;
-use quartznet_engine::streaming::StreamEdges;
 
 use super::timeline::Style;
 use super::{
@@ -116,58 +117,32 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The latency and window properties that were set, for the engine's plan.
+    pub(super) fn overrides(&self) -> WindowOverrides {
+        WindowOverrides {
+            latency_ms: self.latency_set.then_some(self.latency_ms),
+            left_context_ms: self.left_context_ms,
+            chunk_ms: self.chunk_ms,
+            right_context_ms: self.right_context_ms,
+            word_gap_ms: self.word_gap_ms,
+        }
+    }
+
     /// The windows and word rules of the latency, where the expert properties do not
-    /// override them.
+    /// override them (what the window properties read back).
     pub(super) fn plan(&self) -> LatencyPlan {
-        let plan = LatencyPlan::for_model(self.latency_ms, &self.shares);
-        LatencyPlan {
-            left_context_ms: self.left_context_ms.unwrap_or(plan.left_context_ms),
-            chunk_ms: self.chunk_ms.unwrap_or(plan.chunk_ms),
-            right_context_ms: self.right_context_ms.unwrap_or(plan.right_context_ms),
-            word_gap_ms: self.word_gap_ms.unwrap_or(plan.word_gap_ms),
-            commit_delay_ms: plan.commit_delay_ms,
-        }
+        self.overrides().plan(&self.shares)
     }
 
-    /// Whether the windows are left to the element (no latency or window property set).
-    pub(super) fn windows_automatic(&self) -> bool {
-        !self.latency_set
-            && self.left_context_ms.is_none()
-            && self.chunk_ms.is_none()
-            && self.right_context_ms.is_none()
-    }
-
-    /// The windows and word rules for input that is `live` or not (see `recognizer_config`).
-    pub(super) fn plan_for(&self, live: bool) -> LatencyPlan {
-        let mut plan = self.plan();
-        if !live {
-            let files = RecognizerConfig::for_files();
-            plan.left_context_ms = files.left_context_ms;
-            plan.chunk_ms = files.chunk_ms;
-            plan.right_context_ms = files.right_context_ms;
-        }
-        plan
-    }
-
-    /// The engine's view of these settings, for input that is `live` or not. Input that is
-    /// not live gets the engine's file windows, trimmed at the stream's edges
-    /// ([`RecognizerConfig::for_files`]); the caller passes `live` for it too when a latency
-    /// or window property was set, so a file is recognised as live input with those windows
-    /// would be.
+    /// The engine's view of these settings, for input recognised as live or not: input that
+    /// is not live gets the engine's file windows, trimmed at the stream's edges, unless a
+    /// latency or window property was set ([`RecognizerConfig::for_input`]).
     pub(super) fn recognizer_config(&self, live: bool) -> RecognizerConfig {
-        let plan = self.plan_for(live);
+        let windows = RecognizerConfig::for_input(&self.overrides(), &self.shares, live);
         RecognizerConfig {
             threads: self.threads as usize,
-            left_context_ms: plan.left_context_ms,
-            chunk_ms: plan.chunk_ms,
-            right_context_ms: plan.right_context_ms,
             normalization: self.normalize.into(),
             padding: self.padding.into(),
-            edges: if live {
-                StreamEdges::Silence
-            } else {
-                StreamEdges::Trimmed
-            },
             decoding: DecoderSettings {
                 decoder: self.decoder.into(),
                 lm_path: non_empty(&self.lm_path).map(PathBuf::from),
@@ -176,13 +151,13 @@ impl Settings {
                 lm_weight: self.lm_weight,
                 word_bonus: self.word_bonus,
                 unk_penalty: self.unk_penalty,
-                word_gap_ms: plan.word_gap_ms,
-                commit_delay_ms: plan.commit_delay_ms,
                 confidence: ConfidenceConfig {
                     measure: self.confidence_method.measure(self.confidence_alpha),
                     aggregation: self.confidence_aggregation.into(),
                 },
+                ..windows.decoding
             },
+            ..windows
         }
     }
 
