@@ -109,15 +109,6 @@ impl InputStream {
         }
     }
 
-    /// Whether an input value is digital silence: a sample within [`WAVEFORM_SILENCE`], or a
-    /// raw log-mel value at most `log_mel_floor` (zero power in that band).
-    pub fn is_silent(&self, value: f32, log_mel_floor: f32) -> bool {
-        match self {
-            Self::LogMel(_) => value <= log_mel_floor,
-            Self::Waveform { .. } => value.abs() <= WAVEFORM_SILENCE,
-        }
-    }
-
     /// What the window holds before the stream starts: silence in this input's terms
     /// (`log_mel_silence` for log-mel features, 0.0 for samples).
     pub fn silence(&self, log_mel_silence: f32) -> f32 {

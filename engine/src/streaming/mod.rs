@@ -27,6 +27,7 @@
 use std::collections::VecDeque;
 
 mod offline;
+mod silence;
 mod window;
 
 pub use offline::{OfflineResult, recognize_offline};
@@ -39,6 +40,7 @@ use crate::frontend::{
     Features, FrontendConfig, InputStream, Normalization, normalize_per_feature,
 };
 use crate::model::{AcousticModel, ModelDescription, ModelInput, OnnxModel};
+use silence::SilenceTrack;
 
 /// What the buffer holds before the stream starts: silence, NeMo's `ZERO_LEVEL_SPEC_DB_VAL`
 /// (about ln 2^-24, the log-mel of a zero signal), the value `FrameBatchASR` means to use.
@@ -77,9 +79,6 @@ pub enum StreamEdges {
 /// makes blank (200 ms at 20 ms frames): far more than a CTC label's spike ever sits from the
 /// sound it labels.
 pub const SILENCE_GATE_FRAMES: u32 = 10;
-/// How far above the log floor a raw log-mel value may be and still be digital silence
-/// (the window fill before a stream is written with 3 decimals of it).
-const SILENCE_TOLERANCE: f32 = 1e-3;
 /// The log-probability of every label but the blank in a gated frame (finite, so sums stay
 /// defined; far below anything a decoder tries).
 const GATED_LOGPROB: f32 = -1.0e4;
@@ -128,10 +127,11 @@ pub struct StreamingRecognizer<M: AcousticModel> {
     right_frames: usize,
     /// How buffers meet the stream's start and end.
     edges: StreamEdges,
-    /// The raw log-mel value of zero power (`ln log_guard`): digital silence.
-    log_floor: f32,
-    /// The stream has ended (its last buffers are being run): nothing comes after the audio.
-    ended: bool,
+    /// Which output frames of the stream are digital silence, from its samples.
+    silence: SilenceTrack,
+    /// Output frames on each side of a kept frame whose samples its input reads (the FFT's
+    /// half window, rounded up; 0 for a waveform model).
+    silence_reach: i64,
     /// Raw feature frames, frame after frame, from feature frame `history_start` on
     /// (negative: the fill before the stream).
     history: VecDeque<f32>,
@@ -205,7 +205,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             )));
         }
         let decoder = CtcDecoder::new(description.labels.clone(), decoder.into())?;
-        let frontend_log_guard = frontend.log_guard;
+        let silence_reach = frontend.n_fft.div_ceil(2).div_ceil(frame_samples) as i64;
         // A waveform model normalises its own input.
         let normalization = match description.input {
             ModelInput::LogMel => frontend.normalization.clone(),
@@ -223,8 +223,11 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             chunk_frames: geometry.chunk / frame_samples,
             right_frames: geometry.right / frame_samples,
             edges: StreamEdges::default(),
-            log_floor: frontend_log_guard.ln(),
-            ended: false,
+            silence: SilenceTrack::new(frame_samples),
+            silence_reach: match description.input {
+                ModelInput::LogMel => silence_reach,
+                ModelInput::Waveform => 0,
+            },
             history: VecDeque::new(),
             history_start: 0,
             available: 0,
@@ -307,7 +310,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         self.available = 0;
         self.pushed = 0;
         self.next_chunk = 0;
-        self.ended = false;
+        self.silence.reset();
         // Decoder frame f is stream output frame f - lead (see `lead`).
         self.decoder.reset(0);
     }
@@ -337,7 +340,6 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         let audio_frames =
             (self.features.frame_count(self.pushed) as u64).div_ceil(self.subsampling as u64);
         let mut results = Vec::new();
-        self.ended = true;
         if self.edges == StreamEdges::Trimmed {
             self.add_features(&[], true);
             while self.kept_range(self.next_chunk).0 < audio_frames {
@@ -401,8 +403,10 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     fn add_features(&mut self, samples: &[f32], end: bool) {
         self.new_frames.clear();
         let mut frames = self.features.push(samples, &mut self.new_frames);
+        self.silence.push(samples);
         if end {
             frames += self.features.finish(&mut self.new_frames);
+            self.silence.finish();
         }
         self.history.extend(self.new_frames.iter().copied());
         self.available += frames as i64;
@@ -522,6 +526,10 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         self.next_chunk += 1;
         let lead = self.lead();
         self.discard_features_before(self.buffer_span().0);
+        let needed = self.buffer_span().0.div_euclid(self.subsampling as i64)
+            - SILENCE_GATE_FRAMES as i64
+            - self.silence_reach;
+        self.silence.discard_before(needed);
         Ok(ChunkResult {
             first_frame: from,
             frames: to - from,
@@ -537,10 +545,12 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         })
     }
 
-    /// Makes every kept output frame in digital silence a certain blank: a frame whose input
-    /// and [`SILENCE_GATE_FRAMES`] output frames on each side of it are silent (a waveform
-    /// model: samples within [`crate::frontend::WAVEFORM_SILENCE`], dither and -90 dB noise;
-    /// a log-mel model: features at the log floor in every band, exact zeros). Such input holds no sound,
+    /// Makes every kept output frame in digital silence a certain blank: a frame whose
+    /// samples, the samples its input reads and those of [`SILENCE_GATE_FRAMES`] output frames
+    /// on each side of it all lie within [`crate::frontend::WAVEFORM_SILENCE`] (digital zeros,
+    /// dither, -90 dB noise). Decided on the samples, so every model family is gated at the
+    /// same level: a log-mel model's features of faint noise are far above the log floor, and
+    /// a buffer's statistics blow them up to speech's loudness. Such input holds no sound,
     /// but a model can still give a label some probability there, and the beam search adds
     /// up enough alignments of a short word over a long silence to write it ("it it it" over
     /// seconds of zeros). The margin keeps every frame near sound as the model made it, so
@@ -548,31 +558,11 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     /// from `keep_from` on.
     fn gate_digital_silence(&self, start: i64, keep_from: usize, kept: &mut [f32]) {
         let vocab = self.model.vocab_size();
-        let s = self.subsampling as i64;
-        let n_mels = self.features.n_mels();
-        let held = (self.history.len() / n_mels) as i64;
-        // Input frames before what is held count as sound (unknown); past the end of a
-        // finished stream there is none.
-        let silent_input = |frame: i64| -> bool {
-            let i = frame - self.history_start;
-            if i < 0 {
-                return false;
-            }
-            if i >= held {
-                return self.ended && frame >= self.available;
-            }
-            let at = i as usize * n_mels;
-            let floor = self.log_floor + SILENCE_TOLERANCE;
-            self.history
-                .range(at..at + n_mels)
-                .all(|&v| self.features.is_silent(v, floor))
-        };
-        let margin = SILENCE_GATE_FRAMES as i64;
+        let first = start.div_euclid(self.subsampling as i64) + keep_from as i64;
+        let margin = SILENCE_GATE_FRAMES as i64 + self.silence_reach;
         for (k, row) in kept.chunks_exact_mut(vocab).enumerate() {
-            let frame = (keep_from + k) as i64;
-            let from = start + (frame - margin) * s;
-            let to = start + (frame + margin + 1) * s;
-            if (from..to).all(silent_input) {
+            let frame = first + k as i64;
+            if self.silence.all_silent(frame - margin..frame + margin + 1) {
                 row.fill(GATED_LOGPROB);
                 row[vocab - 1] = 0.0;
             }
@@ -722,6 +712,24 @@ mod tests {
                 } else {
                     let amp = [0.001f32, 0.01, 0.1, 0.5][(burst / 2) % 4];
                     amp * (n as f32 * 0.3).sin()
+                }
+            })
+            .collect()
+    }
+
+    /// [`bursts`] with a faint tone (just above the silence gate's level) in the pauses: no
+    /// digital silence anywhere, so the gate (which offline recognition does not have) leaves
+    /// every frame as the model made it.
+    fn sounding_bursts(len: usize) -> Vec<f32> {
+        let faint = 20.0 / 32768.0;
+        bursts(len)
+            .into_iter()
+            .enumerate()
+            .map(|(n, x)| {
+                if x == 0.0 {
+                    faint * (n as f32 * 0.3).sin()
+                } else {
+                    x
                 }
             })
             .collect()
@@ -908,7 +916,7 @@ mod tests {
         // recognition gives it.
         let frontend = FrontendConfig::default();
         for len in [1000usize, 16_000, 31_999] {
-            let samples = bursts(len);
+            let samples = sounding_bursts(len);
             let mut model = LoudnessModel { vocab: 29 };
             let offline = recognize_offline(
                 &mut model,
@@ -933,7 +941,7 @@ mod tests {
 
     #[test]
     fn trimmed_chunks_equal_offline_with_enough_context() {
-        let samples = bursts(50_000);
+        let samples = sounding_bursts(50_000);
         let frontend = raw_frontend(PaddingMode::Reflect);
         let mut model = LoudnessModel { vocab: 29 };
         let offline = recognize_offline(
@@ -980,6 +988,93 @@ mod tests {
                 frames <= (g.window() + piece.len()) / 160,
                 "{edges:?}: {frames}"
             );
+        }
+    }
+
+    /// Noise of 1 or 2 steps of 16-bit audio (about -90 dBFS), from a fixed seed.
+    fn faint_noise(len: usize) -> Vec<f32> {
+        let mut state = 0x2545_f491_u32;
+        (0..len)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let step = [-2.0f32, -1.0, 1.0, 2.0][(state >> 30) as usize];
+                step / 32768.0
+            })
+            .collect()
+    }
+
+    /// Streams `samples` through the stand-in model with per-buffer statistics (as a log-mel
+    /// model runs) and `edges`.
+    fn stream_normalized(samples: &[f32], edges: StreamEdges) -> Vec<ChunkResult> {
+        let g = WindowConfig {
+            left: 3200,
+            chunk: 6400,
+            right: 3200,
+        };
+        let mut r = StreamingRecognizer::new(
+            LoudnessModel { vocab: 29 },
+            &description(),
+            FrontendConfig::default(),
+            g,
+            DecoderConfig::default(),
+        )
+        .unwrap();
+        r.set_edges(edges);
+        let mut results = Vec::new();
+        for part in samples.chunks(1600) {
+            r.push(part);
+            while let Some(x) = r.next_result().unwrap() {
+                results.push(x);
+            }
+        }
+        results.extend(r.finish().unwrap());
+        results
+    }
+
+    #[test]
+    fn faint_noise_is_silence_for_a_log_mel_model() {
+        // Its features are far above the log floor, and each buffer's statistics make them
+        // as loud as speech: the stand-in model hears letters in every frame.
+        let noise = faint_noise(48_000);
+        for edges in [StreamEdges::Silence, StreamEdges::Trimmed] {
+            let results = stream_normalized(&noise, edges);
+            for r in &results {
+                assert!(r.words.is_empty(), "{edges:?}: {:?}", r.words);
+                for row in r.logprobs.chunks_exact(29) {
+                    assert_eq!(row[28], 0.0, "{edges:?}: a frame not gated");
+                    assert!(row[..28].iter().all(|&v| v == GATED_LOGPROB));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_gate_spares_sound_and_its_margin() {
+        // One second of faint noise, 200 ms of a tone at -66 dBFS plus one step, one second
+        // of noise: the frames within the margin of the tone are the model's own.
+        let mut samples = faint_noise(16_000);
+        samples.extend((0..3200).map(|n| 17.0 / 32768.0 * if n % 2 == 0 { 1.0 } else { -1.0 }));
+        samples.extend(faint_noise(16_000));
+        // Output frames 50..60 hold the tone; a frame's FFT reads one frame further each way.
+        let margin = SILENCE_GATE_FRAMES as i64 + 1;
+        let expected: Vec<i64> = (50 - margin..60 + margin).collect();
+        for edges in [StreamEdges::Silence, StreamEdges::Trimmed] {
+            // The first buffer's first right context of kept frames lies before the stream.
+            let first: i64 = if edges == StreamEdges::Trimmed {
+                0
+            } else {
+                -10
+            };
+            let rows = stream_normalized(&samples, edges)
+                .into_iter()
+                .flat_map(|r| r.logprobs)
+                .collect::<Vec<_>>();
+            let ungated: Vec<i64> = (first..)
+                .zip(rows.chunks_exact(29))
+                .filter(|(_, row)| row[..28].iter().any(|&v| v != GATED_LOGPROB))
+                .map(|(frame, _)| frame)
+                .collect();
+            assert_eq!(ungated, expected, "{edges:?}");
         }
     }
 
