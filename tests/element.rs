@@ -3,11 +3,13 @@
 //! discontinuities, odd buffer sizes, bus messages, latency and bad models.
 
 mod common;
+mod plugin;
 
 use common::*;
 use gst::glib;
 use gst::prelude::*;
 use gst_check::Harness;
+use plugin::init;
 use quartznet_engine::config::{self, DecoderKind, DecoderSettings, RecognizerConfig};
 use quartznet_engine::decode::{Word, transcript};
 use quartznet_engine::model::{LoadOptions, OnnxModel};
@@ -33,15 +35,6 @@ fn test_config(decoder: Option<DecoderKind>) -> RecognizerConfig {
         },
         ..RecognizerConfig::default()
     }
-}
-
-fn init() {
-    use std::sync::Once;
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstquartznetstt::plugin_register_static().expect("plugin registers");
-    });
 }
 
 /// The hand-made stand-in recogniser (tools/make_test_models.py): blank on silence, letters

@@ -3,6 +3,7 @@
 //! application may answer from a synchronous bus handler, and timestamps at the end of time.
 
 mod common;
+mod plugin;
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -10,17 +11,9 @@ use std::time::Duration;
 use common::*;
 use gst::prelude::*;
 use gst_check::Harness;
+use plugin::init;
 
 const RATE: u32 = 16_000;
-
-fn init() {
-    use std::sync::Once;
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstquartznetstt::plugin_register_static().expect("plugin registers");
-    });
-}
 
 /// The hand-made stand-in recogniser (tools/make_test_models.py): quick to load and run.
 fn energy_model() -> std::path::PathBuf {

@@ -4,23 +4,16 @@
 //! and no words on the bus, with every bundled model family the element runs.
 
 mod common;
+mod plugin;
 
 use common::*;
 use gst::prelude::*;
 use gst_check::Harness;
+use plugin::init;
 
 const RATE: u32 = 16_000;
 /// Three seconds: several chunks of the live windows of both models, and their drain.
 const SECONDS: usize = 3;
-
-fn init() {
-    use std::sync::Once;
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstquartznetstt::plugin_register_static().expect("plugin registers");
-    });
-}
 
 /// Noise of one or two steps of 16-bit audio either way, from a fixed seed.
 fn faint_noise(len: usize) -> Vec<i16> {
