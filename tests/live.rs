@@ -9,6 +9,7 @@
 //! ring full is lost (an overrun) and counted.
 
 mod common;
+mod plugin;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use gst::prelude::*;
+use plugin::init;
 
 const RATE: u64 = 16_000;
 const PERIOD_SAMPLES: usize = 320;
@@ -27,15 +29,6 @@ const RING_BYTES: u64 = 200 * RATE / 1000 * 2;
 /// the element lets recognition go on while `textoverlay` holds text back until the video
 /// reaches it.
 const DOCUMENTED: &str = "appsrc name=capture ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=10000000000 ! audioconvert ! audioresample ! quartznetstt name=stt threads=1 ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! txt.text_sink videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=10/1 ! textoverlay name=txt ! fakesink sync=true";
-
-fn init() {
-    use std::sync::Once;
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstquartznetstt::plugin_register_static().expect("plugin registers");
-    });
-}
 
 /// A simulated capture device feeding the appsrc named `capture`.
 struct Capture {
