@@ -234,15 +234,16 @@ fn live_captions_lose_no_capture_audio() {
     assert!(run.warnings.is_empty(), "{:?}", run.warnings);
 }
 
-/// A recogniser much slower than real time (one 100 ms chunk per 20 s window: several
-/// times real time on any CPU) behind the documented queue: the element drops what it
-/// cannot recognise on time, says how much, and the input never falls more than the
-/// latency behind; capture still loses nothing.
+/// A recogniser much slower than real time (one 20 ms chunk per window of up to 20 s: the
+/// windows grow from the lead-in of silence as the stream arrives, and after the first
+/// seconds they take several times real time on any CPU) behind the documented queue: the
+/// element drops what it cannot recognise on time, says how much, and the input never falls
+/// more than the latency behind; capture still loses nothing.
 #[test]
 fn slow_recognition_drops_late_audio_and_stays_within_the_latency() {
     let slow = DOCUMENTED.replace(
         "quartznetstt name=stt threads=1",
-        "quartznetstt name=stt threads=1 left-context-ms=20000 chunk-ms=100 right-context-ms=0",
+        "quartznetstt name=stt threads=1 left-context-ms=20000 chunk-ms=20 right-context-ms=0",
     );
     let run = run_live(&slow, 15);
     eprintln!("{run:?}");

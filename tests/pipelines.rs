@@ -220,9 +220,10 @@ fn run_pipeline(script: &str, audio: &Path, out: &Path) -> Run {
 }
 
 /// `quartznet-transcribe`'s text for `audio` with `mode`, words separated by single spaces.
-/// With `--offline` the client runs the engine itself, without the element, on one window of
-/// the whole clip: what a file pipeline gives for a clip of up to a minute (the file
-/// windows' first chunk holds it all), so the element is checked against the engine.
+/// Without a mode the client runs the element on the file, in its file windows, as a file
+/// pipeline does; with `--offline` it runs the engine itself, without the element, on one
+/// window of the whole clip: what a file pipeline gives for a clip of up to a minute (the
+/// file windows' first chunk holds it all) but for the lead-in of silence before it.
 fn cli_transcript(audio: &Path, mode: &[&str]) -> String {
     let output = Command::new(transcribe_binary())
         .arg("--model")
@@ -378,8 +379,9 @@ fn transcribe_wav_prints_the_cli_transcript() {
 
 /// A file pipeline (not live) is recognised in the file windows, which for a clip shorter
 /// than a chunk (and without 420 ms of digital silence, which the element blanks) is offline
-/// recognition exactly; with a latency set it is recognised as a
-/// live source with that latency would be.
+/// recognition with a lead-in of silence before the clip (`STREAM_LEAD_IN_MS`): the same
+/// normalised features, so the same text once the model no longer sees the lead-in; with a
+/// latency set it is recognised as a live source with that latency would be.
 #[test]
 fn files_get_the_file_windows_unless_windows_are_set() {
     let audio = root().join(AUDIO);
@@ -414,7 +416,23 @@ fn files_get_the_file_windows_unless_windows_are_set() {
     // windows (the default latency).
     let live = cli_transcript(&audio, &["--dump-logprobs", "/dev/null"]);
     assert_ne!(offline, live, "the clip cannot tell the two schemes apart");
-    assert_eq!(launch(&[]), offline, "a file is not recognised offline");
+    // The fixture model is random and writes letters everywhere: the lead-in changes the
+    // first ones (the model's receptive field reaches into it), not the rest. Live windows,
+    // normalised per window, differ throughout.
+    let shared_tail = |a: &str, b: &str| {
+        a.chars()
+            .rev()
+            .zip(b.chars().rev())
+            .take_while(|(x, y)| x == y)
+            .count()
+    };
+    let file = launch(&[]);
+    let most = offline.chars().count() * 9 / 10;
+    assert!(
+        shared_tail(&file, &offline) >= most,
+        "a file is not recognised offline (but for its start):\n{file}\n{offline}"
+    );
+    assert!(shared_tail(&live, &offline) < most, "{live}\n{offline}");
     assert_eq!(
         launch(&["latency=4000"]),
         live,
@@ -436,7 +454,7 @@ fn word_timings_posts_every_word_with_its_time() {
     let text: String = finals.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(
         normalize(&text),
-        cli_transcript(&audio, &["--offline"]),
+        cli_transcript(&audio, &[]),
         "the final results are not the whole transcript"
     );
 
@@ -651,7 +669,7 @@ fn matroska_subtitles_hold_the_audio_and_the_transcript() {
     let transcript: Vec<String> = texts.iter().map(|(_, t)| unescape(t)).collect();
     assert_eq!(
         letters(&transcript.concat()),
-        letters(&cli_transcript(&audio, &["--offline"])),
+        letters(&cli_transcript(&audio, &[])),
         "the subtitle track is not the transcript"
     );
     fs::remove_dir_all(out).ok();

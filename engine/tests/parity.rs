@@ -13,7 +13,9 @@ use quartznet_engine::decode::{
 };
 use quartznet_engine::frontend::{FeatureExtractor, Features, FrontendConfig, Normalization};
 use quartznet_engine::model::AcousticModel;
-use quartznet_engine::streaming::{StreamingRecognizer, WindowConfig, recognize_offline};
+use quartznet_engine::streaming::{
+    STREAM_LEAD_IN_MS, StreamingRecognizer, WindowConfig, recognize_offline,
+};
 
 const FEATURE_TOLERANCE: f32 = 1e-3;
 const LOGPROB_TOLERANCE: f32 = 1e-3;
@@ -422,7 +424,10 @@ fn streaming_equals_offline_with_context_beyond_the_receptive_field() {
     };
     let clip = manifest.clips.iter().max_by_key(|c| c.samples).unwrap();
     let samples = clip_samples(clip);
-    let lead = geometry.right / 320; // the first buffer's frames before the stream start
+    // The first buffer's frames before the stream start: the right context, or the lead-in
+    // of silence if shorter.
+    let lead_in = (STREAM_LEAD_IN_MS as usize / 20).min(geometry.left / 320);
+    let lead = (geometry.right / 320).min(lead_in);
     let rf = manifest.receptive_field_frames;
     for version in &manifest.versions {
         let streamed = streaming_logprobs(version, &samples, geometry, 4801);
