@@ -9,23 +9,16 @@
 //! (the model, seeing no silence before the onset, missed it).
 
 mod common;
+mod plugin;
 
 use common::*;
 use gst::prelude::*;
 use gst_check::Harness;
+use plugin::init;
 
 const RATE: u32 = 16_000;
 /// How far apart the first word's start may be, live and from the file: two output frames.
 const TOLERANCE_S: f64 = 0.040;
-
-fn init() {
-    use std::sync::Once;
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstquartznetstt::plugin_register_static().expect("plugin registers");
-    });
-}
 
 fn sample() -> std::path::PathBuf {
     repository().join("samples").join("LJ001-0001.wav")

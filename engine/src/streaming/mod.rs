@@ -4,7 +4,7 @@
 //!
 //! NeMo normalises features over time, so a live stream cannot be fed frame by frame. The
 //! log-mel features of the stream are computed once, frame by frame, as the audio arrives
-//! ([`FeatureStream`]); each chunk is recognised in a buffer of feature frames that adds
+//! ([`FeatureStream`](crate::frontend::FeatureStream)); each chunk is recognised in a buffer of feature frames that adds
 //! context on both sides, normalised with the buffer's own statistics, run through the model,
 //! and only the output frames of the chunk are kept. This is NeMo's buffered inference
 //! exactly: the same features (the whole signal's, not a window's), the same buffer (filled
