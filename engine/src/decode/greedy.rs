@@ -335,7 +335,7 @@ pub fn greedy_transcript(logprobs: &[f32], vocab: usize, labels: &[String]) -> S
 
 /// Python's `re.sub(r'(\s)(P)', r'\2', text)` for the punctuation set `P`: scanning left
 /// to right, a whitespace character directly before a punctuation character is dropped.
-fn strip_space_before_punctuation(text: &str, punctuation: &[char]) -> String {
+pub(super) fn strip_space_before_punctuation(text: &str, punctuation: &[char]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
