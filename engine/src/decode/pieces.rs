@@ -179,8 +179,11 @@ impl PieceTable {
 /// in output frames (`start..end`, NeMo's offsets, see [`PieceTable::nemo_words`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OffsetWord {
+    /// The word's pieces decoded together.
     pub text: String,
+    /// NeMo's `start_offset`: the emission frame of the token before the word's first.
     pub start: u64,
+    /// NeMo's `end_offset`: the emission frame of the word's last token.
     pub end: u64,
 }
 
