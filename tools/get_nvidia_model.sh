@@ -1,51 +1,44 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MPL-2.0
-# Downloads one of NVIDIA's published NeMo character-CTC checkpoints and exports it for
-# quartznetstt (ONNX + description), then prints how to use it.
+# Downloads one of NVIDIA's published NeMo CTC checkpoints and exports it for quartznetstt
+# (ONNX + description), then prints how to use it.
 #
 #   tools/get_nvidia_model.sh [-o DIR] NAME [-- EXPORT_OPTIONS...]
 #   tools/get_nvidia_model.sh [-o DIR] --nemo FILE.nemo|file:///FILE.nemo [NAME] [-- EXPORT_OPTIONS...]
 #   tools/get_nvidia_model.sh --list
 #
-# NAME is one of the checkpoints NeMo's EncDecCTCModel.list_available_models() names
-# (NeMo 2.4; `--list` prints them), e.g. stt_en_quartznet15x5, QuartzNet15x5Base-En,
-# stt_en_jasper10x5dr, stt_de_quartznet15x5. Subword (BPE) models such as stt_en_citrinet_256
-# and the conformers, and RNN-T/TDT models, are refused: the element runs character CTC only.
+# NAME is one of tools/nvidia_models.tsv (`--list` prints them with their kind), the names and
+# download locations NeMo's own list_available_models() gives (tools/list_nvidia_models.py):
+# character CTC (stt_en_quartznet15x5, QuartzNet15x5Base-En, stt_en_jasper10x5dr, ...),
+# SentencePiece CTC (stt_en_citrinet_256/512/1024, stt_en_conformer_ctc_small/medium/large,
+# stt_en_fastconformer_ctc_large, parakeet-ctc-0.6b/1.1b and other languages) and hybrid
+# RNN-T/CTC models (stt_en_fastconformer_hybrid_large_pc: the CTC head). What the element
+# cannot run yet is refused by the export (export_nemo.py), which says why.
 #
-# Download: from NGC (the address NeMo itself uses), else from Hugging Face
-# (huggingface.co/nvidia/NAME/resolve/main/NAME.nemo), with curl, resumable (run it again
-# after an interruption), into ${XDG_CACHE_HOME:-~/.cache}/quartznetstt/nemo/NAME.nemo; an
-# existing complete file is reused. No checksum is checked (none is published beside the
+# Download: from the table's address (NGC, as NeMo downloads; Hugging Face for Parakeet), else
+# from Hugging Face (huggingface.co/nvidia/NAME/resolve/main/NAME.nemo), with curl, resumable
+# (run it again after an interruption), into ${XDG_CACHE_HOME:-~/.cache}/quartznetstt/nemo/NAME.nemo;
+# an existing complete file is reused. No checksum is checked (none is published beside the
 # files). --nemo skips the download.
 # Export: tools/export_nemo.py in the NeMo venv ($NEMO_PYTHON, default
 # /opt/venvs/nemo3/bin/python, made by `tools/setup_nemo.sh nemo3`), writing DIR/NAME.onnx and
 # DIR/NAME.json; DIR defaults to ${XDG_DATA_HOME:-~/.local/share}/quartznetstt/models.
 # EXPORT_OPTIONS go to export_nemo.py (e.g. --int8, --language-model, --pad-mode zeros for a
-# checkpoint trained with NeMo >= 2.5; every published one predates it, hence its default).
+# checkpoint trained with NeMo >= 2.5; every published character one predates it, hence its
+# default).
 #
 # Needs internet access (not CI's) and NeMo (not installed in CI): nothing in the test suite
-# runs it. The export half was run locally on a checkpoint trained here (tools/README.md).
+# runs the download. The export half was run locally on a checkpoint trained here
+# (tools/README.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 NEMO_PYTHON=${NEMO_PYTHON:-/opt/venvs/nemo3/bin/python}
-NGC=https://api.ngc.nvidia.com/v2/models/nvidia
+TABLE=$here/nvidia_models.tsv
 
-# NAME -> path below $NGC, from NeMo 2.4's EncDecCTCModel.list_available_models() (NeMo 3.0
-# dropped most of them from the list; the files are still published).
-ngc_path() {
-  case $1 in
-    QuartzNet15x5Base-En) echo "nemospeechmodels/versions/1.0.0a5/files/QuartzNet15x5Base-En.nemo" ;;
-    stt_en_quartznet15x5 | stt_en_jasper10x5dr | stt_ca_quartznet15x5 | stt_it_quartznet15x5 | \
-      stt_fr_quartznet15x5 | stt_es_quartznet15x5 | stt_de_quartznet15x5 | stt_pl_quartznet15x5 | \
-      stt_ru_quartznet15x5 | stt_zh_citrinet_512)
-      echo "nemo/$1/versions/1.0.0rc1/files/$1.nemo" ;;
-    stt_zh_citrinet_1024_gamma_0_25) echo "nemo/$1/versions/1.0.0/files/$1.nemo" ;;
-    *) return 1 ;;
-  esac
+# The download address of NAME (fails for a name the table lacks).
+model_url() {
+  awk -F '\t' -v name="$1" '$1 == name { print $3; found = 1 } END { exit !found }' "$TABLE"
 }
-KNOWN="QuartzNet15x5Base-En stt_en_quartznet15x5 stt_en_jasper10x5dr stt_ca_quartznet15x5
-stt_it_quartznet15x5 stt_fr_quartznet15x5 stt_es_quartznet15x5 stt_de_quartznet15x5
-stt_pl_quartznet15x5 stt_ru_quartznet15x5 stt_zh_citrinet_512 stt_zh_citrinet_1024_gamma_0_25"
 
 usage() {
   sed -n '3,8p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -53,11 +46,7 @@ usage() {
 }
 
 refuse() {
-  echo "get_nvidia_model: $1 is not a character CTC checkpoint NVIDIA publishes (known: $(echo $KNOWN))." >&2
-  case $1 in
-    *citrinet* | *conformer* | *fastconformer* | *contextnet* | *squeezeformer* | *_bpe* | *parakeet* | *canary*)
-      echo "  $1 is a subword (BPE/WPE) or transducer/attention model: quartznetstt runs character CTC models only." >&2 ;;
-  esac
+  echo "get_nvidia_model: $1 is not a CTC checkpoint NVIDIA publishes (--list names them)." >&2
   echo "  A checkpoint you have: --nemo FILE.nemo (export_nemo.py refuses what the element cannot run)." >&2
   exit 2
 }
@@ -76,7 +65,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     -o | --output) out=${2:?-o needs a folder}; shift 2 ;;
     --nemo) nemo=${2:?--nemo needs a file}; shift 2 ;;
-    --list) echo "$KNOWN" | tr ' ' '\n'; exit 0 ;;
+    --list) awk -F '\t' '!/^#/ { print $1 "\t" $2 }' "$TABLE"; exit 0 ;;
     -h | --help) usage ;;
     --) shift; break ;;
     -*) echo "get_nvidia_model: unknown option $1" >&2; usage ;;
@@ -90,12 +79,12 @@ if [ -n "$nemo" ]; then
   name=${name:-$(basename "$nemo" .nemo)}
 else
   [ -n "$name" ] || usage
-  path=$(ngc_path "$name") || refuse "$name"
+  url=$(model_url "$name") || refuse "$name"
   cache=${XDG_CACHE_HOME:-$HOME/.cache}/quartznetstt/nemo
   mkdir -p "$cache"
   nemo=$cache/$name.nemo
   # One partial file per source: a resumed download continues the same file.
-  if [ ! -f "$nemo" ] && ! fetch "$NGC/$path" "$nemo.ngc.part" "$nemo" &&
+  if [ ! -f "$nemo" ] && ! fetch "$url" "$nemo.part" "$nemo" &&
     ! fetch "https://huggingface.co/nvidia/$name/resolve/main/$name.nemo" "$nemo.hf.part" "$nemo"; then
     echo "get_nvidia_model: cannot download $name (no internet access?); run again to resume, or pass --nemo FILE" >&2
     exit 1
