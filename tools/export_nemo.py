@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export a NeMo character-CTC checkpoint (QuartzNet, Jasper, ...) to ONNX + the quartznetstt sidecar.
+"""Export a NeMo CTC checkpoint (QuartzNet, Jasper, ...; sub-word: Citrinet, Conformer-CTC, FastConformer-CTC) to ONNX + the quartznetstt sidecar.
 
 Usage (any NeMo venv, e.g. the one made by tools/setup_nemo.sh):
     /opt/venvs/nemo3/bin/python tools/export_nemo.py stt_en_quartznet15x5.nemo -o models/quartznet15x5.onnx
@@ -7,7 +7,12 @@ writes models/quartznet15x5.onnx and models/quartznet15x5.json (same stem, .json
 
 The sidecar (format "quartznetstt-model/1") tells the Rust element everything it cannot read from
 the ONNX graph: the labels (blank is implicit and LAST), the sample rate, the encoder's time
-subsampling and the exact feature frontend. The frontend values are taken from the checkpoint's
+subsampling and the exact feature frontend. Character models get format "quartznetstt-model/1";
+sub-word models (EncDecCTCModelBPE with a SentencePiece tokenizer) get "quartznetstt-model/2" with
+the pieces as labels, in the tokenizer model's id order (NOT vocab.txt, which is not the id map:
+docs/SUBWORD.md section 1), and a `words` section: {"unit": "pieces", "types": {kind: [ids]} for
+every kind but normal, "unknown_surface", "remove_extra_whitespaces"}. The engine computes their
+log-probs; decoding pieces into words is not wired to the decoders yet (they refuse such a model). The frontend values are taken from the checkpoint's
 own preprocessor (cfg.preprocessor, with NeMo's defaults filled in by the instantiated
 FilterbankFeatures), and anything the Rust frontend cannot reproduce is rejected here, loudly,
 instead of silently producing a model that mis-recognises.
@@ -32,6 +37,9 @@ import os
 import sys
 
 FORMAT = "quartznetstt-model/1"
+FORMAT_V2 = "quartznetstt-model/2"
+# sentencepiece_model.proto's ModelProto.SentencePiece.Type
+PIECE_TYPES = {1: "normal", 2: "unknown", 3: "control", 4: "user_defined", 5: "unused", 6: "byte"}
 
 
 class ExportError(Exception):
@@ -54,6 +62,52 @@ def _plain(x):
     except ImportError:
         pass
     return x
+
+
+def is_subword(model) -> bool:
+    """Whether the model is a CTC model over SentencePiece pieces (EncDecCTCModelBPE)."""
+    from nemo.collections.asr.models import EncDecCTCModelBPE
+
+    return isinstance(model, EncDecCTCModelBPE)
+
+
+def subword_pieces(model) -> tuple:
+    """(labels, words) of a SentencePiece CTC model: the pieces in id order as the tokenizer's
+    own model holds them, and the sidecar's `words` section. Raises ExportError otherwise."""
+    from nemo.collections.common.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    tok = getattr(model, "tokenizer", None)
+    if not isinstance(tok, SentencePieceTokenizer):
+        raise ExportError(
+            f"{type(model).__name__} has tokenizer {type(tok).__name__}: only SentencePiece tokenizers "
+            "(NeMo tokenizer type 'bpe') are supported; WordPiece ('wpe') is not"
+        )
+    proto = pb.ModelProto()
+    proto.ParseFromString(tok.tokenizer.serialized_model_proto())
+    labels = [p.piece for p in proto.pieces]
+    types = {}
+    for i, p in enumerate(proto.pieces):
+        if tok.tokenizer.id_to_piece(i) != p.piece:
+            raise ExportError(f"piece {i}: the tokenizer says {tok.tokenizer.id_to_piece(i)!r}, its model {p.piece!r}")
+        kind = PIECE_TYPES.get(p.type)
+        if kind is None:
+            raise ExportError(f"piece {i} ({p.piece!r}) has unknown SentencePiece type {p.type}")
+        if kind != "normal":
+            types.setdefault(kind, []).append(i)
+    num_classes = model.decoder.num_classes_with_blank
+    if num_classes != len(labels) + 1:
+        raise ExportError(f"decoder has {num_classes} outputs but the tokenizer has {len(labels)} pieces + blank")
+    blank = getattr(getattr(model, "decoding", None), "blank_id", len(labels))
+    if blank != len(labels):
+        raise ExportError(f"the CTC blank is {blank}, not the last class {len(labels)}")
+    words = {
+        "unit": "pieces",
+        "types": types,
+        "unknown_surface": proto.trainer_spec.unk_surface,
+        "remove_extra_whitespaces": bool(proto.normalizer_spec.remove_extra_whitespaces),
+    }
+    return labels, words
 
 
 def check_char_ctc(model) -> list:
@@ -173,10 +227,14 @@ def measure_subsampling(model) -> int:
 
 
 def build_sidecar(model, pad_mode: str, description: str) -> dict:
-    labels = check_char_ctc(model)
+    words = None
+    if is_subword(model):
+        labels, words = subword_pieces(model)
+    else:
+        labels = check_char_ctc(model)
     frontend = frontend_from_model(model, pad_mode)  # before running the encoder: clearer errors
-    return {
-        "format": FORMAT,
+    sidecar = {
+        "format": FORMAT if words is None else FORMAT_V2,
         "description": description,
         "labels": labels,
         "sample_rate": int(model.cfg.preprocessor.get("sample_rate", 16000)),
@@ -184,6 +242,9 @@ def build_sidecar(model, pad_mode: str, description: str) -> dict:
         "frontend": frontend,
         "nemo_version": _nemo_version(),
     }
+    if words is not None:
+        sidecar["words"] = words
+    return sidecar
 
 
 def export_onnx(model, onnx_path: str) -> dict:
@@ -220,7 +281,7 @@ def write_sidecar(sidecar: dict, onnx_path: str) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint", nargs="?", help=".nemo file of a character CTC model")
+    ap.add_argument("checkpoint", nargs="?", help=".nemo file of a CTC model (characters or SentencePiece pieces)")
     ap.add_argument("-o", "--output", help="output .onnx path; the sidecar gets the same stem + .json")
     ap.add_argument(
         "--pad-mode",

@@ -358,6 +358,7 @@ impl DecoderSettings {
     /// The decoder to run for `description`; loads (or reuses) the language model.
     pub fn decoding_options(&self, description: &ModelDescription) -> Result<DecodingOptions> {
         self.validate()?;
+        description.check_decodable()?;
         let ctc = DecoderConfig {
             confidence: self.confidence,
             ..decoder_config(description, self.word_gap_ms)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! What the element needs to know about a model besides its graph: labels, sample rate,
-//! frontend settings and the encoder's time subsampling.
+//! frontend settings, the encoder's time subsampling and how labels make words (characters,
+//! phonemes, or the SentencePiece pieces of a sub-word model).
 //!
 //! Sources, in order of precedence:
 //! 1. a sidecar JSON next to the model (`model.onnx` -> `model.json`), as written by
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::decode::pieces::{DEFAULT_UNKNOWN_SURFACE, PieceKind, PieceTable};
 use crate::error::{Error, Result};
 use crate::frontend::{FrontendConfig, MAX_N_FFT, ModelInput, Normalization, PaddingMode};
 
@@ -86,12 +88,26 @@ pub enum WordUnits {
         /// user vocabulary); `None`: the lexicon cannot grow.
         g2p: Option<PathBuf>,
     },
+    /// SentencePiece pieces (NeMo's sub-word CTC models: Citrinet, Conformer-CTC,
+    /// FastConformer-CTC): the labels are the tokenizer's pieces in id order, and the table
+    /// says how they make text and words (`docs/SUBWORD.md`). The engine computes such a
+    /// model's log-probs; its decoders do not decode pieces yet and refuse the model
+    /// ([`ModelDescription::check_decodable`]).
+    Pieces(PieceTable),
 }
 
 impl WordUnits {
     /// Whether words come from a pronunciation lexicon.
     pub fn uses_lexicon(&self) -> bool {
         matches!(self, Self::Phonemes { .. })
+    }
+
+    /// The piece table of a sub-word model.
+    pub fn pieces(&self) -> Option<&PieceTable> {
+        match self {
+            Self::Pieces(table) => Some(table),
+            _ => None,
+        }
     }
 }
 
@@ -249,6 +265,20 @@ impl ModelDescription {
         match &self.language {
             Some(language) if primary(language) != primary(code) => Err(Error::Settings(format!(
                 "language code '{code}' is not supported: the model ({}) transcribes '{language}'",
+                self.source
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the engine's decoders can make words of this model's labels: an
+    /// [`Error::Settings`] for sub-word ([`WordUnits::Pieces`]) models, whose greedy and beam
+    /// decoding over SentencePiece pieces is not implemented yet (decoding them as characters
+    /// would write the pieces' `▁` marks and byte names as text).
+    pub fn check_decodable(&self) -> Result<()> {
+        match self.units {
+            WordUnits::Pieces(_) => Err(Error::Settings(format!(
+                "the model ({}) writes SentencePiece pieces; sub-word models: greedy/beam decoding over SentencePiece pieces is not implemented yet",
                 self.source
             ))),
             _ => Ok(()),
@@ -427,7 +457,7 @@ struct RawLatencyPlan {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWords {
-    /// `characters` or `phonemes`.
+    /// `characters`, `phonemes` or `pieces`.
     unit: String,
     #[serde(default)]
     boundary: Option<String>,
@@ -435,6 +465,26 @@ struct RawWords {
     lexicon: Option<PathBuf>,
     #[serde(default)]
     g2p: Option<PathBuf>,
+    /// Pieces: the ids of every piece that is not `normal`, by SentencePiece type
+    /// (`unknown`, `control`, `user_defined`, `byte`, `unused`).
+    #[serde(default)]
+    types: Option<std::collections::BTreeMap<String, Vec<usize>>>,
+    /// Pieces: what the unknown piece writes (SentencePiece's default ` ⁇ `).
+    #[serde(default)]
+    unknown_surface: Option<String>,
+    /// Pieces: the tokenizer's `remove_extra_whitespaces` (required: NeMo 3.0's tokenizers
+    /// say false, older ones and SentencePiece's default true).
+    #[serde(default)]
+    remove_extra_whitespaces: Option<bool>,
+}
+
+impl RawWords {
+    /// Whether any field that only pieces take is present.
+    fn has_piece_fields(&self) -> bool {
+        self.types.is_some()
+            || self.unknown_surface.is_some()
+            || self.remove_extra_whitespaces.is_some()
+    }
 }
 
 #[derive(Deserialize)]
@@ -635,7 +685,14 @@ fn parse_latency_plan(plan: RawLatencyPlan) -> Result<LatencyShares, String> {
 /// The `words` section: characters, or phonemes with a boundary label that is one of the
 /// labels and a lexicon file.
 fn parse_words(words: RawWords, labels: &[String]) -> Result<WordUnits, String> {
+    if words.unit != "pieces" && words.has_piece_fields() {
+        return Err(format!(
+            "words: types, unknown_surface and remove_extra_whitespaces are for unit 'pieces', not '{}'",
+            words.unit
+        ));
+    }
     match words.unit.as_str() {
+        "pieces" => parse_pieces(words, labels),
         "characters" => {
             if words.boundary.is_some() || words.lexicon.is_some() || words.g2p.is_some() {
                 return Err(
@@ -664,9 +721,50 @@ fn parse_words(words: RawWords, labels: &[String]) -> Result<WordUnits, String> 
             })
         }
         other => Err(format!(
-            "words: unit '{other}' is not supported (characters or phonemes)"
+            "words: unit '{other}' is not supported (characters, phonemes or pieces)"
         )),
     }
+}
+
+/// The `words` section of a sub-word model: the labels are the SentencePiece pieces in id
+/// order; `types` lists the ids of every piece that is not normal, by type.
+fn parse_pieces(words: RawWords, labels: &[String]) -> Result<WordUnits, String> {
+    if words.boundary.is_some() || words.lexicon.is_some() || words.g2p.is_some() {
+        return Err(
+            "words: pieces take no boundary, lexicon or g2p (a piece starting with ▁ starts a word)"
+                .to_string(),
+        );
+    }
+    let remove_extra_whitespaces = words.remove_extra_whitespaces.ok_or(
+        "words: pieces need remove_extra_whitespaces (the tokenizer's normalizer flag: false for NeMo 3.0's tokenizers)",
+    )?;
+    let mut kinds = vec![PieceKind::Normal; labels.len()];
+    let mut typed = vec![false; labels.len()];
+    for (kind, ids) in words.types.unwrap_or_default() {
+        for id in ids {
+            let Some(piece) = labels.get(id) else {
+                return Err(format!(
+                    "words: {kind} piece id {id} is not one of the {} labels",
+                    labels.len()
+                ));
+            };
+            if std::mem::replace(&mut typed[id], true) {
+                return Err(format!("words: piece id {id} ({piece:?}) has two types"));
+            }
+            kinds[id] = PieceKind::parse(&kind, piece).map_err(|e| format!("words: {e}"))?;
+        }
+    }
+    let unknown_surface = words
+        .unknown_surface
+        .unwrap_or_else(|| DEFAULT_UNKNOWN_SURFACE.to_string());
+    PieceTable::new(
+        labels.to_vec(),
+        kinds,
+        &unknown_surface,
+        remove_extra_whitespaces,
+    )
+    .map(WordUnits::Pieces)
+    .map_err(|e| format!("words: {e}"))
 }
 
 /// NeMo's preprocessor settings as this crate's frontend, refusing settings it would compute
@@ -957,6 +1055,86 @@ mod tests {
             (ModelInput::LogMel, WordUnits::Characters)
         );
         assert_eq!(v1.latency_shares, LatencyShares::DEFAULT);
+    }
+
+    /// A sub-word model as `tools/export_nemo.py` describes it: pieces in id order.
+    fn pieces_sidecar(words: &str) -> String {
+        sidecar("zeros", "per_feature")
+            .replace("quartznetstt-model/1", "quartznetstt-model/2")
+            .replace(
+                &serde_json::to_string(&english_labels()).unwrap(),
+                r#"["<unk>", "<0xC3>", "<0xA9>", "▁the", "s", "."]"#,
+            )
+            .replace(
+                "\"nemo_version\"",
+                &format!("\"words\": {words}, \"nemo_version\""),
+            )
+    }
+
+    #[test]
+    fn version_2_describes_sub_word_models() {
+        let words = r#"{"unit": "pieces", "types": {"unknown": [0], "byte": [1, 2]},
+            "unknown_surface": " ⁇ ", "remove_extra_whitespaces": false}"#;
+        let d = ModelDescription::from_json(&pieces_sidecar(words), "x.json").unwrap();
+        let table = d.units.pieces().unwrap();
+        assert_eq!(table.pieces(), &d.labels[..]);
+        assert_eq!(
+            (0..6).map(|i| table.kind(i).unwrap()).collect::<Vec<_>>(),
+            [
+                PieceKind::Unknown,
+                PieceKind::Byte(0xC3),
+                PieceKind::Byte(0xA9),
+                PieceKind::Normal,
+                PieceKind::Normal,
+                PieceKind::Normal
+            ]
+        );
+        assert_eq!(table.text(&[3, 1, 2, 4, 5, 0]), "theés. ⁇ ");
+        assert!(!d.units.uses_lexicon());
+        let e = d.check_decodable().unwrap_err();
+        assert!(
+            matches!(e, Error::Settings(_))
+                && e.to_string().contains(
+                    "sub-word models: greedy/beam decoding over SentencePiece pieces is not implemented yet"
+                ),
+            "{e}"
+        );
+        assert!(ModelDescription::default().check_decodable().is_ok());
+        for (words, expected) in [
+            (
+                r#"{"unit": "pieces", "types": {"byte": [3]}, "remove_extra_whitespaces": true}"#,
+                "byte piece \"▁the\" is not of the form <0xNN>",
+            ),
+            (
+                r#"{"unit": "pieces", "types": {"unknown": [6]}, "remove_extra_whitespaces": true}"#,
+                "unknown piece id 6 is not one of the 6 labels",
+            ),
+            (
+                r#"{"unit": "pieces", "types": {"unknown": [0], "control": [0]}, "remove_extra_whitespaces": true}"#,
+                "piece id 0 (\"<unk>\") has two types",
+            ),
+            (
+                r#"{"unit": "pieces", "types": {"special": [0]}, "remove_extra_whitespaces": true}"#,
+                "unknown piece type \"special\"",
+            ),
+            (r#"{"unit": "pieces"}"#, "need remove_extra_whitespaces"),
+            (
+                r#"{"unit": "characters", "remove_extra_whitespaces": true}"#,
+                "are for unit 'pieces', not 'characters'",
+            ),
+            (
+                r#"{"unit": "pieces", "boundary": "s", "remove_extra_whitespaces": true}"#,
+                "pieces take no boundary",
+            ),
+        ] {
+            let e = ModelDescription::from_json(&pieces_sidecar(words), "x.json")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("x.json: ") && e.contains(expected),
+                "{expected}: {e}"
+            );
+        }
     }
 
     #[test]

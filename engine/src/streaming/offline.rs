@@ -30,6 +30,7 @@ pub fn recognize_offline<M: AcousticModel>(
     decoder: impl Into<DecodingOptions>,
     samples: &[f32],
 ) -> Result<OfflineResult> {
+    description.check_decodable()?;
     let mut features = Features::default();
     match description.input {
         ModelInput::LogMel => FeatureExtractor::new(frontend)?.compute(samples, &mut features),
