@@ -12,8 +12,9 @@
 # character CTC (stt_en_quartznet15x5, QuartzNet15x5Base-En, stt_en_jasper10x5dr, ...),
 # SentencePiece CTC (stt_en_citrinet_256/512/1024, stt_en_conformer_ctc_small/medium/large,
 # stt_en_fastconformer_ctc_large, parakeet-ctc-0.6b/1.1b and other languages) and hybrid
-# RNN-T/CTC models (stt_en_fastconformer_hybrid_large_pc: the CTC head). What the element
-# cannot run yet is refused by the export (export_nemo.py), which says why.
+# RNN-T/CTC models (stt_en_fastconformer_hybrid_large_pc: the CTC head). What cannot be
+# exported is refused by export_nemo.py (hybrids for now), which says why; SentencePiece
+# models export, and the element says it cannot decode them yet (issue 24, in progress).
 #
 # Download: from the table's address (NGC, as NeMo downloads; Hugging Face for Parakeet), else
 # from Hugging Face (huggingface.co/nvidia/NAME/resolve/main/NAME.nemo), with curl, resumable
