@@ -44,25 +44,6 @@ fn rust_features(version: &Version, samples: &[f32]) -> Features {
     features
 }
 
-/// Per-band standard deviation of the raw log-mel features (what normalisation divides by).
-fn band_spreads(version: &Version, samples: &[f32]) -> Vec<f32> {
-    let mut extractor = FeatureExtractor::new(description_for(version).frontend).unwrap();
-    let mut raw = Features::default();
-    extractor.compute_unnormalized(samples, &mut raw);
-    (0..raw.n_mels)
-        .map(|m| {
-            let row = raw.row(m);
-            let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / row.len() as f64;
-            let var = row
-                .iter()
-                .map(|&v| (f64::from(v) - mean).powi(2))
-                .sum::<f64>()
-                / (row.len().max(2) - 1) as f64;
-            var.sqrt() as f32
-        })
-        .collect()
-}
-
 /// Largest feature difference relative to each band's tolerance: <= 1 passes. The
 /// tolerance is 1e-3 in every band except ill-conditioned ones (see LOG_MEL_RESOLUTION).
 fn feature_error(ours: &Features, nemo: &[f32], spreads: &[f32]) -> (f32, f32) {

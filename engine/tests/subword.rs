@@ -7,6 +7,8 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
+use common::ctc_emissions;
+
 use std::path::Path;
 
 use quartznet_engine::decode::pieces::{PieceKind, PieceTable};
@@ -84,19 +86,6 @@ fn texts_are_nemos() {
     }
 }
 
-/// The frames at which greedy CTC emits each token of `labels` (blank = `blank`).
-fn emissions(labels: &[usize], blank: usize) -> Vec<u64> {
-    let mut previous = blank;
-    let mut out = Vec::new();
-    for (t, &label) in labels.iter().enumerate() {
-        if label != blank && (label != previous || previous == blank) {
-            out.push(t as u64);
-        }
-        previous = label;
-    }
-    out
-}
-
 /// Words and their spans are NeMo's `get_words_offsets`, for every case.
 #[test]
 fn word_offsets_are_nemos() {
@@ -116,7 +105,7 @@ fn word_offsets_are_nemos() {
                     .collect()
             };
             let (labels, tokens) = (ids("labels"), ids("tokens"));
-            let emitted = emissions(&labels, blank);
+            let emitted = ctc_emissions(&labels, blank);
             assert_eq!(emitted.len(), tokens.len());
             let ours: Vec<(String, u64, u64)> = table
                 .nemo_words(&tokens, &emitted)

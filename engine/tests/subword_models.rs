@@ -17,7 +17,7 @@ use quartznet_engine::Error;
 use quartznet_engine::config::DecoderSettings;
 use quartznet_engine::decode::pieces::PieceTable;
 use quartznet_engine::decode::{DecoderConfig, GreedyCtcDecoder};
-use quartznet_engine::frontend::{FeatureExtractor, Features, FrontendConfig};
+use quartznet_engine::frontend::{FeatureExtractor, Features};
 use quartznet_engine::model::{AcousticModel, LoadOptions, OnnxModel, WordUnits};
 use quartznet_engine::streaming::recognize_offline;
 use serde_json::Value;
@@ -66,25 +66,6 @@ fn samples(clip: &Value) -> Vec<f32> {
     samples
 }
 
-/// Per-band standard deviation of the raw log-mel features (what normalisation divides by).
-fn band_spreads(frontend: &FrontendConfig, samples: &[f32]) -> Vec<f32> {
-    let mut extractor = FeatureExtractor::new(frontend.clone()).unwrap();
-    let mut raw = Features::default();
-    extractor.compute_unnormalized(samples, &mut raw);
-    (0..raw.n_mels)
-        .map(|m| {
-            let row = raw.row(m);
-            let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / row.len() as f64;
-            let var = row
-                .iter()
-                .map(|&v| (f64::from(v) - mean).powi(2))
-                .sum::<f64>()
-                / (row.len().max(2) - 1) as f64;
-            var.sqrt() as f32
-        })
-        .collect()
-}
-
 /// Largest feature difference relative to each band's tolerance (<= 1 passes) and the
 /// largest absolute difference, as engine/tests/parity.rs measures them.
 fn feature_error(ours: &Features, nemo: &[f32], spreads: &[f32]) -> (f32, f32) {
@@ -107,24 +88,11 @@ fn argmax(logprobs: &[f32], vocab: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The frames at which greedy CTC emits each token of `labels` (engine/tests/subword.rs).
-fn emissions(labels: &[usize], blank: usize) -> Vec<u64> {
-    let mut previous = blank;
-    let mut out = Vec::new();
-    for (t, &label) in labels.iter().enumerate() {
-        if label != blank && (label != previous || previous == blank) {
-            out.push(t as u64);
-        }
-        previous = label;
-    }
-    out
-}
-
 /// NeMo's greedy text and words (text, start, end) of `logprobs` through `table`.
 fn decode(table: &PieceTable, logprobs: &[f32]) -> (Vec<usize>, String, Vec<(String, u64, u64)>) {
     let blank = table.pieces().len();
     let labels = argmax(logprobs, blank + 1);
-    let emitted = emissions(&labels, blank);
+    let emitted = ctc_emissions(&labels, blank);
     let tokens: Vec<usize> = emitted.iter().map(|&t| labels[t as usize]).collect();
     let words = table
         .nemo_words(&tokens, &emitted)
@@ -213,7 +181,7 @@ fn features_match_nemo() {
                 vec![1, 80, features.frames],
                 "{name} {clip_name}"
             );
-            let spreads = band_spreads(&model.description().frontend, &samples(clip));
+            let spreads = band_spreads_for(&model.description().frontend, &samples(clip));
             let (ratio, diff) = feature_error(&features, &expected.data, &spreads);
             let ill: Vec<usize> = (0..80)
                 .filter(|&m| spreads[m] < WELL_CONDITIONED_SPREAD)
@@ -261,7 +229,7 @@ fn logprobs_text_and_words_match_nemo() {
             let mut extractor = FeatureExtractor::new(description.frontend.clone()).unwrap();
             let mut ours = Features::default();
             extractor.compute(&samples(clip), &mut ours);
-            let conditioned = band_spreads(&description.frontend, &samples(clip))
+            let conditioned = band_spreads_for(&description.frontend, &samples(clip))
                 .iter()
                 .all(|&s| s >= WELL_CONDITIONED_SPREAD);
             for (source, features) in [("nemo", &nemo_features), ("ours", &ours)] {

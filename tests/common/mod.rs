@@ -143,8 +143,16 @@ pub const WELL_CONDITIONED_SPREAD: f32 = 0.1;
 /// Per-band standard deviation of the raw log-mel features of `samples` (what per-feature
 /// normalisation divides by) under `version`'s frontend.
 pub fn band_spreads(version: &Version, samples: &[f32]) -> Vec<f32> {
+    band_spreads_for(&description_for(version).frontend, samples)
+}
+
+/// [`band_spreads`] under any frontend.
+pub fn band_spreads_for(
+    frontend: &quartznet_engine::frontend::FrontendConfig,
+    samples: &[f32],
+) -> Vec<f32> {
     use quartznet_engine::frontend::{FeatureExtractor, Features};
-    let mut extractor = FeatureExtractor::new(description_for(version).frontend).unwrap();
+    let mut extractor = FeatureExtractor::new(frontend.clone()).unwrap();
     let mut raw = Features::default();
     extractor.compute_unnormalized(samples, &mut raw);
     (0..raw.n_mels)
@@ -159,6 +167,20 @@ pub fn band_spreads(version: &Version, samples: &[f32]) -> Vec<f32> {
             var.sqrt() as f32
         })
         .collect()
+}
+
+/// The frames at which greedy CTC emits each token of the frame `labels` (blank = `blank`):
+/// a label that is not blank and differs from the frame before, or follows a blank.
+pub fn ctc_emissions(labels: &[usize], blank: usize) -> Vec<u64> {
+    let mut previous = blank;
+    let mut out = Vec::new();
+    for (t, &label) in labels.iter().enumerate() {
+        if label != blank && (label != previous || previous == blank) {
+            out.push(t as u64);
+        }
+        previous = label;
+    }
+    out
 }
 
 /// Whether every band varies enough for 1e-3 comparisons after normalisation.
