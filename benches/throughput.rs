@@ -174,7 +174,7 @@ fn bench_model(
     for (kind, stage) in std::iter::once(greedy).chain(d.language_model.as_ref().map(|_| beam)) {
         let mut chosen = config.decoding.clone();
         chosen.decoder = Some(kind);
-        let mut decoder = CtcDecoder::new(d.labels.clone(), chosen.decoding_options(&d)?)?;
+        let mut decoder = CtcDecoder::for_model(&d, chosen.decoding_options(&d)?)?;
         let stats = timer.time(|| {
             decoder.reset(0);
             for (lp, (_, keep)) in kept.iter().zip(&windows) {

@@ -233,7 +233,7 @@ fn other_confidences(
     for &confidence in confidences {
         let mut options = decoding.clone();
         options.ctc.confidence = confidence;
-        let mut decoder = CtcDecoder::new(description.labels.clone(), options)?;
+        let mut decoder = CtcDecoder::for_model(description, options)?;
         let mut words = decoder.push(&transcript.logprobs, transcript.frames);
         words.extend(decoder.finish());
         let same = words.len() == transcript.words.len()

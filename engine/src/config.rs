@@ -358,7 +358,7 @@ impl DecoderSettings {
     /// The decoder to run for `description`; loads (or reuses) the language model.
     pub fn decoding_options(&self, description: &ModelDescription) -> Result<DecodingOptions> {
         self.validate()?;
-        description.check_decodable()?;
+        description.check_decodable(self.decoder == Some(DecoderKind::Beam))?;
         let ctc = DecoderConfig {
             confidence: self.confidence,
             ..decoder_config(description, self.word_gap_ms)
@@ -392,6 +392,8 @@ impl DecoderSettings {
             }
             (_, Some(path)) => path,
         };
+        // decoder=auto with a language model chose the beam search.
+        description.check_decodable(true)?;
         let (beam_width, lm_weight, word_bonus) = beam_settings(self, description);
         // A description's tuned values are checked like the user's.
         check_beam_settings(beam_width, lm_weight, word_bonus).map_err(|e| {

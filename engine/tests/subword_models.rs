@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use quartznet_engine::Error;
-use quartznet_engine::config::DecoderSettings;
+use quartznet_engine::config::{DecoderKind, DecoderSettings, RecognizerConfig};
 use quartznet_engine::decode::pieces::PieceTable;
-use quartznet_engine::decode::{DecoderConfig, GreedyCtcDecoder};
+use quartznet_engine::decode::{CtcDecoder, DecoderConfig, transcript};
 use quartznet_engine::frontend::{FeatureExtractor, Features};
 use quartznet_engine::model::{AcousticModel, LoadOptions, OnnxModel, WordUnits};
-use quartznet_engine::streaming::recognize_offline;
+use quartznet_engine::streaming::{StreamingRecognizer, recognize_offline};
 use serde_json::Value;
 
 /// As engine/tests/parity.rs.
@@ -292,40 +292,104 @@ fn logprobs_text_and_words_match_nemo() {
     }
 }
 
-/// The decoders refuse a pieces model rather than write its pieces as characters.
+/// The beam search refuses a pieces model (it spells words in characters); greedy decoding
+/// takes it.
 #[test]
-fn decoders_refuse_pieces_models() {
+fn beam_search_refuses_pieces_models() {
     let dir = family_dir("conformer");
-    let mut model = load(&dir);
+    let model = load(&dir);
     let description = model.description().clone();
     let refused = |e: Error| {
         let message = e.to_string();
         assert!(matches!(e, Error::Settings(_)), "{message}");
         assert!(
             message.contains(
-                "sub-word models: greedy/beam decoding over SentencePiece pieces is not implemented yet"
+                "beam search over SentencePiece pieces is not implemented yet; use decoder=greedy"
             ),
             "{message}"
         );
     };
-    refused(description.check_decodable().unwrap_err());
-    refused(
-        DecoderSettings::default()
-            .decoding_options(&description)
-            .unwrap_err(),
+    refused(description.check_decodable(true).unwrap_err());
+    let beam = DecoderSettings {
+        decoder: Some(DecoderKind::Beam),
+        ..DecoderSettings::default()
+    };
+    refused(beam.decoding_options(&description).unwrap_err());
+    assert!(description.check_decodable(false).is_ok());
+    let options = DecoderSettings::default()
+        .decoding_options(&description)
+        .unwrap();
+    assert!(options.beam.is_none());
+    assert!(
+        !CtcDecoder::for_model(&description, options)
+            .unwrap()
+            .is_beam_search()
     );
-    let clip = &manifest(&dir)["clips"][0];
-    refused(
-        recognize_offline(
-            &mut model,
-            &description,
-            description.frontend.clone(),
-            DecoderConfig::default(),
-            &samples(clip),
-        )
-        .err()
-        .expect("recognize_offline refuses a pieces model"),
-    );
-    // The label-level decoder itself still takes any labels (it knows nothing of the model).
-    assert!(GreedyCtcDecoder::new(description.labels.clone(), DecoderConfig::default()).is_ok());
+}
+
+/// The recognisers decode a pieces model greedily to NeMo's text: offline exactly (the
+/// whole clip in one window, as NeMo transcribes it); streaming, on windows of the model's
+/// latency plan, the text that the streamed log-probs give (printed against NeMo's).
+#[test]
+fn recognisers_write_nemos_greedy_text() {
+    for (name, ..) in FAMILIES {
+        let dir = family_dir(name);
+        let mut model = load(&dir);
+        let description = model.description().clone();
+        let table = description.units.pieces().unwrap().clone();
+        for clip in manifest(&dir)["clips"].as_array().unwrap() {
+            let clip_name = clip["name"].as_str().unwrap();
+            let nemo_text = clip["text"].as_str().unwrap();
+            let audio = samples(clip);
+            let offline = recognize_offline(
+                &mut model,
+                &description,
+                description.frontend.clone(),
+                DecoderConfig::default(),
+                &audio,
+            )
+            .unwrap();
+            let written =
+                transcript(&offline.words) + &" ".repeat(offline.trailing_spaces as usize);
+            // On our features of an ill-conditioned clip the log-probs may differ from
+            // NeMo's within rounding; the text still matches (logprobs_text_and_words_match_nemo).
+            assert_eq!(written, nemo_text, "{name} {clip_name} offline");
+            let (_, from_logprobs, _) = decode(&table, &offline.logprobs);
+            assert_eq!(written, from_logprobs, "{name} {clip_name}");
+
+            let config = RecognizerConfig {
+                decoding: DecoderSettings {
+                    decoder: Some(DecoderKind::Greedy),
+                    ..DecoderSettings::default()
+                },
+                ..RecognizerConfig::default()
+            };
+            let mut streaming = StreamingRecognizer::from_config(load(&dir), &config).unwrap();
+            let (mut words, mut logprobs, mut trailing) = (Vec::new(), Vec::new(), 0);
+            for part in audio.chunks(1600) {
+                streaming.push(part);
+                while let Some(result) = streaming.next_result().unwrap() {
+                    words.extend(result.words);
+                    logprobs.extend(result.logprobs);
+                }
+            }
+            for result in streaming.finish().unwrap() {
+                words.extend(result.words);
+                logprobs.extend(result.logprobs);
+                trailing = result.trailing_spaces;
+            }
+            let streamed = transcript(&words) + &" ".repeat(trailing as usize);
+            // Whatever the windows did to the log-probs, the decoder writes their text.
+            let (_, expected, _) = decode(&table, &logprobs);
+            assert_eq!(streamed, expected, "{name} {clip_name} streaming");
+            eprintln!(
+                "{name} {clip_name}: NeMo {nemo_text:?}\n  offline   {written:?}\n  streaming {streamed:?} ({})",
+                if streamed == nemo_text {
+                    "same"
+                } else {
+                    "differs"
+                }
+            );
+        }
+    }
 }

@@ -12,6 +12,7 @@
 //! in the decoder, not in the chunk.
 
 use super::confidence::{ConfidenceAggregation, Scorer, WordConfidence};
+use super::pieces::{PieceKind, PieceTable, WORD_START};
 use super::{DecoderConfig, Word, check_labels, opens_with_punctuation, vocabulary_punctuation};
 use crate::error::{Error, Result};
 
@@ -57,10 +58,18 @@ fn argmax(row: &[f32]) -> usize {
 ///   ([`super::ConfidenceConfig`]). A word cut for timing (word gap, maximum length) is
 ///   scored on its own tokens; a token that runs on past a maximum-length cut is scored on
 ///   its frames up to the cut.
+///
+/// With SentencePiece pieces ([`GreedyCtcDecoder::with_pieces`]) the tokens write NeMo's
+/// text ([`PieceTable::text`]) instead, and words are that text's words
+/// (`docs/SUBWORD.md`, "Greedy decoding in this repository"): a `▁` (or a space of the
+/// unknown surface) is a separator, so a piece starting with `▁` begins a new word and
+/// carries its space(s) as `spaces_before`; mid-word pieces continue the word; byte pieces
+/// are decoded together as UTF-8 within the word; control pieces write nothing.
 #[derive(Debug, Clone)]
 pub struct GreedyCtcDecoder {
     labels: Vec<String>,
-    /// `is_space[i]` for each label index (blank excluded).
+    /// `is_space[i]` for each label index (blank excluded); all false for pieces, whose
+    /// separators are the `▁` inside them.
     is_space: Vec<bool>,
     /// Whether label `i` starts with vocabulary punctuation (NeMo drops a space before it).
     opens_punctuation: Vec<bool>,
@@ -90,6 +99,98 @@ pub struct GreedyCtcDecoder {
     /// The word's closed tokens and the open run of `prev` (meaningful when `prev` is a
     /// word character).
     word_conf: WordConfidence,
+    /// Pieces only: separators were written after the word's text, so the next text
+    /// written starts a new word. The word stays open until then because the separator may
+    /// come from the same token as its text (` ⁇ `), whose run has not ended yet, and so
+    /// that a punctuation character written next can take back one separator.
+    word_ended: bool,
+    /// How pieces make text (`None`: character labels).
+    pieces: Option<Box<PieceSpelling>>,
+}
+
+/// What the greedy decoder needs to write a SentencePiece model's text as NeMo does
+/// ([`PieceTable::decode`], then one whitespace less before punctuation), token by token.
+#[derive(Debug, Clone)]
+struct PieceSpelling {
+    table: PieceTable,
+    /// What each piece writes, with `▁` standing for a separator (a word-splitting space):
+    /// normal pieces as they are, the unknown piece its surface with its spaces as `▁`
+    /// (SentencePiece surrounds it with spaces to set it apart as a word of its own),
+    /// control and byte pieces nothing (bytes are decoded in runs).
+    spelling: Vec<Vec<char>>,
+    /// Still at the start of the text: a piece drops its leading `▁` (the dummy prefix).
+    at_start: bool,
+    /// Whether anything (separators included) has been written since the stream started.
+    written: bool,
+    /// Bytes of the current word that do not make a character yet (at most 3 after each
+    /// token: a prefix of a valid UTF-8 sequence).
+    bytes: Vec<u8>,
+    /// Whether the open run (`prev`) belongs to the current word (it wrote text or bytes
+    /// into it); the character path asks the label instead.
+    in_word: bool,
+}
+
+impl PieceSpelling {
+    fn new(table: PieceTable) -> Self {
+        let spelling = (0..table.pieces().len())
+            .map(|id| match table.kind(id) {
+                Some(PieceKind::Unknown) => table
+                    .unknown_surface()
+                    .chars()
+                    .map(|c| if c == ' ' { WORD_START } else { c })
+                    .collect(),
+                Some(PieceKind::Control | PieceKind::Byte(_)) | None => Vec::new(),
+                Some(_) => table.pieces()[id].chars().collect(),
+            })
+            .collect();
+        Self {
+            table,
+            spelling,
+            at_start: true,
+            written: false,
+            bytes: Vec::new(),
+            in_word: false,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.at_start = true;
+        self.written = false;
+        self.bytes.clear();
+        self.in_word = false;
+    }
+
+    /// Takes the characters of the pending bytes that are settled: every complete
+    /// character and, for a byte that can begin no character, U+FFFD (SentencePiece writes
+    /// one per such byte). With `all`, the run is over and an unfinished sequence at its
+    /// end is settled too (one U+FFFD per byte). Decoding the run piecewise this way gives
+    /// the same characters as decoding it at once: a complete prefix stays complete and an
+    /// invalid byte stays invalid whatever follows.
+    fn settled_bytes(&mut self, all: bool) -> Vec<char> {
+        let mut out = Vec::new();
+        let mut rest = 0;
+        while rest < self.bytes.len() {
+            match std::str::from_utf8(&self.bytes[rest..]) {
+                Ok(valid) => {
+                    out.extend(valid.chars());
+                    rest = self.bytes.len();
+                }
+                Err(e) => {
+                    let valid = &self.bytes[rest..rest + e.valid_up_to()];
+                    out.extend(std::str::from_utf8(valid).expect("checked valid").chars());
+                    rest += e.valid_up_to();
+                    if e.error_len().is_none() && !all {
+                        // An unfinished character: the next bytes may complete it.
+                        break;
+                    }
+                    out.push(char::REPLACEMENT_CHARACTER);
+                    rest += 1;
+                }
+            }
+        }
+        self.bytes.drain(..rest);
+        out
+    }
 }
 
 impl GreedyCtcDecoder {
@@ -103,6 +204,8 @@ impl GreedyCtcDecoder {
         let is_space = labels.iter().map(|l| l == " ").collect();
         let opens_punctuation = opens_with_punctuation(&labels);
         Ok(Self {
+            word_ended: false,
+            pieces: None,
             labels,
             is_space,
             opens_punctuation,
@@ -122,6 +225,16 @@ impl GreedyCtcDecoder {
             word_end: 0,
             word_conf: WordConfidence::EMPTY,
         })
+    }
+
+    /// A decoder for a SentencePiece model: the labels are `table`'s pieces, and the words'
+    /// text is NeMo's ([`PieceTable::text`] of the tokens, whatever the chunking).
+    pub fn with_pieces(table: PieceTable, config: DecoderConfig) -> Result<Self> {
+        let mut decoder = Self::new(table.pieces().to_vec(), config)?;
+        decoder.is_space.fill(false);
+        decoder.opens_punctuation.fill(false);
+        decoder.pieces = Some(Box::new(PieceSpelling::new(table)));
+        Ok(decoder)
     }
 
     /// Number of log-probs per frame: labels + blank.
@@ -167,7 +280,7 @@ impl GreedyCtcDecoder {
         if !self.word_active {
             return None;
         }
-        let end = if self.is_word_char(self.prev) {
+        let end = if self.run_in_word() {
             self.next_frame
         } else {
             self.word_end
@@ -187,6 +300,20 @@ impl GreedyCtcDecoder {
     /// and so does the separator count (spaces after the last word separate it from the
     /// next segment's first).
     pub fn finish(&mut self) -> Option<Word> {
+        if self.pieces.is_some() {
+            // Bytes left unfinished are written now, one U+FFFD each (the word they belong
+            // to is open: a byte token opens one, and no cut happens while bytes wait).
+            let t = self.next_frame;
+            let chars = self
+                .pieces
+                .as_mut()
+                .map_or_else(Vec::new, |s| s.settled_bytes(true));
+            let mut cut = Vec::new();
+            for c in chars {
+                self.write_text(c, t, &mut cut);
+            }
+            debug_assert!(cut.is_empty(), "bytes continue their open word");
+        }
         self.close_run(self.next_frame);
         let word = self.take_word();
         self.prev = self.blank;
@@ -213,6 +340,10 @@ impl GreedyCtcDecoder {
         self.word_start = 0;
         self.word_end = 0;
         self.word_conf = WordConfidence::EMPTY;
+        self.word_ended = false;
+        if let Some(state) = &mut self.pieces {
+            state.reset();
+        }
     }
 
     #[inline]
@@ -220,10 +351,34 @@ impl GreedyCtcDecoder {
         token < self.blank && !self.is_space[token]
     }
 
+    /// Whether the open run (`prev`) belongs to the word (character labels: it is a word
+    /// character; pieces: it wrote into the word).
+    #[inline]
+    fn run_in_word(&self) -> bool {
+        match &self.pieces {
+            None => self.is_word_char(self.prev),
+            Some(state) => state.in_word,
+        }
+    }
+
+    /// Whether a cut for timing (word gap, maximum length) may end the word here without
+    /// changing the text: not while bytes wait for the rest of their character, nor while
+    /// the word ends in whitespace that a punctuation character written next would remove.
+    #[inline]
+    fn cuttable(&self) -> bool {
+        match &self.pieces {
+            None => true,
+            Some(state) => {
+                state.bytes.is_empty()
+                    && (self.word_ended || !self.word_text.ends_with(char::is_whitespace))
+            }
+        }
+    }
+
     /// If the open run (`prev`) is a word character, it ends at `end`: fold it into the word.
     #[inline]
     fn close_run(&mut self, end: u64) {
-        if self.is_word_char(self.prev) {
+        if self.run_in_word() {
             self.word_end = end;
             self.word_conf.close_token(self.aggregation);
         }
@@ -235,6 +390,7 @@ impl GreedyCtcDecoder {
             return None;
         }
         self.word_active = false;
+        self.word_ended = false;
         // clone + clear keeps the grown buffer for the next word: one exact-size
         // allocation per word instead of regrowing from empty.
         let text = self.word_text.clone();
@@ -253,13 +409,18 @@ impl GreedyCtcDecoder {
         let p = argmax(row);
         if p == self.prev {
             // Same argmax as before: the open token (if any) continues.
-            if self.is_word_char(p) {
+            if self.run_in_word() {
                 let c = self.scorer.score(row);
                 self.word_conf.add_frame(self.aggregation, c);
             }
         } else {
             self.close_run(t);
-            if p != self.blank {
+            if let Some(state) = &mut self.pieces {
+                state.in_word = false;
+                if p != self.blank {
+                    self.piece_token(p, t, row, out);
+                }
+            } else if p != self.blank {
                 if self.is_space[p] {
                     if let Some(w) = self.take_word() {
                         out.push(w);
@@ -285,6 +446,7 @@ impl GreedyCtcDecoder {
             self.gap = self.gap.saturating_add(1);
             if self.word_gap_frames > 0
                 && self.gap >= self.word_gap_frames
+                && self.cuttable()
                 && let Some(w) = self.take_word()
             {
                 out.push(w);
@@ -297,11 +459,114 @@ impl GreedyCtcDecoder {
         if self.max_word_frames > 0
             && self.word_active
             && self.next_frame - self.word_start >= u64::from(self.max_word_frames)
+            && self.cuttable()
         {
             // Split here; a character run that goes on is not emitted again (prev stays).
             self.close_run(self.next_frame);
             out.extend(self.take_word());
         }
+    }
+}
+
+impl GreedyCtcDecoder {
+    /// Piece `p` is emitted at frame `t` (`row`): write its text into the words.
+    fn piece_token(&mut self, p: usize, t: u64, row: &[f32], out: &mut Vec<Word>) {
+        let Some(state) = self.pieces.as_mut() else {
+            return;
+        };
+        let kind = state.table.kind(p);
+        if let Some(PieceKind::Byte(b)) = kind {
+            // A byte continues the word (or opens one); its characters are written as soon
+            // as they are settled.
+            state.at_start = false;
+            out.extend(self.begin_text(t));
+            let state = self.pieces.as_mut().expect("pieces");
+            state.in_word = true;
+            state.bytes.push(b);
+            for c in state.settled_bytes(false) {
+                self.write_text(c, t, out);
+            }
+        } else {
+            // Any other piece ends a byte run.
+            let chars = state.settled_bytes(true);
+            for c in chars {
+                self.write_text(c, t, out);
+            }
+            let state = self.pieces.as_mut().expect("pieces");
+            let at_start = state.at_start;
+            let spelling = &state.spelling[p];
+            let dropped = at_start
+                && !matches!(kind, Some(PieceKind::Unknown))
+                && spelling.first() == Some(&WORD_START);
+            for i in usize::from(dropped)..spelling.len() {
+                let c = self.pieces.as_ref().expect("pieces").spelling[p][i];
+                if c == WORD_START {
+                    self.write_separator();
+                } else {
+                    self.write_text(c, t, out);
+                    self.pieces.as_mut().expect("pieces").in_word = true;
+                }
+            }
+            let state = self.pieces.as_mut().expect("pieces");
+            state.at_start &=
+                !state.written && (state.table.removes_extra_whitespaces() || !dropped);
+        }
+        if self.pieces.as_ref().is_some_and(|s| s.in_word) {
+            let c = self.scorer.score(row);
+            self.word_conf.add_frame(self.aggregation, c);
+        }
+    }
+
+    /// Makes sure a word takes text at frame `t`: completes a word that separators ended
+    /// (returned) and opens a new one with those separators before it.
+    fn begin_text(&mut self, t: u64) -> Option<Word> {
+        let mut done = None;
+        if self.word_active && self.word_ended {
+            if self.run_in_word() {
+                // The token that ends this word also begins the next (text, separator,
+                // text in one piece): the first word gets the token's first frame.
+                self.word_end = t + 1;
+                self.word_conf.close_token(self.aggregation);
+            }
+            done = self.take_word();
+        }
+        if !self.word_active {
+            self.word_active = true;
+            self.word_start = t;
+            self.word_conf = WordConfidence::EMPTY;
+            self.word_spaces = std::mem::take(&mut self.spaces);
+        }
+        done
+    }
+
+    /// Writes text character `c` (of a token emitted at frame `t`) into the current word.
+    /// NeMo removes the whitespace just before a punctuation character: the word's last
+    /// separator if its text is still empty, else a whitespace its text ends with.
+    fn write_text(&mut self, c: char, t: u64, out: &mut Vec<Word>) {
+        out.extend(self.begin_text(t));
+        let Some(state) = self.pieces.as_mut() else {
+            return;
+        };
+        state.written = true;
+        if state.table.punctuation().contains(&c) {
+            if self.word_text.is_empty() {
+                self.word_spaces = self.word_spaces.saturating_sub(1);
+            } else if self.word_text.ends_with(char::is_whitespace) {
+                self.word_text.pop();
+            }
+        }
+        self.word_text.push(c);
+    }
+
+    /// Writes a separator (a space that splits words): the word ends with the next text.
+    fn write_separator(&mut self) {
+        if let Some(state) = self.pieces.as_mut() {
+            state.written = true;
+        }
+        if self.word_active {
+            self.word_ended = true;
+        }
+        self.spaces = self.spaces.saturating_add(1);
     }
 }
 
@@ -994,5 +1259,110 @@ mod tests {
             [1, 0, 2],
             "repeated frames of one space are one token"
         );
+    }
+
+    /// A SentencePiece decoder over a toy table, fed one argmax per frame (`None` = blank).
+    fn piece_words(config: DecoderConfig, frames: &[Option<usize>]) -> (Vec<Word>, u32, String) {
+        use crate::decode::pieces::{DEFAULT_UNKNOWN_SURFACE, PieceKind::*};
+        let pieces = [
+            ("<unk>", Unknown),
+            ("\u{2581}the", Normal),
+            ("he", Normal),
+            ("\u{2581}", Normal),
+            ("<0xC3>", Byte(0xC3)),
+            ("<0xA9>", Byte(0xA9)),
+            ("'", Normal),
+            ("<0x20>", Byte(0x20)),
+            ("<s>", Control),
+        ];
+        let table = PieceTable::new(
+            pieces.iter().map(|(p, _)| p.to_string()).collect(),
+            pieces.iter().map(|(_, k)| *k).collect(),
+            DEFAULT_UNKNOWN_SURFACE,
+            false,
+        )
+        .unwrap();
+        let blank = pieces.len();
+        let tokens: Vec<usize> = frames
+            .iter()
+            .enumerate()
+            .filter(|&(t, f)| f.is_some() && (t == 0 || frames[t - 1] != *f))
+            .map(|(_, f)| f.unwrap())
+            .collect();
+        let text = table.text(&tokens);
+        let rows: Vec<f32> = frames
+            .iter()
+            .flat_map(|f| {
+                let k = f.unwrap_or(blank);
+                (0..=blank).map(move |i| if i == k { -0.01 } else { -8.0 })
+            })
+            .collect();
+        let mut d = GreedyCtcDecoder::with_pieces(table, config).unwrap();
+        let mut words = d.push(&rows, frames.len());
+        words.extend(d.finish());
+        (words, d.trailing_spaces(), text)
+    }
+
+    fn spans(words: &[Word]) -> Vec<(&str, u32, u64, u64)> {
+        words
+            .iter()
+            .map(|w| (w.text.as_str(), w.spaces_before, w.start_frame, w.end_frame))
+            .collect()
+    }
+
+    /// Pieces make NeMo's text; a `▁` separates words, a byte run is decoded within its
+    /// word even across a silence long enough to cut it, the unknown surface's spaces
+    /// separate it, and NeMo's one space less before punctuation joins `'` on.
+    #[test]
+    fn pieces_write_nemos_text_in_words() {
+        let config = cfg(2);
+        let (the, he, space, c3, a9, apostrophe, unk) = (1, 2, 3, 4, 5, 6, 0);
+        let frames = [
+            Some(the),
+            Some(the),
+            None,
+            Some(c3),
+            None,
+            None,
+            None,
+            Some(a9),
+            Some(he),
+            Some(space),
+            Some(apostrophe),
+            Some(unk),
+            None,
+            Some(he),
+            Some(8), // control: writes nothing
+            Some(space),
+        ];
+        let (words, trailing, text) = piece_words(config, &frames);
+        assert_eq!(text, "the\u{e9}he' \u{2047} he ");
+        assert_eq!(text_of(&words) + &" ".repeat(trailing as usize), text);
+        assert_eq!(
+            spans(&words),
+            [
+                ("the\u{e9}he", 0, 0, 9),
+                ("'", 0, 10, 11),
+                ("\u{2047}", 1, 11, 12),
+                ("he", 1, 13, 14),
+            ]
+        );
+        // A whitespace byte before punctuation is NeMo's to remove: no cut in between.
+        let byte_space = 7;
+        let frames = [
+            Some(the),
+            Some(byte_space),
+            None,
+            None,
+            None,
+            Some(apostrophe),
+        ];
+        let (words, _, text) = piece_words(config, &frames);
+        assert_eq!(text, "the'");
+        assert_eq!(spans(&words), [("the'", 0, 0, 6)]);
+        // A lone `▁` first is the dummy prefix; the next word keeps its own space.
+        let (words, _, text) = piece_words(config, &[Some(space), Some(the)]);
+        assert_eq!(text, " the");
+        assert_eq!(spans(&words), [("the", 1, 1, 2)]);
     }
 }

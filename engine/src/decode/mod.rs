@@ -124,6 +124,22 @@ impl CtcDecoder {
         })
     }
 
+    /// The decoder for `description`'s model: its labels, and how they make words
+    /// (characters, or SentencePiece pieces, which only greedy decoding writes so far).
+    pub fn for_model(
+        description: &crate::model::ModelDescription,
+        options: DecodingOptions,
+    ) -> Result<Self> {
+        description.check_decodable(options.beam.is_some())?;
+        match description.units.pieces() {
+            Some(table) => Ok(Self::Greedy(GreedyCtcDecoder::with_pieces(
+                table.clone(),
+                options.ctc,
+            )?)),
+            None => Self::new(description.labels.clone(), options),
+        }
+    }
+
     /// Decodes `frames` rows of log-probs; returns the words that became final.
     pub fn push(&mut self, logprobs: &[f32], frames: usize) -> Vec<Word> {
         match self {

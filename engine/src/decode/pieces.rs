@@ -121,6 +121,22 @@ impl PieceTable {
         self.kinds.get(id).copied()
     }
 
+    /// The text the unknown piece writes (` ⁇ ` by default).
+    pub fn unknown_surface(&self) -> &str {
+        &self.unknown_surface
+    }
+
+    /// SentencePiece's `remove_extra_whitespaces`: whether every leading space-only piece
+    /// is swallowed at the start of the text (not just the first piece's `▁`).
+    pub fn removes_extra_whitespaces(&self) -> bool {
+        self.remove_extra_whitespaces
+    }
+
+    /// The vocabulary's punctuation (NeMo writes one whitespace less before each).
+    pub fn punctuation(&self) -> &[char] {
+        &self.punctuation
+    }
+
     /// Whether piece `id` starts a word (it begins with `▁`).
     pub fn starts_word(&self, id: usize) -> bool {
         matches!(

@@ -224,8 +224,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
                 description.labels.len()
             )));
         }
-        description.check_decodable()?;
-        let decoder = CtcDecoder::new(description.labels.clone(), decoder.into())?;
+        let decoder = CtcDecoder::for_model(description, decoder.into())?;
         let silence_reach = frontend.n_fft.div_ceil(2).div_ceil(frame_samples) as i64;
         // A waveform model normalises its own input.
         let normalization = match description.input {

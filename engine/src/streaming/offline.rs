@@ -30,7 +30,8 @@ pub fn recognize_offline<M: AcousticModel>(
     decoder: impl Into<DecodingOptions>,
     samples: &[f32],
 ) -> Result<OfflineResult> {
-    description.check_decodable()?;
+    // Refuses what cannot be decoded before the model runs.
+    let mut decoder = CtcDecoder::for_model(description, decoder.into())?;
     let mut features = Features::default();
     match description.input {
         ModelInput::LogMel => FeatureExtractor::new(frontend)?.compute(samples, &mut features),
@@ -48,7 +49,6 @@ pub fn recognize_offline<M: AcousticModel>(
     } else {
         super::infer_checked(model, &features, &mut logprobs)?
     };
-    let mut decoder = CtcDecoder::new(description.labels.clone(), decoder.into())?;
     let mut words = decoder.push(&logprobs, frames);
     words.extend(decoder.finish());
     Ok(OfflineResult {
