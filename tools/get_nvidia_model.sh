@@ -14,7 +14,8 @@
 # stt_en_fastconformer_ctc_large, parakeet-ctc-0.6b/1.1b and other languages) and hybrid
 # RNN-T/CTC models (stt_en_fastconformer_hybrid_large_pc: the CTC head). What cannot be
 # exported is refused by export_nemo.py (hybrids for now), which says why; SentencePiece
-# models export, and the element says it cannot decode them yet (issue 24, in progress).
+# models export and decode greedily (decoder=greedy; the beam search over pieces is not done
+# yet, issue 24).
 #
 # Download: from the table's address (NGC, as NeMo downloads; Hugging Face for Parakeet), else
 # from Hugging Face (huggingface.co/nvidia/NAME/resolve/main/NAME.nemo), with curl, resumable

@@ -4,8 +4,9 @@
 //! 3.0 with their descriptions (`tools/subword_models.py`, fixtures in
 //! `tests/fixtures/subword-models/<family>/`). The engine's frontend (80 mel bands, 25 ms
 //! window) against NeMo's features, the exported model run through `ort` against NeMo's
-//! log-probs (subsampling 4 and 8), and the greedy label sequence decoded through the
-//! description's piece table against NeMo's greedy text and word offsets.
+//! log-probs (subsampling 4 and 8), the greedy label sequence decoded through the
+//! description's piece table against NeMo's greedy text and word offsets, and the
+//! recognisers' greedy decoding of the models against NeMo's greedy text.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
