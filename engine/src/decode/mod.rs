@@ -26,7 +26,8 @@ pub struct Word {
     /// lexicon's word its phonemes spell.
     pub text: String,
     /// Space labels the model emitted between the previous word and this one (before the
-    /// first word: since the stream started). 0 means this word continues the previous
+    /// first word: since the stream started); for a sub-word model, the spaces its pieces'
+    /// `▁` (and the unknown surface) wrote there, as NeMo's text has them. 0 means this word continues the previous
     /// one: the decoder ended that word only for timing (a word gap or the maximum word
     /// length, see [`DecoderConfig`]), the model emitted no space, so the transcript joins
     /// the two. [`transcript`] writes these separators, which is how the text stays the
