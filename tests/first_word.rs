@@ -13,10 +13,8 @@ mod plugin;
 
 use common::*;
 use gst::prelude::*;
-use gst_check::Harness;
-use plugin::init;
+use plugin::{init, play_live};
 
-const RATE: u32 = 16_000;
 /// How far apart the first word's start may be, live and from the file: two output frames.
 const TOLERANCE_S: f64 = 0.040;
 
@@ -98,26 +96,11 @@ fn live(model: &str, props: &[(&str, &str)]) -> Option<(String, f64)> {
     }
     let bus = gst::Bus::new();
     element.set_bus(Some(&bus));
-    let mut h = Harness::with_element(&element, Some("sink"), Some("src"));
-    h.set_src_caps_str(&format!(
-        "audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"
-    ));
     let samples: Vec<i16> = read_wav(&sample())
         .iter()
         .map(|&x| (x * 32768.0) as i16)
         .collect();
-    let piece = RATE as usize / 10;
-    for (i, part) in samples.chunks(piece).enumerate() {
-        let bytes: Vec<u8> = part.iter().flat_map(|s| s.to_le_bytes()).collect();
-        let mut buffer = gst::Buffer::from_slice(bytes);
-        {
-            let b = buffer.get_mut().unwrap();
-            b.set_pts(gst::ClockTime::from_mseconds(100 * i as u64));
-            b.set_duration(gst::ClockTime::from_mseconds(100));
-        }
-        assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
-    }
-    assert!(h.push_event(gst::event::Eos::new()));
+    let mut h = play_live(&element, &samples);
     while h.try_pull().is_some() {}
     first_word(std::iter::from_fn(|| {
         bus.pop_filtered(&[gst::MessageType::Element])

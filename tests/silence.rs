@@ -8,10 +8,8 @@ mod plugin;
 
 use common::*;
 use gst::prelude::*;
-use gst_check::Harness;
-use plugin::init;
+use plugin::{init, play_live};
 
-const RATE: u32 = 16_000;
 /// Three seconds: several chunks of the live windows of both models, and their drain.
 const SECONDS: usize = 3;
 
@@ -49,22 +47,7 @@ fn element(model: &str, props: &[(&str, &str)]) -> gst::Element {
 fn run_live(element: &gst::Element, samples: &[i16]) -> (Vec<String>, bool, Vec<String>) {
     let bus = gst::Bus::new();
     element.set_bus(Some(&bus));
-    let mut h = Harness::with_element(element, Some("sink"), Some("src"));
-    h.set_src_caps_str(&format!(
-        "audio/x-raw,format=S16LE,rate={RATE},channels=1,layout=interleaved"
-    ));
-    let piece = RATE as usize / 10;
-    for (i, part) in samples.chunks(piece).enumerate() {
-        let bytes: Vec<u8> = part.iter().flat_map(|s| s.to_le_bytes()).collect();
-        let mut buffer = gst::Buffer::from_slice(bytes);
-        {
-            let b = buffer.get_mut().unwrap();
-            b.set_pts(gst::ClockTime::from_mseconds(100 * i as u64));
-            b.set_duration(gst::ClockTime::from_mseconds(100));
-        }
-        assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
-    }
-    assert!(h.push_event(gst::event::Eos::new()));
+    let mut h = play_live(element, samples);
     let mut texts = Vec::new();
     while let Some(buffer) = h.try_pull() {
         let map = buffer.map_readable().unwrap();
