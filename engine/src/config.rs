@@ -358,7 +358,6 @@ impl DecoderSettings {
     /// The decoder to run for `description`; loads (or reuses) the language model.
     pub fn decoding_options(&self, description: &ModelDescription) -> Result<DecodingOptions> {
         self.validate()?;
-        description.check_decodable(self.decoder == Some(DecoderKind::Beam))?;
         let ctc = DecoderConfig {
             confidence: self.confidence,
             ..decoder_config(description, self.word_gap_ms)
@@ -392,8 +391,6 @@ impl DecoderSettings {
             }
             (_, Some(path)) => path,
         };
-        // decoder=auto with a language model chose the beam search.
-        description.check_decodable(true)?;
         let (beam_width, lm_weight, word_bonus) = beam_settings(self, description);
         // A description's tuned values are checked like the user's.
         check_beam_settings(beam_width, lm_weight, word_bonus).map_err(|e| {
@@ -433,8 +430,12 @@ impl DecoderSettings {
         } = &description.units
         else {
             if let Some(path) = &self.vocabulary_path {
+                let units = match description.units {
+                    WordUnits::Pieces(_) => "SentencePiece pieces",
+                    _ => "characters",
+                };
                 return Err(Error::Settings(format!(
-                    "vocabulary {}: the model ({}) spells words in characters, so it has no lexicon to add words to (it can write any word already; see unk-penalty)",
+                    "vocabulary {}: the model ({}) spells words in {units}, so it has no lexicon to add words to (it can write any word already; see unk-penalty)",
                     path.display(),
                     description.source
                 )));

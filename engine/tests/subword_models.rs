@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use quartznet_engine::Error;
-use quartznet_engine::config::{DecoderKind, DecoderSettings, RecognizerConfig};
+use quartznet_engine::config::{DecoderKind, DecoderSettings, MAX_UNK_PENALTY, RecognizerConfig};
 use quartznet_engine::decode::pieces::PieceTable;
 use quartznet_engine::decode::{CtcDecoder, DecoderConfig, transcript};
 use quartznet_engine::frontend::{FeatureExtractor, Features};
@@ -293,44 +293,133 @@ fn logprobs_text_and_words_match_nemo() {
     }
 }
 
-/// The beam search refuses a pieces model (it spells words in characters); greedy decoding
-/// takes it.
-#[test]
-fn beam_search_refuses_pieces_models() {
-    let dir = family_dir("conformer");
-    let model = load(&dir);
-    let description = model.description().clone();
-    let refused = |e: Error| {
-        let message = e.to_string();
-        assert!(matches!(e, Error::Settings(_)), "{message}");
-        assert!(
-            message.contains(
-                "beam search over SentencePiece pieces is not implemented yet; use decoder=greedy"
-            ),
-            "{message}"
-        );
-    };
-    refused(description.check_decodable(true).unwrap_err());
-    let beam = DecoderSettings {
-        decoder: Some(DecoderKind::Beam),
-        ..DecoderSettings::default()
-    };
-    refused(beam.decoding_options(&description).unwrap_err());
-    assert!(description.check_decodable(false).is_ok());
-    let options = DecoderSettings::default()
-        .decoding_options(&description)
-        .unwrap();
-    assert!(options.beam.is_none());
-    assert!(
-        !CtcDecoder::for_model(&description, options)
-            .unwrap()
-            .is_beam_search()
-    );
+/// A unigram ARPA language model of `words` (equal counts), written to a temporary file.
+fn unigram_lm(words: &[String], name: &str) -> PathBuf {
+    let mut vocabulary: Vec<&str> = words.iter().map(String::as_str).collect();
+    vocabulary.sort_unstable();
+    vocabulary.dedup();
+    let logp = -((vocabulary.len() + 2) as f32).log10();
+    let mut arpa = format!("\\data\\\nngram 1={}\n\n\\1-grams:\n", vocabulary.len() + 3);
+    arpa += &format!("{logp}\t<unk>\n-99\t<s>\n{logp}\t</s>\n");
+    for word in vocabulary {
+        arpa += &format!("{logp}\t{word}\n");
+    }
+    arpa += "\n\\end\\\n";
+    let path = std::env::temp_dir().join(format!(
+        "quartznet-subword-{}-{name}.arpa",
+        std::process::id()
+    ));
+    std::fs::write(&path, arpa).unwrap();
+    path
 }
 
-/// The recognisers decode a pieces model greedily to NeMo's text: offline exactly (the
-/// whole clip in one window, as NeMo transcribes it); streaming, on windows of the model's
-/// latency plan, the text that the streamed log-probs give (printed against NeMo's).
+/// Words of `decoder` over `logprobs` pushed `chunk` frames at a time: (text, separator,
+/// start, end).
+fn beam_words(
+    decoder: &mut CtcDecoder,
+    logprobs: &[f32],
+    vocab: usize,
+    chunk: usize,
+) -> Vec<(String, u32, u64, u64)> {
+    let mut words = Vec::new();
+    for rows in logprobs.chunks(chunk * vocab) {
+        words.extend(decoder.push(rows, rows.len() / vocab));
+    }
+    words.extend(decoder.finish());
+    words
+        .into_iter()
+        .map(|w| (w.text, w.spaces_before, w.start_frame, w.end_frame))
+        .collect()
+}
+
+/// The beam search decodes pieces models (`docs/DECODING.md`): words spelled by the pieces
+/// through the LM's vocabulary, whatever the chunking; with unknown words off, only the
+/// LM's words come out. The LM holds the words of NeMo's greedy text of one clip and of
+/// half of the other's, so the other half can only come out as unknown words. A word with
+/// byte pieces is always an unknown word (the FastConformer's tokenizer has byte fallback,
+/// and its random weights put a byte piece in nearly every word): with unknown words off it
+/// may have no word to write, with them on its bytes are written as UTF-8.
+#[test]
+fn beam_search_decodes_pieces_models() {
+    for (family, _, pieces) in FAMILIES {
+        let dir = family_dir(family);
+        let model = load(&dir);
+        let description = model.description().clone();
+        let vocab = pieces + 1;
+        let clips = ["espeak_fox", "flite_hello"];
+        let greedy: Vec<String> = clips
+            .iter()
+            .map(|clip| {
+                decode(
+                    description.units.pieces().unwrap(),
+                    &npy(&dir, clip, "logprobs").data,
+                )
+                .1
+            })
+            .collect();
+        let mut known: Vec<String> = greedy[0].split_whitespace().map(str::to_string).collect();
+        let other: Vec<&str> = greedy[1].split_whitespace().collect();
+        known.extend(other[..other.len() / 2].iter().map(|w| w.to_string()));
+        let lm = unigram_lm(&known, family);
+        let settings = |unk_penalty: f32| DecoderSettings {
+            decoder: Some(DecoderKind::Beam),
+            lm_path: Some(lm.clone()),
+            unk_penalty,
+            ..DecoderSettings::default()
+        };
+        for clip in clips {
+            let logprobs = npy(&dir, clip, "logprobs").data;
+            let decoder = || {
+                let options = settings(10.0).decoding_options(&description).unwrap();
+                CtcDecoder::for_model(&description, options).unwrap()
+            };
+            assert!(decoder().is_beam_search());
+            let whole = beam_words(&mut decoder(), &logprobs, vocab, usize::MAX / vocab);
+            assert!(!whole.is_empty(), "{family} {clip}: no words");
+            let byte_stand_ins = ('\u{10FE00}'..='\u{10FEFF}').collect::<Vec<char>>();
+            for (text, ..) in &whole {
+                assert!(
+                    !text.contains(&byte_stand_ins[..]),
+                    "{family} {clip}: {text:?}"
+                );
+            }
+            for chunk in [1, 7] {
+                assert_eq!(
+                    beam_words(&mut decoder(), &logprobs, vocab, chunk),
+                    whole,
+                    "{family} {clip}: chunks of {chunk}"
+                );
+            }
+            let options = settings(MAX_UNK_PENALTY)
+                .decoding_options(&description)
+                .unwrap();
+            let mut closed = CtcDecoder::for_model(&description, options).unwrap();
+            let words = beam_words(&mut closed, &logprobs, vocab, 5);
+            let bytes = description.units.pieces().unwrap().kind(1)
+                == Some(quartznet_engine::decode::pieces::PieceKind::Byte(0));
+            assert!(
+                bytes || !words.is_empty(),
+                "{family} {clip}: no vocabulary words"
+            );
+            for (text, ..) in &words {
+                assert!(
+                    known.contains(text),
+                    "{family} {clip}: {text:?} is no LM word"
+                );
+            }
+        }
+        // A beam search needs a language model.
+        let e = DecoderSettings {
+            decoder: Some(DecoderKind::Beam),
+            ..DecoderSettings::default()
+        }
+        .decoding_options(&description)
+        .unwrap_err();
+        assert!(matches!(e, Error::Settings(_)), "{e}");
+        let _ = std::fs::remove_file(lm);
+    }
+}
+
 #[test]
 fn recognisers_write_nemos_greedy_text() {
     for (name, ..) in FAMILIES {

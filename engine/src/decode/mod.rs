@@ -126,19 +126,22 @@ impl CtcDecoder {
     }
 
     /// The decoder for `description`'s model: its labels, and how they make words
-    /// (characters, or SentencePiece pieces, which only greedy decoding writes so far).
+    /// (characters, phonemes through a lexicon, or SentencePiece pieces).
     pub fn for_model(
         description: &crate::model::ModelDescription,
         options: DecodingOptions,
     ) -> Result<Self> {
-        description.check_decodable(options.beam.is_some())?;
-        match description.units.pieces() {
-            Some(table) => Ok(Self::Greedy(GreedyCtcDecoder::with_pieces(
-                table.clone(),
+        let Some(table) = description.units.pieces() else {
+            return Self::new(description.labels.clone(), options);
+        };
+        Ok(match options.beam {
+            None => Self::Greedy(GreedyCtcDecoder::with_pieces(table.clone(), options.ctc)?),
+            Some(beam) => Self::Beam(Box::new(BeamSearchDecoder::with_pieces(
+                table,
                 options.ctc,
+                beam,
             )?)),
-            None => Self::new(description.labels.clone(), options),
-        }
+        })
     }
 
     /// Decodes `frames` rows of log-probs; returns the words that became final.

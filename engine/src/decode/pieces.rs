@@ -301,7 +301,7 @@ impl PieceTable {
 
 /// Appends a run of byte pieces as SentencePiece decodes it: each valid UTF-8 character as
 /// itself, each byte that does not begin one as U+FFFD.
-fn push_bytes(text: &mut String, bytes: &mut Vec<u8>) {
+pub(crate) fn push_bytes(text: &mut String, bytes: &mut Vec<u8>) {
     let mut rest = bytes.as_slice();
     while !rest.is_empty() {
         match std::str::from_utf8(rest) {

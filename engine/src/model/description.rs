@@ -91,8 +91,8 @@ pub enum WordUnits {
     /// SentencePiece pieces (NeMo's sub-word CTC models: Citrinet, Conformer-CTC,
     /// FastConformer-CTC): the labels are the tokenizer's pieces in id order, and the table
     /// says how they make text and words (`docs/SUBWORD.md`). Greedy decoding writes NeMo's
-    /// text; the beam search does not decode pieces yet and refuses the model
-    /// ([`ModelDescription::check_decodable`]).
+    /// text; the beam search spells words of pieces through the language model's vocabulary
+    /// (`docs/DECODING.md`).
     Pieces(PieceTable),
 }
 
@@ -265,20 +265,6 @@ impl ModelDescription {
         match &self.language {
             Some(language) if primary(language) != primary(code) => Err(Error::Settings(format!(
                 "language code '{code}' is not supported: the model ({}) transcribes '{language}'",
-                self.source
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether the engine's decoders can make words of this model's labels with the beam
-    /// search (`beam_search`) or greedy decoding: an [`Error::Settings`] for the beam search
-    /// over a sub-word ([`WordUnits::Pieces`]) model, which is not implemented yet (greedy
-    /// decoding writes pieces as NeMo does, `docs/SUBWORD.md`).
-    pub fn check_decodable(&self, beam_search: bool) -> Result<()> {
-        match self.units {
-            WordUnits::Pieces(_) if beam_search => Err(Error::Settings(format!(
-                "the model ({}) writes SentencePiece pieces: beam search over SentencePiece pieces is not implemented yet; use decoder=greedy",
                 self.source
             ))),
             _ => Ok(()),
@@ -1091,17 +1077,6 @@ mod tests {
         );
         assert_eq!(table.text(&[3, 1, 2, 4, 5, 0]), "theés. ⁇ ");
         assert!(!d.units.uses_lexicon());
-        // Greedy decoding writes pieces; the beam search does not yet.
-        assert!(d.check_decodable(false).is_ok());
-        let e = d.check_decodable(true).unwrap_err();
-        assert!(
-            matches!(e, Error::Settings(_))
-                && e.to_string().contains(
-                    "beam search over SentencePiece pieces is not implemented yet; use decoder=greedy"
-                ),
-            "{e}"
-        );
-        assert!(ModelDescription::default().check_decodable(true).is_ok());
         for (words, expected) in [
             (
                 r#"{"unit": "pieces", "types": {"byte": [3]}, "remove_extra_whitespaces": true}"#,

@@ -15,6 +15,13 @@ pub(super) enum Move {
     Spell { label: usize, state: SpellState },
     /// A boundary label completes its partial word as `word`.
     Complete { label: usize, word: WordId },
+    /// A word-start label completes its partial word as `word` and spells the next word's
+    /// start, `state`.
+    Restart {
+        label: usize,
+        word: WordId,
+        state: SpellState,
+    },
 }
 
 /// A hypothesis of the next beam before it is built (most are pruned unbuilt).
@@ -78,6 +85,9 @@ impl Candidates {
             Move::Stay => text_hash(from.words_hash, from.spelling()),
             Move::Spell { state, .. } => text_hash(from.words_hash, Some(state)),
             Move::Complete { word, .. } => text_hash(words_hash_with(from.words_hash, word), None),
+            Move::Restart { word, state, .. } => {
+                text_hash(words_hash_with(from.words_hash, word), Some(state))
+            }
         };
         let new = self.list.len();
         match self.by_hash.entry(hash) {
@@ -118,6 +128,7 @@ fn text_of(
         Move::Stay => (&from.words, None, from.spelling()),
         Move::Spell { state, .. } => (&from.words, None, Some(state)),
         Move::Complete { word, .. } => (&from.words, Some(word), None),
+        Move::Restart { word, state, .. } => (&from.words, Some(word), Some(state)),
     }
 }
 

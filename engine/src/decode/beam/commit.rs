@@ -184,10 +184,18 @@ impl BeamSearchDecoder {
         out.extend(committed.iter().map(|w| self.done_word(w)));
     }
 
+    /// The space before a word: one, none before one that opens with the vocabulary's
+    /// punctuation (NeMo's text drops it).
+    fn spaces_before(&self, text: &str) -> u32 {
+        let opens = text.chars().next();
+        u32::from(!opens.is_some_and(|c| self.punctuation.contains(&c)))
+    }
+
     pub(super) fn done_word(&self, w: &DoneWord) -> Word {
+        let text = self.units.word_text(&self.spellings, w.id);
         Word {
-            text: self.units.word_text(&self.spellings, w.id),
-            spaces_before: 1,
+            spaces_before: self.spaces_before(&text),
+            text,
             start_frame: w.start,
             end_frame: w.end,
             confidence: w.confidence,
@@ -195,9 +203,10 @@ impl BeamSearchDecoder {
     }
 
     pub(super) fn partial_word(&self, p: &Partial) -> Word {
+        let text = self.units.partial_text(&self.spellings, p.state);
         Word {
-            text: self.units.partial_text(&self.spellings, p.state),
-            spaces_before: 1,
+            spaces_before: self.spaces_before(&text),
+            text,
             start_frame: p.start,
             end_frame: p.end,
             confidence: p.confidence.value(self.aggregation),

@@ -316,6 +316,11 @@ impl BeamSearchDecoder {
                     }
                 }
                 Some((Target::Spell, mass)) => self.spell_fast(parent, c, mass, x),
+                // Word-start labels have several characters, which the fast path never
+                // serves (`Units::one_spelling_per_text`).
+                Some((Target::Restart, _)) => {
+                    debug_assert!(false, "the fast path serves no word-start labels");
+                }
             }
         }
         let i = *x.links.slot[parent]
@@ -359,7 +364,8 @@ impl BeamSearchDecoder {
                 Spelled::Known(state) => state,
                 Spelled::Unknown { .. } => {
                     let from = hyp.spelling().unwrap_or(self.units.root());
-                    self.units.spell_unknown(x.spellings, from, &self.labels[c])
+                    self.units
+                        .spell_unknown(x.spellings, from, &self.spelled[c])
                 }
             };
             x.floor.add(final_score);

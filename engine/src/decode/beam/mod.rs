@@ -39,6 +39,8 @@ mod commit;
 mod fast;
 mod hypothesis;
 #[cfg(test)]
+mod pieces_tests;
+#[cfg(test)]
 mod tests;
 mod transition;
 mod units;
@@ -46,7 +48,8 @@ mod units;
 use std::sync::Arc;
 
 use super::confidence::{ConfidenceAggregation, Scorer, WordConfidence};
-use super::{DecoderConfig, Word, check_labels};
+use super::pieces::PieceTable;
+use super::{DecoderConfig, Word, check_labels, vocabulary_punctuation};
 use crate::error::{Error, Result};
 use crate::lexicon::PronunciationLexicon;
 use crate::lm::{NgramModel, WordId};
@@ -138,7 +141,11 @@ struct Scratch {
 /// [`super::GreedyCtcDecoder`].
 #[derive(Debug, Clone)]
 pub struct BeamSearchDecoder {
-    labels: Vec<String>,
+    /// The text each label spells (its own, but a piece's without `▁`).
+    spelled: Vec<String>,
+    /// The vocabulary's punctuation: a word opening with one is written without a space
+    /// before it, as NeMo's text has it (`don 't` is `don't`).
+    punctuation: Vec<char>,
     roles: Vec<Role>,
     blank: usize,
     word_gap_frames: u32,
@@ -182,21 +189,59 @@ impl BeamSearchDecoder {
     pub fn new(labels: Vec<String>, decoder: DecoderConfig, config: BeamConfig) -> Result<Self> {
         check_labels(&labels)?;
         check_settings(&config)?;
-        let units = match &config.lexicon {
+        let (units, punctuation) = match &config.lexicon {
             None => {
                 if !labels.iter().any(|l| l == " ") {
                     return Err(Error::Settings(
                         "beam search with a word language model needs a space label (\" \")".into(),
                     ));
                 }
-                Units::characters(Arc::clone(&config.lm), config.unk_penalty)
+                let units = Units::characters(Arc::clone(&config.lm), config.unk_penalty);
+                (units, vocabulary_punctuation(&labels))
             }
             Some(lexicon) => {
                 check_lexicon(lexicon, &labels)?;
                 let after_start = config.smearing == Smearing::MaxAfterStart;
-                Units::lexicon(Arc::clone(lexicon), &config.lm, after_start)
+                // The lexicon's words are written one space apart: its spellings are
+                // phonemes, not the text's punctuation.
+                let units = Units::lexicon(Arc::clone(lexicon), &config.lm, after_start);
+                (units, Vec::new())
             }
         };
+        Self::with_units(labels, units, punctuation, decoder, config)
+    }
+
+    /// The beam search over a sub-word model's SentencePiece `pieces` (the model's labels,
+    /// blank last): a piece `▁..` ends the word being spelled and starts the next, other
+    /// pieces spell on; words are spelled as characters through the LM's vocabulary, as
+    /// [`Self::new`] spells them for a character model. A pronunciation lexicon does not
+    /// apply (`Error::Settings`).
+    pub fn with_pieces(
+        pieces: &PieceTable,
+        decoder: DecoderConfig,
+        config: BeamConfig,
+    ) -> Result<Self> {
+        let labels = pieces.pieces().to_vec();
+        check_labels(&labels)?;
+        check_settings(&config)?;
+        if config.lexicon.is_some() {
+            return Err(Error::Settings(
+                "a pronunciation lexicon spells phonemes; a sub-word model's words are spelled by its pieces (no lexicon)".into(),
+            ));
+        }
+        let units = Units::pieces(pieces, Arc::clone(&config.lm), config.unk_penalty);
+        let punctuation = pieces.punctuation().to_vec();
+        Self::with_units(labels, units, punctuation, decoder, config)
+    }
+
+    /// The decoder of `labels` made words by `units`.
+    fn with_units(
+        labels: Vec<String>,
+        units: Units,
+        punctuation: Vec<char>,
+        decoder: DecoderConfig,
+        config: BeamConfig,
+    ) -> Result<Self> {
         let smearing = match config.smearing {
             Smearing::Auto => config.lexicon.is_some(),
             Smearing::Off => false,
@@ -208,11 +253,13 @@ impl BeamSearchDecoder {
         let boundary = roles.iter().position(|&r| r == Role::Boundary).unwrap_or(0);
         let blank = labels.len();
         let fast_path = units.one_spelling_per_text(&labels);
+        let spelled = units.spelled_texts(&labels);
         let scorer = Scorer::new(decoder.confidence.measure, blank + 1).map_err(Error::Settings)?;
         let spellings = Spellings::new(config.lm.trie_size() as u32);
         let unk_context = config.lm.word_id(crate::lm::UNKNOWN).unwrap_or(OOV);
         let mut decoder = Self {
-            labels,
+            spelled,
+            punctuation,
             roles,
             blank,
             word_gap_frames: decoder.word_gap_frames,
@@ -297,7 +344,10 @@ impl BeamSearchDecoder {
         let mut scratch = std::mem::take(&mut self.scratch);
         let tried = &mut scratch.tried;
         tried.clear();
-        tried.extend((0..self.blank).filter(|&c| row[c] >= MIN_TOKEN_LOGPROB));
+        tried.extend(
+            (0..self.blank)
+                .filter(|&c| row[c] >= MIN_TOKEN_LOGPROB && self.roles[c] != Role::Ignored),
+        );
         let blank_wins = tried.iter().all(|&c| row[c] < row[self.blank]);
         self.silence = if blank_wins {
             self.silence.saturating_add(1)
@@ -480,26 +530,18 @@ impl BeamSearchDecoder {
             Move::Stay => {}
             Move::Spell { label, state } => {
                 hyp.last = label;
-                // A new token on this path: the previous one ends, this frame starts it.
-                let mut word = parent
-                    .partial
-                    .map_or(WordConfidence::EMPTY, |p| p.confidence);
-                word.close_token(aggregation);
-                word.add_frame(aggregation, frame.confidence);
-                hyp.partial = Some(Partial {
-                    state,
-                    word: self.units.first_word(state),
-                    from: parent.spelling(),
-                    label,
-                    start: parent.partial.map_or(frame.index, |p| p.start),
-                    end: frame.index + 1,
-                    confidence: word,
-                });
+                hyp.partial = Some(self.spelled_on(parent.partial, state, label, frame));
             }
             Move::Complete { label, word } => {
                 hyp.last = label;
                 let partial = hyp.partial.take().expect("only a partial word completes");
                 self.add_word(&mut hyp, word, partial);
+            }
+            Move::Restart { label, word, state } => {
+                hyp.last = label;
+                let partial = hyp.partial.take().expect("only a partial word completes");
+                self.add_word(&mut hyp, word, partial);
+                hyp.partial = Some(self.spelled_on(None, state, label, frame));
             }
         }
         if candidate.goes_on
@@ -511,6 +553,31 @@ impl BeamSearchDecoder {
             }
         }
         hyp
+    }
+
+    /// The partial word `partial` (`None`: a new word) spelled on to `state` by `label`,
+    /// whose token this frame starts.
+    fn spelled_on(
+        &self,
+        partial: Option<Partial>,
+        state: units::SpellState,
+        label: usize,
+        frame: Frame,
+    ) -> Partial {
+        let aggregation = self.aggregation;
+        // A new token on this path: the previous one ends, this frame starts it.
+        let mut word = partial.map_or(WordConfidence::EMPTY, |p| p.confidence);
+        word.close_token(aggregation);
+        word.add_frame(aggregation, frame.confidence);
+        Partial {
+            state,
+            word: self.units.first_word(state),
+            from: partial.map(|p| p.state),
+            label,
+            start: partial.map_or(frame.index, |p| p.start),
+            end: frame.index + 1,
+            confidence: word,
+        }
     }
 
     /// Appends the completed `partial` as `word` (its score is the caller's to add).

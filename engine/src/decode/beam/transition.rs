@@ -28,6 +28,9 @@ pub(super) enum Target {
     /// A boundary completes the partial word as each of its words
     /// ([`super::units::Units::completions`]).
     Complete,
+    /// A word-start label completes the partial word as each of its words and spells the
+    /// next word's start (see [`BeamSearchDecoder::restart_target`]).
+    Restart,
 }
 
 /// Where the mass of one label goes, from one hypothesis in one frame.
@@ -55,7 +58,8 @@ impl BeamSearchDecoder {
         match self.roles[c] {
             Role::Boundary if hyp.partial.is_none() => t.stay = total + lp,
             Role::Boundary => t.to = Some((Target::Complete, total + lp)),
-            Role::Token => {
+            Role::Ignored => {}
+            Role::Token | Role::WordStart => {
                 let extend = if c == hyp.last {
                     // The same label again without a blank between is the same token.
                     t.stay = hyp.p_label + lp;
@@ -64,8 +68,14 @@ impl BeamSearchDecoder {
                 } else {
                     total + lp
                 };
+                // A word-start label after a partial word (its own included, when a blank
+                // came between) begins the next word; otherwise it spells on (or the first).
+                let target = match self.roles[c] {
+                    Role::WordStart if hyp.partial.is_some() => Target::Restart,
+                    _ => Target::Spell,
+                };
                 if extend != f64::NEG_INFINITY {
-                    t.to = Some((Target::Spell, extend));
+                    t.to = Some((target, extend));
                 }
             }
         }
@@ -85,10 +95,37 @@ impl BeamSearchDecoder {
         spellings: &Spellings,
     ) -> Option<(Spelled, f64)> {
         let from = hyp.spelling().unwrap_or(self.units.root());
-        let spelled = self.units.spell(spellings, from, c, &self.labels[c])?;
+        self.spell_from(from, hyp.lm_score, c, spellings)
+    }
+
+    /// [`Self::spell_target`] of a word-start label `c` after `hyp`'s partial word completed
+    /// as `word`: the next word spelled from the root, its LM score the completed
+    /// hypothesis's ([`Self::complete_score`]) plus what spelling `c` adds.
+    #[inline]
+    pub(super) fn restart_target(
+        &self,
+        hyp: &Hypothesis,
+        c: usize,
+        word: WordId,
+        spellings: &Spellings,
+    ) -> Option<(Spelled, f64)> {
+        let completed = self.complete_score(hyp, word);
+        self.spell_from(self.units.root(), completed, c, spellings)
+    }
+
+    /// Label `c` spelled on from state `from` of a hypothesis whose LM score is `lm_score`.
+    #[inline(always)]
+    fn spell_from(
+        &self,
+        from: SpellState,
+        lm_score: f64,
+        c: usize,
+        spellings: &Spellings,
+    ) -> Option<(Spelled, f64)> {
+        let spelled = self.units.spell(spellings, from, c, &self.spelled[c])?;
         let lm_score = match spelled {
-            Spelled::Known(_) => hyp.lm_score,
-            Spelled::Unknown { penalty } => hyp.lm_score - penalty,
+            Spelled::Known(_) => lm_score,
+            Spelled::Unknown { penalty } => lm_score - penalty,
         };
         let Some(look) = &self.lookahead else {
             return Some((spelled, lm_score));
@@ -160,17 +197,33 @@ impl BeamSearchDecoder {
                         next.list[i].p_label = log_add(next.list[i].p_label, mass);
                     }
                 }
+                Some((Target::Restart, mass)) => {
+                    let partial = hyp
+                        .partial
+                        .as_ref()
+                        .expect("a word start restarts a partial word");
+                    for word in self.units.completions(partial) {
+                        let Some((spelled, lm_score)) =
+                            self.restart_target(hyp, c, word, spellings)
+                        else {
+                            continue; // no word starts this way
+                        };
+                        let state = self.state_of(spelled, self.units.root(), c, spellings);
+                        let step = Move::Restart {
+                            label: c,
+                            word,
+                            state,
+                        };
+                        let (i, _) = next.slot(&self.beam, parent, step, || lm_score);
+                        next.list[i].p_label = log_add(next.list[i].p_label, mass);
+                    }
+                }
                 Some((Target::Spell, mass)) => {
                     let Some((spelled, lm_score)) = self.spell_target(hyp, c, spellings) else {
                         continue; // no word is spelled this way
                     };
-                    let state = match spelled {
-                        Spelled::Known(state) => state,
-                        Spelled::Unknown { .. } => {
-                            let from = hyp.spelling().unwrap_or(self.units.root());
-                            self.units.spell_unknown(spellings, from, &self.labels[c])
-                        }
-                    };
+                    let from = hyp.spelling().unwrap_or(self.units.root());
+                    let state = self.state_of(spelled, from, c, spellings);
                     let step = Move::Spell { label: c, state };
                     let (i, _) = next.slot(&self.beam, parent, step, || lm_score);
                     next.list[i].p_label = log_add(next.list[i].p_label, mass);
@@ -184,5 +237,20 @@ impl BeamSearchDecoder {
         entry.p_blank = log_add(entry.p_blank, stay_blank);
         entry.p_label = log_add(entry.p_label, stay_label);
         entry.goes_on |= token_goes_on;
+    }
+
+    /// The state `spelled` names: a known one, or the unknown spelling of label `c` after
+    /// `from`, made now.
+    pub(super) fn state_of(
+        &self,
+        spelled: Spelled,
+        from: SpellState,
+        c: usize,
+        spellings: &mut Spellings,
+    ) -> SpellState {
+        match spelled {
+            Spelled::Known(state) => state,
+            Spelled::Unknown { .. } => self.units.spell_unknown(spellings, from, &self.spelled[c]),
+        }
     }
 }

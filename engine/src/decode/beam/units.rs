@@ -10,14 +10,18 @@
 //!   are spelled through the lexicon's trie of label ids; the boundary label (`<wb>`)
 //!   completes a word; a spelling may complete as several words (homophones); there are no
 //!   unknown words.
-//! - SentencePiece pieces (not yet): a piece carrying the word-start marker `▁` would be a
-//!   third [`Role`], completing the partial word and spelling the next one from the root in
-//!   the same move; the pieces' text (without `▁`) spelled through the LM trie as
-//!   characters are.
+//! - SentencePiece pieces ([`Units::Pieces`]): a piece carrying the word-start marker `▁`
+//!   ([`Role::WordStart`]) completes the partial word and spells the next one from the root
+//!   in the same move; the pieces' text (without `▁`) is spelled through the LM trie as
+//!   characters are, so a word is the same whichever pieces spell it. A lone `▁` and the
+//!   unknown piece are boundaries; control pieces are never tried; byte pieces spell
+//!   characters of their own ([`byte_char`]) that no vocabulary word has, decoded to UTF-8
+//!   when a word is written.
 
 use std::sync::Arc;
 
 use super::hypothesis::Partial;
+use crate::decode::pieces::{PieceKind, PieceTable, WORD_START, push_bytes};
 use crate::lexicon::PronunciationLexicon;
 use crate::lm::{FastMap, NgramModel, TrieState, WordId};
 
@@ -41,8 +45,14 @@ pub(super) enum Role {
     /// Spells: the label is appended to the partial word.
     Token,
     /// Completes the partial word when it is a complete spelling (a space for characters,
-    /// `<wb>` for phonemes); with no partial word, the silence between words.
+    /// `<wb>` for phonemes, a lone `▁` for pieces); with no partial word, the silence
+    /// between words.
     Boundary,
+    /// Completes the partial word (if any) and spells its own text as the next word's start
+    /// (a SentencePiece piece `▁..`).
+    WordStart,
+    /// Never tried: it writes nothing and is no boundary (a SentencePiece control piece).
+    Ignored,
 }
 
 /// The look-ahead (smearing) of a spelling trie: for each state, the best unigram score
@@ -101,6 +111,17 @@ pub(super) struct Lexicon {
     best: Arc<[f32]>,
 }
 
+/// SentencePiece pieces: their text spelled as characters through the LM's trie.
+#[derive(Debug, Clone)]
+pub(super) struct Pieces {
+    characters: Characters,
+    /// What each piece does.
+    roles: Vec<Role>,
+    /// What each piece spells: its text without the leading `▁`; a byte piece's
+    /// [`byte_char`].
+    texts: Vec<String>,
+}
+
 /// How labels make words (see the module's documentation).
 #[derive(Debug, Clone)]
 pub(super) enum Units {
@@ -108,6 +129,8 @@ pub(super) enum Units {
     Characters(Characters),
     /// Phonemes with a boundary label and a pronunciation lexicon.
     Lexicon(Lexicon),
+    /// SentencePiece pieces with the word-start marker `▁`.
+    Pieces(Pieces),
 }
 
 /// Where a label takes a partial spelling.
@@ -132,6 +155,38 @@ impl Units {
         })
     }
 
+    /// The pieces of `table` spelled as characters through `lm`'s trie; `unk_penalty`:
+    /// unknown words allowed.
+    pub fn pieces(table: &PieceTable, lm: Arc<NgramModel>, unk_penalty: Option<f32>) -> Self {
+        let Self::Characters(characters) = Self::characters(lm, unk_penalty) else {
+            unreachable!("characters() makes characters")
+        };
+        let (roles, texts) = (0..table.pieces().len())
+            .map(|id| piece_role(table, id))
+            .unzip();
+        Self::Pieces(Pieces {
+            characters,
+            roles,
+            texts,
+        })
+    }
+
+    /// The characters part of character and piece units.
+    fn characters_part(&self) -> Option<&Characters> {
+        match self {
+            Self::Characters(c) | Self::Pieces(Pieces { characters: c, .. }) => Some(c),
+            Self::Lexicon(_) => None,
+        }
+    }
+
+    /// The text each label spells (a label is its own text, but for pieces).
+    pub fn spelled_texts(&self, labels: &[String]) -> Vec<String> {
+        match self {
+            Self::Pieces(p) => p.texts.clone(),
+            _ => labels.to_vec(),
+        }
+    }
+
     /// Phonemes spelled through `lexicon`, scored by `lm`; the look-ahead scores words after
     /// `<s>` with `after_start`, else as unigrams.
     pub fn lexicon(lexicon: Arc<PronunciationLexicon>, lm: &NgramModel, after_start: bool) -> Self {
@@ -154,7 +209,7 @@ impl Units {
     /// characters with unknown words, at least `<unk>`'s.
     pub fn lookahead(&self, lm: &NgramModel, after_start: bool) -> Lookahead {
         match self {
-            Self::Characters(c) => {
+            Self::Characters(c) | Self::Pieces(Pieces { characters: c, .. }) => {
                 let unk = lm.log_prob(&[], None);
                 let floor = if c.unknown { unk } else { f32::NEG_INFINITY };
                 Lookahead {
@@ -178,7 +233,11 @@ impl Units {
         let boundary = |i: usize, label: &String| match self {
             Self::Characters(_) => label == " ",
             Self::Lexicon(x) => i == x.lexicon.boundary(),
+            Self::Pieces(_) => false,
         };
+        if let Self::Pieces(p) = self {
+            return p.roles.clone();
+        }
         labels
             .iter()
             .enumerate()
@@ -201,6 +260,8 @@ impl Units {
         match self {
             Self::Characters(_) => single_letters(labels),
             Self::Lexicon(_) => true,
+            // "▁th" + "e" and "▁the" spell one text.
+            Self::Pieces(_) => false,
         }
     }
 
@@ -213,7 +274,7 @@ impl Units {
     /// The empty spelling.
     pub fn root(&self) -> SpellState {
         match self {
-            Self::Characters(c) => c.lm.trie_root(),
+            Self::Characters(c) | Self::Pieces(Pieces { characters: c, .. }) => c.lm.trie_root(),
             Self::Lexicon(x) => x.lexicon.root(),
         }
     }
@@ -228,18 +289,20 @@ impl Units {
         text: &str,
     ) -> Option<Spelled> {
         match self {
-            Self::Characters(c) => match spellings.in_trie(&c.lm, from, text) {
-                Some(state) => Some(Spelled::Known(state)),
-                // Leaving the trie pays the unknown-word penalty (once: beyond it, on).
-                None if c.unknown => Some(Spelled::Unknown {
-                    penalty: if from < spellings.base {
-                        c.unk_penalty
-                    } else {
-                        0.0
-                    },
-                }),
-                None => None,
-            },
+            Self::Characters(c) | Self::Pieces(Pieces { characters: c, .. }) => {
+                match spellings.in_trie(&c.lm, from, text) {
+                    Some(state) => Some(Spelled::Known(state)),
+                    // Leaving the trie pays the unknown-word penalty (once: beyond it, on).
+                    None if c.unknown => Some(Spelled::Unknown {
+                        penalty: if from < spellings.base {
+                            c.unk_penalty
+                        } else {
+                            0.0
+                        },
+                    }),
+                    None => None,
+                }
+            }
             Self::Lexicon(x) => x.lexicon.step(from, label).map(Spelled::Known),
         }
     }
@@ -252,9 +315,9 @@ impl Units {
         from: SpellState,
         text: &str,
     ) -> SpellState {
-        match self {
-            Self::Characters(c) => spellings.step(&c.lm, from, text),
-            Self::Lexicon(_) => unreachable!("a lexicon has no unknown words"),
+        match self.characters_part() {
+            Some(c) => spellings.step(&c.lm, from, text),
+            None => unreachable!("a lexicon has no unknown words"),
         }
     }
 
@@ -265,7 +328,9 @@ impl Units {
     #[inline]
     pub fn first_word(&self, state: SpellState) -> Option<WordId> {
         match self {
-            Self::Characters(c) => c.lm.trie_word(state),
+            Self::Characters(c) | Self::Pieces(Pieces { characters: c, .. }) => {
+                c.lm.trie_word(state)
+            }
             Self::Lexicon(x) => x.lexicon.words(state).first().copied(),
         }
     }
@@ -277,7 +342,7 @@ impl Units {
     pub fn completions(&self, partial: &Partial) -> impl Iterator<Item = WordId> + '_ {
         let state = partial.state;
         let (one, many): (Option<WordId>, &[WordId]) = match self {
-            Self::Characters(c) => (
+            Self::Characters(c) | Self::Pieces(Pieces { characters: c, .. }) => (
                 partial
                     .word
                     .or((c.unknown && state != 0).then_some(OOV | state)),
@@ -293,7 +358,7 @@ impl Units {
     #[inline]
     pub fn lm_word(&self, word: WordId) -> Option<WordId> {
         match self {
-            Self::Characters(_) => (word & OOV == 0).then_some(word),
+            Self::Characters(_) | Self::Pieces(_) => (word & OOV == 0).then_some(word),
             Self::Lexicon(x) => x.lm_ids.get(word as usize).copied().flatten(),
         }
     }
@@ -303,8 +368,8 @@ impl Units {
     /// words that is no word itself).
     #[inline]
     pub fn completion_penalty(&self, word: WordId) -> f64 {
-        match self {
-            Self::Characters(c) if word & OOV != 0 && word & !OOV < c.trie_size => c.unk_penalty,
+        match self.characters_part() {
+            Some(c) if word & OOV != 0 && word & !OOV < c.trie_size => c.unk_penalty,
             _ => 0.0,
         }
     }
@@ -313,15 +378,12 @@ impl Units {
     /// may output it when no hypothesis ends in a whole word; a partial phoneme spelling is
     /// no word.
     pub fn writes_partial(&self) -> bool {
-        matches!(self, Self::Characters(_))
+        self.characters_part().is_some()
     }
 
     /// The language model whose trie spells characters (`None` for a lexicon).
     pub fn character_lm(&self) -> Option<&Arc<NgramModel>> {
-        match self {
-            Self::Characters(c) => Some(&c.lm),
-            Self::Lexicon(_) => None,
-        }
+        self.characters_part().map(|c| &c.lm)
     }
 
     /// The text of `word`.
@@ -329,6 +391,8 @@ impl Units {
         match self {
             Self::Characters(c) if word & OOV == 0 => c.lm.word_text(word).to_owned(),
             Self::Characters(c) => spellings.text(&c.lm, word & !OOV),
+            Self::Pieces(p) if word & OOV == 0 => p.characters.lm.word_text(word).to_owned(),
+            Self::Pieces(p) => written(&spellings.text(&p.characters.lm, word & !OOV)),
             Self::Lexicon(x) => x.lexicon.word_text(word).to_owned(),
         }
     }
@@ -338,6 +402,7 @@ impl Units {
     pub fn partial_text(&self, spellings: &Spellings, state: SpellState) -> String {
         match self {
             Self::Characters(c) => spellings.text(&c.lm, state),
+            Self::Pieces(p) => written(&spellings.text(&p.characters.lm, state)),
             Self::Lexicon(x) => x
                 .likely
                 .get(state as usize)
@@ -346,6 +411,51 @@ impl Units {
                 .map_or_else(String::new, |w| x.lexicon.word_text(w).to_owned()),
         }
     }
+}
+
+/// The first of 256 private-use characters (plane 16) that stand for the bytes of byte pieces
+/// in spellings: no vocabulary word has them, so a word with byte pieces is an unknown word,
+/// and [`written`] turns them back into UTF-8.
+const BYTE_CHARS: u32 = 0x10_FE00;
+
+/// The character byte `b` spells as.
+pub(super) fn byte_char(b: u8) -> char {
+    char::from_u32(BYTE_CHARS + u32::from(b)).expect("plane 16 is valid")
+}
+
+/// What piece `id` of `table` does and spells.
+fn piece_role(table: &PieceTable, id: usize) -> (Role, String) {
+    let piece = &table.pieces()[id];
+    match table.kind(id) {
+        Some(PieceKind::Byte(b)) => (Role::Token, byte_char(b).to_string()),
+        Some(PieceKind::Control) => (Role::Ignored, String::new()),
+        // NeMo writes ` ⁇ `: a word of its own that no LM scores; the search keeps the words
+        // around it apart and writes nothing for it.
+        Some(PieceKind::Unknown) | None => (Role::Boundary, String::new()),
+        Some(_) => match piece.strip_prefix(WORD_START) {
+            Some("") => (Role::Boundary, String::new()),
+            Some(rest) => (Role::WordStart, rest.to_owned()),
+            None => (Role::Token, piece.clone()),
+        },
+    }
+}
+
+/// A spelled piece text as written: byte characters decoded (as SentencePiece decodes a run
+/// of byte pieces) and a `▁` inside a piece as a space.
+fn written(spelled: &str) -> String {
+    let mut text = String::with_capacity(spelled.len());
+    let mut bytes = Vec::new();
+    for c in spelled.chars() {
+        match u32::from(c).checked_sub(BYTE_CHARS) {
+            Some(b) if b < 256 => bytes.push(b as u8),
+            _ => {
+                push_bytes(&mut text, &mut bytes);
+                text.push(if c == WORD_START { ' ' } else { c });
+            }
+        }
+    }
+    push_bytes(&mut text, &mut bytes);
+    text
 }
 
 /// Whether every label is one character and no two are the same.
