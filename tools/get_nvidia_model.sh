@@ -107,7 +107,7 @@ model=$out/$name.onnx
 cat <<EOF
 
 Model ready: $model (description: ${model%.onnx}.json)
-  gst-launch-1.0 filesrc location=speech.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt model-path="$model" append-newline=true ! fdsink fd=1
+  gst-launch-1.0 filesrc location=speech.wav ! wavparse ! audioconvert ! audioresample ! quartznetstt model-path="$model" separator=newline ! fdsink fd=1
   quartznet-transcribe --model "$model" speech.wav
 Or make it the default of both: export QUARTZNETSTT_MODEL="$model"
 EOF
