@@ -87,6 +87,7 @@ fn main() {
         commit_delay_frames: 50,
         lexicon: None,
         smearing: Smearing::Off,
+        hotwords: None,
     };
     let mut d = BeamSearchDecoder::new(labels, decoder, beam).expect("a decoder");
     let frames: usize = clips.iter().map(|(_, lp)| lp.len() / vocab).sum();

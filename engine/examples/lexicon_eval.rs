@@ -125,6 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         commit_delay_frames: 0,
         lexicon: Some(Arc::clone(&lexicon)),
         smearing: o.smearing,
+        hotwords: None,
     };
     let start = Instant::now();
     let mut decoder = BeamSearchDecoder::new(labels, DecoderConfig::default(), beam)?;

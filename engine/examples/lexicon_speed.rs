@@ -255,6 +255,7 @@ fn main() {
                 commit_delay_frames: 50,
                 lexicon: Some(Arc::clone(&lexicon)),
                 smearing,
+                hotwords: None,
             };
             let ctc = DecoderConfig {
                 word_gap_frames: 15,

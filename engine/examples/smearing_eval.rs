@@ -102,6 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     commit_delay_frames: 50,
                     lexicon: None,
                     smearing,
+                    hotwords: None,
                 }),
             };
             let mut decoder = CtcDecoder::new(description.labels.clone(), options)?;

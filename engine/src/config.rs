@@ -4,10 +4,11 @@
 //! them from here; [`RecognizerConfig`] turns them and a model's description into the
 //! frontend, window and decoder that actually run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::decode::{BeamConfig, ConfidenceConfig, DecoderConfig, DecodingOptions};
+use crate::decode::hotwords::HotwordList;
+use crate::decode::{BeamConfig, ConfidenceConfig, DecoderConfig, DecodingOptions, Smearing};
 use crate::error::{Error, Result};
 use crate::frontend::{FrontendConfig, Normalization, PaddingMode};
 use crate::lexicon::PronunciationLexicon;
@@ -279,6 +280,10 @@ pub struct DecoderSettings {
     pub commit_delay_ms: u32,
     /// How word confidences are computed (default [`ConfidenceConfig::DEFAULT`]).
     pub confidence: ConfidenceConfig,
+    /// Phrases the beam search favours (`docs/DECODING.md`, *Hotwords*); an empty list is
+    /// none. With a list, `decoder: None` is the beam search (without a language model, an
+    /// open-vocabulary one that only the hotwords bias); greedy decoding refuses a list.
+    pub hotwords: Option<Arc<HotwordList>>,
 }
 
 impl Default for DecoderSettings {
@@ -294,6 +299,7 @@ impl Default for DecoderSettings {
             word_gap_ms: DEFAULT_WORD_GAP_MS,
             commit_delay_ms: DEFAULT_COMMIT_DELAY_MS,
             confidence: ConfidenceConfig::DEFAULT,
+            hotwords: None,
         }
     }
 }
@@ -381,8 +387,19 @@ impl DecoderSettings {
                 }
             )));
         }
+        let hotwords = self.hotwords.clone().filter(|h| !h.is_empty());
+        if let (Some(list), Some(DecoderKind::Greedy)) = (&hotwords, self.decoder) {
+            return Err(Error::Settings(format!(
+                "hotwords ({}) need the beam search: use decoder=auto or beam (greedy decoding cannot favour phrases)",
+                list.source()
+            )));
+        }
         let lm_path = match (self.decoder, lm_path) {
-            (Some(DecoderKind::Greedy), _) | (None, None) => return Ok(ctc.into()),
+            (Some(DecoderKind::Greedy), _) => return Ok(ctc.into()),
+            (None, None) if hotwords.is_none() => return Ok(ctc.into()),
+            (_, None) if hotwords.is_some() => {
+                return self.open_vocabulary(description, ctc, hotwords);
+            }
             (Some(DecoderKind::Beam), None) => {
                 return Err(Error::Settings(format!(
                     "beam-search decoding needs a word language model (ARPA) and the model description ({}) names none: give one (the element's lm-path, the client's --lm)",
@@ -390,6 +407,7 @@ impl DecoderSettings {
                 )));
             }
             (_, Some(path)) => path,
+            (None, None) => unreachable!("no hotwords: greedy above"),
         };
         let (beam_width, lm_weight, word_bonus) = beam_settings(self, description);
         // A description's tuned values are checked like the user's.
@@ -412,8 +430,55 @@ impl DecoderSettings {
                 commit_delay_frames: ms_to_frames(description, self.commit_delay_ms),
                 lexicon,
                 smearing: Default::default(),
+                hotwords,
             }),
         })
+    }
+
+    /// The beam search without a language model, for hotwords: every word is an unknown
+    /// word of an empty LM at no cost, so only the acoustics and the hotwords choose.
+    fn open_vocabulary(
+        &self,
+        description: &ModelDescription,
+        ctc: DecoderConfig,
+        hotwords: Option<Arc<HotwordList>>,
+    ) -> Result<DecodingOptions> {
+        let (beam_width, _, _) = beam_settings(self, description);
+        Ok(DecodingOptions {
+            ctc,
+            beam: Some(BeamConfig {
+                lm: lm::empty(),
+                beam_width: beam_width as usize,
+                lm_weight: 0.0,
+                word_bonus: 0.0,
+                unk_penalty: Some(0.0),
+                commit_delay_frames: ms_to_frames(description, self.commit_delay_ms),
+                lexicon: None,
+                smearing: Smearing::Off,
+                hotwords,
+            }),
+        })
+    }
+
+    /// The lexicon `current` (a phoneme model's) with the words of `hotwords` it lacks added,
+    /// spelled by the model's G2P (`None` when it lacks none, or for other models): what
+    /// [`crate::decode::BeamSearchDecoder::set_hotwords`] takes when a list changes while a
+    /// stream runs.
+    pub fn lexicon_with_hotwords(
+        description: &ModelDescription,
+        current: &Arc<PronunciationLexicon>,
+        hotwords: Option<&HotwordList>,
+    ) -> Result<Option<Arc<PronunciationLexicon>>> {
+        let (WordUnits::Phonemes { g2p, .. }, Some(list)) = (&description.units, hotwords) else {
+            return Ok(None);
+        };
+        let missing = missing_hotword_words(current, list);
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        let mut lexicon = PronunciationLexicon::clone(current);
+        add_spelled(&mut lexicon, g2p.as_deref(), &missing, list.source())?;
+        Ok(Some(Arc::new(lexicon)))
     }
 
     /// The pronunciation lexicon of a model whose words come from one (shared by every
@@ -443,31 +508,71 @@ impl DecoderSettings {
             return Ok(None);
         };
         let shared = crate::lexicon::load_shared(lexicon, &description.labels, boundary)?;
-        let Some(path) = &self.vocabulary_path else {
-            return Ok(Some(shared));
-        };
-        let Some(g2p) = g2p else {
-            return Err(Error::Settings(format!(
-                "vocabulary {}: the model description ({}) names no grapheme-to-phoneme model to spell its words",
-                path.display(),
-                description.source
-            )));
-        };
-        let words = crate::g2p::read_word_list(path)?;
-        let spelled = crate::g2p::spell_cached(g2p, &words, G2P_THREADS)?;
-        let mut lexicon = PronunciationLexicon::clone(&shared);
-        for (word, tokens) in spelled {
-            let spelling = lexicon_spelling(&tokens).ok_or_else(|| {
-                Error::Settings(format!(
-                    "vocabulary {}: the word '{word}' has no spelling in the model's phonemes (its G2P gave '{}')",
+        let mut lexicon = shared;
+        if let Some(path) = &self.vocabulary_path {
+            if g2p.is_none() {
+                return Err(Error::Settings(format!(
+                    "vocabulary {}: the model description ({}) names no grapheme-to-phoneme model to spell its words",
                     path.display(),
-                    tokens.join(" ")
-                ))
-            })?;
-            lexicon.add_word(&word, &spelling)?;
+                    description.source
+                )));
+            }
+            let words = crate::g2p::read_word_list(path)?;
+            let mut grown = PronunciationLexicon::clone(&lexicon);
+            add_spelled(
+                &mut grown,
+                g2p.as_deref(),
+                &words,
+                &format!("vocabulary {}", path.display()),
+            )?;
+            lexicon = Arc::new(grown);
         }
-        Ok(Some(Arc::new(lexicon)))
+        let hotwords = self.hotwords.as_deref();
+        Ok(Some(
+            Self::lexicon_with_hotwords(description, &lexicon, hotwords)?.unwrap_or(lexicon),
+        ))
     }
+}
+
+/// The words of `list` that `lexicon` lacks (as written, unless it has them lower-cased).
+fn missing_hotword_words(lexicon: &PronunciationLexicon, list: &HotwordList) -> Vec<String> {
+    let mut missing: Vec<String> = list
+        .hotwords()
+        .iter()
+        .flat_map(|h| h.words.iter())
+        .filter(|w| !lexicon.contains(w) && !lexicon.contains(&w.to_lowercase()))
+        .cloned()
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing
+}
+
+/// Adds `words` to `lexicon`, spelled by the G2P model `g2p`; `what` names the list in
+/// errors.
+fn add_spelled(
+    lexicon: &mut PronunciationLexicon,
+    g2p: Option<&Path>,
+    words: &[String],
+    what: &str,
+) -> Result<()> {
+    let Some(g2p) = g2p else {
+        return Err(Error::Settings(format!(
+            "{what}: the words {} are not in the pronunciation lexicon and the model names no grapheme-to-phoneme model to spell them",
+            words.join(", ")
+        )));
+    };
+    let spelled = crate::g2p::spell_cached(g2p, words, G2P_THREADS)?;
+    for (word, tokens) in spelled {
+        let spelling = lexicon_spelling(&tokens).ok_or_else(|| {
+            Error::Settings(format!(
+                "{what}: the word '{word}' has no spelling in the model's phonemes (its G2P gave '{}')",
+                tokens.join(" ")
+            ))
+        })?;
+        lexicon.add_word(&word, &spelling)?;
+    }
+    Ok(())
 }
 
 /// ONNX Runtime threads of the G2P that spells a user vocabulary (short words: one thread

@@ -1236,6 +1236,7 @@ impl DecoderCase {
                 commit_delay_frames: b.commit_delay_frames,
                 lexicon: None,
                 smearing: Default::default(),
+                hotwords: None,
             }),
         }
     }
@@ -1593,6 +1594,7 @@ fn stream_options(case: &StreamCase) -> DecodingOptions {
             commit_delay_frames: 4,
             lexicon: None,
             smearing: Default::default(),
+            hotwords: None,
         }),
     }
 }
@@ -1891,6 +1893,7 @@ fn regression_beam_commits_words_by_time_too() {
             commit_delay_frames: 0,
             lexicon: None,
             smearing: Default::default(),
+            hotwords: None,
         }),
     };
     let labels = || vec![" ".to_string(), "a".to_string()];

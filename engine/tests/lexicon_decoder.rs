@@ -83,6 +83,7 @@ fn config(lexicon: PronunciationLexicon, beam_width: usize, lm_weight: f32) -> B
         commit_delay_frames: 0,
         lexicon: Some(Arc::new(lexicon)),
         smearing: Smearing::Auto,
+        hotwords: None,
     }
 }
 

@@ -6,6 +6,7 @@
 mod beam;
 mod confidence;
 mod greedy;
+pub mod hotwords;
 pub mod pieces;
 
 pub use beam::{BeamConfig, BeamSearchDecoder, Smearing};

@@ -37,6 +37,8 @@ struct Node {
     words: u32,
     /// The node one label shorter ([`NO_WORDS`] for the root).
     parent: LexiconState,
+    /// The label that leads here from `parent` (0 for the root).
+    label: u32,
 }
 
 /// The words of a phoneme model and their spellings in its labels. Read-only once built and
@@ -97,6 +99,7 @@ impl PronunciationLexicon {
             nodes: vec![Node {
                 words: NO_WORDS,
                 parent: NO_WORDS,
+                label: 0,
             }],
             edges: FastMap::default(),
             homophones: Vec::new(),
@@ -257,6 +260,7 @@ impl PronunciationLexicon {
                     self.nodes.push(Node {
                         words: NO_WORDS,
                         parent: state,
+                        label,
                     });
                     next
                 });
@@ -322,6 +326,44 @@ impl PronunciationLexicon {
             Some(node) if node.words != NO_WORDS => &self.homophones[node.words as usize],
             _ => &[],
         }
+    }
+
+    /// The spellings of each of `words` (labels; none for a word not in the lexicon), found
+    /// in one pass over the trie.
+    pub(crate) fn spellings_of(&self, words: &[&str]) -> Vec<Vec<Vec<u32>>> {
+        let mut wanted: FastMap<u32, Vec<usize>> = FastMap::default();
+        for (i, word) in words.iter().enumerate() {
+            if let Some(&id) = self.ids.get(*word) {
+                wanted.entry(id).or_default().push(i);
+            }
+        }
+        let mut found = vec![Vec::new(); words.len()];
+        if wanted.is_empty() {
+            return found;
+        }
+        for (state, node) in self.nodes.iter().enumerate() {
+            if node.words == NO_WORDS {
+                continue;
+            }
+            for id in &self.homophones[node.words as usize] {
+                for &i in wanted.get(id).into_iter().flatten() {
+                    found[i].push(self.spelling(state as LexiconState));
+                }
+            }
+        }
+        found
+    }
+
+    /// The labels that spell `state`.
+    fn spelling(&self, mut state: LexiconState) -> Vec<u32> {
+        let mut labels = Vec::new();
+        while state != 0 {
+            let node = self.nodes[state as usize];
+            labels.push(node.label);
+            state = node.parent;
+        }
+        labels.reverse();
+        labels
     }
 
     /// The text of word `id` (empty for an id not in the lexicon).

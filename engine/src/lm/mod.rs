@@ -46,6 +46,16 @@ pub const UNKNOWN: &str = "<unk>";
 /// Word index in the model's vocabulary.
 pub type WordId = u32;
 
+/// A language model that knows no word (`<unk>`, `<s>` and `</s>` only): the beam search's
+/// LM when it runs without one (hotwords alone bias it), every word an unknown word.
+pub fn empty() -> Arc<NgramModel> {
+    static EMPTY: std::sync::LazyLock<Arc<NgramModel>> = std::sync::LazyLock::new(|| {
+        let arpa = "\\data\\\nngram 1=3\n\n\\1-grams:\n0\t<unk>\n-99\t<s>\n0\t</s>\n\n\\end\\\n";
+        Arc::new(NgramModel::parse(arpa.as_bytes()).expect("the empty ARPA model parses"))
+    });
+    Arc::clone(&EMPTY)
+}
+
 /// Loads `path`, or returns the copy already loaded by this process (element instances
 /// share one: a model takes tens of megabytes and a second to load).
 pub fn load_shared(path: &Path) -> Result<Arc<NgramModel>> {

@@ -61,6 +61,10 @@ impl BeamSearchDecoder {
             self.complete_partial(hyp, |mut done| {
                 done.lm_score += self.lm_weight
                     * f64::from(self.config.lm.log_prob(done.context.words(), Some(end)));
+                // A phrase not finished by the end of the stream gains nothing.
+                if let Some(h) = &self.hot {
+                    done.lm_score += h.graph.finish(done.hot);
+                }
                 let score = done.score();
                 if best.as_ref().is_none_or(|(s, _)| score > *s) {
                     best = Some((score, done));
@@ -96,6 +100,7 @@ impl BeamSearchDecoder {
         let Some(partial) = hyp.partial else {
             return done(hyp);
         };
+        let hot = self.hot.as_ref().map_or(0, |h| h.graph.separate(hyp.hot).0);
         let mut words = self.units.completions(&partial).peekable();
         while let Some(word) = words.next() {
             let lm_score = self.complete_score(&hyp, word);
@@ -103,12 +108,14 @@ impl BeamSearchDecoder {
                 // The last (usually the only) word takes the hypothesis itself.
                 hyp.partial = None;
                 hyp.lm_score = lm_score;
+                hyp.hot = hot;
                 self.add_word(&mut hyp, word, partial);
                 return done(hyp);
             }
             let mut copy = hyp.clone();
             copy.partial = None;
             copy.lm_score = lm_score;
+            copy.hot = hot;
             self.add_word(&mut copy, word, partial);
             done(copy);
         }

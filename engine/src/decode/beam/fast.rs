@@ -269,8 +269,9 @@ impl BeamSearchDecoder {
         let total = hyp.acoustic();
         visit.clear();
         for &c in by_prob {
-            // The same sum as that candidate's score, so the comparison is the same.
-            if total + f64::from(row[c]) + hyp.lm_score < floor {
+            // The same sum as that candidate's score, so the comparison is the same (plus
+            // the most a hotword step can add).
+            if total + f64::from(row[c]) + hyp.lm_score + self.hot_gain() < floor {
                 break;
             }
             visit.push(c);
@@ -344,15 +345,16 @@ impl BeamSearchDecoder {
                 x.next.push(parent, step, self.beam[child].lm_score)
             })
         } else {
-            // The hypothesis's LM score bounds the candidate's: test before the trie.
-            let bound = score(f64::NEG_INFINITY, mass, hyp.lm_score);
+            // The hypothesis's LM score (plus the most a hotword step adds) bounds the
+            // candidate's: test before the trie.
+            let bound = score(f64::NEG_INFINITY, mass, hyp.lm_score + self.hot_gain());
             if bound < x.floor.value() {
                 return;
             }
             let Some((spelled, lm_score)) = self.spell_target(hyp, c, x.spellings) else {
                 return; // no word is spelled this way
             };
-            let final_score = if lm_score == hyp.lm_score {
+            let final_score = if lm_score == hyp.lm_score && self.hot.is_none() {
                 bound
             } else {
                 score(f64::NEG_INFINITY, mass, lm_score)

@@ -80,12 +80,15 @@ pub(super) struct Hypothesis {
     /// Last label emitted on this path (`blank` when none), for the repeat collapse.
     pub last: usize,
     pub context: Context,
+    /// Its state in the hotword context graph (0 without hotwords); the state's partial
+    /// score and the rewards of matched phrases are in `lm_score`.
+    pub hot: u32,
     /// ln P(alignments of this prefix ending in blank / in its last label).
     pub p_blank: f64,
     pub p_label: f64,
     /// Accumulated `lm_weight * ln p_lm + word_bonus` of its words (less unknown-word
     /// penalties), plus, with smearing, `lm_weight` times the look-ahead of its partial
-    /// spelling.
+    /// spelling, plus its hotword score (a function of its text, as the rest).
     pub lm_score: f64,
 }
 

@@ -36,7 +36,10 @@
 
 mod candidates;
 mod commit;
+mod context;
 mod fast;
+#[cfg(test)]
+mod hotword_tests;
 mod hypothesis;
 #[cfg(test)]
 mod pieces_tests;
@@ -50,10 +53,12 @@ use std::sync::Arc;
 use super::confidence::{ConfidenceAggregation, Scorer, WordConfidence};
 use super::pieces::PieceTable;
 use super::{DecoderConfig, Word, check_labels, vocabulary_punctuation};
+use crate::decode::hotwords::HotwordList;
 use crate::error::{Error, Result};
 use crate::lexicon::PronunciationLexicon;
 use crate::lm::{NgramModel, WordId};
 use candidates::{Candidate, Candidates, Move};
+use context::{ContextGraph, ContextState};
 use fast::FastPath;
 use hypothesis::{Context, DoneWord, Hypothesis, Partial, score};
 use transition::Row;
@@ -113,6 +118,10 @@ pub struct BeamConfig {
     /// LM look-ahead of partial words; the default ([`Smearing::Auto`]) uses it with a
     /// lexicon only.
     pub smearing: Smearing,
+    /// Phrases to favour (`docs/DECODING.md`, *Hotwords*); `None` or an empty list: none.
+    /// Each must be writable by the model: its characters among the labels' (pieces'), or,
+    /// with a lexicon, its words in the lexicon.
+    pub hotwords: Option<Arc<HotwordList>>,
 }
 
 /// What one frame contributes when candidates are built into hypotheses.
@@ -121,6 +130,14 @@ struct Frame {
     index: u64,
     confidence: f32,
     blank_wins: bool,
+}
+
+/// Hotwords as the search uses them.
+#[derive(Debug, Clone)]
+struct Hot {
+    graph: ContextGraph,
+    /// The symbols each label spells (see [`units::Units::hot_symbols`]).
+    symbols: Vec<Box<[u32]>>,
 }
 
 /// Per-frame work space, kept to reuse its allocations.
@@ -178,6 +195,8 @@ pub struct BeamSearchDecoder {
     /// The LM context after a word the LM does not know: `<unk>`, or `OOV` if the LM has
     /// none.
     unk_context: WordId,
+    /// The hotword context graph, and the symbols each label adds to it.
+    hot: Option<Hot>,
 
     scratch: Scratch,
 }
@@ -255,8 +274,9 @@ impl BeamSearchDecoder {
         let fast_path = units.one_spelling_per_text(&labels);
         let spelled = units.spelled_texts(&labels);
         let scorer = Scorer::new(decoder.confidence.measure, blank + 1).map_err(Error::Settings)?;
-        let spellings = Spellings::new(config.lm.trie_size() as u32);
         let unk_context = config.lm.word_id(crate::lm::UNKNOWN).unwrap_or(OOV);
+        let (units, hot) = prepare_hotwords(config.hotwords.as_deref(), units, &spelled)?;
+        let spellings = Spellings::new(units.vocabulary_end().min(OOV - 1));
         let mut decoder = Self {
             spelled,
             punctuation,
@@ -277,6 +297,7 @@ impl BeamSearchDecoder {
             boundary,
             spellings,
             unk_context,
+            hot,
             scratch: Scratch::default(),
         };
         decoder.reset(0);
@@ -309,6 +330,7 @@ impl BeamSearchDecoder {
             partial: None,
             last: self.blank,
             context: Context::new(self.config.lm.sentence_start()),
+            hot: self.hot.as_ref().map_or(0, |h| h.graph.start()),
             p_blank: 0.0,
             p_label: f64::NEG_INFINITY,
             lm_score: 0.0,
@@ -429,26 +451,41 @@ impl BeamSearchDecoder {
     /// Renumbers the spelling states beyond the trie, keeping only those the beam refers to.
     /// Texts keep their identity (one state per text), so the search is unchanged.
     fn compact_spellings(&mut self) {
-        let Some(lm) = self.units.character_lm().cloned() else {
+        self.respell(None);
+    }
+
+    /// Gives every spelling state of the beam beyond the LM's trie its state for the same
+    /// text under the current units, which were `old` (`None`: the same units, whose states
+    /// beyond the vocabulary are renumbered to those the beam refers to).
+    fn respell(&mut self, old: Option<&Units>) {
+        let (Some(now), Some(before)) = (
+            self.units.characters_part().cloned(),
+            old.unwrap_or(&self.units).characters_part().cloned(),
+        ) else {
             return;
         };
-        let base = self.spellings.base();
-        let old = std::mem::replace(&mut self.spellings, Spellings::new(base));
+        // The LM trie's states never change; with the same units, the extension's neither.
+        let keep_below = match old {
+            None => self.spellings.base(),
+            Some(_) => before.trie_size(),
+        };
+        let base = self.units.vocabulary_end();
+        let old_spellings = std::mem::replace(&mut self.spellings, Spellings::new(base));
         let mut renumbered: crate::lm::FastMap<u32, u32> = crate::lm::FastMap::default();
         let spellings = &mut self.spellings;
         let mut remap = |state: u32| {
-            if state < old.base() {
+            if state < keep_below {
                 return state;
             }
             *renumbered
                 .entry(state)
-                .or_insert_with(|| spellings.step(&lm, 0, &old.text(&lm, state)))
+                .or_insert_with(|| spellings.step(&now, 0, &old_spellings.text(&before, state)))
         };
         for hyp in &mut self.beam {
             if let Some(p) = hyp.partial.as_mut() {
-                // A state beyond the trie spells no vocabulary word: `word` stays `None`.
                 p.state = remap(p.state);
                 p.from = p.from.map(&mut remap);
+                p.word = self.units.first_word(p.state);
             }
             // Every hypothesis shares the committed words, so hashing only the uncommitted
             // ones from a common start keeps equal texts equal.
@@ -522,6 +559,7 @@ impl BeamSearchDecoder {
             partial: parent.partial,
             last: parent.last,
             context: parent.context,
+            hot: self.hot_after(parent.hot, candidate.step),
             p_blank: candidate.p_blank,
             p_label: candidate.p_label,
             lm_score: candidate.lm_score,
@@ -553,6 +591,71 @@ impl BeamSearchDecoder {
             }
         }
         hyp
+    }
+
+    /// The most one spelling step can raise a hypothesis's score through hotwords (the fast
+    /// path's pruning bound; 0 without hotwords).
+    #[inline]
+    fn hot_gain(&self) -> f64 {
+        self.hot.as_ref().map_or(0.0, |h| h.graph.max_gain())
+    }
+
+    /// The hotword state after `step` from `state`.
+    fn hot_after(&self, state: ContextState, step: Move) -> ContextState {
+        let Some(hot) = &self.hot else {
+            return 0;
+        };
+        let g = &hot.graph;
+        match step {
+            Move::Stay => state,
+            Move::Spell { label, .. } => g.steps(state, &hot.symbols[label]).0,
+            Move::Complete { .. } => g.separate(state).0,
+            Move::Restart { label, .. } => g.steps(g.separate(state).0, &hot.symbols[label]).0,
+        }
+    }
+
+    /// Replaces the hotword list (`None` or empty: no hotwords) from the next frame on, and,
+    /// for a lexicon, the lexicon (which must be the current one with words added, as
+    /// `DecoderSettings` makes it: states and word ids keep their meaning). Every
+    /// hypothesis gives back the boost of the phrase it was in the middle of and starts
+    /// matching the new list at its next word.
+    pub fn set_hotwords(
+        &mut self,
+        hotwords: Option<Arc<HotwordList>>,
+        lexicon: Option<Arc<PronunciationLexicon>>,
+    ) -> Result<()> {
+        if let (Some(lexicon), Units::Lexicon(_)) = (&lexicon, &self.units) {
+            // A lexicon's labels spell themselves: `spelled` holds the model's labels.
+            check_lexicon(lexicon, &self.spelled)?;
+            let after_start = self.config.smearing == Smearing::MaxAfterStart;
+            let units = Units::lexicon(Arc::clone(lexicon), &self.config.lm, after_start);
+            let lookahead = self
+                .lookahead
+                .is_some()
+                .then(|| units.lookahead(&self.config.lm, after_start));
+            self.units = units;
+            self.lookahead = lookahead;
+            self.config.lexicon = Some(Arc::clone(lexicon));
+        }
+        let base_units = self.units.with_words(&[]);
+        let (units, hot) = prepare_hotwords(hotwords.as_deref(), base_units, &self.spelled)?;
+        let before = std::mem::replace(&mut self.units, units);
+        self.respell(Some(&before));
+        let old = self.hot.take();
+        for hyp in &mut self.beam {
+            if let Some(old) = &old {
+                hyp.lm_score += old.graph.finish(hyp.hot);
+            }
+            hyp.hot = match &hot {
+                // Mid-word, a phrase can only start after the next separator (the root);
+                // between words, at once.
+                Some(h) if hyp.partial.is_none() => h.graph.start(),
+                _ => 0,
+            };
+        }
+        self.hot = hot;
+        self.config.hotwords = hotwords;
+        Ok(())
     }
 
     /// The partial word `partial` (`None`: a new word) spelled on to `state` by `label`,
@@ -610,6 +713,51 @@ impl BeamSearchDecoder {
         }
         hyps
     }
+}
+
+/// `units` with the words of `hotwords` in their vocabulary, and the context graph of
+/// `hotwords` (`None` without any); or the first phrase the model cannot write.
+fn prepare_hotwords(
+    hotwords: Option<&HotwordList>,
+    units: Units,
+    spelled: &[String],
+) -> Result<(Units, Option<Hot>)> {
+    let Some(list) = hotwords.filter(|l| !l.is_empty()) else {
+        return Ok((units, None));
+    };
+    let (symbols, separator) = units.hot_symbols(spelled);
+    let mut phrases = Vec::with_capacity(list.len());
+    let mut words: Vec<String> = Vec::new();
+    for hotword in list.hotwords() {
+        let spellings = units.spell_hotword(hotword, spelled).map_err(|reason| {
+            Error::Settings(format!(
+                "hotword list {}, line {} ({:?}): {reason}",
+                list.source(),
+                hotword.line,
+                hotword.phrase()
+            ))
+        })?;
+        for spelling in spellings {
+            if units.characters_part().is_some() {
+                // Text units spell words in characters: these are the words' texts.
+                words.extend(spelling.iter().map(|w| {
+                    w.iter()
+                        .filter_map(|&c| char::from_u32(c))
+                        .collect::<String>()
+                }));
+            }
+            phrases.push(context::Spelled {
+                words: spelling,
+                boost_per_word: hotword.boost,
+            });
+        }
+    }
+    let units = units.with_words(&words);
+    let hot = Hot {
+        graph: ContextGraph::new(&phrases, separator),
+        symbols,
+    };
+    Ok((units, Some(hot)))
 }
 
 /// Sets `order` to the indices of the `width` best `scores`, best first; equal scores in

@@ -75,6 +75,7 @@ fn decoder(lm_weight: f32, unk_penalty: Option<f32>) -> BeamSearchDecoder {
             commit_delay_frames: 0,
             lexicon: None,
             smearing: Smearing::Auto,
+            hotwords: None,
         },
     )
     .unwrap()
@@ -250,4 +251,28 @@ fn a_lexicon_does_not_apply_to_pieces() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("no lexicon"), "{e}");
+}
+
+#[test]
+fn hotwords_over_pieces() {
+    let hot = |text: &str| {
+        let mut d = decoder(0.0, None);
+        let list = crate::decode::hotwords::HotwordList::parse(text, "test").unwrap();
+        d.set_hotwords(Some(Arc::new(list)), None).unwrap();
+        d
+    };
+    // "an" beats "at" acoustically; with no LM weight "can" wins, unless "cat" is a hotword
+    // (spelled "▁c" + "at" or "▁cat": the same text).
+    let lp = frames(&[
+        &[("▁a", 0.9)],
+        &[("▁c", 0.9)],
+        &[("an", 0.5), ("at", 0.45)],
+        &[],
+    ]);
+    assert_eq!(decode(&mut decoder(0.0, None), &lp), "a can");
+    assert_eq!(decode(&mut hot("cat :1"), &lp), "a cat");
+    // A word no LM knows, written by pieces: "tat" ("t" + "at").
+    let tat = clear(&["▁a", "", "▁", "t", "at", ""]);
+    assert_eq!(decode(&mut decoder(0.5, None), &tat), "a");
+    assert_eq!(decode(&mut hot("tat"), &tat), "a tat");
 }

@@ -25,7 +25,7 @@ ngram 2=2
 \\end\\
 ";
 
-fn lm() -> Arc<NgramModel> {
+pub(super) fn lm() -> Arc<NgramModel> {
     Arc::new(NgramModel::parse(ARPA.as_bytes()).unwrap())
 }
 
@@ -45,13 +45,14 @@ fn decoder(lm_weight: f32, commit_delay_frames: u32) -> BeamSearchDecoder {
             commit_delay_frames,
             lexicon: None,
             smearing: Smearing::Auto,
+            hotwords: None,
         },
     )
     .unwrap()
 }
 
 /// Log-prob rows from per-frame `(label, probability)` lists; the rest goes to blank.
-fn frames(spec: &[&[(char, f32)]]) -> Vec<f32> {
+pub(super) fn frames(spec: &[&[(char, f32)]]) -> Vec<f32> {
     let labels = english_labels();
     let vocab = labels.len() + 1;
     let mut out = Vec::new();
@@ -137,6 +138,7 @@ fn with_unknown_words(lm_weight: f32, unk_penalty: Option<f32>) -> BeamSearchDec
             commit_delay_frames: 0,
             lexicon: None,
             smearing: Smearing::Auto,
+            hotwords: None,
         },
     )
     .unwrap()
@@ -328,6 +330,7 @@ fn confidence_is_the_greedy_decoders_on_its_path() {
                 commit_delay_frames: 0,
                 lexicon: None,
                 smearing: Smearing::Auto,
+                hotwords: None,
             };
             let mut d = BeamSearchDecoder::new(english_labels(), config, beam).unwrap();
             let mut words = d.push(&lp, n);
@@ -398,6 +401,7 @@ fn bad_settings_are_errors() {
         commit_delay_frames: 0,
         lexicon: None,
         smearing: Smearing::Auto,
+        hotwords: None,
     };
     let d = DecoderConfig::default();
     assert!(BeamSearchDecoder::new(english_labels(), d, config(0, 0.5)).is_err());
@@ -420,7 +424,7 @@ fn bad_settings_are_errors() {
 
 /// Random frames over the test vocabulary's letters: each frame puts random weights on
 /// a few labels and blank (a linear congruential generator keeps it reproducible).
-fn random_frames(seed: u64, count: usize) -> Vec<f32> {
+pub(super) fn random_frames(seed: u64, count: usize) -> Vec<f32> {
     let labels = english_labels();
     let vocab = labels.len() + 1;
     let useful: Vec<usize> = ['a', 'n', 't', 'b', 'c', ' ', 'o']
@@ -483,6 +487,7 @@ fn the_fast_path_is_exactly_the_general_one() {
                         commit_delay_frames: delay,
                         lexicon: None,
                         smearing: Smearing::Auto,
+                        hotwords: None,
                     },
                 )
                 .unwrap()
@@ -538,7 +543,10 @@ fn labels_of_several_characters_take_the_general_path() {
 
 /// Words, times (exact) and confidences (bits) of a stream decoded in chunks of 7 frames,
 /// with the pending words after each chunk (marked `~`).
-fn stream_words(d: &mut BeamSearchDecoder, lp: &[f32]) -> Vec<(String, u32, u64, u64, u32)> {
+pub(super) fn stream_words(
+    d: &mut BeamSearchDecoder,
+    lp: &[f32],
+) -> Vec<(String, u32, u64, u64, u32)> {
     let vocab = d.vocab_size();
     let mut words = Vec::new();
     for chunk in lp.chunks(7 * vocab) {
@@ -612,6 +620,7 @@ fn the_fast_path_is_exactly_the_general_one_with_smearing() {
                         commit_delay_frames: delay,
                         lexicon: None,
                         smearing,
+                        hotwords: None,
                     },
                 )
                 .unwrap()
@@ -701,6 +710,7 @@ ngram 2=2
                 commit_delay_frames: delay,
                 lexicon: Some(Arc::new(lexicon)),
                 smearing,
+                hotwords: None,
             },
         )
         .unwrap()

@@ -5,6 +5,7 @@
 
 use super::BeamSearchDecoder;
 use super::candidates::{Candidates, Move};
+use super::context::ContextState;
 use super::hypothesis::{Context, Hypothesis, log_add};
 use super::units::{Role, SpellState, Spelled, Spellings};
 use crate::lm::WordId;
@@ -95,7 +96,7 @@ impl BeamSearchDecoder {
         spellings: &Spellings,
     ) -> Option<(Spelled, f64)> {
         let from = hyp.spelling().unwrap_or(self.units.root());
-        self.spell_from(from, hyp.lm_score, c, spellings)
+        self.spell_from(from, hyp.lm_score, hyp.hot, c, spellings)
     }
 
     /// [`Self::spell_target`] of a word-start label `c` after `hyp`'s partial word completed
@@ -110,23 +111,29 @@ impl BeamSearchDecoder {
         spellings: &Spellings,
     ) -> Option<(Spelled, f64)> {
         let completed = self.complete_score(hyp, word);
-        self.spell_from(self.units.root(), completed, c, spellings)
+        let hot = self.hot.as_ref().map_or(0, |h| h.graph.separate(hyp.hot).0);
+        self.spell_from(self.units.root(), completed, hot, c, spellings)
     }
 
-    /// Label `c` spelled on from state `from` of a hypothesis whose LM score is `lm_score`.
+    /// Label `c` spelled on from state `from` of a hypothesis whose LM score is `lm_score`
+    /// and hotword state `hot`.
     #[inline(always)]
     fn spell_from(
         &self,
         from: SpellState,
         lm_score: f64,
+        hot: ContextState,
         c: usize,
         spellings: &Spellings,
     ) -> Option<(Spelled, f64)> {
         let spelled = self.units.spell(spellings, from, c, &self.spelled[c])?;
-        let lm_score = match spelled {
+        let mut lm_score = match spelled {
             Spelled::Known(_) => lm_score,
             Spelled::Unknown { penalty } => lm_score - penalty,
         };
+        if let Some(h) = &self.hot {
+            lm_score += h.graph.steps(hot, &h.symbols[c]).1;
+        }
         let Some(look) = &self.lookahead else {
             return Some((spelled, lm_score));
         };
@@ -140,10 +147,13 @@ impl BeamSearchDecoder {
     }
 
     /// The LM score of `hyp` with its partial word completed as `word`: the word's score
-    /// replaces the look-ahead of its spelling.
+    /// replaces the look-ahead of its spelling; with hotwords, the word separator's step.
     #[inline]
     pub(super) fn complete_score(&self, hyp: &Hypothesis, word: WordId) -> f64 {
-        let lm_score = hyp.lm_score + self.word_score(&hyp.context, word);
+        let mut lm_score = hyp.lm_score + self.word_score(&hyp.context, word);
+        if let Some(h) = &self.hot {
+            lm_score += h.graph.separate(hyp.hot).1;
+        }
         match (&self.lookahead, hyp.partial) {
             (Some(look), Some(partial)) => {
                 lm_score - self.lm_weight * f64::from(look.at(partial.state))

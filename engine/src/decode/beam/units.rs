@@ -21,6 +21,7 @@
 use std::sync::Arc;
 
 use super::hypothesis::Partial;
+use crate::decode::hotwords::Hotword;
 use crate::decode::pieces::{PieceKind, PieceTable, WORD_START, push_bytes};
 use crate::lexicon::PronunciationLexicon;
 use crate::lm::{FastMap, NgramModel, TrieState, WordId};
@@ -96,6 +97,150 @@ pub(super) struct Characters {
     unk_penalty: f64,
     /// States below this are the vocabulary trie's.
     trie_size: TrieState,
+    /// Hotword words the LM does not know, as a continuation of its trie.
+    ext: Arc<Extension>,
+}
+
+/// Words a hotword list needs that the LM's vocabulary lacks: a trie that continues the LM's
+/// (its states follow the LM trie's, `trie_size..trie_size + len`), so they are words of the
+/// search's vocabulary (scored as the LM's `<unk>`, without the unknown-word penalty) even
+/// when unknown words are off.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Extension {
+    offset: TrieState,
+    edges: FastMap<(TrieState, char), TrieState>,
+    /// Parent and character of state `offset + i`.
+    nodes: Vec<(TrieState, char)>,
+    /// States (of either trie) that complete one of these words.
+    words: FastMap<TrieState, ()>,
+}
+
+impl Extension {
+    /// The extension of `lm`'s trie by `words` (those it spells already are skipped).
+    fn new(lm: &NgramModel, words: &[String]) -> Self {
+        let offset = lm.trie_size() as TrieState;
+        let mut ext = Self {
+            offset,
+            ..Self::default()
+        };
+        for word in words {
+            let mut state = lm.trie_root();
+            let mut buffer = [0u8; 4];
+            for c in word.chars() {
+                state = match ext.step(lm, state, c, &mut buffer) {
+                    Some(next) => next,
+                    None => {
+                        let fresh = offset + ext.nodes.len() as TrieState;
+                        ext.nodes.push((state, c));
+                        ext.edges.insert((state, c), fresh);
+                        fresh
+                    }
+                };
+            }
+            if lm.trie_word(state).is_none() {
+                ext.words.insert(state, ());
+            }
+        }
+        ext
+    }
+
+    /// The first state past both tries.
+    fn end(&self) -> TrieState {
+        self.offset + self.nodes.len() as TrieState
+    }
+
+    /// `state` extended by `c` in the LM trie or this one.
+    #[inline]
+    fn step(
+        &self,
+        lm: &NgramModel,
+        state: TrieState,
+        c: char,
+        buffer: &mut [u8; 4],
+    ) -> Option<TrieState> {
+        if state < self.offset
+            && let Some(next) = lm.trie_step(state, c.encode_utf8(buffer))
+        {
+            return Some(next);
+        }
+        self.edges.get(&(state, c)).copied()
+    }
+
+    /// The text of `state` (of either trie).
+    fn text(&self, lm: &NgramModel, mut state: TrieState) -> String {
+        let mut tail = Vec::new();
+        while state >= self.offset {
+            let Some(&(parent, c)) = self.nodes.get((state - self.offset) as usize) else {
+                break;
+            };
+            tail.push(c);
+            state = parent;
+        }
+        let mut text = lm.trie_text(state);
+        text.extend(tail.iter().rev());
+        text
+    }
+}
+
+impl Characters {
+    /// The LM trie's states end here.
+    pub fn trie_size(&self) -> TrieState {
+        self.trie_size
+    }
+
+    /// The vocabulary's states (the LM trie's, then the extension's) end here.
+    pub fn vocabulary_end(&self) -> TrieState {
+        self.ext.end()
+    }
+
+    /// `from` extended by `text` within the vocabulary (both tries), if it stays there.
+    #[inline]
+    fn in_vocabulary(&self, from: TrieState, text: &str) -> Option<TrieState> {
+        if self.ext.nodes.is_empty() {
+            return if from < self.trie_size {
+                self.lm.trie_step(from, text)
+            } else {
+                None
+            };
+        }
+        let mut buffer = [0u8; 4];
+        let mut state = from;
+        for c in text.chars() {
+            if state >= self.ext.end() {
+                return None;
+            }
+            state = self.ext.step(&self.lm, state, c, &mut buffer)?;
+        }
+        Some(state)
+    }
+
+    /// The text of vocabulary state `state`.
+    fn text(&self, state: TrieState) -> String {
+        self.ext.text(&self.lm, state)
+    }
+
+    /// The word vocabulary state `state` completes: the LM's, or a hotword word's
+    /// (`OOV | state`).
+    #[inline]
+    fn word(&self, state: TrieState) -> Option<WordId> {
+        self.lm.trie_word(state).or_else(|| {
+            (!self.ext.words.is_empty() && self.ext.words.contains_key(&state))
+                .then_some(OOV | state)
+        })
+    }
+
+    /// These characters with `words` (hotword words the LM may lack) in the vocabulary.
+    fn with_words(&self, words: &[String]) -> Self {
+        let missing: Vec<String> = words
+            .iter()
+            .filter(|w| self.lm.word_id(w).is_none())
+            .cloned()
+            .collect();
+        Self {
+            ext: Arc::new(Extension::new(&self.lm, &missing)),
+            ..self.clone()
+        }
+    }
 }
 
 /// Phoneme tokens spelled through a pronunciation lexicon.
@@ -148,6 +293,10 @@ impl Units {
     pub fn characters(lm: Arc<NgramModel>, unk_penalty: Option<f32>) -> Self {
         let trie_size = lm.trie_size() as TrieState;
         Self::Characters(Characters {
+            ext: Arc::new(Extension {
+                offset: trie_size,
+                ..Extension::default()
+            }),
             lm,
             unknown: unk_penalty.is_some(),
             unk_penalty: f64::from(unk_penalty.unwrap_or(0.0)),
@@ -171,8 +320,29 @@ impl Units {
         })
     }
 
+    /// These units with `words` in the vocabulary (hotword words; a lexicon's are added to
+    /// the lexicon instead, so for a lexicon these are the same units).
+    pub fn with_words(&self, words: &[String]) -> Self {
+        match self {
+            Self::Characters(c) => Self::Characters(c.with_words(words)),
+            Self::Pieces(p) => Self::Pieces(Pieces {
+                characters: p.characters.with_words(words),
+                ..p.clone()
+            }),
+            Self::Lexicon(_) => self.clone(),
+        }
+    }
+
+    /// The first state past the vocabulary's (where unknown spellings' states begin).
+    pub fn vocabulary_end(&self) -> SpellState {
+        match self.characters_part() {
+            Some(c) => c.vocabulary_end(),
+            None => SpellState::MAX,
+        }
+    }
+
     /// The characters part of character and piece units.
-    fn characters_part(&self) -> Option<&Characters> {
+    pub fn characters_part(&self) -> Option<&Characters> {
         match self {
             Self::Characters(c) | Self::Pieces(Pieces { characters: c, .. }) => Some(c),
             Self::Lexicon(_) => None,
@@ -290,7 +460,7 @@ impl Units {
     ) -> Option<Spelled> {
         match self {
             Self::Characters(c) | Self::Pieces(Pieces { characters: c, .. }) => {
-                match spellings.in_trie(&c.lm, from, text) {
+                match c.in_vocabulary(from, text) {
                     Some(state) => Some(Spelled::Known(state)),
                     // Leaving the trie pays the unknown-word penalty (once: beyond it, on).
                     None if c.unknown => Some(Spelled::Unknown {
@@ -316,7 +486,7 @@ impl Units {
         text: &str,
     ) -> SpellState {
         match self.characters_part() {
-            Some(c) => spellings.step(&c.lm, from, text),
+            Some(c) => spellings.step(c, from, text),
             None => unreachable!("a lexicon has no unknown words"),
         }
     }
@@ -328,9 +498,7 @@ impl Units {
     #[inline]
     pub fn first_word(&self, state: SpellState) -> Option<WordId> {
         match self {
-            Self::Characters(c) | Self::Pieces(Pieces { characters: c, .. }) => {
-                c.lm.trie_word(state)
-            }
+            Self::Characters(c) | Self::Pieces(Pieces { characters: c, .. }) => c.word(state),
             Self::Lexicon(x) => x.lexicon.words(state).first().copied(),
         }
     }
@@ -369,7 +537,13 @@ impl Units {
     #[inline]
     pub fn completion_penalty(&self, word: WordId) -> f64 {
         match self.characters_part() {
-            Some(c) if word & OOV != 0 && word & !OOV < c.trie_size => c.unk_penalty,
+            Some(c)
+                if word & OOV != 0
+                    && word & !OOV < c.vocabulary_end()
+                    && c.word(word & !OOV).is_none() =>
+            {
+                c.unk_penalty
+            }
             _ => 0.0,
         }
     }
@@ -381,18 +555,13 @@ impl Units {
         self.characters_part().is_some()
     }
 
-    /// The language model whose trie spells characters (`None` for a lexicon).
-    pub fn character_lm(&self) -> Option<&Arc<NgramModel>> {
-        self.characters_part().map(|c| &c.lm)
-    }
-
     /// The text of `word`.
     pub fn word_text(&self, spellings: &Spellings, word: WordId) -> String {
         match self {
             Self::Characters(c) if word & OOV == 0 => c.lm.word_text(word).to_owned(),
-            Self::Characters(c) => spellings.text(&c.lm, word & !OOV),
+            Self::Characters(c) => spellings.text(c, word & !OOV),
             Self::Pieces(p) if word & OOV == 0 => p.characters.lm.word_text(word).to_owned(),
-            Self::Pieces(p) => written(&spellings.text(&p.characters.lm, word & !OOV)),
+            Self::Pieces(p) => written(&spellings.text(&p.characters, word & !OOV)),
             Self::Lexicon(x) => x.lexicon.word_text(word).to_owned(),
         }
     }
@@ -401,8 +570,8 @@ impl Units {
     /// likely becomes.
     pub fn partial_text(&self, spellings: &Spellings, state: SpellState) -> String {
         match self {
-            Self::Characters(c) => spellings.text(&c.lm, state),
-            Self::Pieces(p) => written(&spellings.text(&p.characters.lm, state)),
+            Self::Characters(c) => spellings.text(c, state),
+            Self::Pieces(p) => written(&spellings.text(&p.characters, state)),
             Self::Lexicon(x) => x
                 .likely
                 .get(state as usize)
@@ -458,6 +627,103 @@ fn written(spelled: &str) -> String {
     text
 }
 
+impl Units {
+    /// The context-graph symbols each label adds to a hypothesis's text, and the word
+    /// separator's: characters (and pieces' text) for text units, label ids for a lexicon.
+    pub fn hot_symbols(&self, spelled: &[String]) -> (Vec<Box<[u32]>>, u32) {
+        match self {
+            Self::Lexicon(x) => (
+                (0..spelled.len() as u32)
+                    .map(|label| Box::from([label]))
+                    .collect(),
+                x.lexicon.boundary() as u32,
+            ),
+            _ => (
+                spelled
+                    .iter()
+                    .map(|text| text.chars().map(u32::from).collect())
+                    .collect(),
+                u32::from(' '),
+            ),
+        }
+    }
+
+    /// The spellings of `hotword` in context-graph symbols (several for lexicon words with
+    /// variants, at most [`MAX_HOTWORD_SPELLINGS`]), or why the model cannot write it.
+    /// `spelled` is each label's text.
+    pub fn spell_hotword(
+        &self,
+        hotword: &Hotword,
+        spelled: &[String],
+    ) -> std::result::Result<Vec<Vec<Vec<u32>>>, String> {
+        match self {
+            Self::Lexicon(x) => {
+                let words: Vec<&str> = hotword.words.iter().map(String::as_str).collect();
+                let mut found = x.lexicon.spellings_of(&words);
+                let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+                let lower_refs: Vec<&str> = lower.iter().map(String::as_str).collect();
+                let lower_found = x.lexicon.spellings_of(&lower_refs);
+                for (i, spellings) in found.iter_mut().enumerate() {
+                    if spellings.is_empty() {
+                        *spellings = lower_found[i].clone();
+                    }
+                    if spellings.is_empty() {
+                        return Err(format!(
+                            "{:?} is not in the pronunciation lexicon",
+                            words[i]
+                        ));
+                    }
+                }
+                Ok(combinations(&found, MAX_HOTWORD_SPELLINGS))
+            }
+            _ => {
+                let letters: crate::lm::FastMap<char, ()> = spelled
+                    .iter()
+                    .flat_map(|t| t.chars())
+                    .map(|c| (c, ()))
+                    .collect();
+                let cased = letters.keys().any(|c| c.is_uppercase());
+                let mut words = Vec::with_capacity(hotword.words.len());
+                for word in &hotword.words {
+                    let word = if cased {
+                        word.clone()
+                    } else {
+                        word.to_lowercase()
+                    };
+                    if let Some(c) = word.chars().find(|c| !letters.contains_key(c)) {
+                        return Err(format!("the model cannot write {c:?} (in {word:?})"));
+                    }
+                    words.push(word.chars().map(u32::from).collect());
+                }
+                Ok(vec![words])
+            }
+        }
+    }
+}
+
+/// The most spellings a phrase of lexicon words gets (its words' variants combined).
+pub(super) const MAX_HOTWORD_SPELLINGS: usize = 16;
+
+/// Up to `most` ways to pick one spelling for each word, in order.
+fn combinations(choices: &[Vec<Vec<u32>>], most: usize) -> Vec<Vec<Vec<u32>>> {
+    let mut out: Vec<Vec<Vec<u32>>> = vec![Vec::new()];
+    for options in choices {
+        let mut next = Vec::new();
+        'fill: for prefix in &out {
+            for option in options {
+                if next.len() == most {
+                    break 'fill;
+                }
+                let mut longer = prefix.clone();
+                longer.push(option.clone());
+                next.push(longer);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
 /// Whether every label is one character and no two are the same.
 fn single_letters(labels: &[String]) -> bool {
     let mut letters = FastMap::default();
@@ -473,8 +739,9 @@ fn single_letters(labels: &[String]) -> bool {
     true
 }
 
-/// Character spelling states: the LM's trie (states below `base`), continued by states of the
-/// decoder's own for spellings that no vocabulary word starts with. A text has exactly one
+/// Character spelling states: the vocabulary's tries (the LM's and the hotword extension's:
+/// states below `base`), continued by states of the decoder's own for spellings that no
+/// vocabulary word starts with. A text has exactly one
 /// state: its longest prefix in the trie, then one state per further character.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Spellings {
@@ -509,21 +776,12 @@ impl Spellings {
         self.nodes.len()
     }
 
-    /// `from` extended by `text` within the vocabulary's trie, if it stays there.
-    #[inline]
-    fn in_trie(&self, lm: &NgramModel, from: TrieState, text: &str) -> Option<TrieState> {
-        if from >= self.base {
-            return None;
-        }
-        lm.trie_step(from, text)
-    }
-
-    /// `from` extended by `text`, leaving the trie where the vocabulary does.
-    pub fn step(&mut self, lm: &NgramModel, mut state: TrieState, text: &str) -> TrieState {
+    /// `from` extended by `text`, leaving the vocabulary's tries where they end.
+    pub fn step(&mut self, vocabulary: &Characters, mut state: TrieState, text: &str) -> TrieState {
         let mut buffer = [0u8; 4];
         for c in text.chars() {
             if state < self.base
-                && let Some(next) = lm.trie_step(state, c.encode_utf8(&mut buffer))
+                && let Some(next) = vocabulary.in_vocabulary(state, c.encode_utf8(&mut buffer))
             {
                 state = next;
                 continue;
@@ -538,7 +796,7 @@ impl Spellings {
     }
 
     /// The text of spelling `state`.
-    pub fn text(&self, lm: &NgramModel, mut state: TrieState) -> String {
+    pub fn text(&self, vocabulary: &Characters, mut state: TrieState) -> String {
         let mut tail = Vec::new();
         while state >= self.base {
             let Some(&(parent, c)) = self.nodes.get((state - self.base) as usize) else {
@@ -547,7 +805,7 @@ impl Spellings {
             tail.push(c);
             state = parent;
         }
-        let mut text = lm.trie_text(state);
+        let mut text = vocabulary.text(state);
         text.extend(tail.iter().rev());
         text
     }
