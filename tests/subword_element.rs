@@ -657,3 +657,52 @@ fn reported_latency_is_in_the_models_frames() {
         );
     }
 }
+
+/// Digital silence gives no words with 80 ms frames either: a frame is a certain blank when
+/// 200 ms (3 frames, not QuartzNet's 10) on each side of it are silent too, so the middle of
+/// 1.5 s of zeros between two clips holds no word, where the random models write pieces
+/// over any input.
+#[test]
+fn digital_silence_between_words_gives_none() {
+    let clip: Vec<i16> = read_wav(&audio("espeak_fox"))
+        .iter()
+        .map(|&x| (x * 32768.0) as i16)
+        .collect();
+    let silence = RATE as usize * 3 / 2;
+    let mut samples = clip.clone();
+    samples.extend(std::iter::repeat_n(0, silence));
+    samples.extend(&clip);
+    // The frames wholly in the silence, less on each side the 200 ms margin (3 frames) and
+    // the one frame the FFT reads beyond its own: the frames that must be blank.
+    let first_silent = clip.len().div_ceil(FRAME_SAMPLES as usize) as u64;
+    let after_silent = ((clip.len() + silence) / FRAME_SAMPLES as usize) as u64;
+    let frame_s = |frame: u64| seconds(frame * FRAME_SAMPLES);
+    let (from, to) = (frame_s(first_silent + 4), frame_s(after_silent - 4));
+    assert!(to - from >= 0.7, "{from}..{to}");
+    for name in MODELS {
+        init();
+        let element = gst::ElementFactory::make("quartznetstt")
+            .property("model-path", model(name).to_str().unwrap())
+            .property("threads", 1u32)
+            .build()
+            .unwrap();
+        let bus = gst::Bus::new();
+        element.set_bus(Some(&bus));
+        let mut h = play_live(&element, &samples);
+        while h.try_pull().is_some() {}
+        let words: Vec<BusWord> = std::iter::from_fn(|| bus.pop())
+            .filter_map(|m| m.structure().map(|s| s.to_owned()))
+            .filter(|s| s.name() == "quartznetstt" && s.get::<bool>("final").unwrap())
+            .flat_map(|s| bus_words(&s))
+            .collect();
+        assert!(words.len() > 4, "{name}: {words:?}");
+        let inside: Vec<&BusWord> = words
+            .iter()
+            .filter(|(_, _, start, end)| *end > from && *start < to)
+            .collect();
+        assert!(
+            inside.is_empty(),
+            "{name}: words in {from}..{to} s: {inside:?}"
+        );
+    }
+}
