@@ -885,3 +885,67 @@ fn missing_default_model_is_a_clear_error() {
     assert!(!cli.status.success());
     assert!(String::from_utf8_lossy(&cli.stderr).contains("no --model given"));
 }
+
+/// The sub-word fixture models (random-weight Citrinet and FastConformer,
+/// `tests/fixtures/subword-models/`) through `gst-launch-1.0 ... ! quartznetstt
+/// model-path=... ! fdsink`: the text written is the engine's own for the file windows, byte
+/// for byte (`separator=model`), byte-fallback pieces and control characters included. The
+/// element's words, times and buffers against the engine's are `tests/subword_element.rs`.
+#[test]
+fn subword_models_through_gst_launch() {
+    use quartznet_engine::config::{RecognizerConfig, WindowOverrides};
+    use quartznet_engine::decode::transcript;
+    use quartznet_engine::model::{LoadOptions, OnnxModel};
+    use quartznet_engine::streaming::StreamingRecognizer;
+
+    let audio = root().join(AUDIO);
+    let samples: Vec<f32> = hound::WavReader::open(&audio)
+        .unwrap()
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    let out = out_dir("subword-models");
+    for name in ["citrinet", "fastconformer"] {
+        let model = root().join(format!("tests/fixtures/subword-models/{name}/model.onnx"));
+        let loaded = OnnxModel::load(&model, &LoadOptions { threads: 1 }).unwrap();
+        let config = RecognizerConfig::for_input(
+            &WindowOverrides::default(),
+            &loaded.description().latency_shares,
+            false,
+        );
+        let mut recognizer = StreamingRecognizer::from_config(loaded, &config).unwrap();
+        recognizer.push(&samples);
+        let mut results = Vec::new();
+        while let Some(result) = recognizer.next_result().unwrap() {
+            results.push(result);
+        }
+        results.extend(recognizer.finish().unwrap());
+        let words: Vec<_> = results.iter().flat_map(|r| r.words.clone()).collect();
+        let trailing = results.last().map_or(0, |r| r.trailing_spaces) as usize;
+        let expected = transcript(&words) + &" ".repeat(trailing);
+
+        let mut command = Command::new("gst-launch-1.0");
+        command
+            .arg("-q")
+            .arg("filesrc")
+            .arg(format!("location={}", audio.display()))
+            .args([
+                "!",
+                "wavparse",
+                "!",
+                "audioconvert",
+                "!",
+                "audioresample",
+                "!",
+            ])
+            .arg("quartznetstt")
+            .arg(format!("model-path={}", model.display()))
+            .args(["separator=model", "!", "fdsink", "fd=1"]);
+        let run = run(command, &format!("gst-launch-1.0 with {name}"), &out);
+        assert!(run.status.success(), "{name}: {}", run.stderr);
+        assert!(!run.stderr.contains("WARNING"), "{name}: {}", run.stderr);
+        assert!(words.len() > 5, "{name}: {words:?}");
+        assert_eq!(run.stdout, expected, "{name}");
+    }
+    fs::remove_dir_all(out).ok();
+}

@@ -127,7 +127,7 @@ impl Writer {
     fn caption(&mut self, out: &mut dyn Write, caption: Vec<TimedWord>) -> io::Result<()> {
         match self.format {
             Format::Txt => {
-                let line = caption_lines(&caption, &self.rules).join(" ");
+                let line = line_text(&caption_lines(&caption, &self.rules).join(" "));
                 match &self.prefix {
                     Some(prefix) => writeln!(out, "{prefix}{line}"),
                     None => writeln!(out, "{line}"),
@@ -157,7 +157,14 @@ impl Writer {
         }
         let (start, end) = display_times(&spans, &self.rules)[0];
         self.cues_written += 1;
-        let text = caption_lines(cue, &self.rules).join("\n");
+        let lines = caption_lines(cue, &self.rules).into_iter().map(|line| {
+            let line = line_text(&line);
+            match self.format {
+                Format::Vtt => vtt_escape(&line),
+                _ => line,
+            }
+        });
+        let text = lines.collect::<Vec<_>>().join("\n");
         match self.format {
             Format::Srt => writeln!(
                 out,
@@ -174,6 +181,45 @@ impl Writer {
             ),
         }
     }
+}
+
+/// A line of text as the line-based formats (txt, SRT, WebVTT) write it. A byte-fallback
+/// piece of a sub-word model can write any character into a word: the ones readers take for
+/// the end of a line or paragraph (LF, CR, VT, FF, the separators FS, GS and RS, NEL, U+2028,
+/// U+2029: Python's `str.splitlines`, Unicode's line and paragraph separators) are written as
+/// spaces, or they would end the line or, doubled, the cue; NUL as U+FFFD, as WebVTT parsers
+/// read it and because C readers stop at it. Everything else, other control characters
+/// included, is written as the model wrote it (JSON keeps the exact text).
+fn line_text(line: &str) -> String {
+    line.chars()
+        .map(|c| match c {
+            '\n'
+            | '\r'
+            | '\u{0B}'
+            | '\u{0C}'
+            | '\u{1C}'..='\u{1E}'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}' => ' ',
+            '\0' => char::REPLACEMENT_CHARACTER,
+            c => c,
+        })
+        .collect()
+}
+
+/// WebVTT cue text: `&`, `<` and `>` as character references (a bare `<` opens a cue tag,
+/// `&` a reference, and `-->` may not appear in a cue).
+fn vtt_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A word as JSON: the message's `word` fields (and the parity extras when present).
@@ -261,6 +307,30 @@ mod tests {
         );
         assert_eq!(render(Format::Vtt, &[]), "WEBVTT\n\n");
         assert_eq!(render(Format::Srt, &[]), "");
+    }
+
+    /// Byte-fallback pieces of sub-word models write any character: line breaks in a word
+    /// must not end a line or a cue, WebVTT's markup characters are escaped, and the rest
+    /// (non-ASCII, other control characters) is written as it is; JSON keeps all of it.
+    #[test]
+    fn any_character_a_model_writes_keeps_the_formats_valid() {
+        let words = [
+            word("a\nb<i>&", 0.5, 0.9),
+            word("é\u{FFFD}\u{5}\r\0c\u{1E}-->", 1.0, 1.3),
+        ];
+        let line = "a b<i>& é\u{FFFD}\u{5} \u{FFFD}c -->";
+        assert_eq!(render(Format::Txt, &words), format!("{line}\n"));
+        assert_eq!(
+            render(Format::Srt, &words),
+            format!("1\n00:00:00,500 --> 00:00:01,333\n{line}\n\n")
+        );
+        assert_eq!(
+            render(Format::Vtt, &words),
+            "WEBVTT\n\n00:00:00.500 --> 00:00:01.333\n\
+             a b&lt;i&gt;&amp; é\u{FFFD}\u{5} \u{FFFD}c --&gt;\n\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(Format::Json, &words)).unwrap();
+        assert_eq!(json["text"], " a\nb<i>& é\u{FFFD}\u{5}\r\0c\u{1E}-->");
     }
 
     #[test]

@@ -890,3 +890,350 @@ fn settings_that_cannot_work_well_are_warned_about() {
         stderr(&offline)
     );
 }
+
+// Sub-word (SentencePiece) models: the random-weight Citrinet and FastConformer fixtures
+// (tests/fixtures/subword-models/, tools/subword_models.py). Their greedy text is gibberish of
+// many pieces, FastConformer's with byte-fallback pieces: U+FFFD, control characters, even a
+// line break (VT) and a space inside a word. Every format must carry it.
+
+const SUBWORD_MODELS: [&str; 2] = ["citrinet", "fastconformer"];
+
+fn subword_model(name: &str) -> String {
+    format!(
+        "{}/../tests/fixtures/subword-models/{name}/model.onnx",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn fixture_audio(clip: &str) -> String {
+    format!(
+        "{}/../tests/fixtures/audio/{clip}.wav",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// 16-bit mono WAV samples as the engine takes them (int16 / 32768).
+fn wav_samples(path: &str) -> Vec<f32> {
+    hound::WavReader::open(path)
+        .unwrap()
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect()
+}
+
+/// The engine's own words for `samples`: as the client recognises a file (the element's
+/// file windows), or with `offline` as one utterance (`--offline`).
+fn engine_words(
+    model: &str,
+    samples: &[f32],
+    offline: bool,
+) -> Vec<quartznet_engine::decode::Word> {
+    use quartznet_engine::config::{RecognizerConfig, WindowOverrides};
+    use quartznet_engine::model::{LoadOptions, OnnxModel};
+    use quartznet_engine::streaming::{StreamingRecognizer, recognize_offline};
+    let mut model = OnnxModel::load(Path::new(model), &LoadOptions { threads: 1 }).unwrap();
+    let description = model.description().clone();
+    if offline {
+        let config = RecognizerConfig::default();
+        let decoding = config.decoding.decoding_options(&description).unwrap();
+        let frontend = config.frontend_for(&description);
+        return recognize_offline(&mut model, &description, frontend, decoding, samples)
+            .unwrap()
+            .words;
+    }
+    let config = RecognizerConfig::for_input(
+        &WindowOverrides::default(),
+        &description.latency_shares,
+        false,
+    );
+    let mut recognizer = StreamingRecognizer::from_config(model, &config).unwrap();
+    recognizer.push(samples);
+    let mut words = Vec::new();
+    while let Some(result) = recognizer.next_result().unwrap() {
+        words.extend(result.words);
+    }
+    for result in recognizer.finish().unwrap() {
+        words.extend(result.words);
+    }
+    words
+}
+
+/// A word's text as the line-based formats write it (line and paragraph ends as spaces, NUL
+/// as U+FFFD; the client's rule, README *Command-line client*).
+fn as_line(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n'
+            | '\r'
+            | '\u{0B}'
+            | '\u{0C}'
+            | '\u{1C}'..='\u{1E}'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}' => ' ',
+            '\0' => char::REPLACEMENT_CHARACTER,
+            c => c,
+        })
+        .collect()
+}
+
+/// The words as lines and cues lay them out: a continued word joined to the one before,
+/// words separated by one space.
+fn laid_out(words: &[quartznet_engine::decode::Word]) -> String {
+    let mut units: Vec<String> = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        match units.last_mut() {
+            Some(last) if i > 0 && w.spaces_before == 0 => last.push_str(&as_line(&w.text)),
+            _ => units.push(as_line(&w.text)),
+        }
+    }
+    units.join(" ")
+}
+
+/// A subtitle timestamp (`HH:MM:SS,mmm` or `HH:MM:SS.mmm`) in milliseconds.
+fn subtitle_ms(stamp: &str, separator: char) -> u64 {
+    let (hms, ms) = stamp.split_once(separator).expect("milliseconds");
+    let parts: Vec<u64> = hms.split(':').map(|p| p.parse().unwrap()).collect();
+    assert_eq!((parts.len(), ms.len()), (3, 3), "{stamp}");
+    (parts[0] * 3600 + parts[1] * 60 + parts[2]) * 1000 + ms.parse::<u64>().unwrap()
+}
+
+/// The cues of an SRT or WebVTT file, checked strictly: numbered from 1 (SRT), a timing
+/// line, one or two lines of text, a blank line; WebVTT's markup characters only as
+/// references (unescaped here). Returns (start, end, lines), times in milliseconds.
+fn strict_cues(text: &str, format: &str) -> Vec<(u64, u64, Vec<String>)> {
+    let (body, separator) = match format {
+        "vtt" => (
+            text.strip_prefix("WEBVTT\n\n").expect("the WebVTT header"),
+            '.',
+        ),
+        _ => (text, ','),
+    };
+    assert!(body.is_empty() || body.ends_with("\n\n"), "{text:?}");
+    let mut cues = Vec::new();
+    for (i, block) in body.split_terminator("\n\n").enumerate() {
+        let mut lines = block.split('\n');
+        if format == "srt" {
+            assert_eq!(
+                lines.next(),
+                Some((i + 1).to_string().as_str()),
+                "{block:?}"
+            );
+        }
+        let timing = lines.next().expect("a timing line");
+        let (start, end) = timing.split_once(" --> ").expect("a timing line");
+        let text: Vec<String> = lines
+            .map(|line| {
+                assert!(!line.trim().is_empty() && !line.contains('\r'), "{block:?}");
+                if format != "vtt" {
+                    return line.to_string();
+                }
+                let bare = line
+                    .replace("&lt;", "")
+                    .replace("&gt;", "")
+                    .replace("&amp;", "");
+                assert!(
+                    !bare.contains(['<', '>', '&']),
+                    "unescaped markup: {line:?}"
+                );
+                line.replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&")
+            })
+            .collect();
+        assert!((1..=2).contains(&text.len()), "{block:?}");
+        cues.push((
+            subtitle_ms(start, separator),
+            subtitle_ms(end, separator),
+            text,
+        ));
+    }
+    cues
+}
+
+/// The cues as pysrt and webvtt-py read them: (start, end, text), WebVTT's text unescaped.
+fn parsed_cues(path: &Path) -> Vec<(f64, f64, String)> {
+    let script = r#"
+import html, json, sys
+path = sys.argv[1]
+if path.endswith(".srt"):
+    import pysrt
+    subs = pysrt.open(path, encoding="utf-8", error_handling=pysrt.ERROR_RAISE)
+    cues = [(s.start.ordinal / 1000, s.end.ordinal / 1000, s.text) for s in subs]
+else:
+    import webvtt
+    cues = [(c.start_time.in_milliseconds() / 1000, c.end_time.in_milliseconds() / 1000,
+             html.unescape(c.raw_text))
+            for c in webvtt.read(path)]
+print(json.dumps(cues))
+"#;
+    let parsed = Command::new(subtitle_python())
+        .args(["-c", script, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(parsed.status.success(), "{}", stderr(&parsed));
+    serde_json::from_slice(&parsed.stdout).unwrap()
+}
+
+/// Text without what Python's `str.split()` takes for whitespace (pysrt strips it from the
+/// ends of lines and reads some of it as line ends).
+fn without_python_whitespace(text: &str) -> String {
+    text.chars()
+        .filter(|&c| !(c.is_whitespace() || ('\u{1C}'..='\u{1F}').contains(&c)))
+        .collect()
+}
+
+/// Both sub-word models through the client in every format, as it recognises a file (the
+/// element's file windows) and with `--offline` (the engine on the whole clip): JSON carries
+/// the engine's words exactly (text, separators, times in whole 80 ms frames, confidences),
+/// with JSON's escapes; txt lines and SRT / WebVTT cues lay out the same words, valid for a
+/// strict reading and for independent parsers, with every character the model wrote but
+/// line breaks (written as spaces) and WebVTT's markup (escaped). `--offline` is NeMo's own
+/// text.
+#[test]
+fn subword_models_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let ms = |seconds: f64| (seconds * 1000.0).round() / 1000.0;
+    // The clips whose texts hold, for FastConformer, a line break inside a word (element)
+    // and WebVTT's markup characters (offline).
+    let cases = [("LJ001-0001", false), ("phone_espeak", true)];
+    let mut fastconformer_text = String::new();
+    for name in SUBWORD_MODELS {
+        let model = subword_model(name);
+        for (clip, offline) in cases {
+            let what = format!("{name} {clip}{}", if offline { " --offline" } else { "" });
+            let path = fixture_audio(clip);
+            let samples = wav_samples(&path);
+            let words = engine_words(&model, &samples, offline);
+            assert!(words.len() > 3, "{what}: {words:?}");
+            if name == "fastconformer" {
+                fastconformer_text += &quartznet_engine::decode::transcript(&words);
+            }
+            let run = |format: &str, out: Option<&Path>| -> String {
+                let mut args = vec!["--model", &model, "-q", "--format", format];
+                if offline {
+                    args.push("--offline");
+                }
+                if let Some(out) = out {
+                    args.extend(["-o", out.to_str().unwrap()]);
+                }
+                args.push(&path);
+                let output = transcribe(&args);
+                assert!(output.status.success(), "{what}: {}", stderr(&output));
+                match out {
+                    Some(out) => std::fs::read_to_string(out).expect("UTF-8 output"),
+                    None => String::from_utf8(output.stdout).expect("UTF-8 output"),
+                }
+            };
+
+            // JSON: the engine's words (through the element: its bus messages', clamped to
+            // the end of the audio).
+            let stdout = run("json", None);
+            assert_eq!(stdout.lines().count(), 1, "{what}: {stdout}");
+            assert!(
+                !stdout.trim_end().chars().any(char::is_control),
+                "{what}: JSON escapes control characters: {stdout:?}"
+            );
+            let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+            let text = quartznet_engine::decode::transcript(&words);
+            assert_eq!(json["text"], text.as_str(), "{what}");
+            let got = json["words"].as_array().unwrap();
+            assert_eq!(got.len(), words.len(), "{what}");
+            let end = if offline {
+                f64::INFINITY
+            } else {
+                samples.len() as f64 / 16_000.0
+            };
+            let at = |frame: u64| ms((frame as f64 * 0.08).min(end));
+            for (g, w) in got.iter().zip(&words) {
+                assert_eq!(g["text"], w.text.as_str(), "{what}");
+                assert_eq!(
+                    g["separator"],
+                    " ".repeat(w.spaces_before as usize),
+                    "{what}"
+                );
+                assert_eq!(
+                    g["start"].as_f64().unwrap(),
+                    at(w.start_frame),
+                    "{what}: {g}"
+                );
+                assert_eq!(g["end"].as_f64().unwrap(), at(w.end_frame), "{what}: {g}");
+                assert_eq!(
+                    g["confidence"].as_f64().unwrap() as f32,
+                    w.confidence,
+                    "{what}"
+                );
+            }
+
+            // txt: a line per phrase, together the words.
+            let stdout = run("txt", None);
+            assert!(
+                stdout.ends_with('\n') && !stdout.contains('\r'),
+                "{stdout:?}"
+            );
+            let lines: Vec<&str> = stdout.lines().collect();
+            assert!(
+                lines.iter().all(|l| !l.trim().is_empty()),
+                "{what}: {stdout:?}"
+            );
+            assert_eq!(lines.join(" "), laid_out(&words), "{what} txt");
+
+            // SRT and WebVTT: valid, read alike by independent parsers, the words again.
+            for format in ["srt", "vtt"] {
+                let out = dir.path().join(format!("{name}-{clip}.{format}"));
+                let text = run(format, Some(&out));
+                let cues = strict_cues(&text, format);
+                let all: Vec<String> = cues.iter().flat_map(|(.., l)| l.clone()).collect();
+                assert_eq!(all.join(" "), laid_out(&words), "{what} {format}");
+                let mut previous_end = 0;
+                for (start, end, _) in &cues {
+                    assert!(
+                        previous_end <= *start && start < end,
+                        "{what} {format}: {cues:?}"
+                    );
+                    assert!(end - start <= 7000, "{what} {format}: {cues:?}");
+                    previous_end = *end;
+                }
+                let parsed = parsed_cues(&out);
+                assert_eq!(parsed.len(), cues.len(), "{what} {format}: {parsed:?}");
+                for ((start, end, lines), (p_start, p_end, p_text)) in cues.iter().zip(&parsed) {
+                    let p_ms = |s: &f64| (s * 1000.0).round() as u64;
+                    assert_eq!(
+                        (*start, *end),
+                        (p_ms(p_start), p_ms(p_end)),
+                        "{what} {format}"
+                    );
+                    assert_eq!(
+                        without_python_whitespace(p_text),
+                        without_python_whitespace(&lines.join("\n")),
+                        "{what} {format}"
+                    );
+                }
+            }
+        }
+
+        // --offline is NeMo's greedy text, byte for byte (tools/subword_models.py's manifest).
+        let clip = fixture_audio("espeak_fox");
+        let output = transcribe(&["--model", &model, "--offline", "--json", &clip]);
+        assert!(output.status.success(), "{name}: {}", stderr(&output));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(model.replace("model.onnx", "manifest.json")).unwrap(),
+        )
+        .unwrap();
+        let nemo = manifest["clips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "espeak_fox")
+            .unwrap();
+        assert_eq!(json["text"], nemo["text"], "{name}: NeMo's text");
+    }
+    // What the formats must carry was there to carry.
+    for c in ['\u{FFFD}', '\u{0B}', '>', '&'] {
+        assert!(
+            fastconformer_text.contains(c),
+            "{c:?} in {fastconformer_text:?}"
+        );
+    }
+}

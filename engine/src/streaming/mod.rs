@@ -93,10 +93,16 @@ pub enum StreamEdges {
     Trimmed,
 }
 
-/// Output frames of digital silence on each side of a frame that [`StreamingRecognizer`]
-/// makes blank (200 ms at 20 ms frames): far more than a CTC label's spike ever sits from the
-/// sound it labels.
-pub const SILENCE_GATE_FRAMES: u32 = 10;
+/// Digital silence on each side of a frame that [`StreamingRecognizer`] makes blank, in ms,
+/// rounded up to whole output frames (10 of QuartzNet's 20 ms, 3 of a sub-word model's
+/// 80 ms): far more than a CTC label's spike ever sits from the sound it labels.
+pub const SILENCE_GATE_MS: u32 = 200;
+
+/// [`SILENCE_GATE_MS`] in output frames of `frame_samples` samples at `sample_rate` Hz.
+fn silence_gate_frames(sample_rate: u32, frame_samples: usize) -> i64 {
+    let samples = u64::from(SILENCE_GATE_MS) * u64::from(sample_rate) / 1000;
+    samples.div_ceil(frame_samples.max(1) as u64) as i64
+}
 /// The log-probability of every label but the blank in a gated frame (finite, so sums stay
 /// defined; far below anything a decoder tries).
 const GATED_LOGPROB: f32 = -1.0e4;
@@ -152,6 +158,9 @@ pub struct StreamingRecognizer<M: AcousticModel> {
     /// Output frames on each side of a kept frame whose samples its input reads (the FFT's
     /// half window, rounded up; 0 for a waveform model).
     silence_reach: i64,
+    /// Output frames of digital silence on each side of a frame that gate it
+    /// ([`SILENCE_GATE_MS`]).
+    gate_frames: i64,
     /// Raw feature frames, frame after frame, from feature frame `history_start` on
     /// (negative: the fill before the stream).
     history: VecDeque<f32>,
@@ -255,6 +264,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
                 ModelInput::LogMel => silence_reach,
                 ModelInput::Waveform => 0,
             },
+            gate_frames: silence_gate_frames(description.sample_rate, frame_samples),
             history: VecDeque::new(),
             history_start: 0,
             available: 0,
@@ -576,7 +586,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         let lead = self.lead();
         self.discard_features_before(self.buffer_span().0);
         let needed = self.buffer_span().0.div_euclid(self.subsampling as i64)
-            - SILENCE_GATE_FRAMES as i64
+            - self.gate_frames
             - self.silence_reach;
         self.silence.discard_before(needed);
         Ok(ChunkResult {
@@ -595,8 +605,8 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     }
 
     /// Makes every kept output frame in digital silence a certain blank: a frame whose
-    /// samples, the samples its input reads and those of [`SILENCE_GATE_FRAMES`] output frames
-    /// on each side of it all lie within [`crate::frontend::WAVEFORM_SILENCE`] (digital zeros,
+    /// samples, the samples its input reads and those of [`SILENCE_GATE_MS`] (in whole output
+    /// frames) on each side of it all lie within [`crate::frontend::WAVEFORM_SILENCE`] (digital zeros,
     /// dither, -90 dB noise). Decided on the samples, so every model family is gated at the
     /// same level: a log-mel model's features of faint noise are far above the log floor, and
     /// a buffer's statistics blow them up to speech's loudness. Such input holds no sound,
@@ -608,7 +618,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     fn gate_digital_silence(&self, start: i64, keep_from: usize, kept: &mut [f32]) {
         let vocab = self.model.vocab_size();
         let first = start.div_euclid(self.subsampling as i64) + keep_from as i64;
-        let margin = SILENCE_GATE_FRAMES as i64 + self.silence_reach;
+        let margin = self.gate_frames + self.silence_reach;
         for (k, row) in kept.chunks_exact_mut(vocab).enumerate() {
             let frame = first + k as i64;
             if self.silence.all_silent(frame - margin..frame + margin + 1) {
@@ -1209,6 +1219,15 @@ mod tests {
     }
 
     #[test]
+    fn the_gate_margin_is_a_duration() {
+        // QuartzNet's 20 ms frames, a sub-word model's 80 ms (hop 160, subsampling 8), and a
+        // frame that does not divide 200 ms: at least 200 ms on each side.
+        assert_eq!(silence_gate_frames(16_000, 320), 10);
+        assert_eq!(silence_gate_frames(16_000, 1280), 3);
+        assert_eq!(silence_gate_frames(16_000, 480), 7);
+    }
+
+    #[test]
     fn the_gate_spares_sound_and_its_margin() {
         // One second of faint noise, 200 ms of a tone at -66 dBFS plus one step, one second
         // of noise: the frames within the margin of the tone are the model's own.
@@ -1216,7 +1235,7 @@ mod tests {
         samples.extend((0..3200).map(|n| 17.0 / 32768.0 * if n % 2 == 0 { 1.0 } else { -1.0 }));
         samples.extend(faint_noise(16_000));
         // Output frames 50..60 hold the tone; a frame's FFT reads one frame further each way.
-        let margin = SILENCE_GATE_FRAMES as i64 + 1;
+        let margin = silence_gate_frames(16_000, 320) + 1;
         let expected: Vec<i64> = (50 - margin..60 + margin).collect();
         for edges in [StreamEdges::Silence, StreamEdges::Trimmed] {
             // The first buffer's first kept frames lie before the stream: the right context
