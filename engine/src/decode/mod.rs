@@ -194,6 +194,14 @@ impl CtcDecoder {
         matches!(self, Self::Beam(_))
     }
 
+    /// The frame the next pushed row is.
+    pub fn next_frame(&self) -> u64 {
+        match self {
+            Self::Greedy(d) => d.next_frame(),
+            Self::Beam(d) => d.next_frame(),
+        }
+    }
+
     /// Forgets the stream; the next frame pushed is `next_frame`.
     pub fn reset(&mut self, next_frame: u64) {
         match self {

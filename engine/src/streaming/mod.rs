@@ -141,6 +141,8 @@ pub struct StreamingRecognizer<M: AcousticModel> {
     features: InputStream,
     normalization: Normalization,
     decoder: CtcDecoder,
+    /// A decoder that takes over at the next chunk ([`Self::set_hotwords`]).
+    next_decoder: Option<CtcDecoder>,
     geometry: WindowConfig,
     /// Feature frames per output frame.
     subsampling: usize,
@@ -245,6 +247,7 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             features: InputStream::new(description.input, frontend)?,
             normalization,
             decoder,
+            next_decoder: None,
             geometry,
             subsampling,
             frame_samples,
@@ -291,9 +294,60 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
     }
 
     /// Whether words are decoded by beam search (which holds them back up to its commit
-    /// delay; see [`crate::config::LatencyPlan`]).
+    /// delay; see [`crate::config::LatencyPlan`]); after [`Self::set_hotwords`] switched to
+    /// it, already.
     pub fn uses_beam_search(&self) -> bool {
-        self.decoder.is_beam_search()
+        self.next_decoder
+            .as_ref()
+            .unwrap_or(&self.decoder)
+            .is_beam_search()
+    }
+
+    /// Uses `settings.hotwords` (`None` or empty: none) from the next chunk on, without
+    /// losing the stream: a beam search keeps its hypotheses (those in the middle of a phrase
+    /// give its boost back), and for a phoneme model the lexicon gains the list's words it
+    /// lacks (spelled by the model's G2P; they stay in it until the stream ends). Greedy
+    /// decoding gives way to the beam search `settings` make with the list (its words so far
+    /// are completed with the next chunk's); `decoder: greedy` refuses a list.
+    pub fn set_hotwords(
+        &mut self,
+        description: &ModelDescription,
+        settings: &crate::config::DecoderSettings,
+    ) -> Result<()> {
+        let hotwords = settings.hotwords.clone().filter(|l| !l.is_empty());
+        let decoder = self.next_decoder.as_mut().unwrap_or(&mut self.decoder);
+        match decoder {
+            CtcDecoder::Beam(search) => {
+                let lexicon = match search.lexicon() {
+                    Some(current) => crate::config::DecoderSettings::lexicon_with_hotwords(
+                        description,
+                        current,
+                        hotwords.as_deref(),
+                    )?,
+                    None => None,
+                };
+                search.set_hotwords(hotwords, lexicon)
+            }
+            CtcDecoder::Greedy(_) if hotwords.is_none() => Ok(()),
+            CtcDecoder::Greedy(_) => {
+                let options = settings.decoding_options(description)?;
+                self.next_decoder = Some(CtcDecoder::for_model(description, options)?);
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands over to the decoder [`Self::set_hotwords`] made, if any: the old one's
+    /// remaining words, the new one starting at its next frame.
+    fn take_over(&mut self) -> Vec<Word> {
+        let Some(mut next) = self.next_decoder.take() else {
+            return Vec::new();
+        };
+        let frame = self.decoder.next_frame();
+        let words = self.decoder.finish();
+        next.reset(frame);
+        self.decoder = next;
+        words
     }
 
     /// Samples per output frame (320 = 20 ms for QuartzNet at 16 kHz).
@@ -351,6 +405,9 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         self.pushed = 0;
         self.next_chunk = 0;
         self.silence.reset();
+        if let Some(next) = self.next_decoder.take() {
+            self.decoder = next;
+        }
         // Decoder frame f is stream output frame f - lead (see `lead`).
         self.decoder.reset(0);
     }
@@ -405,7 +462,8 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             first_frame: next,
             ..Default::default()
         };
-        let words = self.decoder.finish();
+        let mut words = self.take_over();
+        words.extend(self.decoder.finish());
         tail.words = self.stream_words(words);
         tail.trailing_spaces = self.decoder.trailing_spaces();
         tail.last = true;
@@ -576,7 +634,8 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         if self.edges != StreamEdges::NemoFrameBatch {
             self.gate_digital_silence(start, keep_from, &mut kept);
         }
-        let words = self.decoder.push(&kept, keep);
+        let mut words = self.take_over();
+        words.extend(self.decoder.push(&kept, keep));
         let (from, mut to) = self.kept_range(self.next_chunk);
         if self.edges == StreamEdges::Trimmed {
             // The last buffers end with the audio.

@@ -304,6 +304,16 @@ impl BeamSearchDecoder {
         Ok(decoder)
     }
 
+    /// The pronunciation lexicon its words come from (phoneme models).
+    pub fn lexicon(&self) -> Option<&Arc<PronunciationLexicon>> {
+        self.config.lexicon.as_ref()
+    }
+
+    /// The hotword list in use.
+    pub fn hotwords(&self) -> Option<&Arc<HotwordList>> {
+        self.config.hotwords.as_ref()
+    }
+
     /// Output width: labels plus blank.
     pub fn vocab_size(&self) -> usize {
         self.blank + 1
