@@ -738,15 +738,18 @@ fn prepare_hotwords(
     let (symbols, separator) = units.hot_symbols(spelled);
     let mut phrases = Vec::with_capacity(list.len());
     let mut words: Vec<String> = Vec::new();
-    for hotword in list.hotwords() {
-        let spellings = units.spell_hotword(hotword, spelled).map_err(|reason| {
-            Error::Settings(format!(
-                "hotword list {}, line {} ({:?}): {reason}",
-                list.source(),
-                hotword.line,
-                hotword.phrase()
-            ))
-        })?;
+    let spelled_phrases =
+        units
+            .spell_hotwords(list.hotwords(), spelled)
+            .map_err(|(hotword, reason)| {
+                Error::Settings(format!(
+                    "hotword list {}, line {} ({:?}): {reason}",
+                    list.source(),
+                    hotword.line,
+                    hotword.phrase()
+                ))
+            })?;
+    for (hotword, spellings) in list.hotwords().iter().zip(spelled_phrases) {
         for spelling in spellings {
             if units.characters_part().is_some() {
                 // Text units spell words in characters: these are the words' texts.

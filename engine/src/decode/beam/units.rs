@@ -648,33 +648,49 @@ impl Units {
         }
     }
 
-    /// The spellings of `hotword` in context-graph symbols (several for lexicon words with
-    /// variants, at most [`MAX_HOTWORD_SPELLINGS`]), or why the model cannot write it.
-    /// `spelled` is each label's text.
-    pub fn spell_hotword(
+    /// The spellings of each of `hotwords` in context-graph symbols (several for lexicon
+    /// words with variants, at most [`MAX_HOTWORD_SPELLINGS`]), or the first the model
+    /// cannot write, with why. `spelled` is each label's text.
+    pub fn spell_hotwords<'h>(
         &self,
-        hotword: &Hotword,
+        hotwords: &'h [Hotword],
         spelled: &[String],
-    ) -> std::result::Result<Vec<Vec<Vec<u32>>>, String> {
+    ) -> std::result::Result<Vec<Vec<Vec<Vec<u32>>>>, (&'h Hotword, String)> {
         match self {
             Self::Lexicon(x) => {
-                let words: Vec<&str> = hotword.words.iter().map(String::as_str).collect();
-                let mut found = x.lexicon.spellings_of(&words);
+                // One pass over the lexicon for every word of every phrase, as written and
+                // lower-cased.
+                let words: Vec<&str> = hotwords
+                    .iter()
+                    .flat_map(|h| h.words.iter().map(String::as_str))
+                    .collect();
                 let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
-                let lower_refs: Vec<&str> = lower.iter().map(String::as_str).collect();
-                let lower_found = x.lexicon.spellings_of(&lower_refs);
-                for (i, spellings) in found.iter_mut().enumerate() {
-                    if spellings.is_empty() {
-                        *spellings = lower_found[i].clone();
+                let mut queries = words.clone();
+                queries.extend(lower.iter().map(String::as_str));
+                let found = x.lexicon.spellings_of(&queries);
+                let (exact, lowered) = found.split_at(words.len());
+                let mut next = 0;
+                let mut out = Vec::with_capacity(hotwords.len());
+                for hotword in hotwords {
+                    let mut choices = Vec::with_capacity(hotword.words.len());
+                    for word in &hotword.words {
+                        let spellings = if exact[next].is_empty() {
+                            &lowered[next]
+                        } else {
+                            &exact[next]
+                        };
+                        next += 1;
+                        if spellings.is_empty() {
+                            return Err((
+                                hotword,
+                                format!("{word:?} is not in the pronunciation lexicon"),
+                            ));
+                        }
+                        choices.push(spellings.clone());
                     }
-                    if spellings.is_empty() {
-                        return Err(format!(
-                            "{:?} is not in the pronunciation lexicon",
-                            words[i]
-                        ));
-                    }
+                    out.push(combinations(&choices, MAX_HOTWORD_SPELLINGS));
                 }
-                Ok(combinations(&found, MAX_HOTWORD_SPELLINGS))
+                Ok(out)
             }
             _ => {
                 let letters: crate::lm::FastMap<char, ()> = spelled
@@ -683,19 +699,26 @@ impl Units {
                     .map(|c| (c, ()))
                     .collect();
                 let cased = letters.keys().any(|c| c.is_uppercase());
-                let mut words = Vec::with_capacity(hotword.words.len());
-                for word in &hotword.words {
-                    let word = if cased {
-                        word.clone()
-                    } else {
-                        word.to_lowercase()
-                    };
-                    if let Some(c) = word.chars().find(|c| !letters.contains_key(c)) {
-                        return Err(format!("the model cannot write {c:?} (in {word:?})"));
+                let mut out = Vec::with_capacity(hotwords.len());
+                for hotword in hotwords {
+                    let mut words = Vec::with_capacity(hotword.words.len());
+                    for word in &hotword.words {
+                        let word = if cased {
+                            word.clone()
+                        } else {
+                            word.to_lowercase()
+                        };
+                        if let Some(c) = word.chars().find(|c| !letters.contains_key(c)) {
+                            return Err((
+                                hotword,
+                                format!("the model cannot write {c:?} (in {word:?})"),
+                            ));
+                        }
+                        words.push(word.chars().map(u32::from).collect());
                     }
-                    words.push(word.chars().map(u32::from).collect());
+                    out.push(vec![words]);
                 }
-                Ok(vec![words])
+                Ok(out)
             }
         }
     }
