@@ -655,7 +655,7 @@ impl Units {
         &self,
         hotwords: &'h [Hotword],
         spelled: &[String],
-    ) -> std::result::Result<Vec<Vec<Vec<Vec<u32>>>>, (&'h Hotword, String)> {
+    ) -> std::result::Result<Vec<Vec<PhraseSpelling>>, (&'h Hotword, String)> {
         match self {
             Self::Lexicon(x) => {
                 // One pass over the lexicon for every word of every phrase, as written and
@@ -723,6 +723,9 @@ impl Units {
         }
     }
 }
+
+/// A phrase in context-graph symbols: each word's symbols.
+pub(super) type PhraseSpelling = Vec<Vec<u32>>;
 
 /// The most spellings a phrase of lexicon words gets (its words' variants combined).
 pub(super) const MAX_HOTWORD_SPELLINGS: usize = 16;
