@@ -23,21 +23,28 @@ plus an auxiliary CTC decoder over the same vocabulary) are exported with their 
 labels are that CTC decoder's vocabulary (for sub-word hybrids: the tokenizer's pieces, checked
 equal) and its blank the CTC decoding's.
 
-Conformer-like encoders (ConformerEncoder: Conformer-CTC, FastConformer, Parakeet) add a position
-table of `pos_emb_max_len` frames (encoder config, default 5000) to attention; the exported graph
-holds it as a constant and silently misbehaves on longer input (ONNX Runtime slices past its
-end without an error). The sidecar records it as `pos_emb_max_len` (encoded = output frames), absent
-for encoders without one (Citrinet, QuartzNet); the engine refuses windows longer than it. NeMo
-grows the table in PyTorch whenever forward() sees a longer input, so the export first resets it
-to the configured length: the graph's limit is exactly the one recorded. The frontend values are taken from the checkpoint's
+Conformer-like encoders (ConformerEncoder: Conformer-CTC, FastConformer, Parakeet) give attention
+a relative-position table of `pos_emb_max_len` encoded frames (encoder config, default 5000); the
+exported graph holds it as a constant: one frame more than it gives wrong log-probs without an
+error (0.16 off NeMo's on the tiny Conformer), more an ONNX Runtime broadcast error. The sidecar
+records it as `pos_emb_max_len` (encoded = output frames; absent for encoders without one:
+Citrinet, QuartzNet, local attention), and the engine refuses windows and offline utterances
+longer than it. PyTorch NeMo grows the table whenever forward() sees a longer input (which
+measure_subsampling and any earlier inference do) and export freezes whatever it holds, so the
+export first resets it to the configured length: the graph's limit is exactly the one recorded.
+
+The frontend values are taken from the checkpoint's
 own preprocessor (cfg.preprocessor, with NeMo's defaults filled in by the instantiated
 FilterbankFeatures), and anything the Rust frontend cannot reproduce is rejected here, loudly,
 instead of silently producing a model that mis-recognises.
 
 --pad-mode: NeMo <= 2.4 padded the STFT input with reflect padding and counted 1 + floor(L/160)
 valid frames; NeMo >= 2.5 (PR #13827) pads with zeros and counts floor(L/160). Which one a model
-expects depends on the NeMo version it was TRAINED with, not the one exporting it; every published
-QuartzNet checkpoint predates 2.5, hence the default "reflect".
+expects depends on the NeMo version it was TRAINED with, not the one exporting it, and the
+checkpoint does not say; the sidecar records the choice as frontend.pad_mode, the same way for
+character, sub-word and hybrid models. Every published checkpoint in tools/nvidia_models.tsv
+(QuartzNet, Citrinet, Conformer, FastConformer, the hybrids, Parakeet-CTC) predates 2.5, hence
+the default "reflect"; tools/subword_models.py passes "zeros" for its models, built with 3.0.
 
 --int8: also write NAME.int8.onnx + NAME.int8.json, the model quantized to int8 with ONNX Runtime
 static quantization (tools/quantize_onnx.py, calibrated on features of synthetic training clips made

@@ -917,6 +917,63 @@ mod tests {
         assert!(!gap.recognised_live(false) && gap.recognised_live(true));
     }
 
+    /// A window part the user set that the model's output frames round is warned about; the
+    /// parts the plan derives are not.
+    #[test]
+    fn rounded_window_parts_that_were_set_are_warned_about() {
+        let quartznet = ModelDescription::default();
+        let fast_conformer = ModelDescription {
+            subsampling_factor: 8,
+            ..ModelDescription::default()
+        };
+        let set = WindowOverrides {
+            left_context_ms: Some(1200),
+            chunk_ms: Some(1000),
+            right_context_ms: Some(10),
+            ..WindowOverrides::default()
+        };
+        assert_eq!(
+            set.warnings(&quartznet),
+            [ConfigWarning::WindowRounded {
+                part: "right context",
+                asked_ms: 10,
+                used_ms: 20,
+                frame_ms: 20
+            }]
+        );
+        let warnings = set.warnings(&fast_conformer);
+        assert_eq!(
+            warnings,
+            [
+                ConfigWarning::WindowRounded {
+                    part: "chunk",
+                    asked_ms: 1000,
+                    used_ms: 1040,
+                    frame_ms: 80
+                },
+                ConfigWarning::WindowRounded {
+                    part: "right context",
+                    asked_ms: 10,
+                    used_ms: 0,
+                    frame_ms: 80
+                }
+            ]
+        );
+        let text = warnings[0].to_string();
+        assert!(
+            text.contains("chunk of 1000 ms")
+                && text.contains("80 ms output frames")
+                && text.contains("1040 ms"),
+            "{text}"
+        );
+        // A latency alone: the plan's parts round silently.
+        let latency = WindowOverrides {
+            latency_ms: Some(3000),
+            ..WindowOverrides::default()
+        };
+        assert_eq!(latency.warnings(&fast_conformer), []);
+    }
+
     #[test]
     fn files_get_the_file_windows_unless_a_latency_or_window_is_set() {
         let shares = LatencyShares::DEFAULT;

@@ -1062,6 +1062,46 @@ mod tests {
         assert_eq!(d.subsampling_factor, 2);
     }
 
+    /// `pos_emb_max_len` (version 2 only): the encoder's position table in output frames,
+    /// which one run must not exceed.
+    #[test]
+    fn position_tables_limit_one_run() {
+        let v1 = sidecar("zeros", "per_feature");
+        let v2 = v1.replace("quartznetstt-model/1", FORMAT);
+        let with = |json: &str, frames: &str| {
+            let json = json.replacen('{', &format!(r#"{{"pos_emb_max_len": {frames}, "#), 1);
+            ModelDescription::from_json(&json, "t.json")
+        };
+        let d = with(&v2, "50").unwrap();
+        assert_eq!(d.max_output_frames, Some(50));
+        assert!(d.check_output_frames(50, "x", "y").is_ok());
+        let e = d
+            .check_output_frames(51, "a window of 1020 ms", "shorter")
+            .unwrap_err();
+        assert!(matches!(e, Error::Settings(_)), "{e}");
+        let message = e.to_string();
+        assert!(
+            message.starts_with("a window of 1020 ms is 51 output frames (1020 ms)")
+                && message.contains("50 frames = 1000 ms (pos_emb_max_len in t.json)")
+                && message.ends_with("shorter"),
+            "{message}"
+        );
+        assert_eq!(
+            ModelDescription::from_json(&v2, "t.json")
+                .unwrap()
+                .max_output_frames,
+            None
+        );
+        for (json, frames, wrong) in [
+            (&v1, "50", "need format"),
+            (&v2, "0", "pos_emb_max_len 0 is not between"),
+            (&v2, "-3", "invalid model description"),
+        ] {
+            let e = with(json, frames).unwrap_err().to_string();
+            assert!(e.contains(wrong), "{frames}: {e}");
+        }
+    }
+
     /// A phoneme waveform model as version 2 describes it (the bundled default's shape).
     fn phoneme_sidecar(extra: &str) -> String {
         format!(

@@ -151,6 +151,62 @@ mod tests {
 
     use super::*;
 
+    /// Sub-word models' 40 and 80 ms frames: each part to the nearest frame, half a frame up,
+    /// the chunk to at least one frame; exact integers also at rates whose ms are not whole
+    /// samples.
+    #[test]
+    fn parts_round_to_the_nearest_frame_half_up() {
+        let at = |ms, frame| WindowConfig::part_samples(ms, 0, 16_000, frame);
+        assert_eq!(at(1000, 1280), (16_640, true)); // 12.5 frames of 80 ms -> 13
+        assert_eq!(at(600, 1280), (10_240, true)); // 7.5 -> 8
+        assert_eq!(at(500, 1280), (7_680, true)); // 6.25 -> 6
+        assert_eq!(at(300, 1280), (5_120, true)); // 3.75 -> 4
+        assert_eq!(at(1200, 1280), (19_200, false));
+        assert_eq!(at(1000, 640), (16_000, false)); // 25 frames of 40 ms
+        assert_eq!(at(500, 640), (8_320, true)); // 12.5 -> 13
+        assert_eq!(at(19, 640), (0, true));
+        assert_eq!(WindowConfig::part_samples(19, 1, 16_000, 640), (640, true));
+        assert_eq!(WindowConfig::part_samples(0, 1, 16_000, 640), (640, true));
+        // 22.05 kHz, 512-sample frames (23.22 ms): 35 ms is 1.507 frames -> 2.
+        assert_eq!(WindowConfig::part_samples(35, 0, 22_050, 512), (1024, true));
+        let (w, rounded) = WindowConfig::from_millis(1200, 1000, 600, 16_000, 1280);
+        assert_eq!((w.left, w.chunk, w.right), (19_200, 16_640, 10_240));
+        assert!(rounded);
+    }
+
+    /// The file windows, which nobody chose, are fitted to a position table; any other window
+    /// is left as asked (and refused by `check_position_table` when too long).
+    #[test]
+    fn file_windows_fit_the_position_table() {
+        let description = ModelDescription {
+            subsampling_factor: 4,
+            max_output_frames: Some(512),
+            ..ModelDescription::default()
+        };
+        let (files, shortened) =
+            WindowConfig::for_model(&RecognizerConfig::for_files(), &description);
+        assert!(shortened);
+        // 2500 ms is 62.5 frames of 40 ms: 63.
+        assert_eq!((files.left, files.right), (40_320, 40_320));
+        assert_eq!(files.window(), 512 * 640);
+        assert!(files.check_position_table(&description).is_ok());
+        let long = RecognizerConfig {
+            chunk_ms: 30_000,
+            ..RecognizerConfig::default()
+        };
+        let (window, _) = WindowConfig::for_model(&long, &description);
+        assert_eq!(window.chunk, 480_000);
+        let e = window
+            .check_position_table(&description)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a window of 31800 ms") && e.contains("512 frames = 20480 ms"),
+            "{e}"
+        );
+        assert!(ModelDescription::default().max_output_frames.is_none());
+    }
+
     #[test]
     fn default_window_is_whole_frames() {
         let config = RecognizerConfig::default();
