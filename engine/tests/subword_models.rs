@@ -154,6 +154,12 @@ fn descriptions_are_sub_word_models() {
         };
         // The tokenizer fixture's own table (tests/fixtures/subword/<tokenizer>/pieces.json).
         let man = manifest(&dir);
+        let class = if name == "hybrid" {
+            "EncDecHybridRNNTCTCBPEModel"
+        } else {
+            "EncDecCTCModelBPE"
+        };
+        assert_eq!(man["model_class"], class, "{name}");
         let tokenizer = fixtures().join(man["tokenizer"].as_str().unwrap());
         let json: Value =
             serde_json::from_str(&std::fs::read_to_string(tokenizer.join("pieces.json")).unwrap())

@@ -196,8 +196,9 @@ pub struct ModelDescription {
     pub max_input_samples: Option<usize>,
     /// The most output (encoded) frames one run of the model may produce: the length of a
     /// Conformer-like encoder's position table (NeMo's `pos_emb_max_len`, the description's
-    /// field of that name). The exported graph holds the table as a constant and silently
-    /// computes wrong attention past it, so longer windows are refused
+    /// field of that name). The exported graph holds the table as a constant: one frame past
+    /// it its log-probs are wrong without an error, further an ONNX Runtime error; so longer
+    /// windows are refused
     /// ([`crate::streaming::WindowConfig::check_position_table`]) and so is offline
     /// recognition of a longer input. `None`: no such table (QuartzNet, Citrinet).
     pub max_output_frames: Option<usize>,

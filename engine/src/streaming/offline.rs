@@ -23,8 +23,8 @@ pub struct OfflineResult {
 }
 
 /// Recognises `samples` as one utterance: an [`crate::Error::Settings`] when the utterance is
-/// longer than the model's position table ([`ModelDescription::max_output_frames`]), where
-/// one run would compute wrong attention (recognise such audio in windows).
+/// longer than the model's position table ([`ModelDescription::max_output_frames`]), which
+/// one run cannot hold (recognise such audio in windows).
 pub fn recognize_offline<M: AcousticModel>(
     model: &mut M,
     description: &ModelDescription,
