@@ -205,7 +205,8 @@ fn times_near_the_end_of_time_saturate() {
 }
 
 /// Settings that cannot work well but are not errors are a WARNING when the element starts:
-/// windows too short to hold a word, more threads than cores.
+/// windows too short to hold a word, more threads than cores, a window part that is not a
+/// whole number of the model's output frames.
 #[test]
 fn settings_that_cannot_work_well_are_warned_about_at_start() {
     let warnings = |properties: &[(&str, u32)]| -> Vec<String> {
@@ -226,12 +227,18 @@ fn settings_that_cannot_work_well_are_warned_about_at_start() {
         texts
     };
     assert!(warnings(&[]).is_empty(), "{:?}", warnings(&[]));
+    // One output frame of the bundled model (20 ms): too short, but not rounded.
     let short = warnings(&[
-        ("chunk-ms", 1),
+        ("chunk-ms", 20),
         ("left-context-ms", 0),
         ("right-context-ms", 0),
     ]);
     assert_eq!(short.len(), 1, "{short:?}");
+    let rounded = warnings(&[("chunk-ms", 1010)]);
+    assert!(
+        rounded.len() == 1 && rounded[0].contains("1010 ms") && rounded[0].contains("1020 ms"),
+        "{rounded:?}"
+    );
     let cores = quartznet_engine::config::available_cores() as u32;
     let threads = warnings(&[("threads", (cores * 4).min(256))]);
     assert!(

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export a NeMo CTC checkpoint (QuartzNet, Jasper, ...; sub-word: Citrinet, Conformer-CTC, FastConformer-CTC) to ONNX + the quartznetstt sidecar.
+"""Export a NeMo CTC checkpoint (QuartzNet, Jasper, ...; sub-word: Citrinet, Conformer-CTC, FastConformer-CTC; the CTC head of a hybrid RNN-T/TDT-CTC model) to ONNX + the quartznetstt sidecar.
 
 Usage (any NeMo venv, e.g. the one made by tools/setup_nemo.sh):
     /opt/venvs/nemo3/bin/python tools/export_nemo.py stt_en_quartznet15x5.nemo -o models/quartznet15x5.onnx
@@ -11,16 +11,40 @@ subsampling and the exact feature frontend. Character models get format "quartzn
 sub-word models (EncDecCTCModelBPE with a SentencePiece tokenizer) get "quartznetstt-model/2" with
 the pieces as labels, in the tokenizer model's id order (NOT vocab.txt, which is not the id map:
 docs/SUBWORD.md section 1), and a `words` section: {"unit": "pieces", "types": {kind: [ids]} for
-every kind but normal, "unknown_surface", "remove_extra_whitespaces"}. The engine computes their
-log-probs; decoding pieces into words is not wired to the decoders yet (they refuse such a model). The frontend values are taken from the checkpoint's
+every kind but normal, "unknown_surface", "remove_extra_whitespaces"}. The engine decodes them
+greedily (docs/SUBWORD.md section 8).
+
+Hybrid models (EncDecHybridRNNTCTCModel / EncDecHybridRNNTCTCBPEModel: an RNN-T or TDT decoder
+plus an auxiliary CTC decoder over the same vocabulary) are exported with their CTC head:
+`model.set_export_config({"decoder_type": "ctc"})` switches `cur_decoder` to "ctc" (through
+`change_decoding_strategy(decoder_type="ctc")`), which makes `list_export_subnets()` ['self'] and
+`output_module` the CTC decoder, so the graph is encoder + CTC decoder with a `logprobs` output
+(without it NeMo exports the encoder and the RNN-T decoder+joint instead). The description's
+labels are that CTC decoder's vocabulary (for sub-word hybrids: the tokenizer's pieces, checked
+equal) and its blank the CTC decoding's.
+
+Conformer-like encoders (ConformerEncoder: Conformer-CTC, FastConformer, Parakeet) give attention
+a relative-position table of `pos_emb_max_len` encoded frames (encoder config, default 5000); the
+exported graph holds it as a constant: one frame more than it gives wrong log-probs without an
+error (0.16 off NeMo's on the tiny Conformer), more an ONNX Runtime broadcast error. The sidecar
+records it as `pos_emb_max_len` (encoded = output frames; absent for encoders without one:
+Citrinet, QuartzNet, local attention), and the engine refuses windows and offline utterances
+longer than it. PyTorch NeMo grows the table whenever forward() sees a longer input (which
+measure_subsampling and any earlier inference do) and export freezes whatever it holds, so the
+export first resets it to the configured length: the graph's limit is exactly the one recorded.
+
+The frontend values are taken from the checkpoint's
 own preprocessor (cfg.preprocessor, with NeMo's defaults filled in by the instantiated
 FilterbankFeatures), and anything the Rust frontend cannot reproduce is rejected here, loudly,
 instead of silently producing a model that mis-recognises.
 
 --pad-mode: NeMo <= 2.4 padded the STFT input with reflect padding and counted 1 + floor(L/160)
 valid frames; NeMo >= 2.5 (PR #13827) pads with zeros and counts floor(L/160). Which one a model
-expects depends on the NeMo version it was TRAINED with, not the one exporting it; every published
-QuartzNet checkpoint predates 2.5, hence the default "reflect".
+expects depends on the NeMo version it was TRAINED with, not the one exporting it, and the
+checkpoint does not say; the sidecar records the choice as frontend.pad_mode, the same way for
+character, sub-word and hybrid models. Every published checkpoint in tools/nvidia_models.tsv
+(QuartzNet, Citrinet, Conformer, FastConformer, the hybrids, Parakeet-CTC) predates 2.5, hence
+the default "reflect"; tools/subword_models.py passes "zeros" for its models, built with 3.0.
 
 --int8: also write NAME.int8.onnx + NAME.int8.json, the model quantized to int8 with ONNX Runtime
 static quantization (tools/quantize_onnx.py, calibrated on features of synthetic training clips made
@@ -64,11 +88,39 @@ def _plain(x):
     return x
 
 
-def is_subword(model) -> bool:
-    """Whether the model is a CTC model over SentencePiece pieces (EncDecCTCModelBPE)."""
-    from nemo.collections.asr.models import EncDecCTCModelBPE
+def is_hybrid(model) -> bool:
+    """Whether the model is a hybrid RNN-T/TDT + CTC model (exported with its CTC head)."""
+    from nemo.collections.asr.models import EncDecHybridRNNTCTCModel
 
-    return isinstance(model, EncDecCTCModelBPE)
+    return isinstance(model, EncDecHybridRNNTCTCModel)
+
+
+def is_subword(model) -> bool:
+    """Whether the model's CTC output is over SentencePiece pieces (EncDecCTCModelBPE, or the CTC
+    head of an EncDecHybridRNNTCTCBPEModel)."""
+    from nemo.collections.asr.models import EncDecCTCModelBPE, EncDecHybridRNNTCTCBPEModel
+
+    return isinstance(model, (EncDecCTCModelBPE, EncDecHybridRNNTCTCBPEModel))
+
+
+def ctc_decoder(model):
+    """The CTC decoder (ConvASRDecoder): a hybrid model's auxiliary one, else the decoder."""
+    return model.ctc_decoder if is_hybrid(model) else model.decoder
+
+
+def ctc_decoding(model):
+    """The CTC decoding object (blank id, greedy text): a hybrid model's `ctc_decoding`."""
+    return model.ctc_decoding if is_hybrid(model) else model.decoding
+
+
+def use_ctc_head(model):
+    """Make a hybrid model export (and decode) with its CTC head: set_export_config's
+    decoder_type "ctc" runs change_decoding_strategy(decoder_type="ctc"), so cur_decoder is
+    "ctc", list_export_subnets() is ['self'] and output_module the CTC decoder."""
+    if is_hybrid(model):
+        model.set_export_config({"decoder_type": "ctc"})
+        if model.cur_decoder != "ctc" or model.output_module is not model.ctc_decoder:
+            raise ExportError(f"{type(model).__name__}: could not switch the export to the CTC head")
 
 
 def subword_pieces(model) -> tuple:
@@ -95,10 +147,14 @@ def subword_pieces(model) -> tuple:
             raise ExportError(f"piece {i} ({p.piece!r}) has unknown SentencePiece type {p.type}")
         if kind != "normal":
             types.setdefault(kind, []).append(i)
-    num_classes = model.decoder.num_classes_with_blank
+    decoder = ctc_decoder(model)
+    num_classes = decoder.num_classes_with_blank
     if num_classes != len(labels) + 1:
-        raise ExportError(f"decoder has {num_classes} outputs but the tokenizer has {len(labels)} pieces + blank")
-    blank = getattr(getattr(model, "decoding", None), "blank_id", len(labels))
+        raise ExportError(f"CTC decoder has {num_classes} outputs but the tokenizer has {len(labels)} pieces + blank")
+    vocabulary = getattr(decoder, "vocabulary", None)
+    if vocabulary is not None and len(vocabulary) > 0 and list(_plain(vocabulary)) != labels:
+        raise ExportError("the CTC decoder's vocabulary is not the tokenizer's pieces in id order")
+    blank = getattr(ctc_decoding(model), "blank_id", len(labels))
     if blank != len(labels):
         raise ExportError(f"the CTC blank is {blank}, not the last class {len(labels)}")
     words = {
@@ -114,25 +170,28 @@ def check_char_ctc(model) -> list:
     """Return the label list (without blank) or raise ExportError for unsupported models."""
     from nemo.collections.asr.models import EncDecCTCModel
 
-    if not isinstance(model, EncDecCTCModel):
+    if not isinstance(model, EncDecCTCModel) and not is_hybrid(model):
         raise ExportError(
-            f"{type(model).__name__} is not an EncDecCTCModel: only CTC models are supported "
-            "(RNN-T / TDT / AED / hybrid models need a different decoder)."
+            f"{type(model).__name__} is not an EncDecCTCModel nor a hybrid RNN-T/TDT-CTC model: only CTC "
+            "models and hybrids' CTC heads are supported (RNN-T / TDT / AED models need a different decoder)."
         )
     cfg = model.cfg
     if hasattr(model, "tokenizer") or "tokenizer" in cfg:
         raise ExportError(
-            f"{type(model).__name__} uses a subword tokenizer (BPE/WPE); only character models are "
-            "supported (labels must be single characters)."
+            f"{type(model).__name__} uses a subword tokenizer that is not SentencePiece (WPE); only "
+            "SentencePiece and character models are supported."
         )
     labels = None
-    if "decoder" in cfg and cfg.decoder.get("vocabulary", None) is not None:
+    if is_hybrid(model):
+        # The CTC head's own vocabulary (aux_ctc.decoder), which the RNN-T joint shares.
+        labels = list(_plain(model.ctc_decoder.vocabulary))
+    elif "decoder" in cfg and cfg.decoder.get("vocabulary", None) is not None:
         labels = list(_plain(cfg.decoder.vocabulary))
     elif cfg.get("labels", None) is not None:
         labels = list(_plain(cfg.labels))
     if not labels:
         raise ExportError("checkpoint config has neither decoder.vocabulary nor labels")
-    num_classes = model.decoder.num_classes_with_blank
+    num_classes = ctc_decoder(model).num_classes_with_blank
     if num_classes != len(labels) + 1:
         raise ExportError(f"decoder has {num_classes} outputs but there are {len(labels)} labels + blank")
     for lab in labels:
@@ -226,6 +285,39 @@ def measure_subsampling(model) -> int:
     return int(round(factor))
 
 
+def position_limit(model):
+    """The encoder's position table length in encoded (= output) frames, `pos_emb_max_len` from
+    the encoder config (NeMo's default 5000), for encoders that add a table over the whole input
+    to attention (ConformerEncoder with rel_pos or abs_pos attention); None for encoders without
+    one (ConvASREncoder: QuartzNet, Citrinet) and for local attention (rel_pos_local_attn),
+    whose table spans the attention context only."""
+    from nemo.collections.asr.parts.submodules.multi_head_attention import (
+        LocalAttRelPositionalEncoding,
+        PositionalEncoding,
+    )
+
+    pos_enc = getattr(model.encoder, "pos_enc", None)
+    if not isinstance(pos_enc, PositionalEncoding) or isinstance(pos_enc, LocalAttRelPositionalEncoding):
+        return None
+    return int(model.cfg.encoder.get("pos_emb_max_len", 5000))
+
+
+def reset_position_table(model):
+    """Shrink the encoder's position table back to `pos_emb_max_len` frames, so the exported
+    graph's limit is the one the sidecar records: PyTorch NeMo grows the table (and
+    `max_audio_length`) whenever forward() sees a longer input, which measure_subsampling and any
+    earlier inference do, and export freezes whatever it holds. The table is a function of the
+    position only, so the outputs of shorter inputs do not change."""
+    limit = position_limit(model)
+    if limit is None:
+        return
+    enc = model.encoder
+    param = next(enc.parameters())
+    del enc.pos_enc.pe  # a buffer: extend_pe rebuilds it at exactly this length
+    enc.pos_enc.extend_pe(limit, param.device, param.dtype)
+    enc.max_audio_length = limit
+
+
 def build_sidecar(model, pad_mode: str, description: str) -> dict:
     words = None
     if is_subword(model):
@@ -244,6 +336,11 @@ def build_sidecar(model, pad_mode: str, description: str) -> dict:
     }
     if words is not None:
         sidecar["words"] = words
+    limit = position_limit(model)
+    if limit is not None:
+        if words is None:
+            sidecar["format"] = FORMAT_V2  # pos_emb_max_len is a version 2 field
+        sidecar["pos_emb_max_len"] = limit
     return sidecar
 
 
@@ -252,6 +349,8 @@ def export_onnx(model, onnx_path: str) -> dict:
     import onnx
 
     model.eval()
+    use_ctc_head(model)
+    reset_position_table(model)
     os.makedirs(os.path.dirname(os.path.abspath(onnx_path)), exist_ok=True)
     try:
         model.export(onnx_path)

@@ -12,10 +12,10 @@
 # character CTC (stt_en_quartznet15x5, QuartzNet15x5Base-En, stt_en_jasper10x5dr, ...),
 # SentencePiece CTC (stt_en_citrinet_256/512/1024, stt_en_conformer_ctc_small/medium/large,
 # stt_en_fastconformer_ctc_large, parakeet-ctc-0.6b/1.1b and other languages) and hybrid
-# RNN-T/CTC models (stt_en_fastconformer_hybrid_large_pc: the CTC head). What cannot be
-# exported is refused by export_nemo.py (hybrids for now), which says why; SentencePiece
-# models export and decode greedily (decoder=greedy; the beam search over pieces is not done
-# yet, issue 24).
+# RNN-T/CTC models (stt_en_fastconformer_hybrid_large_pc: exported with their CTC head). What
+# cannot be exported is refused by export_nemo.py, which says why; SentencePiece models
+# (hybrids included) export and decode greedily (decoder=greedy; the beam search over pieces is
+# not done yet, issue 24).
 #
 # Download: from the table's address (NGC, as NeMo downloads; Hugging Face for Parakeet), else
 # from Hugging Face (huggingface.co/nvidia/NAME/resolve/main/NAME.nemo), with curl, resumable
@@ -26,8 +26,7 @@
 # /opt/venvs/nemo3/bin/python, made by `tools/setup_nemo.sh nemo3`), writing DIR/NAME.onnx and
 # DIR/NAME.json; DIR defaults to ${XDG_DATA_HOME:-~/.local/share}/quartznetstt/models.
 # EXPORT_OPTIONS go to export_nemo.py (e.g. --int8, --language-model, --pad-mode zeros for a
-# checkpoint trained with NeMo >= 2.5; every published character one predates it, hence its
-# default).
+# checkpoint trained with NeMo >= 2.5; every published one predates it, hence its default).
 #
 # Needs internet access (not CI's) and NeMo (not installed in CI): nothing in the test suite
 # runs the download. The export half was run locally on a checkpoint trained here

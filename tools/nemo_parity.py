@@ -157,7 +157,8 @@ def randomise_batchnorm(model, calib_feats, seed: int, decoder_gain: float):
             n = bn.num_features
             bn.running_mean.add_(0.1 * bn.running_var.sqrt() * torch.randn(n, generator=g))
             bn.running_var.mul_(torch.exp(0.2 * torch.randn(n, generator=g)))
-        conv = model.decoder.decoder_layers[0]
+        # A hybrid model's CTC head is its auxiliary decoder (model.decoder is the RNN-T one).
+        conv = getattr(model, "ctc_decoder", model.decoder).decoder_layers[0]
         conv.weight.mul_(decoder_gain)
         conv.bias.copy_(0.5 * torch.randn(conv.bias.shape, generator=g))
     model.eval()

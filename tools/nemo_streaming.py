@@ -44,8 +44,6 @@ import nemo_parity  # noqa: E402  (model construction and audio loading shared w
 
 ROOT = os.path.dirname(HERE)
 FIX = os.path.join(ROOT, "tests", "fixtures")
-OUTPUT_FRAME_S = 0.02
-SAMPLES_PER_OUTPUT_FRAME = 320
 
 # (name, left ms, chunk ms, right ms). "default" must be the element's default windows
 # (engine/src/config.rs DEFAULT_LEFT_CONTEXT_MS / DEFAULT_CHUNK_MS / DEFAULT_RIGHT_CONTEXT_MS;
@@ -79,27 +77,56 @@ class CharTokenizer:
 
 def run_setting(model, audio: np.ndarray, setting: dict):
     """FrameBatchASR over `audio`; returns (kept log-probs [N, V], merge_text, buffers)."""
+    run = frame_batch(model, audio, setting["left_ms"], setting["chunk_ms"], setting["right_ms"])
+    return run["logits"], run["merge_text"], run["buffers"]
+
+
+def frame_batch(model, audio: np.ndarray, left_ms: int, chunk_ms: int, right_ms: int, subsampling: int = 2) -> dict:
+    """NeMo's FrameBatchASR over `audio` with windows in ms (each a whole number of output frames
+    of `subsampling` feature frames). Returns the kept log-probs of every buffer [N, V]
+    (`logits`), FrameBatchASR's own greedy_merge text of all buffers (`merge_text`) and of all but
+    the last (`merge_text_full_buffers`), the buffers run and each buffer's output frames."""
     from nemo.collections.asr.parts.utils.streaming_utils import AudioFeatureIterator, FrameBatchASR
 
-    chunk_s = setting["chunk_ms"] / 1000
-    total_s = (setting["left_ms"] + setting["chunk_ms"] + setting["right_ms"]) / 1000
-    tokens = frames(setting["chunk_ms"])
-    delay = tokens + frames(setting["right_ms"]) - 1
+    sample_rate = model._cfg.sample_rate
+    hop = int(round(model._cfg.preprocessor.window_stride * sample_rate))
+    frame_samples = hop * subsampling
+    assert (frame_samples * 1000) % sample_rate == 0
+    frame_ms = frame_samples * 1000 // sample_rate
+
+    def frames(ms: int) -> int:
+        assert ms % frame_ms == 0, f"{ms} ms is not a whole number of {frame_ms} ms output frames"
+        return ms // frame_ms
+
+    chunk_s = chunk_ms / 1000
+    total_s = (left_ms + chunk_ms + right_ms) / 1000
+    tokens = frames(chunk_ms)
+    width = frames(left_ms) + tokens + frames(right_ms)
+    delay = tokens + frames(right_ms) - 1
     asr = FrameBatchASR(asr_model=model, frame_len=chunk_s, total_buffer=total_s, batch_size=1)
     bufferer = asr.frame_bufferer
     # NeMo derives frame counts with float division and int(); make sure it got ours.
-    assert bufferer.n_frame_len == 2 * tokens, (bufferer.n_frame_len, tokens)
-    assert bufferer.feature_buffer_len == 2 * (tokens + frames(setting["left_ms"]) + frames(setting["right_ms"]))
+    assert bufferer.n_frame_len == subsampling * tokens, (bufferer.n_frame_len, tokens)
+    assert bufferer.feature_buffer_len == subsampling * width, (bufferer.feature_buffer_len, width)
     asr.reset()
-    pad = delay * SAMPLES_PER_OUTPUT_FRAME
-    assert pad == int(delay * OUTPUT_FRAME_S * model._cfg.sample_rate), "NeMo's float padding differs"
+    pad = delay * frame_samples
+    assert pad == int(delay * (frame_ms / 1000) * sample_rate), "NeMo's float padding differs"
     samples = np.pad(audio, (0, pad))
     reader = AudioFeatureIterator(samples, asr.frame_len, asr.raw_preprocessor, model.device)
     asr.set_frame_reader(reader)
     merge_text, logits = asr.transcribe(tokens, delay, keep_logits=True)
+    # Every buffer's output is the whole buffer: L + T + R frames (the kept slice is [L, L + T)).
+    assert all(lp.shape[0] == width for lp in asr.all_logits), {lp.shape[0] for lp in asr.all_logits}
     logits = logits.numpy().astype(np.float32)
     assert logits.shape[0] % tokens == 0
-    return logits, merge_text, logits.shape[0] // tokens
+    buffers = logits.shape[0] // tokens
+    return {
+        "logits": logits,
+        "merge_text": merge_text,
+        "merge_text_full_buffers": asr.greedy_merge(asr.unmerged[: (buffers - 1) * tokens]),
+        "buffers": buffers,
+        "buffer_frames": width,
+    }
 
 
 def decoded_text(model, logits: np.ndarray) -> str:

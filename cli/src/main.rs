@@ -192,9 +192,19 @@ fn warn(args: &Args, config: &RecognizerConfig, description: &ModelDescription) 
             )
         }
     };
-    for warning in running.warnings(available_cores()) {
+    let rounded = args.window_overrides().warnings(description);
+    for warning in running
+        .warnings(available_cores())
+        .into_iter()
+        .chain(rounded)
+    {
         // One utterance has no windows.
-        if args.offline && matches!(warning, ConfigWarning::WindowTooShort { .. }) {
+        if args.offline
+            && matches!(
+                warning,
+                ConfigWarning::WindowTooShort { .. } | ConfigWarning::WindowRounded { .. }
+            )
+        {
             continue;
         }
         eprintln!("{NAME}: warning: {warning}");

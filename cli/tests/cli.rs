@@ -853,7 +853,8 @@ fn a_refused_connection_is_named() {
 }
 
 /// Settings that are valid but work against recognition are warned about, once: windows too
-/// short to hold a word, and more threads than cores. Defaults give no warning.
+/// short to hold a word, a window part that is not whole output frames, and more threads than
+/// cores. Defaults give no warning.
 #[test]
 fn settings_that_cannot_work_well_are_warned_about() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -874,8 +875,13 @@ fn settings_that_cannot_work_well_are_warned_about() {
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stderr(&output);
-    assert_eq!(text.matches("warning:").count(), 2, "{text}");
+    assert_eq!(text.matches("warning:").count(), 3, "{text}");
     assert!(text.contains("windows of 1 ms"), "{text}");
+    assert!(
+        text.contains("a chunk of 1 ms is not a whole number of the model's 20 ms output frames")
+            && text.contains(", 20 ms"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("{threads} threads on {cores} cores")),
         "{text}"

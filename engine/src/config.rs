@@ -14,7 +14,7 @@ use crate::frontend::{FrontendConfig, Normalization, PaddingMode};
 use crate::lexicon::PronunciationLexicon;
 use crate::lm;
 use crate::model::{LatencyShares, ModelDescription, WordUnits};
-use crate::streaming::StreamEdges;
+use crate::streaming::{StreamEdges, WindowConfig};
 
 /// ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose (one per core).
 pub const DEFAULT_THREADS: usize = 0;
@@ -183,6 +183,36 @@ impl WindowOverrides {
     /// window asks for live windows, so a file is recognised as live input with them would be.
     pub fn recognised_live(&self, live: bool) -> bool {
         live || !self.windows_automatic()
+    }
+
+    /// The window parts set here that are not a whole number of `description`'s output frames
+    /// (20 ms for QuartzNet, 40 ms for Conformer-CTC, 80 ms for Citrinet and FastConformer):
+    /// the windows round them to the nearest frame, half a frame up
+    /// ([`WindowConfig::from_millis`]), and a user who set one is told so, one
+    /// [`ConfigWarning::WindowRounded`] each. Parts the plan derives from a latency, and the
+    /// file windows, are rounded without a word.
+    pub fn warnings(&self, description: &ModelDescription) -> Vec<ConfigWarning> {
+        let frame = description.samples_per_output_frame();
+        let rate = u64::from(description.sample_rate);
+        let ms = |samples: usize| ((samples as u64 * 1000 + rate / 2) / rate) as u32;
+        [
+            ("left context", self.left_context_ms, 0),
+            ("chunk", self.chunk_ms, 1),
+            ("right context", self.right_context_ms, 0),
+        ]
+        .into_iter()
+        .filter_map(|(part, asked, min_frames)| {
+            let asked_ms = asked?;
+            let (samples, rounded) =
+                WindowConfig::part_samples(asked_ms, min_frames, description.sample_rate, frame);
+            rounded.then(|| ConfigWarning::WindowRounded {
+                part,
+                asked_ms,
+                used_ms: ms(samples),
+                frame_ms: ms(frame),
+            })
+        })
+        .collect()
     }
 
     /// The latency's plan for a model's `shares`, with the parts set here in place of the
@@ -765,6 +795,18 @@ pub enum ConfigWarning {
         /// Left context, chunk and right context together.
         window_ms: u32,
     },
+    /// A window part the user set is not a whole number of the model's output frames, so the
+    /// windows use the nearest whole number of frames ([`WindowOverrides::warnings`]).
+    WindowRounded {
+        /// "left context", "chunk" or "right context".
+        part: &'static str,
+        /// What the user set.
+        asked_ms: u32,
+        /// What the windows use (to the nearest ms).
+        used_ms: u32,
+        /// The model's output frame (to the nearest ms).
+        frame_ms: u32,
+    },
     /// More ONNX Runtime threads than the machine has cores.
     ThreadsBeyondCores {
         /// The threads asked for.
@@ -780,6 +822,15 @@ impl std::fmt::Display for ConfigWarning {
             Self::WindowTooShort { window_ms } => write!(
                 f,
                 "the model is given windows of {window_ms} ms (left context + chunk + right context), under {MIN_WINDOW_MS} ms: too little audio to recognise a word in; give a longer chunk or context, or only a latency"
+            ),
+            Self::WindowRounded {
+                part,
+                asked_ms,
+                used_ms,
+                frame_ms,
+            } => write!(
+                f,
+                "a {part} of {asked_ms} ms is not a whole number of the model's {frame_ms} ms output frames: it is rounded to the nearest frame (half a frame up), {used_ms} ms"
             ),
             Self::ThreadsBeyondCores { threads, cores } => write!(
                 f,
@@ -970,6 +1021,63 @@ mod tests {
             assert!(one.recognised_live(false), "{one:?}");
         }
         assert!(!gap.recognised_live(false) && gap.recognised_live(true));
+    }
+
+    /// A window part the user set that the model's output frames round is warned about; the
+    /// parts the plan derives are not.
+    #[test]
+    fn rounded_window_parts_that_were_set_are_warned_about() {
+        let quartznet = ModelDescription::default();
+        let fast_conformer = ModelDescription {
+            subsampling_factor: 8,
+            ..ModelDescription::default()
+        };
+        let set = WindowOverrides {
+            left_context_ms: Some(1200),
+            chunk_ms: Some(1000),
+            right_context_ms: Some(10),
+            ..WindowOverrides::default()
+        };
+        assert_eq!(
+            set.warnings(&quartznet),
+            [ConfigWarning::WindowRounded {
+                part: "right context",
+                asked_ms: 10,
+                used_ms: 20,
+                frame_ms: 20
+            }]
+        );
+        let warnings = set.warnings(&fast_conformer);
+        assert_eq!(
+            warnings,
+            [
+                ConfigWarning::WindowRounded {
+                    part: "chunk",
+                    asked_ms: 1000,
+                    used_ms: 1040,
+                    frame_ms: 80
+                },
+                ConfigWarning::WindowRounded {
+                    part: "right context",
+                    asked_ms: 10,
+                    used_ms: 0,
+                    frame_ms: 80
+                }
+            ]
+        );
+        let text = warnings[0].to_string();
+        assert!(
+            text.contains("chunk of 1000 ms")
+                && text.contains("80 ms output frames")
+                && text.contains("1040 ms"),
+            "{text}"
+        );
+        // A latency alone: the plan's parts round silently.
+        let latency = WindowOverrides {
+            latency_ms: Some(3000),
+            ..WindowOverrides::default()
+        };
+        assert_eq!(latency.warnings(&fast_conformer), []);
     }
 
     #[test]

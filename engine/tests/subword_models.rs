@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! NeMo's sub-word CTC models (issue 24, acoustic half): tiny random-weight Citrinet,
-//! Conformer-CTC and FastConformer-CTC models with SentencePiece tokenizers, exported by NeMo
-//! 3.0 with their descriptions (`tools/subword_models.py`, fixtures in
+//! Conformer-CTC and FastConformer-CTC models and the CTC head of a FastConformer hybrid
+//! RNN-T-CTC model, with SentencePiece tokenizers, exported by NeMo 3.0 with their
+//! descriptions (`tools/subword_models.py`, fixtures in
 //! `tests/fixtures/subword-models/<family>/`). The engine's frontend (80 mel bands, 25 ms
 //! window) against NeMo's features, the exported model run through `ort` against NeMo's
 //! log-probs (subsampling 4 and 8), the greedy label sequence decoded through the
@@ -18,7 +19,7 @@ use quartznet_engine::Error;
 use quartznet_engine::config::{DecoderKind, DecoderSettings, MAX_UNK_PENALTY, RecognizerConfig};
 use quartznet_engine::decode::pieces::PieceTable;
 use quartznet_engine::decode::{CtcDecoder, DecoderConfig, transcript};
-use quartznet_engine::frontend::{FeatureExtractor, Features};
+use quartznet_engine::frontend::{FeatureExtractor, Features, PaddingMode};
 use quartznet_engine::model::{AcousticModel, LoadOptions, OnnxModel, WordUnits};
 use quartznet_engine::streaming::{StreamingRecognizer, recognize_offline};
 use serde_json::Value;
@@ -33,11 +34,13 @@ const LOGPROB_TOLERANCE: f32 = 1e-3;
 const LOG_MEL_RESOLUTION: f32 = 1e-4;
 const WELL_CONDITIONED_SPREAD: f32 = LOG_MEL_RESOLUTION / FEATURE_TOLERANCE;
 
-const FAMILIES: [(&str, u32, usize); 3] = [
+const FAMILIES: [(&str, u32, usize); 4] = [
     // (folder, subsampling, pieces)
     ("citrinet", 8, 128),
     ("conformer", 4, 192),
     ("fastconformer", 8, 384),
+    // EncDecHybridRNNTCTCBPEModel exported with decoder_type "ctc": its CTC head.
+    ("hybrid", 8, 128),
 ];
 
 fn family_dir(name: &str) -> PathBuf {
@@ -120,7 +123,8 @@ fn nemo_words(clip: &Value) -> Vec<(String, u64, u64)> {
 }
 
 /// The descriptions NeMo's exporter wrote: pieces in the tokenizer's id order, 80 bands, a
-/// 25 ms window and the encoder's subsampling.
+/// 25 ms window, the encoder's subsampling, NeMo 3.0's zero STFT padding (the models were
+/// trained, so to speak, with NeMo 3.0) and the Conformers' position table.
 #[test]
 fn descriptions_are_sub_word_models() {
     for (name, subsampling, pieces) in FAMILIES {
@@ -141,11 +145,21 @@ fn descriptions_are_sub_word_models() {
             "{name}"
         );
         assert_eq!(d.samples_per_output_frame(), 160 * subsampling as usize);
+        assert_eq!(d.frontend.padding, PaddingMode::Zeros, "{name}");
+        // tools/configs/*_tiny.yaml: pos_emb_max_len 512; Citrinet has no position table.
+        let table = (name != "citrinet").then_some(512);
+        assert_eq!(d.max_output_frames, table, "{name}");
         let WordUnits::Pieces(table) = &d.units else {
             panic!("{name}: {:?}", d.units);
         };
         // The tokenizer fixture's own table (tests/fixtures/subword/<tokenizer>/pieces.json).
         let man = manifest(&dir);
+        let class = if name == "hybrid" {
+            "EncDecHybridRNNTCTCBPEModel"
+        } else {
+            "EncDecCTCModelBPE"
+        };
+        assert_eq!(man["model_class"], class, "{name}");
         let tokenizer = fixtures().join(man["tokenizer"].as_str().unwrap());
         let json: Value =
             serde_json::from_str(&std::fs::read_to_string(tokenizer.join("pieces.json")).unwrap())

@@ -178,10 +178,14 @@ impl QuartzNetStt {
                 self.load(key, settings)?
             }
         };
-        // Settings that work against recognition without being errors: said once, at start.
+        // Settings that work against recognition without being errors: said once, at start
+        // (with the window parts the model's output frames round).
+        let rounded = settings.overrides().warnings(loaded.model.description());
         for advice in settings
             .recognizer_config(true)
             .warnings(config::available_cores())
+            .into_iter()
+            .chain(rounded)
         {
             self.notices.message(warning(
                 &*self.obj(),

@@ -27,6 +27,9 @@ pub const MAX_SUBSAMPLING: u32 = 64;
 pub const MAX_WAVEFORM_FRAME_SAMPLES: u32 = 16_384;
 /// Most labels a description may declare.
 pub const MAX_LABELS: usize = 65_536;
+/// Largest position table a description may declare (`pos_emb_max_len`, in output frames;
+/// NeMo's default is 5000).
+pub const MAX_POSITION_TABLE_FRAMES: u32 = 10_000_000;
 /// Largest description or alphabet file read (the sidecar of the bundled model is 2 KB).
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
@@ -191,6 +194,14 @@ pub struct ModelDescription {
     /// The longest audio the model takes in one run, in samples (file windows are cut to
     /// fit); `None`: no known limit.
     pub max_input_samples: Option<usize>,
+    /// The most output (encoded) frames one run of the model may produce: the length of a
+    /// Conformer-like encoder's position table (NeMo's `pos_emb_max_len`, the description's
+    /// field of that name). The exported graph holds the table as a constant: one frame past
+    /// it its log-probs are wrong without an error, further an ONNX Runtime error; so longer
+    /// windows are refused
+    /// ([`crate::streaming::WindowConfig::check_position_table`]) and so is offline
+    /// recognition of a longer input. `None`: no such table (QuartzNet, Citrinet).
+    pub max_output_frames: Option<usize>,
     /// How a latency becomes windows for this model.
     pub latency_shares: LatencyShares,
 }
@@ -210,6 +221,7 @@ impl Default for ModelDescription {
             units: WordUnits::Characters,
             decoding: DecodingDefaults::default(),
             max_input_samples: None,
+            max_output_frames: None,
             latency_shares: LatencyShares::DEFAULT,
         }
     }
@@ -225,6 +237,28 @@ impl ModelDescription {
     /// a waveform model's subsampling is this number itself).
     pub fn samples_per_output_frame(&self) -> usize {
         self.input_frames_per_output_frame() * self.input_frame_samples()
+    }
+
+    /// Refuses one run of the model over `frames` output frames when that is more than its
+    /// encoder's position table holds ([`max_output_frames`](Self::max_output_frames)):
+    /// an [`Error::Settings`] that names the limit; `what` says what would run (e.g. "a window
+    /// of 3000 ms (...)") and `remedy` what to do instead.
+    pub fn check_output_frames(&self, frames: usize, what: &str, remedy: &str) -> Result<()> {
+        match self.max_output_frames {
+            Some(most) if frames > most => {
+                let ms = |frames: usize| {
+                    (frames * self.samples_per_output_frame()) as u64 * 1000
+                        / u64::from(self.sample_rate)
+                };
+                Err(Error::Settings(format!(
+                    "{what} is {frames} output frames ({} ms), more than the model's position table holds: {most} frames = {} ms (pos_emb_max_len in {}); past it the exported encoder's attention is wrong: {remedy}",
+                    ms(frames),
+                    ms(most),
+                    self.source
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Input frames (feature frames, or samples for a waveform model) per output frame.
@@ -429,6 +463,9 @@ struct RawDescription {
     /// Version 2: how a latency becomes windows for this model.
     #[serde(default)]
     latency_plan: Option<RawLatencyPlan>,
+    /// Version 2: the encoder's position table, in output (encoded) frames.
+    #[serde(default)]
+    pos_emb_max_len: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -543,10 +580,11 @@ impl RawDescription {
                 || self.words.is_some()
                 || self.decoding.is_some()
                 || self.max_input_seconds.is_some()
-                || self.latency_plan.is_some())
+                || self.latency_plan.is_some()
+                || self.pos_emb_max_len.is_some())
         {
             return Err(format!(
-                "input, words, decoding, max_input_seconds and latency_plan need format '{FORMAT}'"
+                "input, words, decoding, max_input_seconds, latency_plan and pos_emb_max_len need format '{FORMAT}'"
             ));
         }
         if self.labels.is_empty() {
@@ -615,6 +653,17 @@ impl RawDescription {
                 return Err(format!("max_input_seconds {s} is not between 1 and 86400"));
             }
         };
+        let max_output_frames = match self.pos_emb_max_len {
+            None => None,
+            Some(frames) if (1..=MAX_POSITION_TABLE_FRAMES).contains(&frames) => {
+                Some(frames as usize)
+            }
+            Some(frames) => {
+                return Err(format!(
+                    "pos_emb_max_len {frames} is not between 1 and {MAX_POSITION_TABLE_FRAMES}"
+                ));
+            }
+        };
         let latency_shares = match self.latency_plan {
             None => LatencyShares::DEFAULT,
             Some(plan) => parse_latency_plan(plan)?,
@@ -638,6 +687,7 @@ impl RawDescription {
             units,
             decoding,
             max_input_samples,
+            max_output_frames,
             latency_shares,
         })
     }
@@ -997,6 +1047,46 @@ mod tests {
         std::fs::write(dir.join("m.json"), sidecar("reflect", "none")).unwrap();
         let d = ModelDescription::resolve(&model, &sherpa).unwrap();
         assert_eq!(d.subsampling_factor, 2);
+    }
+
+    /// `pos_emb_max_len` (version 2 only): the encoder's position table in output frames,
+    /// which one run must not exceed.
+    #[test]
+    fn position_tables_limit_one_run() {
+        let v1 = sidecar("zeros", "per_feature");
+        let v2 = v1.replace("quartznetstt-model/1", FORMAT);
+        let with = |json: &str, frames: &str| {
+            let json = json.replacen('{', &format!(r#"{{"pos_emb_max_len": {frames}, "#), 1);
+            ModelDescription::from_json(&json, "t.json")
+        };
+        let d = with(&v2, "50").unwrap();
+        assert_eq!(d.max_output_frames, Some(50));
+        assert!(d.check_output_frames(50, "x", "y").is_ok());
+        let e = d
+            .check_output_frames(51, "a window of 1020 ms", "shorter")
+            .unwrap_err();
+        assert!(matches!(e, Error::Settings(_)), "{e}");
+        let message = e.to_string();
+        assert!(
+            message.starts_with("a window of 1020 ms is 51 output frames (1020 ms)")
+                && message.contains("50 frames = 1000 ms (pos_emb_max_len in t.json)")
+                && message.ends_with("shorter"),
+            "{message}"
+        );
+        assert_eq!(
+            ModelDescription::from_json(&v2, "t.json")
+                .unwrap()
+                .max_output_frames,
+            None
+        );
+        for (json, frames, wrong) in [
+            (&v1, "50", "need format"),
+            (&v2, "0", "pos_emb_max_len 0 is not between"),
+            (&v2, "-3", "invalid model description"),
+        ] {
+            let e = with(json, frames).unwrap_err().to_string();
+            assert!(e.contains(wrong), "{frames}: {e}");
+        }
     }
 
     /// A phoneme waveform model as version 2 describes it (the bundled default's shape).

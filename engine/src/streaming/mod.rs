@@ -228,6 +228,8 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
                 "the chunk must be at least one output frame".to_string(),
             ));
         }
+        // No buffer is longer than the window (the first ones of a stream can be shorter).
+        geometry.check_position_table(description)?;
         if model.vocab_size() != description.vocab_size() {
             return Err(Error::Settings(format!(
                 "the model outputs {} classes but there are {} labels + blank",
@@ -255,11 +257,15 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
             chunk_frames: geometry.chunk / frame_samples,
             right_frames: geometry.right / frame_samples,
             lead_in_frames: {
-                let samples =
-                    u64::from(STREAM_LEAD_IN_MS) * u64::from(description.sample_rate) / 1000;
-                // No longer than the left context: a buffer never reaches further back.
-                ((samples as f64 / frame_samples as f64).round() as usize)
-                    .min(geometry.left / frame_samples)
+                // Whole output frames as the windows round, and no longer than the left
+                // context: a buffer never reaches further back.
+                let (samples, _) = WindowConfig::part_samples(
+                    STREAM_LEAD_IN_MS,
+                    0,
+                    description.sample_rate,
+                    frame_samples,
+                );
+                (samples / frame_samples).min(geometry.left / frame_samples)
             },
             edges: StreamEdges::default(),
             silence: SilenceTrack::new(frame_samples),

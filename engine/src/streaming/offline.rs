@@ -22,7 +22,9 @@ pub struct OfflineResult {
     pub trailing_spaces: u32,
 }
 
-/// Recognises `samples` as one utterance.
+/// Recognises `samples` as one utterance: an [`crate::Error::Settings`] when the utterance is
+/// longer than the model's position table ([`ModelDescription::max_output_frames`]), which
+/// one run cannot hold (recognise such audio in windows).
 pub fn recognize_offline<M: AcousticModel>(
     model: &mut M,
     description: &ModelDescription,
@@ -43,6 +45,17 @@ pub fn recognize_offline<M: AcousticModel>(
             }
         }
     }
+    // The whole utterance is one run: it must fit the encoder's position table.
+    description.check_output_frames(
+        features
+            .frames
+            .div_ceil(description.input_frames_per_output_frame()),
+        &format!(
+            "an utterance of {:.1} s",
+            samples.len() as f64 / f64::from(description.sample_rate)
+        ),
+        "recognise it in windows (streaming) instead of as one utterance",
+    )?;
     let mut logprobs = Vec::new();
     let frames = if features.frames == 0 {
         0
