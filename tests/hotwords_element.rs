@@ -108,6 +108,11 @@ impl Run {
             .collect()
     }
 
+    /// The text sent downstream.
+    fn text(&self) -> String {
+        self.outputs.iter().filter_map(|o| o.text.clone()).collect()
+    }
+
     fn reports(&self) -> impl Iterator<Item = &gst::Structure> {
         self.messages.iter().filter(|s| s.name() == "quartznetstt")
     }
@@ -254,7 +259,8 @@ fn check_continuous(run: &Run, base: &Run, what: &str) {
     assert!(run.chunks() >= 9, "{what}: {} chunks", run.chunks());
 }
 
-/// The list's effect from the next chunk on: `word` is written in `run` only from
+/// The list's effect from the next chunk on: `word` is written in `run` (on the bus and
+/// downstream) only from
 /// `CHANGE_SEEN_FROM_S`, never in `base`, and words ending before `UNCHANGED_UNTIL_S` are
 /// `base`'s.
 fn check_effect(run: &Run, base: &Run, word: &str, what: &str) {
@@ -269,6 +275,7 @@ fn check_effect(run: &Run, base: &Run, word: &str, what: &str) {
         "{what}: no {word:?} in {:?}",
         run.words()
     );
+    assert!(run.text().contains(word), "{what}: {:?}", run.text());
     assert!(
         starts.iter().all(|s| *s >= CHANGE_SEEN_FROM_S),
         "{what}: {word:?} at {starts:?}"
