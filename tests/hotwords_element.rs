@@ -260,9 +260,8 @@ fn check_continuous(run: &Run, base: &Run, what: &str) {
 }
 
 /// The list's effect from the next chunk on: `word` is written in `run` (on the bus and
-/// downstream) only from
-/// `CHANGE_SEEN_FROM_S`, never in `base`, and words ending before `UNCHANGED_UNTIL_S` are
-/// `base`'s.
+/// downstream) only from `CHANGE_SEEN_FROM_S`, never in `base`, and words ending before
+/// `UNCHANGED_UNTIL_S` are `base`'s.
 fn check_effect(run: &Run, base: &Run, word: &str, what: &str) {
     assert!(
         base.starts_of(word).is_empty(),

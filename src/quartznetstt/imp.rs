@@ -17,9 +17,10 @@
  * it); text of a word that started so long before its chunk that it would be late is
  * timestamped no earlier than that latency allows, so a live sink never receives it late.
  * Live input that recognition slower than real time cannot keep up with is dropped with QoS
- * messages and a warning. `latency`, `lateness`, `language-code` and the
- * `rstranscribe/final-transcript` event make it usable as the transcriber of gst-plugins-rs's
- * `transcriberbin`.
+ * messages and a warning. `hotwords` and `hotwords-path` name phrases the beam search
+ * favours (names, terms); they may change while PLAYING and are used from the next chunk.
+ * `latency`, `lateness`, `language-code` and the `rstranscribe/final-transcript` event make
+ * it usable as the transcriber of gst-plugins-rs's `transcriberbin`.
  *
  * ## Example launch line
  * |[
@@ -400,7 +401,8 @@ impl QuartzNetStt {
     /// buffer arrives is either applied by that buffer's replan or refused with a warning,
     /// never stored and ignored. The model, threads, window and frontend are fixed while a
     /// stream runs (read at start); `latency` is still taken until the first buffer
-    /// (transcriberbin may set it after the element started).
+    /// (transcriberbin may set it after the element started). The hotword lists are read
+    /// and checked outside the locks (`hotwords.rs`).
     fn apply_property(&self, pspec: &glib::ParamSpec, value: &glib::Value) {
         let name = pspec.name();
         if matches!(name, "hotwords" | "hotwords-path") {

@@ -11,7 +11,7 @@ use quartznet_engine::config::{
     self, DecoderSettings, LatencyPlan, RecognizerConfig, WindowOverrides,
 };
 use quartznet_engine::decode::ConfidenceConfig;
-use quartznet_engine::decode::hotwords::HotwordList;
+use quartznet_engine::decode::hotwords::{DEFAULT_HOTWORD_BOOST, HotwordList};
 use quartznet_engine::model::LatencyShares;
 
 use super::timeline::Style;
@@ -323,14 +323,15 @@ pub(super) fn properties() -> &'static [glib::ParamSpec] {
                 .build(),
             glib::ParamSpecString::builder("hotwords")
                 .nick("Hotwords")
-                .blurb(
-                    "Phrases the beam search favours, one per line (words separated by spaces, \
-                     optionally ' :BOOST', natural log per word, default 5; # comments); merged \
-                     with hotwords-path; empty: none. Needs decoder=auto or beam (auto without a \
-                     language model becomes an open-vocabulary beam search). May change while \
-                     PLAYING: used from the next chunk; a malformed list is then a warning and \
-                     the previous one stays",
-                )
+                .blurb(&format!(
+                    "Phrases the beam search favours, one per line: words separated by spaces, \
+                     optionally ' :BOOST' (added per word of a matched phrase, natural log; \
+                     default {DEFAULT_HOTWORD_BOOST}), # comments; merged with hotwords-path; \
+                     empty: none. Needs decoder=auto or beam (auto without a language model \
+                     becomes an open-vocabulary beam search). May change while PLAYING: used \
+                     from the next chunk; a malformed list is then a warning and the list in \
+                     use stays"
+                ))
                 .flags(glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING)
                 .build(),
             glib::ParamSpecString::builder("hotwords-path")
