@@ -3,11 +3,13 @@
 //! it becomes.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 use quartznet_engine::config::{
     DEFAULT_THREADS, DEFAULT_UNK_PENALTY, MAX_LATENCY_MS, MIN_LATENCY_MS, WindowOverrides,
 };
+use quartznet_engine::decode::hotwords::HotwordList;
 use quartznet_engine::decode::{ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure};
 
 pub const NAME: &str = "quartznet-transcribe";
@@ -101,6 +103,19 @@ pub struct Args {
     /// words from a lexicon, such as the bundled one), spelled by its G2P and cached
     #[arg(long, value_name = "FILE")]
     pub vocabulary: Option<PathBuf>,
+
+    /// Phrases the beam search favours (names, terms), one per line: words separated by
+    /// spaces, optionally followed by ` :BOOST` (added per word of the matched phrase,
+    /// natural log; default 5), `#` comments. Without a language model the search is an
+    /// open-vocabulary one that only the hotwords bias (--decoder greedy refuses them); a
+    /// phoneme model spells the words its lexicon lacks with its G2P
+    #[arg(long, value_name = "FILE")]
+    pub hotwords: Option<PathBuf>,
+
+    /// A hotword phrase, as a line of --hotwords (`PHRASE` or `PHRASE :BOOST`); may be
+    /// repeated, and adds to --hotwords
+    #[arg(long, value_name = "PHRASE")]
+    pub hotword: Vec<String>,
 
     /// Beam-search hypotheses kept per frame [default: the value tuned for the
     /// model (its description's), else the engine's]
@@ -296,6 +311,19 @@ impl Args {
             right_context_ms: self.right_context_ms,
             word_gap_ms: self.word_gap_ms,
         }
+    }
+
+    /// The hotword list of `--hotword` and `--hotwords` (the file read now), merged; `None`
+    /// when it has no phrase. A malformed line is an error naming it.
+    pub fn hotword_list(&self) -> quartznet_engine::Result<Option<Arc<HotwordList>>> {
+        let mut list = HotwordList::default();
+        for phrase in &self.hotword {
+            list = list.merged(HotwordList::parse(phrase, "--hotword")?);
+        }
+        if let Some(path) = &self.hotwords {
+            list = list.merged(HotwordList::load(path)?);
+        }
+        Ok((!list.is_empty()).then(|| Arc::new(list)))
     }
 
     /// Whether an option only the engine offers was given: the engine then runs without

@@ -126,7 +126,9 @@ fn run(args: &Args, model_path: &Path) -> Result<bool, Box<dyn Error>> {
     };
     let mut model = Some(load()?);
     let description = model.as_ref().expect("just loaded").description().clone();
-    let config = parity::config_for(args, &description.latency_shares);
+    let mut config = parity::config_for(args, &description.latency_shares);
+    // Read here too, so a malformed list or one the model cannot use fails before any input.
+    config.decoding.hotwords = args.hotword_list()?;
     let _language_model = language_model.map(|loading| loading.wait());
     let decoding = config.decoding.decoding_options(&description)?;
     if args.wants_parity() && !args.offline {
@@ -307,6 +309,12 @@ fn element(args: &Args, model_path: &Path) -> Result<gst::Element, Box<dyn Error
     }
     if let Some(words) = &args.vocabulary {
         stt.set_property("vocabulary-path", words.to_string_lossy().as_ref());
+    }
+    if let Some(list) = &args.hotwords {
+        stt.set_property("hotwords-path", list.to_string_lossy().as_ref());
+    }
+    if !args.hotword.is_empty() {
+        stt.set_property("hotwords", args.hotword.join("\n"));
     }
     // Unset: the element takes the model's tuned values.
     if let Some(width) = args.beam_width {

@@ -665,6 +665,95 @@ fn vocabulary_errors_are_clear() {
     }
 }
 
+/// Hotwords (`--hotwords FILE`, `--hotword PHRASE`) favour phrases: the default model writes
+/// "Gutenberg", which its lexicon lacks, once a list names it (its G2P spells it), from the
+/// file or the option alike; a sub-word model (no language model: the open-vocabulary beam
+/// search instead of greedy decoding) takes a list too.
+#[test]
+fn hotwords_favour_phrases() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("names.txt");
+    std::fs::write(
+        &list,
+        "# names of the show
+Gutenberg
+",
+    )
+    .unwrap();
+    let run = |model: &str, extra: &[&str], input: &str| {
+        let output = Command::new(BIN)
+            .args(["--model", model])
+            .args(extra)
+            .arg(input)
+            .env("QUARTZNETSTT_G2P_CACHE", dir.path().join("g2p"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{extra:?}: {}", stderr(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let without = run(DEFAULT_MODEL, &[], GUTENBERG);
+    assert!(!without.to_lowercase().contains("gutenberg"), "{without}");
+    let with = run(
+        DEFAULT_MODEL,
+        &["--hotwords", list.to_str().unwrap()],
+        GUTENBERG,
+    );
+    assert!(with.contains("Gutenberg"), "{with}");
+    assert_eq!(
+        run(DEFAULT_MODEL, &["--hotword", "Gutenberg"], GUTENBERG),
+        with
+    );
+    // Random weights: its text is gibberish either way, but it runs with a list.
+    let subword = run(
+        &subword_model("fastconformer"),
+        &["--hotword", "zyx :50"],
+        &fixture_audio("espeak_fox"),
+    );
+    assert!(!subword.trim().is_empty(), "no text");
+}
+
+/// Hotword mistakes fail before any input, naming the file and line: a malformed boost, a
+/// missing file, and a list with greedy decoding, which cannot favour phrases.
+#[test]
+fn hotword_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(
+        &bad,
+        "Gutenberg
+Kubernetes :lots
+",
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.txt");
+    for (extra, expected) in [
+        (vec!["--hotwords", bad.to_str().unwrap()], "line 2"),
+        (vec!["--hotwords", missing.to_str().unwrap()], "missing.txt"),
+        (vec!["--hotword", "a :0"], "--hotword"),
+        (
+            vec!["--hotword", "zyx", "--decoder", "greedy"],
+            "beam search",
+        ),
+    ] {
+        let mut args = vec!["--model", ENGLISH];
+        args.extend(&extra);
+        args.push(AUDIO);
+        let output = transcribe(&args);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{extra:?}: {text}");
+        assert!(text.contains(expected), "{extra:?}: {text}");
+        assert!(output.stdout.is_empty(), "{extra:?}");
+    }
+    let file_error = stderr(&transcribe(&[
+        "--model",
+        ENGLISH,
+        "--hotwords",
+        bad.to_str().unwrap(),
+        AUDIO,
+    ]));
+    assert!(file_error.contains("bad.txt"), "{file_error}");
+}
+
 /// Greedy decoding cannot make words of phonemes: asking for it with the default model is an
 /// error that says what to use instead.
 #[test]

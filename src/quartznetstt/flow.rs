@@ -52,6 +52,7 @@ impl QuartzNetStt {
         let mut stream_guard = self.stream.lock().unwrap();
         self.replan(&mut stream_guard, upstream_live)?;
         let stream = stream_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        self.apply_hotword_change(stream);
         if self.keep_up(stream, buffer)? {
             return Ok(());
         }

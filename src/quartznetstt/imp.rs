@@ -17,9 +17,10 @@
  * it); text of a word that started so long before its chunk that it would be late is
  * timestamped no earlier than that latency allows, so a live sink never receives it late.
  * Live input that recognition slower than real time cannot keep up with is dropped with QoS
- * messages and a warning. `latency`, `lateness`, `language-code` and the
- * `rstranscribe/final-transcript` event make it usable as the transcriber of gst-plugins-rs's
- * `transcriberbin`.
+ * messages and a warning. `hotwords` and `hotwords-path` name phrases the beam search
+ * favours (names, terms); they may change while PLAYING and are used from the next chunk.
+ * `latency`, `lateness`, `language-code` and the `rstranscribe/final-transcript` event make
+ * it usable as the transcriber of gst-plugins-rs's `transcriberbin`.
  *
  * ## Example launch line
  * |[
@@ -36,6 +37,7 @@ use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use quartznet_engine::model::runtime;
 
+use super::hotwords::Handover;
 use super::input::catch_panic;
 use super::loading::{Loaded, State, Stream};
 use super::messages::{Notices, output_event, report_message, warning};
@@ -54,9 +56,10 @@ pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// an earlier one; docs/ARCHITECTURE.md): `stream`, then `settings`, then `state`. Only the
 /// streaming thread takes `stream`, and it holds it while the model runs; queries (caps,
 /// latency, properties) take only `settings` or `state`, so they never wait for inference.
-/// `loaded` and `notices` are leaves, held only to move something in or out. No message is
-/// posted, event pushed or query sent while any of the first three is held: messages wait in
-/// `notices`.
+/// `loaded`, `notices` and `hotword_handover` are leaves, held only to move something in or
+/// out. `hotword_setter` comes before all of them and only property setters take it (one
+/// hotword change at a time, see `hotwords.rs`). No message is posted, event pushed or query
+/// sent while any of `stream`, `settings` and `state` is held: messages wait in `notices`.
 #[derive(Default)]
 pub struct QuartzNetStt {
     pub(super) settings: Mutex<Settings>,
@@ -65,6 +68,10 @@ pub struct QuartzNetStt {
     /// What the last start loaded, while no stream holds it (between stop and start).
     pub(super) loaded: Mutex<Option<Loaded>>,
     pub(super) notices: Notices,
+    /// Serialises the `hotwords` and `hotwords-path` setters.
+    pub(super) hotword_setter: Mutex<()>,
+    /// A hotword list set while the element runs, for the streaming thread.
+    pub(super) hotword_handover: Handover,
 }
 
 #[glib::object_subclass]
@@ -394,9 +401,14 @@ impl QuartzNetStt {
     /// buffer arrives is either applied by that buffer's replan or refused with a warning,
     /// never stored and ignored. The model, threads, window and frontend are fixed while a
     /// stream runs (read at start); `latency` is still taken until the first buffer
-    /// (transcriberbin may set it after the element started).
+    /// (transcriberbin may set it after the element started). The hotword lists are read
+    /// and checked outside the locks (`hotwords.rs`).
     fn apply_property(&self, pspec: &glib::ParamSpec, value: &glib::Value) {
         let name = pspec.name();
+        if matches!(name, "hotwords" | "hotwords-path") {
+            // Read and checked outside the locks: a file and the G2P take time.
+            return self.change_hotwords(name, value);
+        }
         let mut settings = self.settings.lock().unwrap();
         let mut state = self.state.lock().unwrap();
         let replan = name == "latency" && state.as_ref().is_some_and(|s| !s.plan_frozen);

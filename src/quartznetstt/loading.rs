@@ -11,9 +11,10 @@ use gst::subclass::prelude::*;
 use quartznet_engine::config;
 use quartznet_engine::decode::DecodingOptions;
 use quartznet_engine::lm::NgramModel;
-use quartznet_engine::model::{LoadOptions, ModelDescription, OnnxModel, bundled};
+use quartznet_engine::model::{LoadOptions, ModelDescription, OnnxModel, WordUnits, bundled};
 use quartznet_engine::streaming::{StreamingRecognizer, WindowConfig};
 
+use super::hotwords::Speller;
 use super::imp::{CAT, QuartzNetStt};
 use super::messages::{error_message, load_progress, warning};
 use super::pacing::Pacer;
@@ -76,6 +77,8 @@ pub(super) struct Stream {
     pub(super) odd_byte: Option<u8>,
     /// Reused conversion buffer, so buffers allocate nothing once warmed up.
     pub(super) samples: Vec<f32>,
+    /// The version of the settings whose hotword list the recogniser has (see `hotwords`).
+    pub(super) hotwords_version: u64,
     kept: Kept,
 }
 
@@ -114,6 +117,9 @@ pub(super) struct State {
     pub(super) pacer: Pacer,
     /// Upstream's liveness and minimum latency, asked once per stream.
     pub(super) upstream: Option<(bool, gst::ClockTime)>,
+    /// A phoneme model's G2P and lexicon, which spell a hotword list's new words when it
+    /// changes; `None` for other models.
+    pub(super) speller: Option<Speller>,
 }
 
 impl QuartzNetStt {
@@ -162,6 +168,8 @@ impl QuartzNetStt {
         settings: &Settings,
     ) -> Result<(Stream, State), gst::ErrorMessage> {
         let key = LoadKey::new(self.model_file(settings)?, settings);
+        // A malformed hotword list fails the start before anything loads.
+        settings.hotword_list().map_err(|e| error_message(&e))?;
         let loaded = match loaded {
             Some(loaded) if loaded.kept.key == key => {
                 gst::info!(
@@ -270,8 +278,18 @@ impl QuartzNetStt {
         settings.shares = description.latency_shares;
         self.settings.lock().unwrap().shares = description.latency_shares;
         let settings = &settings;
-        let config = settings.recognizer_config(live);
+        let mut config = settings.recognizer_config(live);
         config.validate().map_err(|e| error_message(&e))?;
+        config.decoding.hotwords = settings.hotword_list().map_err(|e| error_message(&e))?;
+        if let Some(list) = &config.decoding.hotwords {
+            gst::info!(
+                CAT,
+                imp = self,
+                "hotwords: {} phrases ({})",
+                list.len(),
+                list.source()
+            );
+        }
         if let Some(code) = non_empty(&settings.language_code) {
             description
                 .check_language(code)
@@ -293,6 +311,7 @@ impl QuartzNetStt {
         );
         // The decoding options hold the language model from now on.
         kept.language_model.take();
+        let speller = speller(&description, kept.decoding.as_ref());
         let mut recognizer =
             StreamingRecognizer::from_config(model, &config).map_err(|e| error_message(&e))?;
         let beam = recognizer.uses_beam_search();
@@ -359,11 +378,13 @@ impl QuartzNetStt {
             allowed_lag: text_hold.max(clock.time(geometry.chunk as u64)),
             pacer: Pacer::default(),
             upstream: None,
+            speller,
         };
         let stream = Stream {
             recognizer,
             odd_byte: None,
             samples: Vec::new(),
+            hotwords_version: settings.hotwords_version,
             kept,
         };
         Ok((stream, state))
@@ -438,6 +459,19 @@ impl QuartzNetStt {
         let lookahead = u64::from(plan.chunk_ms) + u64::from(plan.right_context_ms);
         gst::ClockTime::from_mseconds(asked.max(lookahead))
     }
+}
+
+/// What spells new hotwords for `description`'s model, decoded with `decoding`: its G2P and
+/// lexicon, when it is a phoneme model that has both.
+fn speller(description: &ModelDescription, decoding: Option<&DecodingOptions>) -> Option<Speller> {
+    let WordUnits::Phonemes { g2p: Some(g2p), .. } = &description.units else {
+        return None;
+    };
+    let lexicon = decoding?.beam.as_ref()?.lexicon.clone()?;
+    Some(Speller {
+        g2p: g2p.clone(),
+        lexicon,
+    })
 }
 
 /// Warms ONNX Runtime up with a window of silence (its first run allocates and is much the

@@ -127,6 +127,23 @@ pub(super) fn output_event(output: Output) -> gst::Event {
     }
 }
 
+/// The element message `quartznetstt-hotwords`: a hotword list set while the element runs
+/// is in use from the next chunk on (`phrases` 0: no list any more; `source` names it).
+pub(super) fn hotwords_message(
+    src: &impl IsA<gst::Object>,
+    phrases: usize,
+    source: &str,
+) -> gst::Message {
+    let structure = gst::Structure::builder(HOTWORDS_MESSAGE)
+        .field("phrases", u32::try_from(phrases).unwrap_or(u32::MAX))
+        .field("source", source)
+        .build();
+    gst::message::Element::builder(structure).src(src).build()
+}
+
+/// The name of the message [`hotwords_message`] posts.
+pub(super) const HOTWORDS_MESSAGE: &str = "quartznetstt-hotwords";
+
 /// A progress message about loading (`code` "load"): a long start shows what it is doing,
 /// and an application can count loads.
 pub(super) fn load_progress(

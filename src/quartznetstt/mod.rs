@@ -2,9 +2,10 @@
 //! The `quartznetstt` element: its public type, the enums of its properties, and
 //! registration. `imp.rs` holds the GStreamer vfuncs and the locks, with one room per job
 //! beside it: `settings` (properties), `loading` (model, recogniser, warm-up), `flow` (the
-//! streaming job), `messages` (what is posted), `input` (bytes to samples); `timeline` turns
-//! recognised chunks into the timestamped text, gaps and reports that go downstream, and
-//! `pacing` keeps up with live input.
+//! streaming job), `hotwords` (hotword lists changed while running), `messages` (what is
+//! posted), `input` (bytes to samples); `timeline` turns recognised chunks into the
+//! timestamped text, gaps and reports that go downstream, and `pacing` keeps up with live
+//! input.
 
 use gst::glib;
 use gst::prelude::*;
@@ -15,6 +16,7 @@ use quartznet_engine::decode::{
 use quartznet_engine::frontend::PaddingMode;
 
 mod flow;
+mod hotwords;
 mod imp;
 mod input;
 mod loading;

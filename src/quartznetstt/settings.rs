@@ -2,8 +2,8 @@
 //! The element's properties: their specs and defaults, the values as set (`Settings`), and
 //! how they map onto the engine's configuration.
 
-use std::path::PathBuf;
-use std::sync::LazyLock;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
 
 use gst::glib;
 use gst::prelude::*;
@@ -11,6 +11,7 @@ use quartznet_engine::config::{
     self, DecoderSettings, LatencyPlan, RecognizerConfig, WindowOverrides,
 };
 use quartznet_engine::decode::ConfidenceConfig;
+use quartznet_engine::decode::hotwords::{DEFAULT_HOTWORD_BOOST, HotwordList};
 use quartznet_engine::model::LatencyShares;
 
 use super::timeline::Style;
@@ -37,6 +38,9 @@ const DEFAULT_TOLERANCE: u64 = 40 * gst::ClockTime::MSECOND.nseconds();
 /// (`audiobasesink`'s default `discont-wait`).
 const DEFAULT_DISCONT_WAIT: u64 = gst::ClockTime::SECOND.nseconds();
 
+/// How errors name the `hotwords` property's list.
+const INLINE_HOTWORDS: &str = "hotwords";
+
 /// Property values, as set; read when the element starts.
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
@@ -55,6 +59,12 @@ pub(super) struct Settings {
     pub(super) decoder: Decoder,
     pub(super) lm_path: Option<String>,
     pub(super) vocabulary_path: Option<String>,
+    /// The hotword list inline (`hotwords`) and in a file (`hotwords-path`), merged.
+    pub(super) hotwords: Option<String>,
+    pub(super) hotwords_path: Option<String>,
+    /// Counts the accepted changes of the two: a recogniser built from settings of this
+    /// version has their list (see `hotwords.rs`).
+    pub(super) hotwords_version: u64,
     /// How the loaded model splits a latency into windows (its description's; QuartzNet's
     /// until a model is loaded).
     pub(super) shares: LatencyShares,
@@ -95,6 +105,9 @@ impl Default for Settings {
             decoder: Decoder::default(),
             lm_path: DEFAULT_LM_PATH.map(String::from),
             vocabulary_path: None,
+            hotwords: None,
+            hotwords_path: None,
+            hotwords_version: 0,
             shares: LatencyShares::DEFAULT,
             beam_width: None,
             lm_weight: None,
@@ -159,6 +172,21 @@ impl Settings {
             },
             ..windows
         }
+    }
+
+    /// The hotword list of `hotwords` and `hotwords-path` (the file read now), merged;
+    /// `None` when both are empty. A malformed line is an error naming it.
+    pub(super) fn hotword_list(&self) -> quartznet_engine::Result<Option<Arc<HotwordList>>> {
+        let inline = match non_empty(&self.hotwords) {
+            Some(text) => HotwordList::parse(text, INLINE_HOTWORDS)?,
+            None => HotwordList::default(),
+        };
+        let file = match non_empty(&self.hotwords_path) {
+            Some(path) => HotwordList::load(Path::new(path))?,
+            None => HotwordList::default(),
+        };
+        let list = inline.merged(file);
+        Ok((!list.is_empty()).then(|| Arc::new(list)))
     }
 
     pub(super) fn style(&self) -> Style {
@@ -292,6 +320,28 @@ pub(super) fn properties() -> &'static [glib::ParamSpec] {
                      cached; only for models that write words from a lexicon (the bundled one)",
                 )
                 .flags(ready)
+                .build(),
+            glib::ParamSpecString::builder("hotwords")
+                .nick("Hotwords")
+                .blurb(&format!(
+                    "Phrases the beam search favours, one per line: words separated by spaces, \
+                     optionally ' :BOOST' (added per word of a matched phrase, natural log; \
+                     default {DEFAULT_HOTWORD_BOOST}), # comments; merged with hotwords-path; \
+                     empty: none. Needs decoder=auto or beam (auto without a language model \
+                     becomes an open-vocabulary beam search). May change while PLAYING: used \
+                     from the next chunk; a malformed list is then a warning and the list in \
+                     use stays"
+                ))
+                .flags(glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING)
+                .build(),
+            glib::ParamSpecString::builder("hotwords-path")
+                .nick("Hotwords Path")
+                .blurb(
+                    "File of phrases the beam search favours, in the hotwords format (UTF-8), \
+                     read when set and at start; merged with hotwords; empty: none. May change \
+                     while PLAYING as hotwords may (set it again to read the file again)",
+                )
+                .flags(glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING)
                 .build(),
             glib::ParamSpecUInt::builder("beam-width")
                 .nick("Beam Width")
@@ -465,6 +515,8 @@ impl Settings {
             "decoder" => settings.decoder = value.get().expect(typed),
             "lm-path" => settings.lm_path = value.get().expect(typed),
             "vocabulary-path" => settings.vocabulary_path = value.get().expect(typed),
+            "hotwords" => settings.hotwords = value.get().expect(typed),
+            "hotwords-path" => settings.hotwords_path = value.get().expect(typed),
             "beam-width" => settings.beam_width = Some(value.get().expect(typed)),
             "lm-weight" => settings.lm_weight = Some(value.get().expect(typed)),
             "word-bonus" => settings.word_bonus = Some(value.get().expect(typed)),
@@ -507,6 +559,8 @@ impl Settings {
             "decoder" => settings.decoder.to_value(),
             "lm-path" => settings.lm_path.to_value(),
             "vocabulary-path" => settings.vocabulary_path.to_value(),
+            "hotwords" => settings.hotwords.to_value(),
+            "hotwords-path" => settings.hotwords_path.to_value(),
             "beam-width" => settings
                 .beam_width
                 .unwrap_or(config::BUNDLED_BEAM_WIDTH)
