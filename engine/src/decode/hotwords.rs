@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 /// The boost of a phrase that gives none: what each of its words scores more than it would
 /// without the list (natural log, the scale of `lm-weight * ln p`), when the whole phrase is
 /// matched. Chosen on the hotword development set (`tools/hotwords/README.md`).
-pub const DEFAULT_HOTWORD_BOOST: f32 = 5.0;
+pub const DEFAULT_HOTWORD_BOOST: f32 = 3.0;
 
 /// The largest boost a line may give (larger would drown the acoustics entirely).
 pub const MAX_HOTWORD_BOOST: f32 = 100.0;

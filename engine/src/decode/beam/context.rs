@@ -26,6 +26,9 @@ struct Node {
     reward: f32,
     /// The longest proper suffix of this node's spelling that is a node (the root for none).
     fail: ContextState,
+    /// A phrase goes on from here within a word (a child on a symbol other than the
+    /// separator): the word being spelled is a hotword word's start.
+    in_word: bool,
 }
 
 /// A phrase as the graph spells it, and its boost.
@@ -68,6 +71,15 @@ impl ContextGraph {
             graph.insert(phrase);
         }
         graph.link();
+        let inner: Vec<ContextState> = graph
+            .children
+            .keys()
+            .filter(|&&k| k as u32 != separator)
+            .map(|&k| (k >> 32) as ContextState)
+            .collect();
+        for state in inner {
+            graph.nodes[state as usize].in_word = true;
+        }
         graph.start = graph.child(0, separator).unwrap_or(0);
         graph.max_gain = graph.largest_gain();
         graph
@@ -171,6 +183,12 @@ impl ContextGraph {
     #[inline]
     pub fn separate(&self, state: ContextState) -> (ContextState, f64) {
         self.step(state, self.separator)
+    }
+
+    /// Whether `state` is inside a phrase word that goes on (not at its end).
+    #[inline]
+    pub fn in_word(&self, state: ContextState) -> bool {
+        self.nodes[state as usize].in_word
     }
 
     /// The state every hypothesis starts in.

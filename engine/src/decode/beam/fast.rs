@@ -298,12 +298,13 @@ impl BeamSearchDecoder {
     ) {
         let hyp = &self.beam[parent];
         let total = hyp.acoustic();
-        let stay_blank = total + blank_lp;
+        let mut stay_blank = total + blank_lp;
         let mut stay_label = f64::NEG_INFINITY;
         let mut token_goes_on = false;
         for &c in labels {
             let t = self.transition(hyp, total, c, f64::from(row[c]));
             stay_label = super::hypothesis::log_add(stay_label, t.stay);
+            stay_blank = super::hypothesis::log_add(stay_blank, t.absorbed);
             token_goes_on |= t.goes_on;
             match t.to {
                 None => {}

@@ -41,6 +41,10 @@ pub(super) struct Transition {
     /// (the same token going on), or a boundary with no partial word (silence between
     /// words). Minus infinity: none.
     pub stay: f64,
+    /// Mass that stays on the hypothesis's own text in its blank part: a boundary inside a
+    /// hotword word, which the word's spelling goes on across (models split long names they
+    /// do not know: "life tuber needs" for "Kubernetes"). Minus infinity: none.
+    pub absorbed: f64,
     /// The hypothesis's own token went on (its partial word gains the frame).
     pub goes_on: bool,
     /// The text the label makes, and the mass it gets.
@@ -53,12 +57,18 @@ impl BeamSearchDecoder {
     pub(super) fn transition(&self, hyp: &Hypothesis, total: f64, c: usize, lp: f64) -> Transition {
         let mut t = Transition {
             stay: f64::NEG_INFINITY,
+            absorbed: f64::NEG_INFINITY,
             goes_on: false,
             to: None,
         };
         match self.roles[c] {
             Role::Boundary if hyp.partial.is_none() => t.stay = total + lp,
-            Role::Boundary => t.to = Some((Target::Complete, total + lp)),
+            Role::Boundary => {
+                t.to = Some((Target::Complete, total + lp));
+                if self.hot.as_ref().is_some_and(|h| h.graph.in_word(hyp.hot)) {
+                    t.absorbed = total + lp;
+                }
+            }
             Role::Ignored => {}
             Role::Token | Role::WordStart => {
                 let extend = if c == hyp.last {
@@ -186,12 +196,13 @@ impl BeamSearchDecoder {
     ) {
         let hyp = &self.beam[parent];
         let total = hyp.acoustic();
-        let stay_blank = total + row.blank;
+        let mut stay_blank = total + row.blank;
         let mut stay_label = f64::NEG_INFINITY;
         let mut token_goes_on = false;
         for &c in row.tried {
             let t = self.transition(hyp, total, c, f64::from(row.lp[c]));
             stay_label = log_add(stay_label, t.stay);
+            stay_blank = log_add(stay_blank, t.absorbed);
             token_goes_on |= t.goes_on;
             match t.to {
                 None => {}
