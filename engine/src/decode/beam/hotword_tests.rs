@@ -187,7 +187,8 @@ mod phonemes {
 
     const LABELS: [&str; 8] = ["k", "æ", "t", "ɛ", "n", "aɪ", "s", "<wb>"];
     /// Variants (cat), and a word the LM does not know (kite).
-    const WORDS: [(&str, &str); 6] = [
+    const WORDS: [(&str, &str); 7] = [
+        ("kai", "k aɪ"),
         ("cat", "k æ t"),
         ("cat", "k ɛ t"),
         ("can", "k æ n"),
@@ -271,6 +272,23 @@ mod phonemes {
             e.contains("\"kit\" is not in the pronunciation lexicon"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_boundary_inside_a_hotword_word_is_absorbed() {
+        // The model splits "kite" with a word boundary it is sure of: "kai" (and a "t" that
+        // is no word) without the list; with it the spelling goes on across the boundary
+        // (were the boundary not absorbed, "kite" would have to pay for a blank there).
+        let lp = rows(&[
+            &[("k", 0.9)],
+            &[("aɪ", 0.9)],
+            &[("<wb>", 0.998)],
+            &[("t", 0.9)],
+            &[("<wb>", 0.9)],
+            &[],
+        ]);
+        assert_eq!(decode(&mut make(16, None), &lp), "kai");
+        assert_eq!(decode(&mut make(16, list("kite :3")), &lp), "kite");
     }
 
     #[test]
