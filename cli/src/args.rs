@@ -28,7 +28,7 @@ pub const NAME: &str = "quartznet-transcribe";
 #[command(name = NAME, version)]
 pub struct Args {
     /// ONNX model exported from NeMo (its description from model.json beside it); default:
-    /// the bundled English model (models/quartznet-en.onnx, or $QUARTZNETSTT_MODEL)
+    /// the bundled English model (models/hama-en.onnx, or $QUARTZNETSTT_MODEL)
     #[arg(long, value_name = "MODEL.onnx")]
     pub model: Option<PathBuf>,
 
