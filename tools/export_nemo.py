@@ -625,7 +625,10 @@ def main() -> int:
     except ExportError as e:
         print(f"error: {args.checkpoint}: {e}", file=sys.stderr)
         return 1
-    if "length" in io["inputs"]:
+    if args.cache_aware:
+        print("note: a cache-aware streaming graph: it runs chunk by chunk with its caches (docs/CACHE_AWARE.md), "
+              "not as a whole-utterance model", file=sys.stderr)
+    elif "length" in io["inputs"]:
         print("note: the ONNX graph has a `length` input; the element feeds it when present", file=sys.stderr)
     side = write_sidecar(sidecar, args.output)
     size = os.path.getsize(args.output)
