@@ -33,6 +33,20 @@ longer than it. PyTorch NeMo grows the table whenever forward() sees a longer in
 measure_subsampling and any earlier inference do) and export freezes whatever it holds, so the
 export first resets it to the configured length: the graph's limit is exactly the one recorded.
 
+Cache-aware streaming models (FastConformer trained with causal convolutions and chunked_limited
+attention, e.g. stt_en_fastconformer_hybrid_large_streaming_multi; --cache-aware, docs/CACHE_AWARE.md)
+are exported with `set_export_config({"cache_support": True})`: the graph takes one chunk of
+features plus the encoder's caches (`audio_signal`, `length`, `cache_last_channel`,
+`cache_last_time`, `cache_last_channel_len`) and returns the chunk's log-probs, their count and
+the caches for the next chunk (`logprobs`, `encoded_lengths`, `*_next`). NeMo bakes the
+look-ahead (`att_context_size`) into the graph, but a graph exported at the largest look-ahead of
+a multi-look-ahead model runs every smaller one of the same left context exactly (measured by
+tools/cache_aware_fixtures.py), so one graph is exported, at the largest. The description gets a
+`streaming` section (strategy "cache-aware": chunk, shift and pre-encode cache in feature frames,
+the pre-encoded frames the graph drops, cache shapes and initial values, the graph's input and
+output names, and per look-ahead its chunk and latency), which an engine without cache-aware
+streaming refuses.
+
 The frontend values are taken from the checkpoint's
 own preprocessor (cfg.preprocessor, with NeMo's defaults filled in by the instantiated
 FilterbankFeatures), and anything the Rust frontend cannot reproduce is rejected here, loudly,
@@ -262,7 +276,9 @@ def frontend_from_model(model, pad_mode: str) -> dict:
             raise ExportError("fixed_mean/fixed_std length differs from the number of mel features")
     elif norm in ("per_feature",):
         fe["normalize"] = "per_feature"
-    elif norm in (None, "", "none", "None", False):
+    elif norm in (None, "", "none", "None", "NA", False):
+        # "NA" is what NeMo's cache-aware streaming configs write; normalize_batch leaves the
+        # features alone for any type it does not know.
         fe["normalize"] = "none"
     else:
         raise ExportError(f"normalize={norm!r} is not supported (per_feature, fixed, none)")
@@ -271,15 +287,19 @@ def frontend_from_model(model, pad_mode: str) -> dict:
 
 
 def measure_subsampling(model) -> int:
-    """Encoder time subsampling, measured with NeMo's own length arithmetic (not guessed from cfg)."""
+    """Encoder time subsampling, measured with NeMo's own length arithmetic (not guessed from cfg):
+    the output frames that 1600 more input frames add. (Not 1600 / outputs: causal subsampling,
+    as cache-aware streaming models have, pads one side only and gives 1600 frames 201 outputs.)"""
     import torch
 
-    t = 1600
     feat_in = int(model.cfg.encoder.get("feat_in", model.cfg.preprocessor.get("features", 64)))
-    feats = torch.zeros(1, feat_in, t)
-    with torch.no_grad():
-        _, enc_len = model.encoder(audio_signal=feats, length=torch.tensor([t]))
-    factor = t / int(enc_len[0])
+    lengths = []
+    for t in (1600, 3200):
+        feats = torch.zeros(1, feat_in, t)
+        with torch.no_grad():
+            _, enc_len = model.encoder(audio_signal=feats, length=torch.tensor([t]))
+        lengths.append(int(enc_len[0]))
+    factor = 1600 / (lengths[1] - lengths[0])
     if abs(factor - round(factor)) > 1e-6:
         raise ExportError(f"non-integer encoder subsampling {factor}")
     return int(round(factor))
@@ -318,7 +338,150 @@ def reset_position_table(model):
     enc.max_audio_length = limit
 
 
-def build_sidecar(model, pad_mode: str, description: str) -> dict:
+# The graph's inputs and outputs when exported with cache support, and which output is the next
+# step's value of which input (ExportableEncDecModel.forward_for_export with the encoder's
+# export_cache_support; the caches are batch-first there).
+CACHE_AWARE_INPUTS = ["audio_signal", "length", "cache_last_channel", "cache_last_time", "cache_last_channel_len"]
+CACHE_AWARE_OUTPUTS = [
+    "logprobs",
+    "encoded_lengths",
+    "cache_last_channel_next",
+    "cache_last_time_next",
+    "cache_last_channel_next_len",
+]
+
+
+def cache_aware_look_aheads(model) -> list:
+    """The encoder's look-aheads (`att_context_size_all`: [left, right] in output frames), checked
+    to be ones the cache-aware scheme of docs/CACHE_AWARE.md runs exactly with one graph; raises
+    ExportError for an encoder that cannot stream that way."""
+    from nemo.collections.asr.parts.mixins.streaming import StreamingEncoder
+    from nemo.collections.asr.parts.submodules.subsampling import ConvSubsampling
+
+    enc = model.encoder
+    if not isinstance(enc, StreamingEncoder) or not hasattr(enc, "att_context_size_all"):
+        raise ExportError(f"{type(enc).__name__} is not a cache-aware streaming encoder (ConformerEncoder)")
+    problems = []
+    if enc.att_context_style != "chunked_limited":
+        problems.append(f"att_context_style {enc.att_context_style!r} (only 'chunked_limited')")
+    if list(enc.conv_context_size)[1] != 0:
+        problems.append(f"conv_context_size {list(enc.conv_context_size)} (only causal convolutions, [k - 1, 0])")
+    pre = enc.pre_encode
+    if not isinstance(pre, ConvSubsampling) or not getattr(pre, "is_causal", False):
+        problems.append(f"pre-encoder {type(pre).__name__} (only causal conv subsampling: causal_downsampling true)")
+    elif not isinstance(pre.get_sampling_frames(), list) or not isinstance(pre.get_streaming_cache_size(), list):
+        problems.append("pre-encoder without NeMo's first-step/later-step frame counts")
+    if getattr(enc, "reduction_position", None) is not None:
+        problems.append("time reduction inside the encoder (NeMo cannot cache it either)")
+    look_aheads = [[int(v) for v in c] for c in enc.att_context_size_all]
+    if any(len(c) != 2 or c[0] < 0 or c[1] < 0 for c in look_aheads):
+        problems.append(f"att_context_size {look_aheads} (needs [left >= 0, right >= 0] pairs)")
+    elif len({c[0] for c in look_aheads}) != 1:
+        problems.append(f"att_context_size {look_aheads} has several left contexts (one graph per cache size)")
+    if problems:
+        raise ExportError("not a cache-aware streaming model the engine can run: " + "; ".join(problems))
+    return look_aheads
+
+
+def largest_look_ahead(model) -> list:
+    """The look-ahead to export at: the largest right context. A chunked_limited graph exported at
+    it runs every smaller look-ahead of the same left context exactly (the left context is a
+    whole number of chunks of each, so a chunk of any of them sees the whole cache and itself,
+    and the graph keeps up to its own chunk's frames); one exported at a smaller one cuts a
+    larger chunk's output to its own size and hides later frames of the chunk from earlier ones."""
+    return max(cache_aware_look_aheads(model), key=lambda c: c[1])
+
+
+def cache_aware_section(model, io: dict) -> dict:
+    """The description's `streaming` section for a graph exported with cache support (see
+    docs/CACHE_AWARE.md for how an engine runs it). Every number is NeMo's own: the encoder's
+    setup_streaming_params() for each look-ahead and get_initial_cache_state()."""
+    enc = model.encoder
+    look_aheads = cache_aware_look_aheads(model)
+    if io["inputs"] != CACHE_AWARE_INPUTS or io["outputs"] != CACHE_AWARE_OUTPUTS:
+        raise ExportError(f"unexpected cache-aware ONNX I/O: inputs {io['inputs']}, outputs {io['outputs']}")
+    default = [int(v) for v in enc.att_context_size]
+    hop_ms = 1000.0 * model.preprocessor.featurizer.hop_length / int(model.cfg.preprocessor.get("sample_rate", 16000))
+    if abs(hop_ms - round(hop_ms)) > 1e-9:
+        raise ExportError(f"feature hop of {hop_ms} ms is not a whole number of milliseconds")
+    hop_ms = int(round(hop_ms))
+    sampling_frames = list(enc.pre_encode.get_sampling_frames())
+    entries = []
+    shared = None
+    try:
+        for ctx in look_aheads:
+            enc.setup_streaming_params(att_context_size=ctx)
+            cfg = enc.streaming_cfg
+            common = {
+                "pre_encode_cache_size": list(cfg.pre_encode_cache_size),
+                "drop_extra_pre_encoded": int(cfg.drop_extra_pre_encoded),
+                "last_channel_cache_size": int(cfg.last_channel_cache_size),
+                "cache_drop_size": int(cfg.cache_drop_size),
+            }
+            if shared is None:
+                shared = common
+            elif common != shared:
+                raise ExportError(f"look-ahead {ctx} has other cache settings than {look_aheads[0]}: {common} != {shared}")
+            if cfg.chunk_size[1] != cfg.shift_size[1]:
+                raise ExportError(f"look-ahead {ctx}: chunk {cfg.chunk_size} and shift {cfg.shift_size} differ")
+            chunk = int(cfg.chunk_size[1])
+            entries.append(
+                {
+                    "att_context_size": ctx,
+                    "look_ahead_ms": ctx[1] * enc.subsampling_factor * hop_ms,
+                    "chunk_frames": chunk,
+                    "shift_frames": int(cfg.shift_size[1]),
+                    "output_frames": int(cfg.valid_out_len),
+                    "chunk_ms": chunk * hop_ms,
+                    "nemo_chunk_size": [int(v) for v in cfg.chunk_size],
+                    "nemo_shift_size": [int(v) for v in cfg.shift_size],
+                }
+            )
+    finally:
+        enc.setup_streaming_params()  # back to the default look-ahead's
+    if shared["cache_drop_size"] != 0:
+        raise ExportError(f"cache_drop_size {shared['cache_drop_size']} (chunked_limited drops nothing)")
+    layers = len(enc.layers)
+    return {
+        "strategy": "cache-aware",
+        "exported_att_context_size": largest_look_ahead(model),
+        "default_att_context_size": default,
+        "first_step": "pad-and-drop",
+        "pre_encode_cache_frames": int(shared["pre_encode_cache_size"][1]),
+        "drop_extra_pre_encoded": shared["drop_extra_pre_encoded"],
+        "min_chunk_frames": int(sampling_frames[1]),
+        "features_input": "audio_signal",
+        "length_input": "length",
+        "logprobs_output": "logprobs",
+        "length_output": "encoded_lengths",
+        "caches": [
+            {
+                "input": "cache_last_channel",
+                "output": "cache_last_channel_next",
+                "shape": [1, layers, shared["last_channel_cache_size"], int(enc.d_model)],
+                "dtype": "float32",
+                "initial": 0,
+            },
+            {
+                "input": "cache_last_time",
+                "output": "cache_last_time_next",
+                "shape": [1, layers, int(enc.d_model), int(enc.conv_context_size[0])],
+                "dtype": "float32",
+                "initial": 0,
+            },
+            {
+                "input": "cache_last_channel_len",
+                "output": "cache_last_channel_next_len",
+                "shape": [1],
+                "dtype": "int64",
+                "initial": 0,
+            },
+        ],
+        "look_aheads": entries,
+    }
+
+
+def build_sidecar(model, pad_mode: str, description: str, cache_aware: bool = False) -> dict:
     words = None
     if is_subword(model):
         labels, words = subword_pieces(model)
@@ -341,16 +504,33 @@ def build_sidecar(model, pad_mode: str, description: str) -> dict:
         if words is None:
             sidecar["format"] = FORMAT_V2  # pos_emb_max_len is a version 2 field
         sidecar["pos_emb_max_len"] = limit
+    if cache_aware:
+        largest_look_ahead(model)  # refuse an encoder that cannot stream before exporting anything
     return sidecar
 
 
-def export_onnx(model, onnx_path: str) -> dict:
-    """NeMo's own export (legacy TorchScript exporter, opset chosen by NeMo); returns I/O summary."""
-    import onnx
-
+def export_onnx(model, onnx_path: str, cache_aware: bool = False) -> dict:
+    """NeMo's own export (legacy TorchScript exporter, opset chosen by NeMo); returns I/O summary.
+    With `cache_aware`: the streaming graph (cache support), exported at the largest look-ahead,
+    after which the encoder's default look-ahead is set again."""
     model.eval()
     use_ctc_head(model)
     reset_position_table(model)
+    if cache_aware:
+        default = [int(v) for v in model.encoder.att_context_size]
+        model.encoder.set_default_att_context_size(largest_look_ahead(model))
+        model.set_export_config({"cache_support": True})  # runs setup_streaming_params()
+        try:
+            return _export(model, onnx_path)
+        finally:
+            model.set_export_config({"cache_support": False})
+            model.encoder.set_default_att_context_size(default)
+    return _export(model, onnx_path)
+
+
+def _export(model, onnx_path: str) -> dict:
+    import onnx
+
     os.makedirs(os.path.dirname(os.path.abspath(onnx_path)), exist_ok=True)
     try:
         model.export(onnx_path)
@@ -396,6 +576,10 @@ def main() -> int:
     ap.add_argument("--language", default="en",
                     help="BCP 47 language tag of the model's transcripts, checked against the element's "
                     "language-code (default: en)")
+    ap.add_argument("--cache-aware", action="store_true",
+                    help="export a cache-aware streaming FastConformer (causal convolutions, chunked_limited "
+                    "attention) with its caches, at its largest look-ahead, and describe it in a `streaming` "
+                    "section (docs/CACHE_AWARE.md)")
     ap.add_argument("--int8", action="store_true",
                     help="also write OUTPUT.int8.onnx (+ .json): int8 quantization, docs/INT8.md")
     ap.add_argument("--quantize-only", metavar="MODEL.onnx", default=None,
@@ -410,6 +594,8 @@ def main() -> int:
         return quantize_onnx.run(args, args.quantize_only, args.output or quantize_onnx.int8_path(args.quantize_only))
     if not args.checkpoint or not args.output:
         ap.error("the checkpoint and -o/--output are required (unless --quantize-only)")
+    if args.cache_aware and args.int8:
+        ap.error("--int8 calibrates a whole-utterance graph; it cannot quantize a cache-aware one")
 
     import torch
     from nemo.collections.asr.models import ASRModel
@@ -428,16 +614,21 @@ def main() -> int:
             f"({type(model.encoder).__name__} encoder, {n_params} parameters), "
             f"exported with NeMo {_nemo_version()} model.export()"
         )
-        sidecar = build_sidecar(model, args.pad_mode, desc)  # validate BEFORE writing anything
+        sidecar = build_sidecar(model, args.pad_mode, desc, args.cache_aware)  # validate BEFORE writing anything
         if args.language_model:
             sidecar["language_model"] = args.language_model
         if args.language:
             sidecar["language"] = args.language
-        io = export_onnx(model, args.output)
+        io = export_onnx(model, args.output, args.cache_aware)
+        if args.cache_aware:
+            sidecar["streaming"] = cache_aware_section(model, io)
     except ExportError as e:
         print(f"error: {args.checkpoint}: {e}", file=sys.stderr)
         return 1
-    if "length" in io["inputs"]:
+    if args.cache_aware:
+        print("note: a cache-aware streaming graph: it runs chunk by chunk with its caches (docs/CACHE_AWARE.md), "
+              "not as a whole-utterance model", file=sys.stderr)
+    elif "length" in io["inputs"]:
         print("note: the ONNX graph has a `length` input; the element feeds it when present", file=sys.stderr)
     side = write_sidecar(sidecar, args.output)
     size = os.path.getsize(args.output)
