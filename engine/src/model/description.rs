@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::cache_aware::{CacheAwareStreaming, RawStreaming};
 use crate::decode::pieces::{DEFAULT_UNKNOWN_SURFACE, PieceKind, PieceTable};
 use crate::error::{Error, Result};
 use crate::frontend::{FrontendConfig, MAX_N_FFT, ModelInput, Normalization, PaddingMode};
@@ -204,6 +205,10 @@ pub struct ModelDescription {
     pub max_output_frames: Option<usize>,
     /// How a latency becomes windows for this model.
     pub latency_shares: LatencyShares,
+    /// A cache-aware streaming model's stepping (the description's `streaming` section):
+    /// its graph runs one chunk at a time with caches, never a whole utterance
+    /// (`docs/CACHE_AWARE.md`). `None`: an ordinary whole-input model.
+    pub streaming: Option<CacheAwareStreaming>,
 }
 
 impl Default for ModelDescription {
@@ -223,6 +228,7 @@ impl Default for ModelDescription {
             max_input_samples: None,
             max_output_frames: None,
             latency_shares: LatencyShares::DEFAULT,
+            streaming: None,
         }
     }
 }
@@ -466,6 +472,9 @@ struct RawDescription {
     /// Version 2: the encoder's position table, in output (encoded) frames.
     #[serde(default)]
     pos_emb_max_len: Option<u32>,
+    /// Version 2: how a cache-aware streaming graph is stepped.
+    #[serde(default)]
+    streaming: Option<RawStreaming>,
 }
 
 #[derive(Deserialize)]
@@ -581,10 +590,11 @@ impl RawDescription {
                 || self.decoding.is_some()
                 || self.max_input_seconds.is_some()
                 || self.latency_plan.is_some()
-                || self.pos_emb_max_len.is_some())
+                || self.pos_emb_max_len.is_some()
+                || self.streaming.is_some())
         {
             return Err(format!(
-                "input, words, decoding, max_input_seconds, latency_plan and pos_emb_max_len need format '{FORMAT}'"
+                "input, words, decoding, max_input_seconds, latency_plan, pos_emb_max_len and streaming need format '{FORMAT}'"
             ));
         }
         if self.labels.is_empty() {
@@ -668,6 +678,16 @@ impl RawDescription {
             None => LatencyShares::DEFAULT,
             Some(plan) => parse_latency_plan(plan)?,
         };
+        let streaming = match self.streaming {
+            None => None,
+            Some(section) => Some(parse_streaming(
+                section,
+                input,
+                &frontend,
+                self.subsampling_factor,
+                max_output_frames,
+            )?),
+        };
         let mut text = self.description;
         if let Some(version) = self.nemo_version {
             text = format!("{text} (exported with NeMo {version})")
@@ -689,8 +709,31 @@ impl RawDescription {
             max_input_samples,
             max_output_frames,
             latency_shares,
+            streaming,
         })
     }
+}
+
+/// The `streaming` section of a log-mel model without normalisation: with it a frame would
+/// depend on the frames after it, and a cache-aware step could not run on final features
+/// (`docs/CACHE_AWARE.md` section 2).
+fn parse_streaming(
+    section: RawStreaming,
+    input: ModelInput,
+    frontend: &FrontendConfig,
+    subsampling: u32,
+    position_table: Option<usize>,
+) -> Result<CacheAwareStreaming, String> {
+    if input != ModelInput::LogMel {
+        return Err("streaming: a cache-aware model takes log_mel input".to_string());
+    }
+    if frontend.normalization != Normalization::None {
+        return Err(
+            "streaming: a cache-aware model's frontend must have normalize 'none' (each frame final once its samples are there)"
+                .to_string(),
+        );
+    }
+    section.parse(subsampling as usize, position_table)
 }
 
 /// The latency plan section: a chunk of 1 to 80 % and a right context of 0 to 80 % of the

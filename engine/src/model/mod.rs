@@ -4,6 +4,8 @@
 //! subsampling), and where the runtime library and the bundled model are found.
 
 pub mod bundled;
+mod cache_aware;
+mod cache_aware_onnx;
 mod description;
 mod locate;
 mod onnx;
@@ -11,6 +13,10 @@ mod pool;
 pub mod runtime;
 
 pub use crate::frontend::ModelInput;
+pub use cache_aware::{
+    CacheAwareStreaming, CacheSpec, CacheType, LookAhead, MAX_CACHE_VALUES, MAX_STREAMING_FRAMES,
+};
+pub use cache_aware_onnx::{CacheAwareModel, Caches};
 pub use description::{
     DecodingDefaults, FORMAT, FORMAT_V1, LatencyShares, METADATA_KEY, ModelDescription, WordUnits,
     english_labels, parse_alphabet,

@@ -68,6 +68,18 @@ impl OnnxModel {
             (description, Interface::inspect(session, input))
         });
         let description = description?;
+        if description.streaming.is_some() {
+            // Its graph drops frames at the start of every run and needs caches: run as a
+            // whole utterance it would be silently wrong, or fail on its inputs.
+            return Err(Error::invalid(
+                WHAT,
+                path,
+                format!(
+                    "a cache-aware streaming model (streaming section in {}): it runs chunk by chunk with caches (CacheAwareModel), not as a whole-utterance model",
+                    description.source
+                ),
+            ));
+        }
         let interface = interface.map_err(|e| Error::invalid(WHAT, path, e))?;
         if let Some(mels) = interface.n_mels
             && description.input == ModelInput::LogMel

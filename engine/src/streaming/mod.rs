@@ -32,10 +32,12 @@
 
 use std::collections::VecDeque;
 
+mod cache_aware;
 mod offline;
 mod silence;
 mod window;
 
+pub use cache_aware::{CacheAwareRecognizer, CacheAwareStep};
 pub use offline::{OfflineResult, recognize_offline};
 pub use window::WindowConfig;
 
