@@ -390,3 +390,41 @@ fn the_streaming_section_is_read_and_checked() {
         assert!(error.to_string().contains(expected), "{expected}: {error}");
     }
 }
+
+/// One recogniser, several streams: each starts afresh (features, caches, decoder), and an
+/// empty or very short stream ends cleanly.
+#[test]
+fn streams_start_afresh_and_short_ones_end_cleanly() {
+    let clips = long_clips();
+    let samples = &clips[0].1[..16_000 * 5];
+    let model = load("ctc");
+    let index = model.streaming().look_ahead_for_ms(1040).unwrap();
+    let description = model.description().clone();
+    let options = DecodingOptions::from(decoder_config(&description, DEFAULT_WORD_GAP_MS));
+    let mut recognizer = CacheAwareRecognizer::new(model, index, options).unwrap();
+    let mut run = |samples: &[f32]| {
+        recognizer.push(samples);
+        let mut steps = Vec::new();
+        while let Some(step) = recognizer.next_result().unwrap() {
+            steps.push(step);
+        }
+        steps.extend(recognizer.finish().unwrap());
+        steps
+    };
+    let first = run(samples);
+    assert_eq!(
+        first.len(),
+        5,
+        "4 full chunks of 112 frames and the last 53"
+    );
+    assert_eq!(run(samples), first);
+    let empty = run(&[]);
+    assert_eq!(empty.len(), 1);
+    assert!(empty[0].last && empty[0].words.is_empty() && empty[0].input_frames == 0);
+    // 50 ms: 5 frames and the 0.0 one, one short first step.
+    let short = run(&samples[..800]);
+    assert_eq!(short.len(), 1);
+    assert_eq!((short[0].input_frames, short[0].frames), (9 + 6, 1));
+    assert!(short[0].last);
+    assert_eq!(run(samples), first);
+}
