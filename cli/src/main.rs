@@ -26,8 +26,8 @@ use clap::{CommandFactory, Parser};
 use gst::glib;
 use gst::prelude::*;
 use quartznet_engine::config::{ConfigWarning, RecognizerConfig, available_cores};
-use quartznet_engine::model::{LoadOptions, ModelDescription, OnnxModel, bundled};
-use quartznet_engine::streaming::WindowConfig;
+use quartznet_engine::model::{LoadOptions, ModelDescription, bundled};
+use quartznet_engine::streaming::{StreamingModel, WindowConfig};
 
 use args::{Args, Format, NAME, nick};
 use output::Writer;
@@ -117,7 +117,7 @@ fn run(args: &Args, model_path: &Path) -> Result<bool, Box<dyn Error>> {
     // input shares this model's sessions and language model instead of loading them again.
     let language_model = config.decoding.preload_language_model(model_path);
     let load = || {
-        OnnxModel::load(
+        StreamingModel::load(
             model_path,
             &LoadOptions {
                 threads: config.threads,
@@ -161,9 +161,20 @@ fn run(args: &Args, model_path: &Path) -> Result<bool, Box<dyn Error>> {
                     Some(loaded) => loaded,
                     None => load()?,
                 };
+                // The parity modes reproduce NeMo's buffered and offline inference, which a
+                // cache-aware streaming model does not run.
+                let StreamingModel::Buffered(loaded) = loaded else {
+                    return Err(format!(
+                        "{} is a cache-aware streaming model: the NeMo parity options \
+                         (--offline, --nemo-frame-batch, --dump-features, --dump-logprobs) \
+                         run buffered models only; leave them out",
+                        model_path.display()
+                    )
+                    .into());
+                };
                 let (words, returned) =
                     parity::recognise(args, &config, &decoding, loaded, &samples)?;
-                model = Some(returned);
+                model = Some(StreamingModel::Buffered(returned));
                 write_all(args, input, &words)
             })
         } else {

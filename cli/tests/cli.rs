@@ -112,6 +112,32 @@ fn transcribes_a_file() {
     assert!(stdout.lines().all(|l| !l.trim().is_empty()), "{stdout:?}");
 }
 
+/// A cache-aware streaming model (its description has a `streaming` section) runs through
+/// the element like any other; the parity options, which reproduce NeMo's buffered and
+/// offline inference, refuse it with a clear error.
+#[test]
+fn transcribes_with_a_cache_aware_model() {
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/cache-aware/ctc/model.onnx"
+    );
+    let audio = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/audio/LJ001-0001.wav"
+    );
+    let output = transcribe(&["--model", model, audio]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.trim().is_empty(), "no text");
+    let output = transcribe(&["--model", model, "--offline", audio]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cache-aware streaming model: the NeMo parity options"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[test]
 fn several_files_are_named() {
     let dir = tempfile::tempdir().unwrap();

@@ -168,7 +168,7 @@ impl QuartzNetStt {
             return;
         };
         stream.hotwords_version = change.version;
-        let description = stream.recognizer.model().description().clone();
+        let description = stream.recognizer.description().clone();
         let list = change.decoding.hotwords.as_deref();
         let (phrases, source) = list.map_or((0, ""), |l| (l.len(), l.source()));
         match stream

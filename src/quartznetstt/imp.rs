@@ -180,8 +180,8 @@ impl BaseTransformImpl for QuartzNetStt {
             CAT,
             imp = self,
             "started with {} ({}); window {:?}; ONNX Runtime {:?}",
-            stream.recognizer.model().path().display(),
-            stream.recognizer.model().description().source,
+            stream.recognizer.path().display(),
+            stream.recognizer.description().source,
             stream.recognizer.geometry(),
             runtime::loaded_library()
         );
@@ -386,7 +386,7 @@ impl QuartzNetStt {
             .lock()
             .unwrap()
             .take()
-            .map(|s| s.recognizer.model().path().display().to_string())
+            .map(|s| s.recognizer.path().display().to_string())
             .unwrap_or_default();
         gst::element_imp_error!(
             self,

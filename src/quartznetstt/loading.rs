@@ -11,8 +11,8 @@ use gst::subclass::prelude::*;
 use quartznet_engine::config;
 use quartznet_engine::decode::DecodingOptions;
 use quartznet_engine::lm::NgramModel;
-use quartznet_engine::model::{LoadOptions, ModelDescription, OnnxModel, WordUnits, bundled};
-use quartznet_engine::streaming::{StreamingRecognizer, WindowConfig};
+use quartznet_engine::model::{LoadOptions, ModelDescription, WordUnits, bundled};
+use quartznet_engine::streaming::{Recognizer, StreamingModel, WindowConfig};
 
 use super::hotwords::Speller;
 use super::imp::{CAT, QuartzNetStt};
@@ -65,14 +65,14 @@ pub(super) struct Kept {
 
 /// What a stop leaves loaded for the next start.
 pub(super) struct Loaded {
-    model: OnnxModel,
+    model: StreamingModel,
     kept: Kept,
 }
 
 /// The recogniser and the input it is fed, owned by the streaming thread while a stream
 /// runs. Its lock is held while the model runs; nothing a query needs lives here.
 pub(super) struct Stream {
-    pub(super) recognizer: StreamingRecognizer<OnnxModel>,
+    pub(super) recognizer: Recognizer,
     /// A byte left over from an odd-sized buffer, joined with the next one.
     pub(super) odd_byte: Option<u8>,
     /// Reused conversion buffer, so buffers allocate nothing once warmed up.
@@ -188,18 +188,30 @@ impl QuartzNetStt {
         };
         // Settings that work against recognition without being errors: said once, at start
         // (with the window parts the model's output frames round).
-        let rounded = settings.overrides().warnings(loaded.model.description());
-        for advice in settings
+        let mut advice: Vec<String> = settings
             .recognizer_config(true)
             .warnings(config::available_cores())
             .into_iter()
-            .chain(rounded)
-        {
-            self.notices.message(warning(
-                &*self.obj(),
-                gst::LibraryError::Settings,
-                &advice.to_string(),
-            ));
+            .map(|a| a.to_string())
+            .collect();
+        match &loaded.model {
+            StreamingModel::Buffered(model) => advice.extend(
+                settings
+                    .overrides()
+                    .warnings(model.description())
+                    .into_iter()
+                    .map(|a| a.to_string()),
+            ),
+            // A cache-aware model's chunk is its look-ahead's, picked by `latency`: the
+            // buffered window's parts have nothing to set.
+            StreamingModel::CacheAware(model) => advice.extend(ignored_windows(
+                settings,
+                &model.path().display().to_string(),
+            )),
+        }
+        for advice in advice {
+            self.notices
+                .message(warning(&*self.obj(), gst::LibraryError::Settings, &advice));
         }
         // Until the first buffer shows otherwise, input is taken to be live (see `replan`).
         self.build(loaded, settings, true)
@@ -230,7 +242,7 @@ impl QuartzNetStt {
         // The language model loads while the acoustic model does; its errors surface when
         // the decoder is built, as without the preload.
         let language_model = config.decoding.preload_language_model(&key.model);
-        let model = OnnxModel::load(
+        let model = StreamingModel::load(
             &key.model,
             &LoadOptions {
                 threads: config.threads,
@@ -296,7 +308,7 @@ impl QuartzNetStt {
                 .map_err(|e| error_message(&e))?;
         }
         let (window, rounded) = WindowConfig::for_model(&config, &description);
-        if rounded {
+        if rounded && description.streaming.is_none() {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -312,8 +324,21 @@ impl QuartzNetStt {
         // The decoding options hold the language model from now on.
         kept.language_model.take();
         let speller = speller(&description, kept.decoding.as_ref());
-        let mut recognizer =
-            StreamingRecognizer::from_config(model, &config).map_err(|e| error_message(&e))?;
+        let latency_asked = settings.overrides().latency_ms;
+        let mut recognizer = Recognizer::from_config(model, &config, latency_asked)
+            .map_err(|e| error_message(&e))?;
+        if let Recognizer::CacheAware(r) = &recognizer {
+            let l = r.look_ahead();
+            gst::info!(
+                CAT,
+                imp = self,
+                "cache-aware streaming: look-ahead {} ms (attention context {:?}), steps of \
+                 {} ms",
+                l.look_ahead_ms,
+                l.att_context_size,
+                recognizer.geometry().chunk as u64 * 1000 / u64::from(description.sample_rate)
+            );
+        }
         let beam = recognizer.uses_beam_search();
         if beam {
             let d = &config.decoding;
@@ -395,7 +420,7 @@ impl QuartzNetStt {
     /// long before its chunk a word may start and its text still be on time.
     fn live_latency(
         &self,
-        recognizer: &mut StreamingRecognizer<OnnxModel>,
+        recognizer: &mut Recognizer,
         window_times: &mut Vec<(WindowConfig, Duration)>,
         clock: &Clock,
         latency_ms: u32,
@@ -474,11 +499,30 @@ fn speller(description: &ModelDescription, decoding: Option<&DecodingOptions>) -
     })
 }
 
+/// The window properties set for a cache-aware model, which they do not apply to: one
+/// warning saying they are ignored and what sets its chunk instead.
+fn ignored_windows(settings: &Settings, model: &str) -> Option<String> {
+    let o = settings.overrides();
+    let set: Vec<&str> = [
+        ("left-context-ms", o.left_context_ms),
+        ("chunk-ms", o.chunk_ms),
+        ("right-context-ms", o.right_context_ms),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.map(|_| name))
+    .collect();
+    (!set.is_empty()).then(|| {
+        format!(
+            "{model} is a cache-aware streaming model: {} ignored (its chunk is the look-ahead \
+             that the latency property picks)",
+            set.join(", ")
+        )
+    })
+}
+
 /// Warms ONNX Runtime up with a window of silence (its first run allocates and is much the
 /// slowest) and measures the time to recognise a second one.
-fn window_time(
-    recognizer: &mut StreamingRecognizer<OnnxModel>,
-) -> Result<Duration, gst::ErrorMessage> {
+fn window_time(recognizer: &mut Recognizer) -> Result<Duration, gst::ErrorMessage> {
     let silence = vec![0.0; recognizer.lookahead()];
     let mut elapsed = Duration::ZERO;
     for _ in 0..2 {
@@ -488,7 +532,7 @@ fn window_time(
         elapsed = started.elapsed();
         recognizer.reset();
         run.map_err(|e| {
-            let path = recognizer.model().path().display();
+            let path = recognizer.path().display();
             gst::error_msg!(gst::LibraryError::Failed, ("{path}: {e}"))
         })?;
     }

@@ -32,6 +32,8 @@ pub struct CacheAwareStep {
     pub words: Vec<Word>,
     /// The word still being spoken, which later steps may extend.
     pub partial: Vec<Word>,
+    /// Words output later start at or after this frame; `None`: at or after the step's end.
+    pub unsettled_from: Option<u64>,
     /// True for the last result of a stream.
     pub last: bool,
     /// Last result only: the spaces after the last word, which end NeMo's text.
@@ -100,9 +102,24 @@ impl CacheAwareRecognizer {
         &self.model
     }
 
+    /// Gives the model back (e.g. to build a recogniser at another look-ahead).
+    pub fn into_model(self) -> CacheAwareModel {
+        self.model
+    }
+
     /// The look-ahead the stream runs at.
     pub fn look_ahead(&self) -> &LookAhead {
         &self.look_ahead
+    }
+
+    /// Samples pushed since the stream started.
+    pub fn samples_pushed(&self) -> u64 {
+        self.samples
+    }
+
+    /// Whether words are decoded by beam search.
+    pub fn uses_beam_search(&self) -> bool {
+        self.decoder.is_beam_search()
     }
 
     /// Buffers audio (f32, int16 / 32768 scale) and computes the frames it completes.
@@ -152,6 +169,7 @@ impl CacheAwareRecognizer {
         if let Some(last) = results.last_mut() {
             last.words.extend(self.decoder.finish());
             last.partial.clear();
+            last.unsettled_from = None;
             last.trailing_spaces = self.decoder.trailing_spaces();
             last.last = true;
         }
@@ -189,6 +207,7 @@ impl CacheAwareRecognizer {
             logprobs,
             words,
             partial: self.decoder.pending(),
+            unsettled_from: self.decoder.unsettled_from(),
             last: false,
             trailing_spaces: 0,
         };

@@ -34,11 +34,15 @@ use std::collections::VecDeque;
 
 mod cache_aware;
 mod offline;
+mod recognizer;
 mod silence;
 mod window;
 
 pub use cache_aware::{CacheAwareRecognizer, CacheAwareStep};
 pub use offline::{OfflineResult, recognize_offline};
+pub use recognizer::{
+    Recognizer, StreamingModel, cache_aware_delay_samples, cache_aware_look_ahead,
+};
 pub use window::WindowConfig;
 
 use crate::config::RecognizerConfig;
