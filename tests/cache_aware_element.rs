@@ -18,7 +18,7 @@ use plugin::{init, play_live};
 use quartznet_engine::config::{RecognizerConfig, WindowOverrides};
 use quartznet_engine::decode::transcript;
 use quartznet_engine::model::{CacheAwareModel, LoadOptions};
-use quartznet_engine::streaming::{CacheAwareRecognizer, cache_aware_look_ahead};
+use quartznet_engine::streaming::{CacheAwareRecognizer, cache_aware_look_ahead, text_hold_ms};
 
 const RATE: u64 = 16_000;
 /// Samples per output frame: a 160-sample hop, subsampled 8 times (80 ms).
@@ -48,7 +48,8 @@ fn engine_text(samples: &[f32], latency_ms: Option<u32>) -> (String, u32) {
     };
     let config = RecognizerConfig::for_input(&overrides, &description.latency_shares, true);
     let options = config.decoding.decoding_options(&description).unwrap();
-    let index = cache_aware_look_ahead(&description, latency_ms);
+    let hold = text_hold_ms(&config.decoding, options.beam.is_some());
+    let index = cache_aware_look_ahead(&description, latency_ms, hold);
     let mut recognizer = CacheAwareRecognizer::new(model, index, options).unwrap();
     let look_ahead_ms = recognizer.look_ahead().look_ahead_ms;
     let mut steps = Vec::new();
@@ -186,8 +187,8 @@ fn live_run(latency: Option<&str>) -> (Vec<Out>, gst::ClockTime, Vec<String>) {
 }
 
 /// Live input with partials: the final text is the engine's cache-aware text at the
-/// look-ahead the latency picks (the largest whose chunk fits: 1040 ms in a 1.5 s latency,
-/// 480 ms in 0.7 s, the description's default 1040 ms when unset), partial buffers come
+/// look-ahead the latency picks (the largest whose step, plus the word gap, fits: 1040 ms in
+/// a 1.5 s latency, 480 ms in 0.7 s, the description's default 1040 ms when unset), partial buffers come
 /// between, the timeline moves forward with gaps, and the latency reported is the
 /// property's (4 s when unset). Two look-aheads give two different texts of this
 /// random-weight model, so the look-ahead really changed.

@@ -443,7 +443,18 @@ impl QuartzNetStt {
         let latency = asked.max(lookahead.saturating_add(processing));
         // Windows longer than the latency are a setting to fix; recognition time pushing
         // past it (a loaded machine) is only logged.
-        if lookahead > asked {
+        if lookahead > asked && recognizer.is_cache_aware() {
+            let text = format!(
+                "latency of {} ms is too short for the model's shortest look-ahead, a {} ms \
+                 step (recognised in {} ms): reporting {} ms",
+                asked.mseconds(),
+                clock.time(geometry.chunk as u64).mseconds(),
+                processing.mseconds(),
+                latency.mseconds()
+            );
+            self.notices
+                .message(warning(&*self.obj(), gst::LibraryError::Settings, &text));
+        } else if lookahead > asked {
             let text = format!(
                 "latency of {} ms is too short for a {} ms chunk and {} ms right context \
                  (recognised in {} ms): reporting {} ms",

@@ -4,7 +4,8 @@
 # it produces must decode (cea608tott) to the words quartznetstt produces on its own. Then a
 # sub-word model, the random-weight FastConformer fixture, through the same chain: its text is
 # gibberish of SentencePiece pieces (byte-fallback control characters included) that CEA-608
-# cannot all carry, so its captions are checked for structure only.
+# cannot all carry, so its captions are checked for structure only. Last, a cache-aware
+# streaming model (the random-weight FastConformer CTC fixture of issue 26), the same way.
 #
 #   bash tests/transcriberbin/run.sh [PLUGIN_DIR]
 #
@@ -64,4 +65,13 @@ GST_PLUGIN_PATH="$plugin_dir${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}" \
   timeout --kill-after=10 200 "$here/target/debug/transcriberbin-check" --latency 3000 \
   --language-code en --check structure \
   --set "model-path=$root/tests/fixtures/subword-models/fastconformer/model.onnx" \
+  "$root/tests/fixtures/audio/espeak_fox.wav"
+
+# A cache-aware streaming model (its description's `streaming` section: stepped chunk by chunk
+# with caches), the random-weight FastConformer CTC fixture, at the look-ahead the latency
+# picks (1040 ms in 3 s); gibberish text as above, so structure only.
+GST_PLUGIN_PATH="$plugin_dir${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}" \
+  timeout --kill-after=10 200 "$here/target/debug/transcriberbin-check" --latency 3000 \
+  --language-code en --check structure \
+  --set "model-path=$root/tests/fixtures/cache-aware/ctc/model.onnx" \
   "$root/tests/fixtures/audio/espeak_fox.wav"

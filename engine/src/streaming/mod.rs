@@ -41,7 +41,7 @@ mod window;
 pub use cache_aware::{CacheAwareRecognizer, CacheAwareStep};
 pub use offline::{OfflineResult, recognize_offline};
 pub use recognizer::{
-    Recognizer, StreamingModel, cache_aware_delay_samples, cache_aware_look_ahead,
+    Recognizer, StreamingModel, cache_aware_delay_samples, cache_aware_look_ahead, text_hold_ms,
 };
 pub use window::WindowConfig;
 

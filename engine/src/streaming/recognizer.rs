@@ -52,15 +52,20 @@ impl StreamingModel {
 
 /// Which look-ahead of a cache-aware model a latency of `latency_ms` picks: `None` (no
 /// latency asked), the description's default; else the largest look-ahead whose delay
-/// ([`cache_aware_delay_samples`]) fits, or the shortest delay if none fits.
-pub fn cache_aware_look_ahead(description: &ModelDescription, latency_ms: Option<u32>) -> usize {
+/// ([`cache_aware_delay_samples`]) plus the decoder's text hold (`hold_ms`,
+/// [`text_hold_ms`]) fits, or the shortest delay if none fits.
+pub fn cache_aware_look_ahead(
+    description: &ModelDescription,
+    latency_ms: Option<u32>,
+    hold_ms: u32,
+) -> usize {
     let Some(streaming) = &description.streaming else {
         return 0;
     };
     let Some(ms) = latency_ms else {
         return streaming.default_look_ahead;
     };
-    let asked = u64::from(ms) * u64::from(description.sample_rate) / 1000;
+    let asked = u64::from(ms.saturating_sub(hold_ms)) * u64::from(description.sample_rate) / 1000;
     let delay = |i: usize| cache_aware_delay_samples(description, streaming, i);
     let fitting = (0..streaming.look_aheads.len())
         .filter(|&i| delay(i) <= asked)
@@ -70,6 +75,18 @@ pub fn cache_aware_look_ahead(description: &ModelDescription, latency_ms: Option
             .min_by_key(|&i| delay(i))
             .unwrap_or(0)
     })
+}
+
+/// How long the decoder holds text back after the step that recognised it, in ms: the
+/// silence that completes a word (`word_gap_ms`) and, for a beam search, its commit delay,
+/// as a buffered model's [`crate::config::LatencyPlan`] budgets them.
+pub fn text_hold_ms(settings: &DecoderSettings, beam_search: bool) -> u32 {
+    let commit = if beam_search {
+        settings.commit_delay_ms
+    } else {
+        0
+    };
+    settings.word_gap_ms.saturating_add(commit)
 }
 
 /// The audio a cache-aware step's first output frame waits for, in samples: its chunk of
@@ -99,7 +116,8 @@ pub enum Recognizer {
 
 impl Recognizer {
     /// The recogniser for `model`: buffered windows as `config` says, or, for a cache-aware
-    /// model, the look-ahead `latency_ms` picks ([`cache_aware_look_ahead`]; the window
+    /// model, the look-ahead `latency_ms` picks ([`cache_aware_look_ahead`], less the
+    /// decoder's [`text_hold_ms`] of `config.decoding`; the window
     /// parts of `config` do not apply to it).
     pub fn from_config(
         model: StreamingModel,
@@ -112,8 +130,9 @@ impl Recognizer {
             }
             StreamingModel::CacheAware(m) => {
                 let description = m.description().clone();
-                let look_ahead = cache_aware_look_ahead(&description, latency_ms);
                 let decoding = config.decoding.decoding_options(&description)?;
+                let hold = text_hold_ms(&config.decoding, decoding.beam.is_some());
+                let look_ahead = cache_aware_look_ahead(&description, latency_ms, hold);
                 CacheAwareRecognizer::new(m, look_ahead, decoding)
                     .map(|r| Self::CacheAware(Box::new(r)))
             }
@@ -280,7 +299,7 @@ mod tests {
         let description = ModelDescription::load_sidecar(&path).unwrap().unwrap();
         let streaming = description.streaming.clone().unwrap();
         let picked = |latency: Option<u32>| {
-            let index = cache_aware_look_ahead(&description, latency);
+            let index = cache_aware_look_ahead(&description, latency, 0);
             streaming.look_aheads[index].look_ahead_ms
         };
         assert_eq!(picked(None), 1040, "the description's default");
@@ -298,6 +317,26 @@ mod tests {
         ] {
             assert_eq!(picked(Some(latency)), look_ahead, "latency {latency} ms");
         }
-        assert_eq!(cache_aware_delay_samples(&description, &streaming, 1), 8_960 + 96);
+        assert_eq!(
+            cache_aware_delay_samples(&description, &streaming, 1),
+            8_960 + 96
+        );
+        // The decoder's hold comes off the latency first.
+        assert_eq!(
+            streaming.look_aheads[cache_aware_look_ahead(&description, Some(1226), 100)]
+                .look_ahead_ms,
+            1040
+        );
+        assert_eq!(
+            streaming.look_aheads[cache_aware_look_ahead(&description, Some(1225), 100)]
+                .look_ahead_ms,
+            480
+        );
+        let greedy = DecoderSettings::default();
+        assert_eq!(
+            text_hold_ms(&greedy, true),
+            greedy.word_gap_ms + greedy.commit_delay_ms
+        );
+        assert_eq!(text_hold_ms(&greedy, false), greedy.word_gap_ms);
     }
 }
