@@ -297,3 +297,48 @@ fn file_text_is_the_cache_aware_engines() {
     assert_eq!(final_text(&outputs), engine_text(&samples, None).0);
     check_timeline(&outputs, samples.len() as u64, "file");
 }
+
+/// An `is-live` source through the element in a pipeline: the latency the sink's LATENCY
+/// query gets is the source's buffer (100 ms) plus the element's, which is the `latency`
+/// property for both a look-ahead of 480 ms (700 ms asked) and of 1040 ms (1500 ms asked).
+#[test]
+fn a_live_pipeline_reports_the_latency_asked() {
+    init();
+    for latency in [700u64, 1500] {
+        let pipeline = gst::parse::launch(&format!(
+            "audiotestsrc is-live=true samplesperbuffer=1600 wave=silence \
+             ! audio/x-raw,rate=16000,channels=1 ! quartznetstt model-path=\"{}\" threads=1 \
+             latency={latency} partial-results=true ! fakesink name=sink",
+            model().display()
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
+        result.unwrap();
+        let mut query = gst::query::Latency::new();
+        assert!(
+            pipeline
+                .by_name("sink")
+                .unwrap()
+                .static_pad("sink")
+                .unwrap()
+                .peer_query(&mut query)
+        );
+        let bus = pipeline.bus().unwrap();
+        let problems: Vec<gst::Message> = std::iter::from_fn(|| {
+            bus.pop_filtered(&[gst::MessageType::Warning, gst::MessageType::Error])
+        })
+        .collect();
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(problems.is_empty(), "latency {latency}: {problems:?}");
+        let (live, min, _) = query.result();
+        assert!(live);
+        assert_eq!(
+            min,
+            gst::ClockTime::from_mseconds(latency + 100),
+            "latency {latency}"
+        );
+    }
+}
