@@ -5,6 +5,7 @@ live input at 1 and 2 ONNX Runtime threads, in one run with every setting interl
 
     python3 benches/fullsize.py [--rounds N] [--runs N] [--seconds S] [--threads 1,2]
                                 [--latencies 1000,2000,4000] [--json FILE] [--no-build] [MODEL.onnx ...]
+    python3 benches/fullsize.py --from-json FILE...  # the table of earlier runs, nothing run
 
 Default models: the bundled default (models/hama-en.onnx), QuartzNet (models/quartznet-en.onnx)
 and, where tools/fullsize_models.py made them, the full-size random-weight FastConformer-CTC large
@@ -93,26 +94,45 @@ def main():
     ap.add_argument("--latencies", default="1000,2000,4000", help="live latencies in ms (default 1000,2000,4000)")
     ap.add_argument("--json", help="also write every run's figures to this file")
     ap.add_argument("--no-build", action="store_true", help="do not rebuild the bench (cargo --offline)")
+    ap.add_argument("--from-json", metavar="FILE", nargs="+",
+                    help="print the table of earlier runs' --json files (their rounds together), run nothing")
     args = ap.parse_args()
-    models = [os.path.abspath(m) for m in (args.models or default_models())]
     threads = [int(t) for t in args.threads.split(",")]
     latencies = args.latencies.split(",")
-    binary = build(args.no_build)
-
-    settings = [(m, t) for m in models for t in threads]
-    runs = {s: [] for s in settings}
-    for r in range(args.rounds):
-        order = settings if r % 2 == 0 else settings[::-1]
-        for model, t in order:
-            print(f"round {r + 1}/{args.rounds}: {label(model)}, {t} thread(s)", file=sys.stderr, flush=True)
-            runs[(model, t)].append(run_one(binary, model, t, args))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([{"model": m, "threads": t, "runs": v} for (m, t), v in runs.items()], f, indent=1)
+    if args.from_json:
+        runs, commands, dates, args.rounds = {}, [], [], 0
+        for path in args.from_json:
+            with open(path) as f:
+                saved = json.load(f)
+            for e in saved["settings"]:
+                runs.setdefault((e["model"], e["threads"]), []).extend(e["runs"])
+            args.seconds, args.runs = saved["seconds"], saved["runs"]
+            args.rounds += saved["rounds"]
+            commands.append(saved["command"])
+            dates.append(saved["date"])
+        command, date = "; ".join(dict.fromkeys(commands)), ", ".join(dict.fromkeys(dates))
+    else:
+        models = [os.path.abspath(m) for m in (args.models or default_models())]
+        binary = build(args.no_build)
+        command = "python3 benches/fullsize.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        date = str(datetime.date.today())
+        settings = [(m, t) for m in models for t in threads]
+        runs = {s: [] for s in settings}
+        for r in range(args.rounds):
+            order = settings if r % 2 == 0 else settings[::-1]
+            for model, t in order:
+                print(f"round {r + 1}/{args.rounds}: {label(model)}, {t} thread(s)", file=sys.stderr, flush=True)
+                runs[(model, t)].append(run_one(binary, model, t, args))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"command": command, "date": date, "seconds": args.seconds, "rounds": args.rounds,
+                           "runs": args.runs,
+                           "settings": [{"model": m, "threads": t, "runs": v} for (m, t), v in runs.items()]},
+                          f, indent=1)
 
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"# benches/fullsize.py, {datetime.date.today()}, {platform.node()}: {cpu}, {os.cpu_count()} cores")
-    print(f"# command: python3 benches/fullsize.py {' '.join(shlex.quote(a) for a in sys.argv[1:])}")
+    print(f"# benches/fullsize.py, {date}, {platform.node()}: {cpu}, {os.cpu_count()} cores")
+    print(f"# command: {command}")
     print(f"# audio: tests/fixtures/audio/*.wav joined to {args.seconds:g} s; {args.rounds} rounds; "
           f"each figure the median over rounds of the median of {args.runs} runs after a warm-up")
     live_head = " ".join(f"{'live ' + l:>14}" for l in latencies)
@@ -142,9 +162,12 @@ def main():
         loads = ",".join(f"{v:g}" for v in row["load_avg"])
         print(f"{label(model):<30} {t:>3} {row['mb']:>6.0f} {row['load']:>7.2f} {row['rss']:>7.0f} "
               f"{row['offline']:>8.3f} {row['file']:>7.3f} {live} {loads:>9}")
-    windows = next(iter(summary.values()))["per_round"][0]["live"] if summary else {}
-    print("# live windows (left + chunk + right ms) per latency, QuartzNet shares: "
-          + "; ".join(f"{l}: {w['left_ms']:.0f}+{w['chunk_ms']:.0f}+{w['right_ms']:.0f}" for l, w in windows.items()))
+    print("# live windows, left + chunk + right ms (the model's latency plan), per latency:")
+    for (model, t), row in summary.items():
+        if t == threads[0]:
+            windows = row["per_round"][0]["live"]
+            print(f"#   {label(model)}: " + "; ".join(
+                f"{l}: {w['left_ms']:.0f}+{w['chunk_ms']:.0f}+{w['right_ms']:.0f}" for l, w in windows.items()))
     print("# decoders: " + ", ".join(sorted({f"{label(m)} {row['decoder']}" for (m, _), row in summary.items()})))
 
     def ratio(a, b, key):

@@ -4,9 +4,11 @@
 Run with the NeMo 3.0 venv (minutes and several GB of memory per model):
     /opt/venvs/nemo3/bin/python tools/fullsize_models.py [--only fastconformer_ctc_large,citrinet_1024]
         [--out .devdata/fullsize] [--text FILE ...] [--no-int8]
+    /opt/venvs/nemo3/bin/python tools/fullsize_models.py --only parakeet_ctc_0.6b --no-int8   # over 2 GB
 
 For each model (configs in tools/configs/, written after NeMo's published configs of
-stt_en_fastconformer_ctc_large and stt_en_citrinet_1024) this
+stt_en_fastconformer_ctc_large and stt_en_citrinet_1024; parakeet_ctc_0.6b, Parakeet-CTC 0.6B's
+architecture, 2.4 GB in fp32, checks the export of models over 2 GB) this
 
 1. trains a 1024-piece unigram SentencePiece tokenizer (NeMo's create_spt_model, lower case,
    the vocabulary size of both published models) on a local English text: by default the
@@ -66,7 +68,12 @@ MODELS = {
                                 "int8_format": "qdq"},
     "citrinet_1024": {"config": "citrinet_1024.yaml", "seed": 2413, "gain": 4.0, "blank_bias": 1.5,
                       "published": "stt_en_citrinet_1024", "int8_format": "qoperator"},
+    # Over 2 GB in fp32: torch.onnx.export writes its weights as external data, which
+    # export_nemo.export_onnx gathers into model.onnx.data. Not in the default list.
+    "parakeet_ctc_0.6b": {"config": "parakeet_ctc_0.6b.yaml", "seed": 2417, "gain": 4.0, "blank_bias": 1.5,
+                          "published": "parakeet-ctc-0.6b", "int8_format": "qdq"},
 }
+DEFAULT_MODELS = ["fastconformer_ctc_large", "citrinet_1024"]
 
 
 def train_tokenizer(texts, out_dir: str, vocab_size: int = VOCAB_SIZE) -> str:
@@ -148,7 +155,10 @@ def run_model(name: str, spec: dict, args) -> dict:
     export_nemo.write_sidecar(sidecar, onnx_path)
     info["export_s"] = round(time.time() - t0, 1)
     info["onnx_bytes"] = os.path.getsize(onnx_path)
+    info["external_data_bytes"] = io["external_data_bytes"]
     info["onnx_inputs"] = io["inputs"]
+    if io["external_data_bytes"]:
+        print(f"  external data: {onnx_path}.data, {io['external_data_bytes'] / 1e6:.1f} MB", flush=True)
     print(f"  exported {onnx_path}: {info['onnx_bytes'] / 1e6:.1f} MB in {info['export_s']} s, opset {io['opset']}, "
           f"inputs {io['inputs']}, {len(sidecar['labels'])} pieces + blank, subsampling {sidecar['subsampling_factor']}",
           flush=True)
@@ -192,7 +202,8 @@ def run_model(name: str, spec: dict, args) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default=",".join(MODELS), help=f"comma-separated, of: {', '.join(MODELS)}")
+    ap.add_argument("--only", default=",".join(DEFAULT_MODELS),
+                    help=f"comma-separated, of: {', '.join(MODELS)} (default: {','.join(DEFAULT_MODELS)})")
     ap.add_argument("--out", default=DEFAULT_OUT, help="output folder (default .devdata/fullsize)")
     ap.add_argument("--text", nargs="+", default=DEFAULT_TEXT,
                     help="text files the tokenizer is trained on (default: tools/lm/get_text.sh's Austen and Moby Dick)")
