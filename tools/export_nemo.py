@@ -509,6 +509,57 @@ def build_sidecar(model, pad_mode: str, description: str, cache_aware: bool = Fa
     return sidecar
 
 
+def _graph_tensors(graph):
+    """Every TensorProto of a graph: initializers and node attributes, subgraphs included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from _graph_tensors(attr.g)
+            for g in attr.graphs:
+                yield from _graph_tensors(g)
+
+
+def gather_external_data(src_path: str, dst_path: str) -> int:
+    """Writes dst_path (the graph) and dst_path + ".data" (every external tensor of src_path, one
+    after the other, each at a 4 KiB boundary) and returns the number of bytes gathered; 0 (and
+    nothing written) when src_path holds all its tensors itself.
+
+    torch.onnx.export writes a model over 2 GB (Parakeet-CTC 0.6B and 1.1B) as the graph plus one
+    file per weight tensor, named after the tensor, in the graph's folder; two exports into one
+    folder would overwrite each other's files. Gathered, a model is two files beside its
+    description: NAME.onnx and NAME.onnx.data. One tensor is in memory at a time."""
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    m = onnx.load(src_path, load_external_data=False)
+    tensors = [t for t in _graph_tensors(m.graph) if uses_external_data(t)]
+    if not tensors:
+        return 0
+    src_dir = os.path.dirname(os.path.abspath(src_path))
+    data_name = os.path.basename(dst_path) + ".data"
+    data_path = os.path.join(os.path.dirname(os.path.abspath(dst_path)), data_name)
+    with open(data_path, "wb") as out:
+        for t in tensors:
+            info = ExternalDataInfo(t)
+            with open(os.path.join(src_dir, info.location), "rb") as f:
+                f.seek(info.offset or 0)
+                data = f.read(info.length) if info.length else f.read()
+            out.write(b"\0" * (-out.tell() % 4096))
+            offset = out.tell()
+            out.write(data)
+            del t.external_data[:]
+            for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(len(data)))):
+                entry = t.external_data.add()
+                entry.key, entry.value = key, value
+        total = out.tell()
+    onnx.save(m, dst_path)
+    return total
+
+
 def export_onnx(model, onnx_path: str, cache_aware: bool = False) -> dict:
     """NeMo's own export (legacy TorchScript exporter, opset chosen by NeMo); returns I/O summary.
     With `cache_aware`: the streaming graph (cache support), exported at the largest look-ahead,
@@ -529,25 +580,42 @@ def export_onnx(model, onnx_path: str, cache_aware: bool = False) -> dict:
 
 
 def _export(model, onnx_path: str) -> dict:
+    """model.export() into onnx_path; returns I/O summary.
+
+    The export is written into a temporary folder beside onnx_path, then moved: a model over 2 GB
+    comes out as the graph plus a file per tensor (torch.onnx.export's external data), gathered
+    into onnx_path + ".data" (gather_external_data); the element loads it from onnx_path."""
+    import shutil
+    import tempfile
+
     import onnx
 
-    os.makedirs(os.path.dirname(os.path.abspath(onnx_path)), exist_ok=True)
-    try:
-        model.export(onnx_path)
-    except ModuleNotFoundError as e:
-        # NeMo <= 2.4 calls torch.onnx.export() without dynamo=False; torch >= 2.9 then defaults to
-        # the dynamo exporter, which needs onnxscript. NeMo 3.0 forces the TorchScript exporter.
-        raise ExportError(
-            f"model.export() failed ({e}); export with the NeMo 3.0 venv (tools/requirements-nemo3.txt)"
-        ) from e
-    m = onnx.load(onnx_path)
+    out_dir = os.path.dirname(os.path.abspath(onnx_path))
+    os.makedirs(out_dir, exist_ok=True)
+    data_path = onnx_path + ".data"
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir) as tmp:
+        tmp_path = os.path.join(tmp, os.path.basename(onnx_path))
+        try:
+            model.export(tmp_path)
+        except ModuleNotFoundError as e:
+            # NeMo <= 2.4 calls torch.onnx.export() without dynamo=False; torch >= 2.9 then defaults to
+            # the dynamo exporter, which needs onnxscript. NeMo 3.0 forces the TorchScript exporter.
+            raise ExportError(
+                f"model.export() failed ({e}); export with the NeMo 3.0 venv (tools/requirements-nemo3.txt)"
+            ) from e
+        if os.path.exists(data_path):
+            os.remove(data_path)  # a previous export's weights, which this graph does not use
+        external = gather_external_data(tmp_path, onnx_path)
+        if not external:
+            shutil.move(tmp_path, onnx_path)
+    m = onnx.load(onnx_path, load_external_data=False)
     inits = {i.name for i in m.graph.initializer}
     inputs = [i.name for i in m.graph.input if i.name not in inits]
     outputs = [o.name for o in m.graph.output]
     opset = max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
     if "audio_signal" not in inputs or "logprobs" not in outputs:
         raise ExportError(f"unexpected ONNX I/O: inputs {inputs}, outputs {outputs}")
-    return {"inputs": inputs, "outputs": outputs, "opset": opset}
+    return {"inputs": inputs, "outputs": outputs, "opset": opset, "external_data_bytes": external}
 
 
 def write_sidecar(sidecar: dict, onnx_path: str) -> str:
@@ -633,6 +701,9 @@ def main() -> int:
     side = write_sidecar(sidecar, args.output)
     size = os.path.getsize(args.output)
     print(f"wrote {args.output} ({size} bytes, opset {io['opset']}, inputs {io['inputs']}, outputs {io['outputs']})")
+    if io["external_data_bytes"]:
+        print(f"wrote {args.output}.data ({io['external_data_bytes']} bytes: the weights, over ONNX's 2 GB limit for "
+              "one file; keep it beside the .onnx, whose path is the model-path)")
     print(f"wrote {side} (pad_mode {args.pad_mode}, {len(sidecar['labels'])} labels + blank)")
     if args.int8:
         return quantize_onnx.run(args, args.output, quantize_onnx.int8_path(args.output))

@@ -6,6 +6,9 @@
   input's loudness: blank on silence, a letter for the loudest pair of mel bands, a space for
   loud high bands. Unlike a randomly initialised QuartzNet (which emits characters on
   silence), it makes the element's gaps, word timing and messages testable.
+- external-data/energy-letters.onnx + energy-letters.onnx.data: the same model with its
+  weights in an external data file, as torch.onnx.export and onnx.save(...,
+  save_as_external_data=True) write models over 2 GB (engine/tests/external_data.rs).
 
 Run with any Python that has the `onnx` package (e.g. the NeMo venv from tools/setup_nemo.sh):
     python tools/make_test_models.py tests/fixtures/models
@@ -66,7 +69,23 @@ def main(out_dir):
         helper.make_node("LogSoftmax", ["t"], ["logprobs"], axis=2),
     ]
     graph = helper.make_graph(nodes, "energy-letters", [a], [lp], initializer=[weights, b])
-    save(helper.make_model(graph, producer_name="quartznetstt tests"), os.path.join(out_dir, "energy-letters.onnx"))
+    energy = helper.make_model(graph, producer_name="quartznetstt tests")
+    save(energy, os.path.join(out_dir, "energy-letters.onnx"))
+
+    # The same model, its weights in one external data file beside it (its location, relative
+    # to the model's folder, is the 24 bytes "energy-letters.onnx.data": the tests rewrite it
+    # in place to other strings of that length).
+    external = os.path.join(out_dir, "external-data")
+    os.makedirs(external, exist_ok=True)
+    from onnx import numpy_helper
+
+    energy = onnx.ModelProto.FromString(energy.SerializeToString())
+    for i, tensor in enumerate(energy.graph.initializer):
+        # Only raw_data tensors go to the external file (make_tensor wrote float_data).
+        energy.graph.initializer[i].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor), tensor.name))
+    onnx.save(energy, os.path.join(external, "energy-letters.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="energy-letters.onnx.data", size_threshold=0)
+    print("wrote", os.path.join(external, "energy-letters.onnx"), "+ energy-letters.onnx.data")
 
 
 if __name__ == "__main__":

@@ -84,10 +84,11 @@ class FeatureReader:
     (or, with `segment`, every whole `segment`-frame piece of them: the histogram calibrators
     need inputs of one shape)."""
 
-    def __init__(self, paths, input_name, segment=None):
+    def __init__(self, paths, input_name, segment=None, length_name=None):
         import numpy as np
 
         self.input_name = input_name
+        self.length_name = length_name
         self.items = []
         for path in paths:
             x = np.load(path).astype(np.float32)
@@ -101,7 +102,13 @@ class FeatureReader:
         if self._i >= len(self.items):
             return None
         self._i += 1
-        return {self.input_name: self.items[self._i - 1]}
+        x = self.items[self._i - 1]
+        if self.length_name is None:
+            return {self.input_name: x}
+        import numpy as np
+
+        # Graphs with a `length` input (the Conformers): every frame given is valid.
+        return {self.input_name: x, self.length_name: np.array([x.shape[2]], dtype=np.int64)}
 
     def rewind(self):
         self._i = 0
@@ -116,11 +123,20 @@ class FeatureReader:
         return item
 
 
+def has_external_data(model_path):
+    """Whether the model keeps tensors in external data files."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    m = onnx.load(model_path, load_external_data=False)
+    return any(uses_external_data(t) for t in m.graph.initializer)
+
+
 def conv_nodes(model_path):
     """[(name, groups)] of the convolutions, in graph order."""
     import onnx
 
-    m = onnx.load(model_path)
+    m = onnx.load(model_path, load_external_data=False)
     return [(n.name, next((a.i for a in n.attribute if a.name == "group"), 1))
             for n in m.graph.node if n.op_type == "Conv"]
 
@@ -133,13 +149,37 @@ def quantize(src, dst, scheme="static", fmt="qoperator", per_channel=True, reduc
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                           quantize_dynamic, quantize_static)
 
-    work_dir = work_dir or tempfile.mkdtemp(prefix="quantize_")
+    work_dir = os.path.abspath(work_dir or tempfile.mkdtemp(prefix="quantize_"))
+    os.makedirs(work_dir, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    # A model over 2 GB (Parakeet-CTC 0.6B, 1.1B) keeps its weights in external data, and so
+    # must every model written on the way (tools/export_nemo.py gather_external_data).
+    large = has_external_data(src)
+    external = dict(save_as_external_data=True, all_tensors_to_one_file=True,
+                    external_data_location="preprocessed.onnx.data") if large else {}
     model = src
+    symbolic = True
     if preprocess:
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
         model = os.path.join(work_dir, "preprocessed.onnx")
-        quant_pre_process(src, model)
+        src = os.path.abspath(src)
+        here = os.getcwd()
+        # The shape inference of models over ~300 MB writes temporary files into the current
+        # folder (sym_shape_infer_temp.onnx, <uuid>.data): keep them out of the caller's.
+        os.chdir(work_dir)
+        try:
+            quant_pre_process(src, model, **external)
+        except Exception as e:  # noqa: BLE001 - ORT raises a bare Exception
+            # ORT's symbolic shape inference gives up on some graphs (the Conformers' relative
+            # position attention: "Incomplete symbolic shape inference"); ONNX's own shape
+            # inference and the graph optimisation still apply.
+            if "symbolic shape" not in str(e):
+                raise
+            symbolic = False
+            quant_pre_process(src, model, skip_symbolic_shape=True, **external)
+        finally:
+            os.chdir(here)
     convs = conv_nodes(model)
     exclude = []
     for which in keep_fp32:
@@ -153,29 +193,32 @@ def quantize(src, dst, scheme="static", fmt="qoperator", per_channel=True, reduc
             exclude.append(which)  # a node name
     parts = [scheme, f"{weights} weights"]
     if scheme == "dynamic":
-        quantize_dynamic(model, dst, per_channel=per_channel, reduce_range=reduce_range,
+        quantize_dynamic(model, dst, per_channel=per_channel, reduce_range=reduce_range, use_external_data_format=large,
                          weight_type=QuantType.QUInt8 if weights == "u8" else QuantType.QInt8, nodes_to_exclude=exclude or None)
     else:
         if not feature_paths:
             raise SystemExit("static quantization needs calibration features")
         import onnx
 
-        input_name = onnx.load(model).graph.input[0].name
+        inputs = [i.name for i in onnx.load(model, load_external_data=False).graph.input]
+        input_name = inputs[0]
+        length_name = "length" if "length" in inputs[1:] else None
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[calibrate]
         quantize_static(
-            model, dst, FeatureReader(feature_paths, input_name, None if calibrate == "minmax" else 200),
+            model, dst, FeatureReader(feature_paths, input_name, None if calibrate == "minmax" else 200, length_name),
             quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
             per_channel=per_channel, reduce_range=reduce_range,
             activation_type=QuantType.QUInt8 if activations == "u8" else QuantType.QInt8,
             weight_type=QuantType.QUInt8 if weights == "u8" else QuantType.QInt8,
-            nodes_to_exclude=exclude or None, calibrate_method=method,
+            nodes_to_exclude=exclude or None, calibrate_method=method, use_external_data_format=large,
             extra_options={"CalibPercentile": percentile} if calibrate == "percentile" else None,
         )
         parts += [fmt, f"{activations} activations", (f"percentile {percentile}" if calibrate == "percentile" else calibrate)
                   + f" calibration on {len(feature_paths)} utterances"]
     parts += ["per-channel" if per_channel else "per-tensor", "reduce_range" if reduce_range else "full-range",
-              "pre-processed" if preprocess else "not pre-processed"]
+              ("pre-processed" if symbolic else "pre-processed without symbolic shapes") if preprocess
+              else "not pre-processed"]
     if exclude:
         parts.append(f"{len(exclude)} convolutions in fp32 ({', '.join(keep_fp32)})")
     return ", ".join(parts)

@@ -67,6 +67,13 @@ impl Args {
         }
     }
 
+    /// The text given as `--name`, if any (the last one given).
+    #[allow(dead_code)] // model_cost.rs's: throughput.rs takes only numbers
+    pub fn value(&self, option: &str) -> Option<&str> {
+        let given = self.values.iter().rev().find(|(o, _)| o == option);
+        given.map(|(_, v)| v.as_str())
+    }
+
     pub fn switch(&self, name: &str) -> bool {
         self.switches.iter().any(|s| s == name)
     }

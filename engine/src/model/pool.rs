@@ -155,10 +155,10 @@ impl SessionPool {
                     "model file {name}: cannot configure ONNX Runtime: {e}"
                 ))
             })?
+            // From the path, never from bytes read here: ONNX Runtime then finds the weights
+            // of a model saved with external data (every export over 2 GB) beside it.
             .commit_from_file(&self.path)
-            .map_err(|e| {
-                Error::invalid(WHAT, &self.path, format!("not a loadable ONNX model: {e}"))
-            })
+            .map_err(|e| Error::invalid(WHAT, &self.path, load_failure(&e.to_string())))
     }
 
     /// Runs `f` with a session of its own: an idle one, a new one while fewer than
@@ -198,6 +198,22 @@ impl SessionPool {
             }
             idle = self.returned.wait(idle).unwrap_or_else(|e| e.into_inner());
         }
+    }
+}
+
+/// Why ONNX Runtime refused a model, in words that say what to do: its messages about
+/// external data (weights in files beside the graph, as exports over 2 GB write them) name
+/// a tensor and a source line.
+fn load_failure(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("external data") || lower.contains("external initializer") {
+        format!(
+            "its weights are in external data files that cannot be read; they must be regular \
+             files inside the model's folder, under the names the export gave them (move or copy \
+             the whole folder): {message}"
+        )
+    } else {
+        format!("not a loadable ONNX model: {message}")
     }
 }
 
