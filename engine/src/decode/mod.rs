@@ -8,6 +8,7 @@ mod confidence;
 mod greedy;
 pub mod hotwords;
 pub mod pieces;
+pub mod spotter;
 
 pub use beam::{BeamConfig, BeamSearchDecoder, Smearing};
 pub use confidence::{
