@@ -428,3 +428,72 @@ fn streams_start_afresh_and_short_ones_end_cleanly() {
     assert!(short[0].last);
     assert_eq!(run(samples), first);
 }
+
+/// Steps of `samples` with the list `hotwords` set after step `at` (greedy before it).
+fn stream_with_change(samples: &[f32], at: usize, hotwords: &str) -> (Vec<CacheAwareStep>, bool) {
+    use quartznet_engine::config::DecoderSettings;
+    use quartznet_engine::decode::hotwords::HotwordList;
+    let model = load("ctc");
+    let index = model.streaming().look_ahead_for_ms(1040).unwrap();
+    let description = model.description().clone();
+    let options = DecodingOptions::from(decoder_config(&description, DEFAULT_WORD_GAP_MS));
+    let mut recognizer = CacheAwareRecognizer::new(model, index, options).unwrap();
+    let settings = DecoderSettings {
+        hotwords: Some(std::sync::Arc::new(
+            HotwordList::parse(hotwords, "test").unwrap(),
+        )),
+        ..DecoderSettings::default()
+    };
+    let mut steps = Vec::new();
+    let mut beam_after = false;
+    for part in samples.chunks(4321) {
+        recognizer.push(part);
+        while let Some(step) = recognizer.next_result().unwrap() {
+            steps.push(step);
+            if steps.len() == at {
+                recognizer.set_hotwords(&settings).unwrap();
+                beam_after = recognizer.uses_beam_search();
+            }
+        }
+    }
+    steps.extend(recognizer.finish().unwrap());
+    (steps, beam_after)
+}
+
+fn words_of(steps: &[CacheAwareStep]) -> Vec<quartznet_engine::decode::Word> {
+    steps.iter().flat_map(|s| s.words.iter().cloned()).collect()
+}
+
+/// A hotword list set while streaming (the element's `hotwords` while PLAYING) switches the
+/// greedy stream to the beam search at the next step: the model's steps are the same (no
+/// audio lost or run twice), the words before the change are the greedy ones, and only words
+/// after it can be the boosted phrase.
+#[test]
+fn hotwords_change_mid_stream_without_touching_the_model_stream() {
+    let clips = long_clips();
+    let samples = &clips[0].1;
+    let index = load("ctc").streaming().look_ahead_for_ms(1040).unwrap();
+    let plain = stream(load("ctc"), index, samples);
+    let (changed, beam_after) = stream_with_change(samples, 8, "PHRASE :100");
+    assert!(beam_after, "greedy decoding gives way to the beam search");
+    assert_eq!(changed.len(), plain.len());
+    for (a, b) in plain.iter().zip(&changed) {
+        assert_eq!(a.logprobs, b.logprobs, "the model's stream is untouched");
+    }
+    let change_frame: u64 = plain[..8].iter().map(|s| s.frames as u64).sum();
+    let before = |words: Vec<quartznet_engine::decode::Word>| -> Vec<String> {
+        words
+            .into_iter()
+            .filter(|w| w.end_frame <= change_frame.saturating_sub(8))
+            .map(|w| w.text)
+            .collect()
+    };
+    assert_eq!(before(words_of(&plain)), before(words_of(&changed)));
+    let boosted: Vec<_> = words_of(&changed)
+        .into_iter()
+        .filter(|w| w.text == "PHRASE")
+        .collect();
+    assert!(!boosted.is_empty(), "the list is used after the change");
+    assert!(boosted.iter().all(|w| w.start_frame >= change_frame));
+    assert!(words_of(&plain).iter().all(|w| w.text != "PHRASE"));
+}

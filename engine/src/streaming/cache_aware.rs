@@ -61,6 +61,8 @@ pub struct CacheAwareRecognizer {
     samples: u64,
     caches: Caches,
     decoder: CtcDecoder,
+    /// The beam search a hotword change made to replace greedy decoding at the next step.
+    next_decoder: Option<CtcDecoder>,
     /// The band-major input of a step, reused.
     input: Vec<f32>,
 }
@@ -92,6 +94,7 @@ impl CacheAwareRecognizer {
             samples: 0,
             caches,
             decoder,
+            next_decoder: None,
             input: Vec::new(),
             model,
         })
@@ -117,9 +120,27 @@ impl CacheAwareRecognizer {
         self.samples
     }
 
-    /// Whether words are decoded by beam search.
+    /// Whether words are decoded by beam search; after [`Self::set_hotwords`] switched to it,
+    /// already.
     pub fn uses_beam_search(&self) -> bool {
-        self.decoder.is_beam_search()
+        self.next_decoder
+            .as_ref()
+            .unwrap_or(&self.decoder)
+            .is_beam_search()
+    }
+
+    /// Uses `settings.hotwords` (`None` or empty: none) from the next step on, as the
+    /// buffered recogniser does ([`crate::streaming::StreamingRecognizer::set_hotwords`]): the
+    /// model's caches and the stream go on untouched; a beam search takes the list in place,
+    /// greedy decoding gives way to the beam search `settings` make (its words so far are
+    /// completed with the next step's).
+    pub fn set_hotwords(&mut self, settings: &crate::config::DecoderSettings) -> Result<()> {
+        super::change_hotwords(
+            &mut self.decoder,
+            &mut self.next_decoder,
+            self.model.description(),
+            settings,
+        )
     }
 
     /// Buffers audio (f32, int16 / 32768 scale) and computes the frames it completes.
@@ -167,6 +188,8 @@ impl CacheAwareRecognizer {
             });
         }
         if let Some(last) = results.last_mut() {
+            last.words
+                .extend(super::take_over(&mut self.decoder, &mut self.next_decoder));
             last.words.extend(self.decoder.finish());
             last.partial.clear();
             last.unsettled_from = None;
@@ -188,6 +211,9 @@ impl CacheAwareRecognizer {
         self.output_frames = 0;
         self.samples = 0;
         self.caches = Caches::initial(self.model.streaming());
+        if let Some(next) = self.next_decoder.take() {
+            self.decoder = next;
+        }
         self.decoder.reset(0);
     }
 
@@ -199,7 +225,8 @@ impl CacheAwareRecognizer {
         let frames = self
             .model
             .step(&self.input, pre + width, &mut self.caches, &mut logprobs)?;
-        let words = self.decoder.push(&logprobs, frames);
+        let mut words = super::take_over(&mut self.decoder, &mut self.next_decoder);
+        words.extend(self.decoder.push(&logprobs, frames));
         let result = CacheAwareStep {
             input_frames: pre + width,
             first_frame: self.output_frames,

@@ -326,40 +326,17 @@ impl<M: AcousticModel> StreamingRecognizer<M> {
         description: &ModelDescription,
         settings: &crate::config::DecoderSettings,
     ) -> Result<()> {
-        let hotwords = settings.hotwords.clone().filter(|l| !l.is_empty());
-        let decoder = self.next_decoder.as_mut().unwrap_or(&mut self.decoder);
-        match decoder {
-            CtcDecoder::Beam(search) => {
-                let lexicon = match search.lexicon() {
-                    Some(current) => crate::config::DecoderSettings::lexicon_with_hotwords(
-                        description,
-                        current,
-                        hotwords.as_deref(),
-                    )?,
-                    None => None,
-                };
-                search.set_hotwords(hotwords, lexicon)
-            }
-            CtcDecoder::Greedy(_) if hotwords.is_none() => Ok(()),
-            CtcDecoder::Greedy(_) => {
-                let options = settings.decoding_options(description)?;
-                self.next_decoder = Some(CtcDecoder::for_model(description, options)?);
-                Ok(())
-            }
-        }
+        change_hotwords(
+            &mut self.decoder,
+            &mut self.next_decoder,
+            description,
+            settings,
+        )
     }
 
-    /// Hands over to the decoder [`Self::set_hotwords`] made, if any: the old one's
-    /// remaining words, the new one starting at its next frame.
+    /// Hands over to the decoder [`Self::set_hotwords`] made, if any.
     fn take_over(&mut self) -> Vec<Word> {
-        let Some(mut next) = self.next_decoder.take() else {
-            return Vec::new();
-        };
-        let frame = self.decoder.next_frame();
-        let words = self.decoder.finish();
-        next.reset(frame);
-        self.decoder = next;
-        words
+        take_over(&mut self.decoder, &mut self.next_decoder)
     }
 
     /// Samples per output frame (320 = 20 ms for QuartzNet at 16 kHz).
@@ -815,6 +792,51 @@ fn infer_checked<M: AcousticModel>(
         )));
     }
     Ok(frames)
+}
+
+/// A stream's hotword change, shared by both streaming strategies
+/// ([`StreamingRecognizer::set_hotwords`]): the beam search (the pending one if a change is
+/// pending, else `decoder`) takes the list in place; greedy decoding gets a beam search made
+/// with the list in `next`, which [`take_over`] installs at the next chunk.
+pub(crate) fn change_hotwords(
+    decoder: &mut CtcDecoder,
+    next: &mut Option<CtcDecoder>,
+    description: &ModelDescription,
+    settings: &crate::config::DecoderSettings,
+) -> Result<()> {
+    let hotwords = settings.hotwords.clone().filter(|l| !l.is_empty());
+    match next.as_mut().unwrap_or(decoder) {
+        CtcDecoder::Beam(search) => {
+            let lexicon = match search.lexicon() {
+                Some(current) => crate::config::DecoderSettings::lexicon_with_hotwords(
+                    description,
+                    current,
+                    hotwords.as_deref(),
+                )?,
+                None => None,
+            };
+            search.set_hotwords(hotwords, lexicon)
+        }
+        CtcDecoder::Greedy(_) if hotwords.is_none() => Ok(()),
+        CtcDecoder::Greedy(_) => {
+            let options = settings.decoding_options(description)?;
+            *next = Some(CtcDecoder::for_model(description, options)?);
+            Ok(())
+        }
+    }
+}
+
+/// Installs the decoder [`change_hotwords`] made, if any: the old one's remaining words are
+/// returned, the new one starts at the old one's next frame.
+pub(crate) fn take_over(decoder: &mut CtcDecoder, next: &mut Option<CtcDecoder>) -> Vec<Word> {
+    let Some(mut replacement) = next.take() else {
+        return Vec::new();
+    };
+    let frame = decoder.next_frame();
+    let words = decoder.finish();
+    replacement.reset(frame);
+    *decoder = replacement;
+    words
 }
 
 #[cfg(test)]

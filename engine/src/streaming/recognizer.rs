@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::{CacheAwareRecognizer, CacheAwareStep, ChunkResult, StreamingRecognizer, WindowConfig};
 use crate::config::{DecoderSettings, RecognizerConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{
     CacheAwareModel, CacheAwareStreaming, LoadOptions, ModelDescription, OnnxModel,
 };
@@ -196,8 +196,7 @@ impl Recognizer {
         }
     }
 
-    /// Changes the hotword list mid-stream (see [`StreamingRecognizer::set_hotwords`]); a
-    /// cache-aware recogniser takes a list only when it is built.
+    /// Changes the hotword list mid-stream (see [`StreamingRecognizer::set_hotwords`]).
     pub fn set_hotwords(
         &mut self,
         description: &ModelDescription,
@@ -205,9 +204,7 @@ impl Recognizer {
     ) -> Result<()> {
         match self {
             Self::Buffered(r) => r.set_hotwords(description, settings),
-            Self::CacheAware(_) => Err(Error::Settings(
-                "a cache-aware streaming model takes its hotword list at start only".to_string(),
-            )),
+            Self::CacheAware(r) => r.set_hotwords(settings),
         }
     }
 
