@@ -310,11 +310,16 @@ impl Timeline {
             let (first, last) = (&words[0], &words[words.len() - 1]);
             let first_time = self.frame_time(first.start_frame, end);
             held_too_long |= first_time < on_time_from;
-            let start = first_time
-                .max(on_time_from)
-                .max(self.emitted_until.unwrap_or(gst::ClockTime::ZERO));
-            self.gap_until(start);
+            let emitted = self.emitted_until.unwrap_or(gst::ClockTime::ZERO);
+            let mut start = first_time.max(on_time_from).max(emitted);
             let stop = self.frame_time(last.end_frame, end).max(start);
+            if stop == start && last.end_frame > first.start_frame {
+                // Words the model found in the padding after the audio are clamped to its
+                // end, zero long; caption encoders (tttocea608/708) drop such a buffer, so
+                // they take the last frame before the end, where nothing was sent yet.
+                start = stop.saturating_sub(self.frame_duration()).max(emitted);
+            }
+            self.gap_until(start);
             let text = text::buffer_text(words, self.style.separator);
             self.push_text(text, start, stop);
         }
@@ -340,6 +345,11 @@ impl Timeline {
             self.pending.push_back(Output::FinalTranscript);
             self.utterance_end = None;
         }
+    }
+
+    /// One output frame's duration.
+    fn frame_duration(&self) -> gst::ClockTime {
+        gst::ClockTime::from_nseconds((self.clock.frame_seconds() * 1e9).round() as u64)
     }
 
     /// The timestamp of output frame `frame` of the current stream, no later than the
@@ -812,6 +822,30 @@ mod tests {
         let reports = t.take_reports();
         assert_eq!(reports.len(), 1);
         assert!(reports[0].is_final && reports[0].words.is_empty());
+    }
+
+    /// A word found wholly in the padding after the audio would be clamped to a zero-long
+    /// buffer at the end, which caption encoders drop: it takes the last frame instead.
+    #[test]
+    fn a_word_past_the_end_keeps_a_duration() {
+        let mut t = timeline(false);
+        t.start(ms(0));
+        let mut r = chunk(0, 60, vec![word("a", 10, 20), word("b", 52, 55)]);
+        r.last = true;
+        let end = t.stream_end(50 * FRAME); // 1 s: word "b" lies past it
+        t.push_result(&r, Some(end));
+        let out = drain(&mut t);
+        let out: Vec<_> = out.into_iter().filter(|o| o.0 != "<final>").collect();
+        let text: Vec<_> = out.iter().filter(|o| !o.0.is_empty()).collect();
+        assert_eq!(text.len(), 2, "{out:?}");
+        assert_eq!(*text[1], (" b".to_string(), 980, 20));
+        // Output runs on without a hole to the end.
+        let mut until = 0;
+        for (_, start, duration) in &out {
+            assert_eq!(*start, until, "{out:?}");
+            until = start + duration;
+        }
+        assert_eq!(until, 1000);
     }
 
     #[test]
