@@ -728,38 +728,15 @@ fn partial_results_go_downstream_marked_and_finals_are_unchanged() {
 /// The latency a live pipeline with the element at `latency_ms` settles on, and the
 /// warnings the element posted.
 fn live_latency(latency_ms: u32) -> (gst::ClockTime, Vec<String>) {
-    init();
-    let pipeline = gst::parse::launch(&format!(
-        "audiotestsrc is-live=true samplesperbuffer=1600 ! audio/x-raw,rate=16000,channels=1 ! quartznetstt model-path={} latency={latency_ms} chunk-ms={CHUNK_MS} right-context-ms={RIGHT_MS} word-gap-ms={WORD_GAP_MS} ! fakesink name=sink",
-        energy_model().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
-    result.unwrap();
-    let mut query = gst::query::Latency::new();
-    assert!(
-        pipeline
-            .by_name("sink")
-            .unwrap()
-            .static_pad("sink")
-            .unwrap()
-            .peer_query(&mut query)
+    let settled = plugin::live_latency(
+        "",
+        &format!(
+            "quartznetstt model-path={} latency={latency_ms} chunk-ms={CHUNK_MS} right-context-ms={RIGHT_MS} word-gap-ms={WORD_GAP_MS}",
+            energy_model().display()
+        ),
     );
-    let (live, min, _) = query.result();
-    let bus = pipeline.bus().unwrap();
-    let warnings = std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Warning]))
-        .map(|m| match m.view() {
-            gst::MessageView::Warning(w) => w.error().to_string(),
-            _ => unreachable!(),
-        })
-        .collect();
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert!(live);
-    // Less the source's own latency: one 100 ms buffer.
-    (min - gst::ClockTime::from_mseconds(100), warnings)
+    assert!(settled.live);
+    (settled.latency, settled.warnings)
 }
 
 #[test]

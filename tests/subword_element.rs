@@ -613,39 +613,14 @@ fn live_text_with_partials_is_the_engines_for_live_windows() {
 fn reported_latency_is_in_the_models_frames() {
     init();
     for name in MODELS {
-        let pipeline = gst::parse::launch(&format!(
-            "audiotestsrc is-live=true samplesperbuffer=1600 wave=silence \
-             ! audio/x-raw,rate=16000,channels=1 ! quartznetstt model-path=\"{}\" threads=1 \
-             latency=1000 chunk-ms=1000 right-context-ms=600 ! fakesink name=sink",
-            model(name).display()
-        ))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-        pipeline.set_state(gst::State::Playing).unwrap();
-        let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
-        result.unwrap();
-        let mut query = gst::query::Latency::new();
-        assert!(
-            pipeline
-                .by_name("sink")
-                .unwrap()
-                .static_pad("sink")
-                .unwrap()
-                .peer_query(&mut query)
+        let settled = plugin::live_latency(
+            "wave=silence",
+            &format!(
+                "quartznetstt model-path=\"{}\" threads=1 latency=1000 chunk-ms=1000 right-context-ms=600",
+                model(name).display()
+            ),
         );
-        let bus = pipeline.bus().unwrap();
-        let warnings: Vec<String> =
-            std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Warning]))
-                .map(|m| match m.view() {
-                    gst::MessageView::Warning(w) => w.error().to_string(),
-                    _ => unreachable!(),
-                })
-                .collect();
-        pipeline.set_state(gst::State::Null).unwrap();
-        // Less the source's own latency: one 100 ms buffer.
-        let (_, min, _) = query.result();
-        let latency = min - gst::ClockTime::from_mseconds(100);
+        let (latency, warnings) = (settled.latency, settled.warnings);
         let lookahead = gst::ClockTime::from_mseconds(1040 + 640);
         assert!(
             latency > lookahead && latency < lookahead + gst::ClockTime::from_seconds(1),

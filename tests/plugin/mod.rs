@@ -4,6 +4,7 @@
 // Each test binary uses some of these.
 #![allow(dead_code)]
 
+use gst::prelude::*;
 use gst_check::Harness;
 
 /// The sample rate of the bundled models and the test audio.
@@ -50,4 +51,60 @@ pub fn play_live_with(
     }
     assert!(h.push_event(gst::event::Eos::new()));
     h
+}
+
+/// What a live pipeline settled on: the latency reported downstream of the element (less the
+/// source's own, one 100 ms buffer) and the warnings it posted.
+pub struct LiveLatency {
+    /// Whether the pipeline is live.
+    pub live: bool,
+    /// The pipeline's minimum latency less the source's 100 ms.
+    pub latency: gst::ClockTime,
+    /// The WARNING messages posted, as text.
+    pub warnings: Vec<String>,
+}
+
+/// Plays `audiotestsrc is-live=true samplesperbuffer=1600 SOURCE ! audio/x-raw,rate=16000,
+/// channels=1 ! ELEMENT ! fakesink` (`source`: more source properties, e.g. `wave=silence`;
+/// `element`: the element's launch description, `quartznetstt model-path=... latency=...`)
+/// and answers the sink pad's latency query once PLAYING.
+pub fn live_latency(source: &str, element: &str) -> LiveLatency {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "audiotestsrc is-live=true samplesperbuffer=1600 {source} \
+         ! audio/x-raw,rate={RATE},channels=1 ! {element} ! fakesink name=sink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
+    result.unwrap();
+    let mut query = gst::query::Latency::new();
+    assert!(
+        pipeline
+            .by_name("sink")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
+            .peer_query(&mut query)
+    );
+    let bus = pipeline.bus().unwrap();
+    let mut warnings = Vec::new();
+    while let Some(message) =
+        bus.pop_filtered(&[gst::MessageType::Warning, gst::MessageType::Error])
+    {
+        match message.view() {
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Error(e) => panic!("{element}: {}", e.error()),
+            _ => unreachable!(),
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let (live, min, _) = query.result();
+    LiveLatency {
+        live,
+        latency: min.saturating_sub(gst::ClockTime::from_mseconds(100)),
+        warnings,
+    }
 }
