@@ -26,19 +26,11 @@ use quartznet_engine::lm::NgramModel;
 use quartznet_engine::model::{AcousticModel, LoadOptions, ModelDescription, OnnxModel, WordUnits};
 use quartznet_engine::streaming::recognize_offline;
 
-type Failure = Box<dyn std::error::Error>;
+#[path = "support/wav.rs"]
+mod wav;
+use wav::read_wav;
 
-fn read_wav(path: &Path, rate: u32) -> Result<Vec<f32>, Failure> {
-    let mut reader = hound::WavReader::open(path)?;
-    let spec = reader.spec();
-    if spec.channels != 1 || spec.bits_per_sample != 16 || spec.sample_rate != rate {
-        return Err(format!("{}: need 16-bit mono WAV at {rate} Hz", path.display()).into());
-    }
-    Ok(reader
-        .samples::<i16>()
-        .map(|s| s.map(|v| f32::from(v) / 32768.0))
-        .collect::<Result<_, _>>()?)
-}
+type Failure = Box<dyn std::error::Error>;
 
 /// One setting of the command line.
 struct Setting {
