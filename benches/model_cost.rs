@@ -152,7 +152,13 @@ fn run() -> Result<()> {
 
     let rss_before = memory_mb("VmRSS");
     let start = Instant::now();
-    let mut model = OnnxModel::load(path, &LoadOptions { threads })?;
+    let mut model = OnnxModel::load(
+        path,
+        &LoadOptions {
+            threads,
+            ..LoadOptions::default()
+        },
+    )?;
     let load_s = start.elapsed().as_secs_f64();
     let rss_loaded = memory_mb("VmHWM");
     let d = model.description().clone();

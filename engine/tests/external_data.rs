@@ -30,7 +30,13 @@ fn external() -> PathBuf {
 }
 
 fn load(path: &Path) -> quartznet_engine::Result<OnnxModel> {
-    OnnxModel::load(path, &LoadOptions { threads: 1 })
+    OnnxModel::load(
+        path,
+        &LoadOptions {
+            threads: 1,
+            ..LoadOptions::default()
+        },
+    )
 }
 
 /// The model's features for a clip of speech.

@@ -19,6 +19,7 @@ use ort::session::Session;
 use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 
 use super::pool::SessionPool;
+use super::provider::ExecutionProvider;
 use super::{AcousticModel, ModelDescription, ModelInput};
 use crate::error::{Error, Result};
 use crate::frontend::Features;
@@ -30,6 +31,8 @@ const WHAT: &str = "model file";
 pub struct LoadOptions {
     /// ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose (one per core).
     pub threads: usize,
+    /// Where the sessions run (the CPU unless asked).
+    pub provider: ExecutionProvider,
 }
 
 /// An ONNX QuartzNet (or any NeMo char-CTC model) checked against its description. Models
@@ -59,7 +62,7 @@ impl OnnxModel {
     /// the graph's interface against it, including one trial run that proves the output width
     /// equals the label count plus blank. Every error names the file and the problem.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
-        let sessions = SessionPool::shared(path, options.threads)?;
+        let sessions = SessionPool::shared_on(path, options.threads, options.provider)?;
         let (description, interface) = sessions.with_session(|session| {
             let metadata = session.metadata().ok();
             let lookup = |key: &str| metadata.as_ref().and_then(|m| m.custom(key));

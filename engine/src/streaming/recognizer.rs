@@ -10,7 +10,7 @@ use super::{CacheAwareRecognizer, CacheAwareStep, ChunkResult, StreamingRecogniz
 use crate::config::{DecoderSettings, RecognizerConfig};
 use crate::error::{Error, Result};
 use crate::model::{
-    CacheAwareModel, CacheAwareStreaming, LoadOptions, ModelDescription, OnnxModel,
+    CacheAwareModel, CacheAwareStreaming, LoadOptions, ModelDescription, OnnxModel, SessionPool,
 };
 
 /// A loaded model, of the strategy its description asks for.
@@ -46,6 +46,15 @@ impl StreamingModel {
         match self {
             Self::Buffered(m) => m.path(),
             Self::CacheAware(m) => m.path(),
+        }
+    }
+
+    /// The model's ONNX Runtime sessions: which execution provider they run on
+    /// ([`SessionPool::provider`]) and, for `auto`, why not the GPU.
+    pub fn sessions(&self) -> &std::sync::Arc<SessionPool> {
+        match self {
+            Self::Buffered(m) => m.sessions(),
+            Self::CacheAware(m) => m.sessions(),
         }
     }
 }
