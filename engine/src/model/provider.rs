@@ -243,19 +243,19 @@ pub(super) fn registration_failure(provider: ExecutionProvider, message: &str) -
             dir.display()
         )
     });
-    let tensorrt = match provider {
-        ExecutionProvider::TensorRt => " and TensorRT 10's",
-        _ => "",
+    let libraries = match provider {
+        ExecutionProvider::TensorRt => "CUDA 13, cuDNN 9 and TensorRT 10",
+        _ => "CUDA 13 and cuDNN 9",
     };
     // ONNX Runtime's messages end in a newline.
     let message = message.trim_end().trim_end_matches('.');
     Error::ExecutionProvider {
         provider: provider.name(),
         detail: format!(
-            "ONNX Runtime could not start it: {message}. It needs an NVIDIA driver with a GPU, \
-             and CUDA 13, cuDNN 9{tensorrt} libraries{searched}: tools/setup.sh --gpu installs \
-             CUDA's and cuDNN's from PyPI; or ask for execution provider cpu, or auto to fall \
-             back to the CPU"
+            "ONNX Runtime could not start it: {message}. It needs a GPU with NVIDIA's driver \
+             (libcuda.so.1) and the {libraries} libraries{searched}: tools/setup.sh --gpu \
+             installs CUDA's and cuDNN's from PyPI; or ask for execution provider cpu, or auto \
+             to fall back to the CPU"
         ),
     }
 }
