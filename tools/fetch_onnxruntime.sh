@@ -93,7 +93,9 @@ with zipfile.ZipFile(wheel) as z:
 PY
 fi
 
-if [ $gpu -eq 1 ] && [ ! -f "$dir/cuda/.complete" ]; then
+# QUARTZNETSTT_SKIP_CUDA_LIBS=1: the GPU build's own libraries only (tools/gpu_check.sh pack:
+# the device machine has CUDA's).
+if [ $gpu -eq 1 ] && [ "${QUARTZNETSTT_SKIP_CUDA_LIBS:-0}" != 1 ] && [ ! -f "$dir/cuda/.complete" ]; then
   echo "fetch_onnxruntime: fetching the CUDA 13 and cuDNN 9 libraries from PyPI (about 1.5 GB)" >&2
   requirements="$(dirname "$0")/gpu-requirements.txt"
   python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \

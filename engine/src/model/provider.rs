@@ -129,14 +129,20 @@ pub(super) fn registrations(provider: ExecutionProvider) -> Result<Vec<Execution
     preload_cuda_libraries();
     Ok(match provider {
         ExecutionProvider::Cpu => Vec::new(),
-        ExecutionProvider::Cuda | ExecutionProvider::Auto => {
-            vec![ep::CUDA::default().build().error_on_failure()]
+        ExecutionProvider::Cuda | ExecutionProvider::Auto => vec![cuda()],
+        ExecutionProvider::TensorRt => {
+            vec![ep::TensorRT::default().build().error_on_failure(), cuda()]
         }
-        ExecutionProvider::TensorRt => vec![
-            ep::TensorRT::default().build().error_on_failure(),
-            ep::CUDA::default().build().error_on_failure(),
-        ],
     })
+}
+
+/// CUDA in full FP32: TensorFloat-32 matrix products (faster on Ampere and later) would round
+/// the log-probs differently from the CPU's, and the words are meant to be the same on both.
+fn cuda() -> ExecutionProviderDispatch {
+    ep::CUDA::default()
+        .with_tf32(false)
+        .build()
+        .error_on_failure()
 }
 
 /// The providers the loaded ONNX Runtime library was built with (ONNX Runtime's names).
