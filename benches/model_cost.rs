@@ -152,13 +152,7 @@ fn run() -> Result<()> {
 
     let rss_before = memory_mb("VmRSS");
     let start = Instant::now();
-    let mut model = OnnxModel::load(
-        path,
-        &LoadOptions {
-            threads,
-            ..LoadOptions::default()
-        },
-    )?;
+    let mut model = OnnxModel::load(path, &LoadOptions { threads })?;
     let load_s = start.elapsed().as_secs_f64();
     let rss_loaded = memory_mb("VmHWM");
     let d = model.description().clone();

@@ -85,13 +85,7 @@ fn bench_model(
 ) -> Result<OnnxModel> {
     let name = model_name(path);
     let (start, shown) = (Instant::now(), path.display());
-    let mut model = OnnxModel::load(
-        path,
-        &LoadOptions {
-            threads,
-            ..LoadOptions::default()
-        },
-    )?;
+    let mut model = OnnxModel::load(path, &LoadOptions { threads })?;
     let load = start.elapsed().as_secs_f64();
     report.note(format!("{name}: loaded in {load:.2} s ({shown})"));
     let d = model.description().clone();

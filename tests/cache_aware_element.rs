@@ -40,14 +40,7 @@ fn samples() -> Vec<f32> {
 /// harness sends them, at the look-ahead `latency_ms` picks, with the element's decoding
 /// defaults: its text (separators as the model wrote them) and its look-ahead in ms.
 fn engine_text(samples: &[f32], latency_ms: Option<u32>) -> (String, u32) {
-    let model = CacheAwareModel::load(
-        &model(),
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap();
+    let model = CacheAwareModel::load(&model(), &LoadOptions { threads: 1 }).unwrap();
     let description = model.description().clone();
     let overrides = WindowOverrides {
         latency_ms,

@@ -907,14 +907,7 @@ fn subword_models_through_gst_launch() {
     let out = out_dir("subword-models");
     for name in ["citrinet", "fastconformer"] {
         let model = root().join(format!("tests/fixtures/subword-models/{name}/model.onnx"));
-        let loaded = OnnxModel::load(
-            &model,
-            &LoadOptions {
-                threads: 1,
-                ..LoadOptions::default()
-            },
-        )
-        .unwrap();
+        let loaded = OnnxModel::load(&model, &LoadOptions { threads: 1 }).unwrap();
         let config = RecognizerConfig::for_input(
             &WindowOverrides::default(),
             &loaded.description().latency_shares,

@@ -53,14 +53,7 @@ fn engine_results(
     live: bool,
     overrides: &WindowOverrides,
 ) -> Vec<ChunkResult> {
-    let model = OnnxModel::load(
-        model_path,
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap();
+    let model = OnnxModel::load(model_path, &LoadOptions { threads: 1 }).unwrap();
     let shares = model.description().latency_shares;
     let config = RecognizerConfig::for_input(overrides, &shares, live);
     let mut recognizer = StreamingRecognizer::from_config(model, &config).unwrap();

@@ -117,12 +117,12 @@ fn run(args: &Args, model_path: &Path) -> Result<bool, Box<dyn Error>> {
     // input shares this model's sessions and language model instead of loading them again.
     let language_model = config.decoding.preload_language_model(model_path);
     let load = || {
-        StreamingModel::load(
+        StreamingModel::load_on(
             model_path,
             &LoadOptions {
                 threads: config.threads,
-                provider: args.execution_provider.into(),
             },
+            args.execution_provider.into(),
         )
     };
     let mut model = Some(load()?);

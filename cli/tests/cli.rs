@@ -1052,14 +1052,7 @@ fn engine_words(
     use quartznet_engine::config::{RecognizerConfig, WindowOverrides};
     use quartznet_engine::model::{LoadOptions, OnnxModel};
     use quartznet_engine::streaming::{StreamingRecognizer, recognize_offline};
-    let mut model = OnnxModel::load(
-        Path::new(model),
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap();
+    let mut model = OnnxModel::load(Path::new(model), &LoadOptions { threads: 1 }).unwrap();
     let description = model.description().clone();
     if offline {
         let config = RecognizerConfig::default();
@@ -1385,7 +1378,9 @@ fn execution_provider_cuda_fails_clearly_and_auto_falls_back() {
     let text = stderr(&output);
     assert!(output.status.success(), "{text}");
     assert!(
-        text.contains("warning: --execution-provider auto runs the model on the CPU: execution provider cuda: "),
+        text.contains(
+            "warning: --execution-provider auto runs the model on the CPU: execution provider cuda: "
+        ),
         "{text}"
     );
     let unknown = transcribe(&["--model", MODEL, "--execution-provider", "gpu", AUDIO]);

@@ -74,13 +74,7 @@ fn main() -> Result<(), Failure> {
     if rest.is_empty() {
         return Err(usage.into());
     }
-    let mut model = OnnxModel::load(
-        &model_path,
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )?;
+    let mut model = OnnxModel::load(&model_path, &LoadOptions { threads: 1 })?;
     let description = model.description().clone();
     let rate = description.sample_rate;
     let frame_seconds = description.samples_per_output_frame() as f64 / f64::from(rate);

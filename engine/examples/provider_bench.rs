@@ -109,9 +109,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse()?;
     let options = LoadOptions {
         threads: args.threads,
-        provider: args.provider,
     };
-    let load = || StreamingModel::load(&args.model, &options);
+    let load = || StreamingModel::load_on(&args.model, &options, args.provider);
     let started = Instant::now();
     let model = load()?;
     let load_s = started.elapsed().as_secs_f64();

@@ -53,13 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         widths = vec![32, 128];
     }
     let config = RecognizerConfig::default();
-    let mut model = OnnxModel::load(
-        &bundled::find()?,
-        &LoadOptions {
-            threads: 0,
-            ..LoadOptions::default()
-        },
-    )?;
+    let mut model = OnnxModel::load(&bundled::find()?, &LoadOptions { threads: 0 })?;
     let description = model.description().clone();
     let frontend = config.frontend_for(&description);
     let lm = lm::load_shared(Path::new("models/quartznet-en.arpa.gz"))?;

@@ -32,7 +32,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &model_path,
         &LoadOptions {
             threads: config.threads,
-            ..LoadOptions::default()
         },
     )?;
     let rate = model.description().sample_rate;

@@ -21,7 +21,7 @@
 //!
 //! # fn main() -> Result<(), quartznet_engine::Error> {
 //! let config = RecognizerConfig::default();
-//! let model = OnnxModel::load(&bundled::find()?, &LoadOptions { threads: config.threads, ..LoadOptions::default() })?;
+//! let model = OnnxModel::load(&bundled::find()?, &LoadOptions { threads: config.threads })?;
 //! let mut recognizer = StreamingRecognizer::from_config(model, &config)?;
 //! let samples: Vec<f32> = vec![0.0; 16_000]; // mono, model rate, int16 / 32768 scale
 //! recognizer.push(&samples);

@@ -122,14 +122,8 @@ fn long_clips() -> Vec<(String, Vec<f32>)> {
 
 fn load(family: &str) -> CacheAwareModel {
     let path = dir().join(family).join("model.onnx");
-    CacheAwareModel::load(
-        &path,
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    CacheAwareModel::load(&path, &LoadOptions { threads: 1 })
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Every step of `samples` pushed in uneven pieces, the last with the final words.
@@ -273,27 +267,15 @@ fn check_run(
 #[test]
 fn each_loader_refuses_the_other_kind() {
     let path = dir().join("ctc/model.onnx");
-    let error = OnnxModel::load(
-        &path,
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .err()
-    .expect("a cache-aware graph loaded as a whole-utterance model");
+    let error = OnnxModel::load(&path, &LoadOptions { threads: 1 })
+        .err()
+        .expect("a cache-aware graph loaded as a whole-utterance model");
     assert!(matches!(error, Error::Invalid { .. }), "{error}");
     assert!(error.to_string().contains("cache-aware"), "{error}");
     let ordinary = fixtures().join("subword-models/fastconformer/model.onnx");
-    let error = CacheAwareModel::load(
-        &ordinary,
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .err()
-    .expect("an ordinary model loaded as cache-aware");
+    let error = CacheAwareModel::load(&ordinary, &LoadOptions { threads: 1 })
+        .err()
+        .expect("an ordinary model loaded as cache-aware");
     assert!(
         error.to_string().contains("no streaming section"),
         "{error}"

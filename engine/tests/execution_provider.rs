@@ -15,13 +15,7 @@ use quartznet_engine::model::provider::available_providers;
 use quartznet_engine::model::{ExecutionProvider, LoadOptions, OnnxModel};
 
 fn load(provider: ExecutionProvider) -> quartznet_engine::Result<OnnxModel> {
-    OnnxModel::load(
-        &common::model_path(),
-        &LoadOptions {
-            threads: 1,
-            provider,
-        },
-    )
+    OnnxModel::load_on(&common::model_path(), &LoadOptions { threads: 1 }, provider)
 }
 
 fn has(provider: &str) -> bool {
@@ -33,8 +27,7 @@ fn has(provider: &str) -> bool {
 
 #[test]
 fn the_cpu_is_the_default_and_always_runs() {
-    assert_eq!(LoadOptions::default().provider, ExecutionProvider::Cpu);
-    let model = load(ExecutionProvider::Cpu).unwrap();
+    let model = OnnxModel::load(&common::model_path(), &LoadOptions { threads: 1 }).unwrap();
     assert_eq!(model.sessions().provider(), ExecutionProvider::Cpu);
     assert_eq!(model.sessions().fallback(), None);
     assert!(has("CPUExecutionProvider"));

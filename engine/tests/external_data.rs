@@ -30,13 +30,7 @@ fn external() -> PathBuf {
 }
 
 fn load(path: &Path) -> quartznet_engine::Result<OnnxModel> {
-    OnnxModel::load(
-        path,
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
+    OnnxModel::load(path, &LoadOptions { threads: 1 })
 }
 
 /// The model's features for a clip of speech.

@@ -12,14 +12,7 @@ use quartznet_engine::frontend::Features;
 use quartznet_engine::model::{AcousticModel, LoadOptions, OnnxModel};
 
 fn load(threads: usize) -> OnnxModel {
-    OnnxModel::load(
-        &common::model_path(),
-        &LoadOptions {
-            threads,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap()
+    OnnxModel::load(&common::model_path(), &LoadOptions { threads }).unwrap()
 }
 
 /// Features that differ from one instance to the next, so a run answered with another

@@ -54,14 +54,8 @@ fn manifest(dir: &Path) -> Value {
 }
 
 fn load(dir: &Path) -> OnnxModel {
-    OnnxModel::load(
-        &dir.join("model.onnx"),
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+    OnnxModel::load(&dir.join("model.onnx"), &LoadOptions { threads: 1 })
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
 fn npy(dir: &Path, clip: &str, what: &str) -> NpyArray {

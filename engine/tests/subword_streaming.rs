@@ -100,14 +100,8 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &std::path::Path) -> T {
 
 fn load(name: &str) -> OnnxModel {
     let path = family_dir(name).join("model.onnx");
-    OnnxModel::load(
-        &path,
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    OnnxModel::load(&path, &LoadOptions { threads: 1 })
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The long clips, built from their recipe exactly as `tools/subword_models.py` builds them
@@ -346,14 +340,7 @@ fn conformer_with_table(dir: &std::path::Path, frames: usize) -> OnnxModel {
     let mut json: serde_json::Value = read_json(&source.join("model.json"));
     json["pos_emb_max_len"] = frames.into();
     std::fs::write(dir.join("model.json"), json.to_string()).unwrap();
-    OnnxModel::load(
-        &dir.join("model.onnx"),
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap()
+    OnnxModel::load(&dir.join("model.onnx"), &LoadOptions { threads: 1 }).unwrap()
 }
 
 fn greedy(config: RecognizerConfig) -> RecognizerConfig {
@@ -377,14 +364,8 @@ fn windows_longer_than_the_position_table_are_refused() {
     let description = model.description().clone();
     assert_eq!(description.max_output_frames, Some(50));
     let refused = |config: RecognizerConfig, window_ms: u32| {
-        let model = OnnxModel::load(
-            &tmp.path().join("model.onnx"),
-            &LoadOptions {
-                threads: 1,
-                ..LoadOptions::default()
-            },
-        )
-        .unwrap();
+        let model =
+            OnnxModel::load(&tmp.path().join("model.onnx"), &LoadOptions { threads: 1 }).unwrap();
         let Err(e) = StreamingRecognizer::from_config(model, &greedy(config)) else {
             panic!("a window of {window_ms} ms runs");
         };
@@ -413,14 +394,8 @@ fn windows_longer_than_the_position_table_are_refused() {
 
     let clip = |name: &str| read_wav(&fixtures().join("audio").join(format!("{name}.wav")));
     // File windows (60 s chunks with 2.5 s of context) are the engine's choice: fitted.
-    let model = OnnxModel::load(
-        &tmp.path().join("model.onnx"),
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap();
+    let model =
+        OnnxModel::load(&tmp.path().join("model.onnx"), &LoadOptions { threads: 1 }).unwrap();
     let mut files =
         StreamingRecognizer::from_config(model, &greedy(RecognizerConfig::for_files())).unwrap();
     assert!(files.geometry().window() <= 50 * 640);
@@ -428,14 +403,8 @@ fn windows_longer_than_the_position_table_are_refused() {
     assert!(files.finish().unwrap().last().unwrap().last);
 
     // Offline: espeak_fox is 2.78 s (70 frames), short_yes 0.37 s.
-    let mut model = OnnxModel::load(
-        &tmp.path().join("model.onnx"),
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap();
+    let mut model =
+        OnnxModel::load(&tmp.path().join("model.onnx"), &LoadOptions { threads: 1 }).unwrap();
     let offline = |model: &mut OnnxModel, samples: &[f32]| {
         recognize_offline(
             model,

@@ -16,26 +16,10 @@ fn threads() -> usize {
 fn instances_share_one_thread_pool() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The first load creates the shared environment and its pool.
-    let first = OnnxModel::load(
-        &common::model_path(),
-        &LoadOptions {
-            threads: 0,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap();
+    let first = OnnxModel::load(&common::model_path(), &LoadOptions { threads: 0 }).unwrap();
     let before = threads();
     let more: Vec<OnnxModel> = (0..7)
-        .map(|_| {
-            OnnxModel::load(
-                &common::model_path(),
-                &LoadOptions {
-                    threads: 0,
-                    ..LoadOptions::default()
-                },
-            )
-            .unwrap()
-        })
+        .map(|_| OnnxModel::load(&common::model_path(), &LoadOptions { threads: 0 }).unwrap())
         .collect();
     assert_eq!(threads(), before, "7 more sessions added threads");
     assert!(
@@ -43,14 +27,7 @@ fn instances_share_one_thread_pool() {
         "{before} threads for one session on {cores} cores"
     );
     // A session that asks for its own threads gets its own pool.
-    let own = OnnxModel::load(
-        &common::model_path(),
-        &LoadOptions {
-            threads: 2,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap();
+    let own = OnnxModel::load(&common::model_path(), &LoadOptions { threads: 2 }).unwrap();
     assert!(threads() > before);
     drop((first, more, own));
 }

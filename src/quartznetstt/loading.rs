@@ -250,12 +250,12 @@ impl QuartzNetStt {
         // The language model loads while the acoustic model does; its errors surface when
         // the decoder is built, as without the preload.
         let language_model = config.decoding.preload_language_model(&key.model);
-        let model = StreamingModel::load(
+        let model = StreamingModel::load_on(
             &key.model,
             &LoadOptions {
                 threads: config.threads,
-                provider: settings.execution_provider.into(),
             },
+            settings.execution_provider.into(),
         )
         .map_err(|e| error_message(&e))?;
         gst::info!(

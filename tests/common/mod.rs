@@ -88,14 +88,7 @@ pub fn model_path() -> PathBuf {
 }
 
 pub fn load_model() -> OnnxModel {
-    OnnxModel::load(
-        &model_path(),
-        &LoadOptions {
-            threads: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .expect("fixture model loads")
+    OnnxModel::load(&model_path(), &LoadOptions { threads: 1 }).expect("fixture model loads")
 }
 
 /// The fixture model's description with the padding of one NeMo version.
