@@ -6,8 +6,20 @@
 #  - the pinned ONNX Runtime library, taken from PyPI's onnxruntime wheel, into
 #    ${XDG_DATA_HOME:-~/.local/share}/quartznetstt/onnxruntime/, where the plugin and
 #    quartznet-transcribe find it without any variable.
+#  - with --gpu (x86_64): also the GPU build of ONNX Runtime (PyPI onnxruntime-gpu) and the
+#    CUDA 13 / cuDNN 9 libraries of NVIDIA's PyPI wheels (about 1.5 GB) into
+#    ${XDG_DATA_HOME:-~/.local/share}/quartznetstt/onnxruntime-gpu/, for
+#    execution-provider=cuda (README, *Platforms*).
 # Safe to run again: it only does what is missing.
 set -euo pipefail
+
+gpu=0
+for arg in "$@"; do
+  case "$arg" in
+    --gpu) gpu=1 ;;
+    *) echo "usage: $0 [--gpu]" >&2; exit 2 ;;
+  esac
+done
 
 ORT_VERSION=1.32.0
 ORT_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/quartznetstt/onnxruntime"
@@ -33,24 +45,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ ! -f "$ORT_LIB" ]; then
-  echo "setup: fetching onnxruntime $ORT_VERSION from PyPI"
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
-    --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 \
-    -d "$tmp" "onnxruntime==$ORT_VERSION"
-  mkdir -p "$ORT_DIR"
-  python3 - "$tmp" "$ORT_DIR" "$ORT_VERSION" <<'PY'
-import glob, os, shutil, sys, zipfile
-tmp, out, version = sys.argv[1:]
-wheel = glob.glob(os.path.join(tmp, "onnxruntime-*.whl"))[0]
-name = f"onnxruntime/capi/libonnxruntime.so.{version}"
-with zipfile.ZipFile(wheel) as z, z.open(name) as src, open(os.path.join(out, os.path.basename(name)) + ".part", "wb") as dst:
-    shutil.copyfileobj(src, dst)
-os.replace(os.path.join(out, os.path.basename(name)) + ".part", os.path.join(out, os.path.basename(name)))
-PY
+  # The wheel of this machine's architecture (x86_64 or aarch64), checked against its pinned
+  # SHA-256.
+  bash "$(dirname "$0")/fetch_onnxruntime.sh" "$(uname -m)" "$ORT_DIR" >/dev/null
 fi
 echo "setup: ONNX Runtime at $ORT_LIB"
+
+if [ $gpu -eq 1 ]; then
+  ORT_GPU_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/quartznetstt/onnxruntime-gpu"
+  gpu_lib=$(bash "$(dirname "$0")/fetch_onnxruntime.sh" --gpu "$(uname -m)" "$ORT_GPU_DIR")
+  echo "setup: GPU build of ONNX Runtime at $gpu_lib; to use it (execution-provider=cuda):"
+  echo "  export QUARTZNETSTT_ONNXRUNTIME=$gpu_lib"
+fi
 
 # Independent subtitle parsers for the client's tests (SRT and WebVTT read back by pysrt and
 # webvtt-py); a venv of their own, so no system Python is touched.

@@ -159,6 +159,13 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_THREADS)]
     pub threads: usize,
 
+    /// Where ONNX Runtime runs the model: an NVIDIA GPU (cuda, tensorrt) needs the GPU build
+    /// of ONNX Runtime (tools/setup.sh --gpu, then QUARTZNETSTT_ONNXRUNTIME as it prints) and
+    /// is an error naming what is missing if it cannot start; auto falls back to the CPU with
+    /// a warning
+    #[arg(long, value_name = "EP", value_enum, default_value_t = ExecutionProvider::Cpu)]
+    pub execution_provider: ExecutionProvider,
+
     /// NeMo parity: recognise each input as one utterance, as NeMo's transcribe() (the
     /// engine runs without the element)
     #[arg(long, help_heading = "NeMo parity (the engine without the element)")]
@@ -228,6 +235,31 @@ pub enum Decoder {
     Greedy,
     /// CTC prefix beam search with the language model (an error without one)
     Beam,
+}
+
+/// `--execution-provider`: the element's `execution-provider` nicks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExecutionProvider {
+    /// ONNX Runtime's CPU kernels
+    Cpu,
+    /// An NVIDIA GPU through CUDA (CUDA 13, cuDNN 9)
+    Cuda,
+    /// An NVIDIA GPU through TensorRT 10, CUDA for the nodes it does not take
+    #[value(name = "tensorrt")]
+    TensorRt,
+    /// CUDA where it starts, else the CPU (with a warning)
+    Auto,
+}
+
+impl From<ExecutionProvider> for quartznet_engine::model::ExecutionProvider {
+    fn from(value: ExecutionProvider) -> Self {
+        match value {
+            ExecutionProvider::Cpu => Self::Cpu,
+            ExecutionProvider::Cuda => Self::Cuda,
+            ExecutionProvider::TensorRt => Self::TensorRt,
+            ExecutionProvider::Auto => Self::Auto,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

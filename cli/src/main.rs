@@ -117,14 +117,19 @@ fn run(args: &Args, model_path: &Path) -> Result<bool, Box<dyn Error>> {
     // input shares this model's sessions and language model instead of loading them again.
     let language_model = config.decoding.preload_language_model(model_path);
     let load = || {
-        StreamingModel::load(
+        StreamingModel::load_on(
             model_path,
             &LoadOptions {
                 threads: config.threads,
             },
+            args.execution_provider.into(),
         )
     };
     let mut model = Some(load()?);
+    // `--execution-provider auto` that fell back: said once, before the inputs.
+    if let Some(reason) = model.as_ref().and_then(|m| m.sessions().fallback()) {
+        eprintln!("{NAME}: warning: --execution-provider auto runs the model on the CPU: {reason}");
+    }
     let description = model.as_ref().expect("just loaded").description().clone();
     let mut config = parity::config_for(args, &description.latency_shares);
     // Read here too, so a malformed list or one the model cannot use fails before any input.
@@ -301,6 +306,7 @@ fn element(args: &Args, model_path: &Path) -> Result<gst::Element, Box<dyn Error
         .upcast();
     stt.set_property("model-path", model_path.to_string_lossy().as_ref());
     stt.set_property("threads", u32::try_from(args.threads)?);
+    stt.set_property_from_str("execution-provider", &nick(&args.execution_provider));
     if let Some(latency) = args.latency_ms {
         stt.set_property("latency", latency);
     }

@@ -1358,3 +1358,31 @@ fn subword_models_in_every_format() {
         );
     }
 }
+
+/// `--execution-provider`: cuda where it cannot start fails before any input with the
+/// engine's error naming what is missing; auto transcribes on the CPU and warns why. With the
+/// CPU-only ONNX Runtime the tests install.
+#[test]
+fn execution_provider_cuda_fails_clearly_and_auto_falls_back() {
+    let output = transcribe(&["--model", MODEL, "--execution-provider", "cuda", AUDIO]);
+    let text = stderr(&output);
+    if output.status.success() {
+        // Only a GPU build of ONNX Runtime with a working GPU gets here.
+        return;
+    }
+    assert!(text.contains("execution provider cuda: "), "{text}");
+    assert!(text.contains("tools/setup.sh --gpu"), "{text}");
+    assert!(output.stdout.is_empty());
+
+    let output = transcribe(&["--model", MODEL, "--execution-provider", "auto", AUDIO]);
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "warning: --execution-provider auto runs the model on the CPU: execution provider cuda: "
+        ),
+        "{text}"
+    );
+    let unknown = transcribe(&["--model", MODEL, "--execution-provider", "gpu", AUDIO]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+}

@@ -50,6 +50,16 @@ pub enum Error {
     /// Running the model failed, or it returned something other than it promised.
     #[error("{0}")]
     Inference(String),
+    /// The execution provider asked for (a GPU) is not in the ONNX Runtime library or cannot
+    /// start: a library it needs is missing, or there is no GPU. Never a silent fall back to
+    /// the CPU (`model::provider`).
+    #[error("execution provider {provider}: {detail}")]
+    ExecutionProvider {
+        /// The provider's name as users write it (`cuda`, `tensorrt`, `auto`).
+        provider: &'static str,
+        /// What is missing and what to do.
+        detail: String,
+    },
 }
 
 /// The engine's result type.

@@ -29,6 +29,7 @@ const DEFAULT_SAMPLE_RATE: u32 = 16_000;
 pub(super) struct LoadKey {
     model: PathBuf,
     threads: u32,
+    execution_provider: super::ExecutionProviderKind,
     lm_path: Option<String>,
     vocabulary_path: Option<String>,
     decoder: super::Decoder,
@@ -39,6 +40,7 @@ impl LoadKey {
         Self {
             model,
             threads: settings.threads,
+            execution_provider: settings.execution_provider,
             lm_path: non_empty(&settings.lm_path).map(String::from),
             vocabulary_path: non_empty(&settings.vocabulary_path).map(String::from),
             decoder: settings.decoder,
@@ -209,6 +211,12 @@ impl QuartzNetStt {
                 &model.path().display().to_string(),
             )),
         }
+        // `auto` that fell back to the CPU: said, never silent.
+        if let Some(reason) = loaded.model.sessions().fallback() {
+            advice.push(format!(
+                "execution-provider auto runs the model on the CPU: {reason}"
+            ));
+        }
         for advice in advice {
             self.notices
                 .message(warning(&*self.obj(), gst::LibraryError::Settings, &advice));
@@ -242,13 +250,20 @@ impl QuartzNetStt {
         // The language model loads while the acoustic model does; its errors surface when
         // the decoder is built, as without the preload.
         let language_model = config.decoding.preload_language_model(&key.model);
-        let model = StreamingModel::load(
+        let model = StreamingModel::load_on(
             &key.model,
             &LoadOptions {
                 threads: config.threads,
             },
+            settings.execution_provider.into(),
         )
         .map_err(|e| error_message(&e))?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "model runs on execution provider {}",
+            model.sessions().provider()
+        );
         let language_model = language_model.and_then(|loading| loading.wait().ok());
         if let Some(lm) = &language_model {
             gst::info!(

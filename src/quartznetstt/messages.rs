@@ -75,6 +75,8 @@ pub(super) fn error_message(error: &quartznet_engine::Error) -> gst::ErrorMessag
         Error::Invalid { .. } => gst::error_msg!(gst::ResourceError::Read, ("{error}")),
         Error::Settings(_) => gst::error_msg!(gst::LibraryError::Settings, ("{error}")),
         Error::Inference(_) => gst::error_msg!(gst::StreamError::Failed, ("{error}")),
+        // A GPU that cannot start is the library failing to initialise, like a missing runtime.
+        Error::ExecutionProvider { .. } => gst::error_msg!(gst::LibraryError::Init, ("{error}")),
         _ => gst::error_msg!(gst::LibraryError::Failed, ("{error}")),
     }
 }

@@ -123,6 +123,47 @@ pub enum Padding {
     Zeros,
 }
 
+/// Where ONNX Runtime runs the model (`execution-provider` property): the engine's
+/// [`quartznet_engine::model::ExecutionProvider`].
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstQuartzNetSttExecutionProvider")]
+pub enum ExecutionProviderKind {
+    /// ONNX Runtime's CPU kernels.
+    #[default]
+    #[enum_value(name = "CPU: ONNX Runtime's CPU kernels", nick = "cpu")]
+    Cpu,
+    /// An NVIDIA GPU through CUDA.
+    #[enum_value(
+        name = "CUDA: an NVIDIA GPU (the GPU build of ONNX Runtime, CUDA 13 and cuDNN 9); an error if it cannot start",
+        nick = "cuda"
+    )]
+    Cuda,
+    /// An NVIDIA GPU through TensorRT, CUDA for the rest.
+    #[enum_value(
+        name = "TensorRT: an NVIDIA GPU through TensorRT 10, CUDA for the nodes it does not take; an error if it cannot start",
+        nick = "tensorrt"
+    )]
+    TensorRt,
+    /// CUDA where it starts, else the CPU (with a warning saying why).
+    #[enum_value(
+        name = "Auto: CUDA where it starts, else the CPU (a warning says why)",
+        nick = "auto"
+    )]
+    Auto,
+}
+
+impl From<ExecutionProviderKind> for quartznet_engine::model::ExecutionProvider {
+    fn from(value: ExecutionProviderKind) -> Self {
+        match value {
+            ExecutionProviderKind::Cpu => Self::Cpu,
+            ExecutionProviderKind::Cuda => Self::Cuda,
+            ExecutionProviderKind::TensorRt => Self::TensorRt,
+            ExecutionProviderKind::Auto => Self::Auto,
+        }
+    }
+}
+
 /// CTC decoding (`decoder` property).
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
 #[repr(u32)]

@@ -16,8 +16,8 @@ use quartznet_engine::model::LatencyShares;
 
 use super::timeline::Style;
 use super::{
-    ConfidenceAggregationKind, ConfidenceMethod, Decoder, Granularity, Normalize, Padding,
-    Separator,
+    ConfidenceAggregationKind, ConfidenceMethod, Decoder, ExecutionProviderKind, Granularity,
+    Normalize, Padding, Separator,
 };
 
 // Recognition defaults live in the engine (`quartznet_engine::config`); these are the
@@ -46,6 +46,8 @@ const INLINE_HOTWORDS: &str = "hotwords";
 pub(super) struct Settings {
     pub(super) model_path: Option<String>,
     pub(super) threads: u32,
+    /// Where ONNX Runtime runs the model (`execution-provider`).
+    pub(super) execution_provider: ExecutionProviderKind,
     pub(super) latency_ms: u32,
     /// Whether `latency` was set: then input that is not live keeps its windows too.
     pub(super) latency_set: bool,
@@ -94,6 +96,7 @@ impl Default for Settings {
         Self {
             model_path: DEFAULT_MODEL_PATH.map(String::from),
             threads: config::DEFAULT_THREADS as u32,
+            execution_provider: ExecutionProviderKind::default(),
             latency_ms: config::DEFAULT_LATENCY_MS,
             latency_set: false,
             lateness_ms: DEFAULT_LATENESS_MS,
@@ -237,6 +240,18 @@ pub(super) fn properties() -> &'static [glib::ParamSpec] {
                 .default_value(config::DEFAULT_THREADS as u32)
                 .flags(ready)
                 .build(),
+            glib::ParamSpecEnum::builder_with_default(
+                "execution-provider",
+                ExecutionProviderKind::default(),
+            )
+            .nick("Execution Provider")
+            .blurb(
+                "Where ONNX Runtime runs the model: cpu, cuda or tensorrt (an NVIDIA GPU with the \
+                 GPU build of ONNX Runtime, tools/setup.sh --gpu; an error naming what is missing \
+                 if it cannot start), or auto (CUDA if it starts, else the CPU with a warning)",
+            )
+            .flags(ready)
+            .build(),
             glib::ParamSpecUInt::builder("latency")
                 .nick("Latency")
                 .blurb(
@@ -513,6 +528,7 @@ impl Settings {
             "right-context-ms" => settings.right_context_ms = Some(value.get().expect(typed)),
             "word-gap-ms" => settings.word_gap_ms = Some(value.get().expect(typed)),
             "decoder" => settings.decoder = value.get().expect(typed),
+            "execution-provider" => settings.execution_provider = value.get().expect(typed),
             "lm-path" => settings.lm_path = value.get().expect(typed),
             "vocabulary-path" => settings.vocabulary_path = value.get().expect(typed),
             "hotwords" => settings.hotwords = value.get().expect(typed),
@@ -557,6 +573,7 @@ impl Settings {
             "right-context-ms" => settings.plan().right_context_ms.to_value(),
             "word-gap-ms" => settings.plan().word_gap_ms.to_value(),
             "decoder" => settings.decoder.to_value(),
+            "execution-provider" => settings.execution_provider.to_value(),
             "lm-path" => settings.lm_path.to_value(),
             "vocabulary-path" => settings.vocabulary_path.to_value(),
             "hotwords" => settings.hotwords.to_value(),

@@ -13,6 +13,7 @@ use ort::value::{Tensor, TensorElementType, ValueType};
 
 use super::cache_aware::{CacheAwareStreaming, CacheSpec, CacheType};
 use super::pool::SessionPool;
+use super::provider::ExecutionProvider;
 use super::{LoadOptions, ModelDescription};
 use crate::error::{Error, Result};
 
@@ -59,7 +60,16 @@ impl CacheAwareModel {
     /// Loads `path` with its description, which must have a `streaming` section, and checks
     /// that the graph has every input and output the section names, of the right type.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
-        let sessions = SessionPool::shared(path, options.threads)?;
+        Self::load_on(path, options, ExecutionProvider::default())
+    }
+
+    /// [`load`](Self::load), with the sessions on `provider` ([`SessionPool::shared_on`]).
+    pub fn load_on(
+        path: &Path,
+        options: &LoadOptions,
+        provider: ExecutionProvider,
+    ) -> Result<Self> {
+        let sessions = SessionPool::shared_on(path, options.threads, provider)?;
         let description = sessions.with_session(|session| {
             let metadata = session.metadata().ok();
             let lookup = |key: &str| metadata.as_ref().and_then(|m| m.custom(key));
@@ -99,6 +109,12 @@ impl CacheAwareModel {
     /// The model file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The ONNX Runtime sessions this model shares with every other model of this process
+    /// loaded from the same file with the same options.
+    pub fn sessions(&self) -> &Arc<SessionPool> {
+        &self.sessions
     }
 
     /// Runs one step on `frames` feature frames, band-major (`features[m * frames + t]`,

@@ -10,6 +10,7 @@ mod description;
 mod locate;
 mod onnx;
 mod pool;
+pub mod provider;
 pub mod runtime;
 
 pub use crate::frontend::ModelInput;
@@ -23,6 +24,7 @@ pub use description::{
 };
 pub use onnx::{LoadOptions, OnnxModel};
 pub use pool::SessionPool;
+pub use provider::{DEFAULT_EXECUTION_PROVIDER, ExecutionProvider};
 
 /// Records the folder the GStreamer plugin file was loaded from (its `plugin_init` calls
 /// this): an ONNX Runtime installed in `<folder>/quartznetstt/` and the bundled model

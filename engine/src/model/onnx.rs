@@ -19,6 +19,7 @@ use ort::session::Session;
 use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 
 use super::pool::SessionPool;
+use super::provider::ExecutionProvider;
 use super::{AcousticModel, ModelDescription, ModelInput};
 use crate::error::{Error, Result};
 use crate::frontend::Features;
@@ -59,7 +60,18 @@ impl OnnxModel {
     /// the graph's interface against it, including one trial run that proves the output width
     /// equals the label count plus blank. Every error names the file and the problem.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
-        let sessions = SessionPool::shared(path, options.threads)?;
+        Self::load_on(path, options, ExecutionProvider::default())
+    }
+
+    /// [`load`](Self::load), with the sessions on `provider` (see
+    /// [`SessionPool::shared_on`]: a GPU provider that cannot start is an error, `auto` falls
+    /// back to the CPU).
+    pub fn load_on(
+        path: &Path,
+        options: &LoadOptions,
+        provider: ExecutionProvider,
+    ) -> Result<Self> {
+        let sessions = SessionPool::shared_on(path, options.threads, provider)?;
         let (description, interface) = sessions.with_session(|session| {
             let metadata = session.metadata().ok();
             let lookup = |key: &str| metadata.as_ref().and_then(|m| m.custom(key));

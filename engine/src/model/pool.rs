@@ -19,20 +19,22 @@ use std::time::SystemTime;
 use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, PrepackedWeights};
 
+use super::provider::{self, ExecutionProvider};
 use super::runtime;
 use crate::error::{Error, Result};
 
 const WHAT: &str = "model file";
 
 /// What makes two loads the same: the file (resolved, with its size and modification time, so
-/// a file replaced on disk is loaded afresh) and the thread setting its sessions are built
-/// with.
+/// a file replaced on disk is loaded afresh) and the thread setting and execution provider its
+/// sessions are built with.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
     path: PathBuf,
     len: u64,
     modified: Option<SystemTime>,
     threads: usize,
+    provider: ExecutionProvider,
 }
 
 /// Sessions of one model file; see the module documentation.
@@ -45,6 +47,10 @@ pub struct SessionPool {
     returned: Condvar,
     /// Most sessions: runs that can overlap on this machine.
     limit: usize,
+    /// The provider the sessions run on: the one asked for, or for `auto` CUDA or the CPU.
+    running: ExecutionProvider,
+    /// Why `auto` runs on the CPU (CUDA's error), if it does.
+    fallback: Option<String>,
 }
 
 struct Idle {
@@ -58,6 +64,7 @@ impl std::fmt::Debug for SessionPool {
             .field("path", &self.path)
             .field("threads", &self.threads)
             .field("limit", &self.limit)
+            .field("running", &self.running)
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +73,17 @@ impl SessionPool {
     /// The pool for `path` with `threads` intra-op threads per session (0: the process's
     /// shared pool), loading the file's first session unless this process holds it already.
     pub fn shared(path: &Path, threads: usize) -> Result<Arc<Self>> {
+        Self::shared_on(path, threads, ExecutionProvider::Cpu)
+    }
+
+    /// [`shared`](Self::shared), with the sessions on `provider` ([`ExecutionProvider`]): a
+    /// GPU provider that cannot start is an [`Error::ExecutionProvider`], except `auto`, which
+    /// then runs on the CPU ([`fallback`](Self::fallback) says why).
+    pub fn shared_on(
+        path: &Path,
+        threads: usize,
+        provider: ExecutionProvider,
+    ) -> Result<Arc<Self>> {
         static LOADED: LazyLock<Mutex<HashMap<Key, Weak<SessionPool>>>> =
             LazyLock::new(Default::default);
         let metadata = std::fs::metadata(path).map_err(|e| Error::io(WHAT, path, e))?;
@@ -77,22 +95,23 @@ impl SessionPool {
             len: metadata.len(),
             modified: metadata.modified().ok(),
             threads,
+            provider,
         };
         // A poisoned lock only means another thread panicked while loading: the map is intact.
         let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pool) = loaded.get(&key).and_then(Weak::upgrade) {
             return Ok(pool);
         }
-        let pool = Arc::new(Self::load(path, threads)?);
+        let pool = Arc::new(Self::load(path, threads, provider)?);
         loaded.retain(|_, weak| weak.strong_count() > 0);
         loaded.insert(key, Arc::downgrade(&pool));
         Ok(pool)
     }
 
-    fn load(path: &Path, threads: usize) -> Result<Self> {
+    fn load(path: &Path, threads: usize, provider: ExecutionProvider) -> Result<Self> {
         runtime::environment()?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let pool = Self {
+        let mut pool = Self {
             path: path.to_path_buf(),
             threads,
             prepacked: PrepackedWeights::new(),
@@ -102,9 +121,24 @@ impl SessionPool {
             }),
             returned: Condvar::new(),
             limit: session_limit(threads, cores),
+            running: match provider {
+                ExecutionProvider::Auto => ExecutionProvider::Cuda,
+                asked => asked,
+            },
+            fallback: None,
         };
-        // The first session now, so a file ONNX Runtime cannot load fails the load.
-        let first = pool.create()?;
+        // The first session now, so a file ONNX Runtime cannot load (or a provider that cannot
+        // start) fails the load.
+        let first = match pool.create() {
+            Ok(session) => session,
+            // `auto` only: CUDA did not start, the CPU runs it and the pool says why.
+            Err(e @ Error::ExecutionProvider { .. }) if provider == ExecutionProvider::Auto => {
+                pool.running = ExecutionProvider::Cpu;
+                pool.fallback = Some(e.to_string());
+                pool.create()?
+            }
+            Err(e) => return Err(e),
+        };
         let mut idle = pool.lock();
         idle.sessions.push(first);
         idle.created = 1;
@@ -115,6 +149,18 @@ impl SessionPool {
     /// Sessions this pool may hold: as many runs as the cores serve at once.
     pub fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// The provider the sessions run on: the one asked for, or for `auto` what it chose
+    /// ([`ExecutionProvider::Cuda`] or [`ExecutionProvider::Cpu`]).
+    pub fn provider(&self) -> ExecutionProvider {
+        self.running
+    }
+
+    /// Why an `auto` pool runs on the CPU: the error CUDA gave. `None` when it runs where it
+    /// was asked to.
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// Sessions created so far.
@@ -132,14 +178,20 @@ impl SessionPool {
         let name = self.path.display().to_string();
         let env = runtime::environment()?;
         let threads = self.threads;
-        Session::builder(env)
+        let running = self.running;
+        let registrations = provider::registrations(running)?;
+        let builder = Session::builder(env)
             .and_then(|b| {
                 b.with_optimization_level(GraphOptimizationLevel::Level3)
                     .map_err(Into::into)
             })
-            .and_then(|b| {
-                b.with_prepacked_weights(&self.prepacked)
-                    .map_err(Into::into)
+            // Weights packed for the CPU's kernels; a GPU provider's sessions hold theirs on
+            // the device.
+            .and_then(|b| match running {
+                ExecutionProvider::Cpu => b
+                    .with_prepacked_weights(&self.prepacked)
+                    .map_err(Into::into),
+                _ => Ok(b),
             })
             // 0: the environment's shared pool; a count: a pool of the session's own.
             .and_then(|b| match threads {
@@ -154,11 +206,24 @@ impl SessionPool {
                 Error::Runtime(format!(
                     "model file {name}: cannot configure ONNX Runtime: {e}"
                 ))
-            })?
-            // From the path, never from bytes read here: ONNX Runtime then finds the weights
-            // of a model saved with external data (every export over 2 GB) beside it.
-            .commit_from_file(&self.path)
-            .map_err(|e| Error::invalid(WHAT, &self.path, load_failure(&e.to_string())))
+            })?;
+        let mut builder = if registrations.is_empty() {
+            builder
+        } else {
+            builder
+                .with_execution_providers(registrations)
+                .map_err(|e| provider::registration_failure(running, &e.to_string()))?
+        };
+        // From the path, never from bytes read here: ONNX Runtime then finds the weights
+        // of a model saved with external data (every export over 2 GB) beside it.
+        builder.commit_from_file(&self.path).map_err(|e| {
+            let message = e.to_string();
+            running
+                .wants_gpu()
+                .then(|| provider::session_failure(running, &message))
+                .flatten()
+                .unwrap_or_else(|| Error::invalid(WHAT, &self.path, load_failure(&message)))
+        })
     }
 
     /// Runs `f` with a session of its own: an idle one, a new one while fewer than

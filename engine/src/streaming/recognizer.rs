@@ -10,7 +10,8 @@ use super::{CacheAwareRecognizer, CacheAwareStep, ChunkResult, StreamingRecogniz
 use crate::config::{DecoderSettings, RecognizerConfig};
 use crate::error::Result;
 use crate::model::{
-    CacheAwareModel, CacheAwareStreaming, LoadOptions, ModelDescription, OnnxModel,
+    CacheAwareModel, CacheAwareStreaming, ExecutionProvider, LoadOptions, ModelDescription,
+    OnnxModel, SessionPool,
 };
 
 /// A loaded model, of the strategy its description asks for.
@@ -26,11 +27,20 @@ impl StreamingModel {
     /// description only in the graph's metadata is read by [`OnnxModel::load`], which names
     /// a cache-aware one it cannot run.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
+        Self::load_on(path, options, ExecutionProvider::default())
+    }
+
+    /// [`load`](Self::load), with the sessions on `provider` ([`SessionPool::shared_on`]).
+    pub fn load_on(
+        path: &Path,
+        options: &LoadOptions,
+        provider: ExecutionProvider,
+    ) -> Result<Self> {
         let sidecar = ModelDescription::load_sidecar(path)?;
         if sidecar.is_some_and(|d| d.streaming.is_some()) {
-            return CacheAwareModel::load(path, options).map(Self::CacheAware);
+            return CacheAwareModel::load_on(path, options, provider).map(Self::CacheAware);
         }
-        OnnxModel::load(path, options).map(Self::Buffered)
+        OnnxModel::load_on(path, options, provider).map(Self::Buffered)
     }
 
     /// The model's description.
@@ -46,6 +56,15 @@ impl StreamingModel {
         match self {
             Self::Buffered(m) => m.path(),
             Self::CacheAware(m) => m.path(),
+        }
+    }
+
+    /// The model's ONNX Runtime sessions: which execution provider they run on
+    /// ([`SessionPool::provider`]) and, for `auto`, why not the GPU.
+    pub fn sessions(&self) -> &std::sync::Arc<SessionPool> {
+        match self {
+            Self::Buffered(m) => m.sessions(),
+            Self::CacheAware(m) => m.sessions(),
         }
     }
 }
