@@ -89,7 +89,9 @@ def main():
     ap.add_argument("model_dir", nargs="?", default=DEFAULT_DIR, help="folder with model.onnx and buffered.onnx")
     ap.add_argument("--rounds", type=int, default=3, help="rounds, each running every setting once (default 3)")
     ap.add_argument("--seconds", type=float, default=20, help="audio per paced stream (default 20)")
-    ap.add_argument("--threads", default="1,2", help="ONNX Runtime intra-op threads (default 1,2)")
+    ap.add_argument("--threads", default="1,2",
+                    help="ONNX Runtime intra-op threads (default 1,2; 0: the element's default, the process's "
+                         "shared pool of one thread per core, which does not spin while idle)")
     ap.add_argument("--json", help="also write every run's figures to this file")
     ap.add_argument("--no-build", action="store_true", help="do not rebuild the bench (cargo --offline)")
     ap.add_argument("--from-json", metavar="FILE", nargs="+",
@@ -194,10 +196,10 @@ def main():
             parts.append(f"{e['latency_ms']}: {median([x['step_median_ms'] for x in rows]):.0f}/"
                          f"{median([x['step_p99_ms'] for x in rows]):.0f}, {median([x['words'] for x in rows]):.0f} words")
         print(f"#   {strategy}, {t} thr: " + "; ".join(parts))
-    # 2 threads against 1, per round.
-    if len(threads) > 1:
+    # Each other thread setting against the first, per round.
+    for other in threads[1:]:
         for strategy in ("cache-aware", "buffered"):
-            one, two = runs.get((strategy, threads[0]), []), runs.get((strategy, threads[1]), [])
+            one, two = runs.get((strategy, threads[0]), []), runs.get((strategy, other), [])
             lat = CACHE_AWARE_LATENCIES if strategy == "cache-aware" else buffered_latencies
             vals = []
             for latency in lat:
@@ -205,7 +207,7 @@ def main():
                       for a, b in ((by_latency(x, latency), by_latency(y, latency)) for x, y in zip(one, two))
                       if a and b and a["cpu_per_audio_s"] > 0]
                 vals.append(f"{latency}: {fmt(median(rs), '.2f')}")
-            print(f"# CPU {threads[1]} thr / {threads[0]} thr, {strategy}: " + ", ".join(vals))
+            print(f"# CPU {other} thr / {threads[0]} thr, {strategy}: " + ", ".join(vals))
 
 
 if __name__ == "__main__":

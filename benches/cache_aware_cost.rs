@@ -195,7 +195,9 @@ fn run() -> Result<()> {
         SAMPLE_RATE,
         samples,
     )?;
-    let warm_up = &audio[..audio.len().min((WARM_UP_S * f64::from(SAMPLE_RATE)) as usize)];
+    let warm_up = &audio[..audio
+        .len()
+        .min((WARM_UP_S * f64::from(SAMPLE_RATE)) as usize)];
     let load_average_start = load_average();
     let mut model = Some(StreamingModel::load(path, &LoadOptions { threads })?);
     let description = model.as_ref().expect("loaded").description().clone();
@@ -216,7 +218,9 @@ fn run() -> Result<()> {
             threads,
             ..RecognizerConfig::for_input(&overrides, &description.latency_shares, true)
         };
-        let loaded = model.take().expect("the model is given back after each latency");
+        let loaded = model
+            .take()
+            .expect("the model is given back after each latency");
         let mut recognizer = Recognizer::from_config(loaded, &config, Some(latency))?;
         recognizer.push(warm_up);
         while recognizer.next_result()?.is_some() {}
