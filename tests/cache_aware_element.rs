@@ -188,7 +188,7 @@ fn live_run(latency: Option<&str>) -> (Vec<Out>, gst::ClockTime, Vec<String>) {
 
 /// Live input with partials: the final text is the engine's cache-aware text at the
 /// look-ahead the latency picks (the largest whose step, plus the word gap, fits: 1040 ms in
-/// a 1.5 s latency, 480 ms in 0.7 s, the description's default 1040 ms when unset), partial buffers come
+/// a 1.5 s latency, 480 ms in 0.7 s, 0 ms in 186 ms, the description's default 1040 ms when unset), partial buffers come
 /// between, the timeline moves forward with gaps, and the latency reported is the
 /// property's (4 s when unset). Two look-aheads give two different texts of this
 /// random-weight model, so the look-ahead really changed.
@@ -201,6 +201,8 @@ fn live_text_is_the_cache_aware_engines_at_the_latencys_look_ahead() {
         (None, 1040, 4000),
         (Some(1500), 1040, 1500),
         (Some(700), 480, 700),
+        // Below the 500 ms that buffered windows are planned for: the 0 ms look-ahead.
+        (Some(186), 0, 186),
     ] {
         let what = format!("latency {latency:?}");
         let (expected, picked) = engine_text(&samples, latency);
