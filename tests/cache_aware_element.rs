@@ -188,7 +188,7 @@ fn live_run(latency: Option<&str>) -> (Vec<Out>, gst::ClockTime, Vec<String>) {
 
 /// Live input with partials: the final text is the engine's cache-aware text at the
 /// look-ahead the latency picks (the largest whose step, plus the word gap, fits: 1040 ms in
-/// a 1.5 s latency, 480 ms in 0.7 s, the description's default 1040 ms when unset), partial buffers come
+/// a 1.5 s latency, 480 ms in 0.7 s, 0 ms in 186 ms, the description's default 1040 ms when unset), partial buffers come
 /// between, the timeline moves forward with gaps, and the latency reported is the
 /// property's (4 s when unset). Two look-aheads give two different texts of this
 /// random-weight model, so the look-ahead really changed.
@@ -201,6 +201,8 @@ fn live_text_is_the_cache_aware_engines_at_the_latencys_look_ahead() {
         (None, 1040, 4000),
         (Some(1500), 1040, 1500),
         (Some(700), 480, 700),
+        // Below the 500 ms that buffered windows are planned for: the 0 ms look-ahead.
+        (Some(186), 0, 186),
     ] {
         let what = format!("latency {latency:?}");
         let (expected, picked) = engine_text(&samples, latency);
@@ -298,47 +300,96 @@ fn file_text_is_the_cache_aware_engines() {
     check_timeline(&outputs, samples.len() as u64, "file");
 }
 
+/// The latency a live pipeline (an `is-live` source of 100 ms buffers) with the element on
+/// `model` at `latency` ms settles on, less the source's 100 ms, and the warnings and errors
+/// posted.
+fn live_pipeline_latency(model: &std::path::Path, latency: u64) -> (gst::ClockTime, Vec<String>) {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "audiotestsrc is-live=true samplesperbuffer=1600 wave=silence \
+         ! audio/x-raw,rate=16000,channels=1 ! quartznetstt model-path=\"{}\" threads=1 \
+         latency={latency} partial-results=true ! fakesink name=sink",
+        model.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
+    result.unwrap();
+    let mut query = gst::query::Latency::new();
+    assert!(
+        pipeline
+            .by_name("sink")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
+            .peer_query(&mut query)
+    );
+    let bus = pipeline.bus().unwrap();
+    let problems: Vec<String> = std::iter::from_fn(|| {
+        bus.pop_filtered(&[gst::MessageType::Warning, gst::MessageType::Error])
+    })
+    .map(|m| match m.view() {
+        gst::MessageView::Warning(w) => w.error().to_string(),
+        gst::MessageView::Error(e) => format!("error: {}", e.error()),
+        _ => unreachable!(),
+    })
+    .collect();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let (live, min, _) = query.result();
+    assert!(live);
+    (min - gst::ClockTime::from_mseconds(100), problems)
+}
+
 /// An `is-live` source through the element in a pipeline: the latency the sink's LATENCY
 /// query gets is the source's buffer (100 ms) plus the element's, which is the `latency`
-/// property for both a look-ahead of 480 ms (700 ms asked) and of 1040 ms (1500 ms asked).
+/// property at every look-ahead: 0 ms (186 ms asked: an 86 ms step and the 100 ms word gap,
+/// below the 500 ms that buffered windows are planned for), 80 ms (266 ms), 480 ms (700 ms)
+/// and 1040 ms (1500 ms).
 #[test]
 fn a_live_pipeline_reports_the_latency_asked() {
-    init();
-    for latency in [700u64, 1500] {
-        let pipeline = gst::parse::launch(&format!(
-            "audiotestsrc is-live=true samplesperbuffer=1600 wave=silence \
-             ! audio/x-raw,rate=16000,channels=1 ! quartznetstt model-path=\"{}\" threads=1 \
-             latency={latency} partial-results=true ! fakesink name=sink",
-            model().display()
-        ))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-        pipeline.set_state(gst::State::Playing).unwrap();
-        let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
-        result.unwrap();
-        let mut query = gst::query::Latency::new();
-        assert!(
-            pipeline
-                .by_name("sink")
-                .unwrap()
-                .static_pad("sink")
-                .unwrap()
-                .peer_query(&mut query)
-        );
-        let bus = pipeline.bus().unwrap();
-        let problems: Vec<gst::Message> = std::iter::from_fn(|| {
-            bus.pop_filtered(&[gst::MessageType::Warning, gst::MessageType::Error])
-        })
-        .collect();
-        pipeline.set_state(gst::State::Null).unwrap();
+    for latency in [186u64, 266, 700, 1500] {
+        let (reported, problems) = live_pipeline_latency(&model(), latency);
         assert!(problems.is_empty(), "latency {latency}: {problems:?}");
-        let (live, min, _) = query.result();
-        assert!(live);
         assert_eq!(
-            min,
-            gst::ClockTime::from_mseconds(latency + 100),
+            reported,
+            gst::ClockTime::from_mseconds(latency),
             "latency {latency}"
         );
     }
+}
+
+/// The 500 ms floor of the latency is the buffered windows' (their shortest plan), not a
+/// cache-aware model's: a buffered model asked for 200 ms plans and reports 500 ms and says
+/// so, while the cache-aware model runs its 0 ms look-ahead at 200 ms.
+#[test]
+fn only_buffered_windows_have_a_latency_floor() {
+    let buffered = fixtures().join("models/energy-letters.onnx");
+    let (reported, problems) = live_pipeline_latency(&buffered, 200);
+    assert_eq!(reported, gst::ClockTime::from_mseconds(500));
+    assert!(
+        problems
+            .iter()
+            .any(|w| w.contains("latency of 200 ms is shorter than buffered windows")),
+        "{problems:?}"
+    );
+    let (reported, problems) = live_pipeline_latency(&model(), 200);
+    assert_eq!(reported, gst::ClockTime::from_mseconds(200));
+    assert!(problems.is_empty(), "{problems:?}");
+    let description = quartznet_engine::model::ModelDescription::load_sidecar(&model())
+        .unwrap()
+        .unwrap();
+    let streaming = description.streaming.as_ref().unwrap();
+    let settings = RecognizerConfig::for_input(
+        &WindowOverrides {
+            latency_ms: Some(200),
+            ..Default::default()
+        },
+        &description.latency_shares,
+        true,
+    )
+    .decoding;
+    let picked = cache_aware_look_ahead(&description, Some(200), text_hold_ms(&settings, false));
+    assert_eq!(streaming.look_aheads[picked].look_ahead_ms, 0);
 }

@@ -5,6 +5,7 @@ Run with the NeMo 3.0 venv (minutes and several GB of memory per model):
     /opt/venvs/nemo3/bin/python tools/fullsize_models.py [--only fastconformer_ctc_large,citrinet_1024]
         [--out .devdata/fullsize] [--text FILE ...] [--no-int8]
     /opt/venvs/nemo3/bin/python tools/fullsize_models.py --only parakeet_ctc_0.6b --no-int8   # over 2 GB
+    /opt/venvs/nemo3/bin/python tools/fullsize_models.py --only fastconformer_ctc_large_streaming  # cache-aware
 
 For each model (configs in tools/configs/, written after NeMo's published configs of
 stt_en_fastconformer_ctc_large and stt_en_citrinet_1024; parakeet_ctc_0.6b, Parakeet-CTC 0.6B's
@@ -27,6 +28,13 @@ architecture, 2.4 GB in fp32, checks the export of models over 2 GB) this
    FastConformer, whose attention the default QOperator format cannot quantise) into
    OUT/<name>/model.int8.onnx + model.int8.json, calibrated on NeMo's features of the clips in
    tests/fixtures/audio and samples/ (never an evaluation set).
+
+fastconformer_ctc_large_streaming (not in the default list) is the encoder and CTC head of
+stt_en_fastconformer_hybrid_large_streaming_multi (tools/configs/fastconformer_ctc_large_streaming.yaml):
+its model.onnx is the cache-aware streaming graph (tools/export_nemo.py --cache-aware), checked
+against NeMo's conformer_stream_step at every look-ahead, and buffered.onnx + buffered.json the
+same weights as a whole-utterance graph, for comparing the two streaming strategies on one model
+(benches/cache_aware.py); no int8.
 
 OUT (default .devdata/fullsize, git-ignored) also gets OUT/<name>/info.json: parameter count,
 file sizes, export and quantisation times. These models recognise nothing: they exist to measure
@@ -72,6 +80,15 @@ MODELS = {
     # export_nemo.export_onnx gathers into model.onnx.data. Not in the default list.
     "parakeet_ctc_0.6b": {"config": "parakeet_ctc_0.6b.yaml", "seed": 2417, "gain": 4.0, "blank_bias": 1.5,
                           "published": "parakeet-ctc-0.6b", "int8_format": "qdq"},
+    # Cache-aware streaming (issue 26): model.onnx is the streaming graph with its `streaming`
+    # section (tools/export_nemo.py --cache-aware); buffered.onnx the same weights exported as a
+    # whole-utterance graph, which the engine streams over buffered windows, so that
+    # benches/cache_aware.py compares the two strategies on one model. No int8 (export_nemo.py
+    # does not quantise a cache-aware graph).
+    "fastconformer_ctc_large_streaming": {"config": "fastconformer_ctc_large_streaming.yaml", "seed": 2419,
+                                          "gain": 4.0, "blank_bias": 1.5,
+                                          "published": "stt_en_fastconformer_hybrid_large_streaming_multi",
+                                          "cache_aware": True},
 }
 DEFAULT_MODELS = ["fastconformer_ctc_large", "citrinet_1024"]
 
@@ -149,9 +166,14 @@ def run_model(name: str, spec: dict, args) -> dict:
         f"unigram tokenizer trained by tools/fullsize_models.py). For speed and memory measurements only: "
         f"it recognises nothing."
     )
-    sidecar = export_nemo.build_sidecar(model, "zeros", desc)
+    cache_aware = spec.get("cache_aware", False)
+    if cache_aware:
+        desc += " Cache-aware streaming graph (docs/CACHE_AWARE.md); buffered.onnx holds the same weights as a whole-utterance graph."
+    sidecar = export_nemo.build_sidecar(model, "zeros", desc, cache_aware=cache_aware)
     t0 = time.time()
-    io = export_nemo.export_onnx(model, onnx_path)
+    io = export_nemo.export_onnx(model, onnx_path, cache_aware=cache_aware)
+    if cache_aware:
+        sidecar["streaming"] = export_nemo.cache_aware_section(model, io)
     export_nemo.write_sidecar(sidecar, onnx_path)
     info["export_s"] = round(time.time() - t0, 1)
     info["onnx_bytes"] = os.path.getsize(onnx_path)
@@ -165,14 +187,19 @@ def run_model(name: str, spec: dict, args) -> dict:
 
     feats, _ = nemo_parity.nemo_features(model, nemo_parity.load_audio(CHECK_CLIP))
     logp, _ = nemo_parity.nemo_logprobs(model, feats)
-    ox = nemo_parity.onnx_logprobs(onnx_path, feats.numpy())
+    if cache_aware:
+        info.update(export_buffered(model, dest, desc, feats, logp))
+        info.update(check_streaming(model, onnx_path, sidecar["streaming"]))
+        ox = nemo_parity.onnx_logprobs(os.path.join(dest, "buffered.onnx"), feats.numpy())
+    else:
+        ox = nemo_parity.onnx_logprobs(onnx_path, feats.numpy())
     info["onnx_max_abs_diff"] = float(f"{float(np.abs(ox - logp.numpy()).max()):.3g}")
     argmax = logp.numpy()[0].argmax(-1)
     info["check_clip_distinct_argmax"] = int(len(set(argmax.tolist())))
     print(f"  ONNX vs NeMo on {os.path.basename(CHECK_CLIP)}: max|diff| {info['onnx_max_abs_diff']}, "
           f"{info['check_clip_distinct_argmax']} distinct best pieces over {len(argmax)} frames", flush=True)
 
-    if args.int8:
+    if args.int8 and not cache_aware:
         work = tempfile.mkdtemp(prefix="fullsize_quant_")
         features = []
         for i, f in enumerate(calib):
@@ -198,6 +225,40 @@ def run_model(name: str, spec: dict, args) -> dict:
         json.dump(info, f, indent=1)
         f.write("\n")
     return info
+
+
+def export_buffered(model, dest: str, desc: str, feats, logp) -> dict:
+    """The same weights as a whole-utterance graph (no cache support) in dest/buffered.onnx with its
+    description: what the engine streams over buffered windows."""
+    path = os.path.join(dest, "buffered.onnx")
+    desc = desc.replace("Cache-aware streaming graph", "Whole-utterance graph (streamed over buffered windows)").replace(
+        "buffered.onnx holds", "model.onnx holds").replace("as a whole-utterance graph", "as a cache-aware streaming graph")
+    sidecar = export_nemo.build_sidecar(model, "zeros", desc)
+    t0 = time.time()
+    io = export_nemo.export_onnx(model, path)
+    export_nemo.write_sidecar(sidecar, path)
+    print(f"  exported {path} (whole utterance, for buffered windows): {os.path.getsize(path) / 1e6:.1f} MB, "
+          f"inputs {io['inputs']}", flush=True)
+    return {"buffered_onnx_bytes": os.path.getsize(path), "buffered_export_s": round(time.time() - t0, 1)}
+
+
+def check_streaming(model, onnx_path: str, streaming: dict) -> dict:
+    """The streaming graph stepped as docs/CACHE_AWARE.md section 3 says against NeMo's own
+    cache-aware streaming (conformer_stream_step), on the check clip at every look-ahead."""
+    import cache_aware_fixtures as caf
+
+    audio = nemo_parity.load_audio(CHECK_CLIP)
+    sess = caf.session(onnx_path)
+    worst = {}
+    for entry in streaming["look_aheads"]:
+        ctx = entry["att_context_size"]
+        nemo = caf.nemo_stream(model, audio, ctx)
+        ours = caf.onnx_stream(sess, nemo["features"], streaming, ctx)
+        diff = caf.max_diff(nemo["steps"], ours["steps"])
+        worst[str(ctx)] = float(f"{diff:.3g}")
+        print(f"  streaming graph at {ctx} vs NeMo's conformer_stream_step: {len(nemo['steps'])} steps, "
+              f"max|diff| {worst[str(ctx)]}", flush=True)
+    return {"streaming_vs_nemo_max_abs_diff": worst}
 
 
 def main():

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 use quartznet_engine::config::{
-    DEFAULT_THREADS, DEFAULT_UNK_PENALTY, MAX_LATENCY_MS, MIN_LATENCY_MS, WindowOverrides,
+    DEFAULT_THREADS, DEFAULT_UNK_PENALTY, LOWEST_LATENCY_MS, MAX_LATENCY_MS, WindowOverrides,
 };
 use quartznet_engine::decode::hotwords::HotwordList;
 use quartznet_engine::decode::{ConfidenceAggregation, ConfidenceConfig, ConfidenceMeasure};
@@ -56,7 +56,7 @@ pub struct Args {
     /// Recognise as live input with this latency: text at most this long after its first
     /// word starts (the element's `latency`); default: as input that is not live
     #[arg(long, value_name = "MS",
-          value_parser = clap::value_parser!(u32).range(i64::from(MIN_LATENCY_MS)..=i64::from(MAX_LATENCY_MS)))]
+          value_parser = clap::value_parser!(u32).range(i64::from(LOWEST_LATENCY_MS)..=i64::from(MAX_LATENCY_MS)))]
     pub latency_ms: Option<u32>,
 
     /// Left context: audio before each chunk given to the model (live windows)

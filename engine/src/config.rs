@@ -25,8 +25,15 @@ pub const MAX_THREADS: usize = 256;
 /// derives. Picked from the README's latency table: the lowest setting whose text arrives a
 /// median of at most 2 s after the word ends with a WER within 5 points of offline decoding.
 pub const DEFAULT_LATENCY_MS: u32 = 4000;
-/// Shortest latency a user may ask for (windows shorter than this lose most words).
+/// Shortest latency buffered windows are planned for (windows shorter than this lose most
+/// words): a shorter latency gets this one's windows, and a buffered model reports at least
+/// this latency. A cache-aware model has no such floor (its steps are its look-aheads).
 pub const MIN_LATENCY_MS: u32 = 500;
+/// Shortest latency a user may ask for: none. A cache-aware model picks its look-ahead by
+/// the latency down to its shortest step (NeMo's 0 ms look-ahead: an 80 ms step, 186 ms with
+/// the word gap), a buffered model plans for at least [`MIN_LATENCY_MS`]; either reports
+/// more than it was asked when it needs more.
+pub const LOWEST_LATENCY_MS: u32 = 0;
 /// Longest latency a user may ask for.
 pub const MAX_LATENCY_MS: u32 = 120_000;
 /// Audio before each chunk given to the model.

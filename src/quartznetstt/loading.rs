@@ -454,7 +454,19 @@ impl QuartzNetStt {
         // and still be on time (text held longer has its timestamp moved forward).
         let lookahead = clock.time(recognizer.lookahead() as u64);
         let processing = gst::ClockTime::from_nseconds(elapsed.as_nanos() as u64 * 2);
-        let asked = gst::ClockTime::from_mseconds(u64::from(latency_ms));
+        // Buffered windows are planned for no less than their floor, so that is the least
+        // they report; a cache-aware model takes any latency.
+        let floor = recognizer.latency_floor_ms();
+        if latency_ms < floor {
+            let text = format!(
+                "latency of {latency_ms} ms is shorter than buffered windows are planned for: \
+                 {floor} ms's windows, reporting at least {floor} ms (only cache-aware \
+                 streaming models go lower)"
+            );
+            self.notices
+                .message(warning(&*self.obj(), gst::LibraryError::Settings, &text));
+        }
+        let asked = gst::ClockTime::from_mseconds(u64::from(latency_ms.max(floor)));
         let latency = asked.max(lookahead.saturating_add(processing));
         // Windows longer than the latency are a setting to fix; recognition time pushing
         // past it (a loaded machine) is only logged.

@@ -259,7 +259,7 @@ pub(super) fn properties() -> &'static [glib::ParamSpec] {
                      latency reported to the pipeline); the windows, word gap and beam-search \
                      commit delay derive from it unless set themselves",
                 )
-                .minimum(config::MIN_LATENCY_MS)
+                .minimum(config::LOWEST_LATENCY_MS)
                 .maximum(config::MAX_LATENCY_MS)
                 .default_value(config::DEFAULT_LATENCY_MS)
                 .flags(ready)

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::{CacheAwareRecognizer, CacheAwareStep, ChunkResult, StreamingRecognizer, WindowConfig};
-use crate::config::{DecoderSettings, RecognizerConfig};
+use crate::config::{DecoderSettings, MIN_LATENCY_MS, RecognizerConfig};
 use crate::error::Result;
 use crate::model::{
     CacheAwareModel, CacheAwareStreaming, ExecutionProvider, LoadOptions, ModelDescription,
@@ -177,6 +177,17 @@ impl Recognizer {
     /// Whether this is a cache-aware recogniser.
     pub fn is_cache_aware(&self) -> bool {
         matches!(self, Self::CacheAware(_))
+    }
+
+    /// The shortest latency this recogniser is planned for, in ms: a buffered one's windows
+    /// for a shorter latency are [`MIN_LATENCY_MS`]'s, so it reports at least that; a
+    /// cache-aware one has no floor (the latency picks among its look-aheads, down to the
+    /// shortest step).
+    pub fn latency_floor_ms(&self) -> u32 {
+        match self {
+            Self::Buffered(_) => MIN_LATENCY_MS,
+            Self::CacheAware(_) => 0,
+        }
     }
 
     /// The window geometry in samples; a cache-aware step's is its chunk alone.
