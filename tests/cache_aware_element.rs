@@ -301,45 +301,18 @@ fn file_text_is_the_cache_aware_engines() {
 }
 
 /// The latency a live pipeline (an `is-live` source of 100 ms buffers) with the element on
-/// `model` at `latency` ms settles on, less the source's 100 ms, and the warnings and errors
-/// posted.
+/// `model` at `latency` ms settles on, less the source's 100 ms, and the warnings posted (an
+/// error fails the test).
 fn live_pipeline_latency(model: &std::path::Path, latency: u64) -> (gst::ClockTime, Vec<String>) {
-    init();
-    let pipeline = gst::parse::launch(&format!(
-        "audiotestsrc is-live=true samplesperbuffer=1600 wave=silence \
-         ! audio/x-raw,rate=16000,channels=1 ! quartznetstt model-path=\"{}\" threads=1 \
-         latency={latency} partial-results=true ! fakesink name=sink",
-        model.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
-    result.unwrap();
-    let mut query = gst::query::Latency::new();
-    assert!(
-        pipeline
-            .by_name("sink")
-            .unwrap()
-            .static_pad("sink")
-            .unwrap()
-            .peer_query(&mut query)
+    let settled = plugin::live_latency(
+        "wave=silence",
+        &format!(
+            "quartznetstt model-path=\"{}\" threads=1 latency={latency} partial-results=true",
+            model.display()
+        ),
     );
-    let bus = pipeline.bus().unwrap();
-    let problems: Vec<String> = std::iter::from_fn(|| {
-        bus.pop_filtered(&[gst::MessageType::Warning, gst::MessageType::Error])
-    })
-    .map(|m| match m.view() {
-        gst::MessageView::Warning(w) => w.error().to_string(),
-        gst::MessageView::Error(e) => format!("error: {}", e.error()),
-        _ => unreachable!(),
-    })
-    .collect();
-    pipeline.set_state(gst::State::Null).unwrap();
-    let (live, min, _) = query.result();
-    assert!(live);
-    (min - gst::ClockTime::from_mseconds(100), problems)
+    assert!(settled.live);
+    (settled.latency, settled.warnings)
 }
 
 /// An `is-live` source through the element in a pipeline: the latency the sink's LATENCY
