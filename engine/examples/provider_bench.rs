@@ -23,6 +23,10 @@ use quartznet_engine::decode::{Word, transcript};
 use quartznet_engine::model::{ExecutionProvider, LoadOptions};
 use quartznet_engine::streaming::{Recognizer, StreamingModel};
 
+#[path = "support/wav.rs"]
+mod wav;
+use wav::read_wav;
+
 struct Args {
     provider: ExecutionProvider,
     threads: usize,
@@ -61,18 +65,6 @@ fn parse() -> Result<Args, Box<dyn std::error::Error>> {
         model,
         wav,
     })
-}
-
-fn read_wav(path: &PathBuf, rate: u32) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
-    let mut reader = hound::WavReader::open(path)?;
-    let spec = reader.spec();
-    if spec.channels != 1 || spec.bits_per_sample != 16 || spec.sample_rate != rate {
-        return Err(format!("{}: need 16-bit mono WAV at {rate} Hz", path.display()).into());
-    }
-    Ok(reader
-        .samples::<i16>()
-        .map(|s| s.map(|v| f32::from(v) / 32768.0))
-        .collect::<Result<_, _>>()?)
 }
 
 /// Recognises `samples` in 100 ms pieces; the words.
