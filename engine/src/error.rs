@@ -50,6 +50,11 @@ pub enum Error {
     /// Running the model failed, or it returned something other than it promised.
     #[error("{0}")]
     Inference(String),
+    /// The inference server that runs the model cannot be reached, or did not answer within
+    /// its deadline (after the retries asked for): a live stream drops what it cannot
+    /// recognise and tries again; anything else fails. The message names the server.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// The engine's result type.

@@ -11,6 +11,7 @@ mod locate;
 mod onnx;
 mod pool;
 pub mod runtime;
+mod served;
 
 pub use crate::frontend::ModelInput;
 pub use cache_aware::{
@@ -23,6 +24,10 @@ pub use description::{
 };
 pub use onnx::{LoadOptions, OnnxModel};
 pub use pool::SessionPool;
+pub use served::{
+    DEFAULT_AUTH_HEADER, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, RetryPolicy, ServedModel,
+    ServerOptions, TokenSource,
+};
 
 /// Records the folder the GStreamer plugin file was loaded from (its `plugin_init` calls
 /// this): an ONNX Runtime installed in `<folder>/quartznetstt/` and the bundled model

@@ -10,7 +10,8 @@ use super::{CacheAwareRecognizer, CacheAwareStep, ChunkResult, StreamingRecogniz
 use crate::config::{DecoderSettings, RecognizerConfig};
 use crate::error::{Error, Result};
 use crate::model::{
-    CacheAwareModel, CacheAwareStreaming, LoadOptions, ModelDescription, OnnxModel,
+    CacheAwareModel, CacheAwareStreaming, LoadOptions, ModelDescription, OnnxModel, RetryPolicy,
+    ServerOptions,
 };
 
 /// A loaded model, of the strategy its description asks for.
@@ -31,6 +32,13 @@ impl StreamingModel {
             return CacheAwareModel::load(path, options).map(Self::CacheAware);
         }
         OnnxModel::load(path, options).map(Self::Buffered)
+    }
+
+    /// The model of `path` run by the inference server of `server` (buffered windows; a
+    /// cache-aware model is refused: its caches live with the stream). See
+    /// [`OnnxModel::load_served`].
+    pub fn load_served(path: &Path, options: &LoadOptions, server: &ServerOptions) -> Result<Self> {
+        OnnxModel::load_served(path, options, server).map(Self::Buffered)
     }
 
     /// The model's description.
@@ -152,6 +160,24 @@ impl Recognizer {
         match self {
             Self::Buffered(r) => r.model().path(),
             Self::CacheAware(r) => r.model().path(),
+        }
+    }
+
+    /// How calls to the inference server that runs the model are retried when they get no
+    /// answer (nothing for a model run in this process).
+    pub fn set_server_retry(&self, policy: RetryPolicy) {
+        if let Self::Buffered(r) = self
+            && let Some(served) = r.model().served()
+        {
+            served.set_retry(policy);
+        }
+    }
+
+    /// The inference server's URL, when a server runs the model.
+    pub fn server_url(&self) -> Option<&str> {
+        match self {
+            Self::Buffered(r) => r.model().served().map(|s| s.url()),
+            Self::CacheAware(_) => None,
         }
     }
 

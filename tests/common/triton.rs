@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MPL-2.0
+//! A real Triton Inference Server for tests: `tools/triton/serve.py` (PyTriton, which bundles
+//! Triton Server) on a free loopback port, in a process group of its own so a kill takes the
+//! Python side and `tritonserver` together, as a crash would.
+//!
+//! The venv is `/opt/venvs/pytriton` (`tools/triton/setup.sh`), or `QUARTZNET_PYTRITON`. When
+//! it is missing the tests print why and pass without running, unless
+//! `QUARTZNET_REQUIRE_TRITON=1` (CI sets it once the setup succeeded): then it is a failure.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a start may take: PyTriton starts Triton, then loads each model through its Python
+/// backend (15 to 30 s on two busy cores).
+const START_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// A running server; killed when dropped.
+pub struct Server {
+    pub url: String,
+    pub port: u16,
+    args: Vec<String>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        if Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tools/triton/serve.py")
+            .exists()
+        {
+            "."
+        } else {
+            ".."
+        },
+    )
+}
+
+/// The Python that runs PyTriton, or why there is none.
+fn python() -> Result<PathBuf, String> {
+    let python = std::env::var_os("QUARTZNET_PYTRITON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/venvs/pytriton/bin/python"));
+    if python.exists() {
+        Ok(python)
+    } else {
+        Err(format!(
+            "no PyTriton venv at {} (bash tools/triton/setup.sh makes it)",
+            python.display()
+        ))
+    }
+}
+
+/// Whether a missing server is a failure rather than a skip.
+fn required() -> bool {
+    std::env::var("QUARTZNET_REQUIRE_TRITON").is_ok_and(|v| v == "1")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Server {
+    /// Starts a server of `models` with `extra` arguments of serve.py; `None` (after saying
+    /// why on stderr) when this machine has no PyTriton and it is not required.
+    pub fn start(models: &[&Path], extra: &[&str]) -> Option<Self> {
+        let python = match python() {
+            Ok(p) => p,
+            Err(why) if !required() => {
+                eprintln!("SKIPPED (Triton tests): {why}");
+                return None;
+            }
+            Err(why) => panic!("{why}, and QUARTZNET_REQUIRE_TRITON=1"),
+        };
+        let port = free_port();
+        let mut args: Vec<String> =
+            vec![repo().join("tools/triton/serve.py").display().to_string()];
+        args.extend(models.iter().map(|m| m.display().to_string()));
+        args.extend(["--http-port".to_string(), port.to_string()]);
+        // A server shared by a test binary's tests lives in a static, never dropped: it ends
+        // itself with the binary.
+        args.push("--exit-with-parent".to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.insert(0, python.display().to_string());
+        let log = std::env::temp_dir().join(format!("quartznet-triton-{port}.log"));
+        let mut server = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            args,
+            child: None,
+            log,
+        };
+        server.launch();
+        Some(server)
+    }
+
+    /// (Re)starts the process on the same port and waits until its models answer.
+    pub fn launch(&mut self) {
+        let log = std::fs::File::create(&self.log).expect("server log");
+        let mut child = Command::new(&self.args[0])
+            .args(&self.args[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start tools/triton/serve.py");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (ready, wait) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("READY") {
+                    let _ = ready.send(());
+                }
+            }
+        });
+        self.child = Some(child);
+        if wait.recv_timeout(START_TIMEOUT).is_err() {
+            let tail = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: String = tail
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            self.kill();
+            panic!("Triton did not start within {START_TIMEOUT:?}; its log ends:\n{tail}");
+        }
+    }
+
+    /// Kills the server at once (SIGKILL to its whole process group), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on the process group this test started; no memory involved.
+            unsafe {
+                libc::kill(-(child.id() as i32), libc::SIGKILL);
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// The server's log (stderr).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
