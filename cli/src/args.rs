@@ -159,6 +159,9 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_THREADS)]
     pub threads: usize,
 
+    #[command(flatten)]
+    pub server: crate::served::ServerArgs,
+
     /// NeMo parity: recognise each input as one utterance, as NeMo's transcribe() (the
     /// engine runs without the element)
     #[arg(long, help_heading = "NeMo parity (the engine without the element)")]

@@ -32,6 +32,8 @@ pub(super) struct LoadKey {
     lm_path: Option<String>,
     vocabulary_path: Option<String>,
     decoder: super::Decoder,
+    /// Where the model runs (a change of server loads afresh).
+    server: super::served::ServerSettings,
 }
 
 impl LoadKey {
@@ -42,6 +44,7 @@ impl LoadKey {
             lm_path: non_empty(&settings.lm_path).map(String::from),
             vocabulary_path: non_empty(&settings.vocabulary_path).map(String::from),
             decoder: settings.decoder,
+            server: settings.server.clone(),
         }
     }
 }
@@ -242,12 +245,14 @@ impl QuartzNetStt {
         // The language model loads while the acoustic model does; its errors surface when
         // the decoder is built, as without the preload.
         let language_model = config.decoding.preload_language_model(&key.model);
-        let model = StreamingModel::load(
-            &key.model,
-            &LoadOptions {
-                threads: config.threads,
-            },
-        )
+        let options = LoadOptions {
+            threads: config.threads,
+        };
+        let server = settings.server.options().map_err(|e| error_message(&e))?;
+        let model = match &server {
+            None => StreamingModel::load(&key.model, &options),
+            Some(server) => StreamingModel::load_served(&key.model, &options, server),
+        }
         .map_err(|e| error_message(&e))?;
         let language_model = language_model.and_then(|loading| loading.wait().ok());
         if let Some(lm) = &language_model {
@@ -327,6 +332,7 @@ impl QuartzNetStt {
         let latency_asked = settings.overrides().latency_ms;
         let mut recognizer = Recognizer::from_config(model, &config, latency_asked)
             .map_err(|e| error_message(&e))?;
+        recognizer.set_server_retry(super::served::retry_policy(live));
         if let Recognizer::CacheAware(r) = &recognizer {
             let l = r.look_ahead();
             gst::info!(
