@@ -107,6 +107,9 @@ impl QuartzNetStt {
         let audio = self.clock()?.time(stream.samples.len() as u64);
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.pacer.recognised(audio, busy);
+            if !results.is_empty() {
+                state.pacer.server_answered();
+            }
         }
         self.queue_results(&results, None)
     }

@@ -172,9 +172,14 @@ impl Pacer {
         (first, wait)
     }
 
-    /// Records that recognising `audio` took `busy` (the model answered).
-    pub fn recognised(&mut self, audio: gst::ClockTime, busy: std::time::Duration) {
+    /// The model answered (a window was recognised): the next loss of the server begins a
+    /// new outage.
+    pub fn server_answered(&mut self) {
         self.failures = 0;
+    }
+
+    /// Records that recognising `audio` took `busy`.
+    pub fn recognised(&mut self, audio: gst::ClockTime, busy: std::time::Duration) {
         let keep = (-(audio.nseconds() as f64) / RATE_WINDOW.nseconds() as f64).exp();
         self.busy_ns = self.busy_ns * keep + busy.as_nanos() as f64;
         self.audio_ns = self.audio_ns * keep + audio.nseconds() as f64;
@@ -364,22 +369,25 @@ mod tests {
         let mut p = Pacer::default();
         let allowed = ms(2000);
         // Buffers of 100 ms; the server fails on the one at 1000 ms.
-        assert_eq!(p.pace(Some(0), allowed, ms(900), ms(100), 1600), Pace::Keep);
         assert_eq!(
-            p.pace(Some(0), allowed, ms(1000), ms(100), 1600),
+            p.pace(Some(ms(0)), allowed, ms(900), ms(100), 1600),
+            Pace::Keep
+        );
+        assert_eq!(
+            p.pace(Some(ms(0)), allowed, ms(1000), ms(100), 1600),
             Pace::Keep
         );
         assert_eq!(p.server_lost(ms(1000), ms(100), 1600), (true, ms(500)));
         // Dropped until 1100 + 500 ms, in time or not.
         for at in [1100, 1200, 1500] {
             assert_eq!(
-                p.pace(Some(0), allowed, ms(at), ms(100), 1600),
+                p.pace(Some(ms(0)), allowed, ms(at), ms(100), 1600),
                 Pace::Drop { first: false },
                 "{at}"
             );
         }
         // The next try: kept, and the episode so far reported.
-        let Pace::Resume(episode) = p.pace(Some(0), allowed, ms(1600), ms(100), 1600) else {
+        let Pace::Resume(episode) = p.pace(Some(ms(0)), allowed, ms(1600), ms(100), 1600) else {
             panic!("the buffer at 1600 ms tries the server again");
         };
         assert_eq!(
@@ -393,12 +401,16 @@ mod tests {
             p.server_lost(ms(1600), ms(100), 1600);
         }
         assert_eq!(p.server_lost(ms(1600), ms(100), 1600).1, ms(4000));
-        // It answered: the next loss is a new outage with the first wait.
+        // A buffer that completes no window proves nothing; an answer does: the next loss
+        // is a new outage with the first wait.
         p.recognised(ms(100), std::time::Duration::from_millis(10));
+        assert!(!p.server_lost(ms(1700), ms(100), 1600).0);
+        p.server_answered();
         p.finish();
         assert_eq!(p.server_lost(ms(9000), ms(100), 1600), (true, ms(500)));
-        let sum = p.warning(p.finish(), true).unwrap();
+        let episode = p.finish();
+        let sum = p.warning(episode, true).unwrap();
         assert!(sum.server);
-        assert_eq!(p.processed, 2 * 1600);
+        assert_eq!(p.dropped, 13 * 1600);
     }
 }

@@ -196,9 +196,10 @@ impl QuartzNetStt {
         );
         if first {
             let text = format!(
-                "{error}: live input is dropped until the server answers again (tried every \
-                 {} to {} of stream time); text resumes then",
-                FIRST_RETRY_WAIT, MAX_RETRY_WAIT
+                "{error}: live input is dropped until the server answers again (tried again \
+                 after {} ms of input, doubling up to {} ms); text resumes then",
+                FIRST_RETRY_WAIT.mseconds(),
+                MAX_RETRY_WAIT.mseconds()
             );
             self.notices
                 .message(warning(&*self.obj(), gst::ResourceError::Read, &text));
