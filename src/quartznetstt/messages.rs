@@ -75,6 +75,8 @@ pub(super) fn error_message(error: &quartznet_engine::Error) -> gst::ErrorMessag
         Error::Invalid { .. } => gst::error_msg!(gst::ResourceError::Read, ("{error}")),
         Error::Settings(_) => gst::error_msg!(gst::LibraryError::Settings, ("{error}")),
         Error::Inference(_) => gst::error_msg!(gst::StreamError::Failed, ("{error}")),
+        // The inference server that runs the model cannot be reached or did not answer.
+        Error::Unavailable(_) => gst::error_msg!(gst::ResourceError::OpenRead, ("{error}")),
         _ => gst::error_msg!(gst::LibraryError::Failed, ("{error}")),
     }
 }

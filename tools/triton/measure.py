@@ -160,10 +160,24 @@ def group_usage(pgid):
 
 
 def batch_stats(url, model):
-    """{batch size: executions} from Triton's statistics extension."""
+    """{batch size: (executions, compute ns)} from Triton's statistics extension (compute:
+    the model's execution, here PyTriton's hop to Python and ONNX Runtime)."""
     with urllib.request.urlopen(f"{url}/v2/models/{model}/stats", timeout=10) as r:
         stats = json.load(r)["model_stats"][0]
-    return {b["batch_size"]: b["compute_infer"]["count"] for b in stats.get("batch_stats", [])}
+    return {
+        b["batch_size"]: (b["compute_infer"]["count"], b["compute_infer"]["ns"])
+        for b in stats.get("batch_stats", [])
+    }
+
+
+def batches_between(before, after):
+    """{batch size: [executions, mean compute ms]} formed between two batch_stats."""
+    formed = {}
+    for size, (count, ns) in sorted(after.items()):
+        count0, ns0 = before.get(size, (0, 0))
+        if count > count0:
+            formed[size] = [count - count0, round((ns - ns0) / (count - count0) / 1e6, 1)]
+    return formed
 
 
 def run(args, count, server_url, plugin_dir):
@@ -219,7 +233,7 @@ def main():
     # The plugin alone in its folder: GStreamer would try every library in target/.
     plugin_dir = tempfile.mkdtemp()
     shutil.copy(os.path.join(args.plugin, "libgstquartznetstt.so"), plugin_dir)
-    figures = {"local": {}, "served": {}, "cores": os.cpu_count()}
+    figures = {"local": {}, "served": {}, "cores": os.cpu_count(), "load_before": os.getloadavg()}
     for count in args.counts:
         figures["local"][count] = summary(run(args, count, None, plugin_dir))
         print(f"local  N={count}: {json.dumps(figures['local'][count])}", flush=True)
@@ -241,7 +255,7 @@ def main():
             results = run(args, count, url, plugin_dir)
             cpu1, rss = group_usage(server.pid)
             after = batch_stats(url, "hama-en")
-            batches = {b: after[b] - before.get(b, 0) for b in sorted(after) if after[b] - before.get(b, 0)}
+            batches = batches_between(before, after)
             entry = summary(results)
             # The server's CPU over the whole run (its load and settling included).
             entry["server_cpu_percent"] = 100 * (cpu1 - cpu0) / (time.monotonic() - started)
@@ -253,6 +267,8 @@ def main():
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
         shutil.rmtree(plugin_dir, ignore_errors=True)
+    figures["load_after"] = os.getloadavg()
+    print(f"load average before {figures['load_before']}, after {figures['load_after']}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=1)
