@@ -229,3 +229,37 @@ fn a_slow_server_times_out_and_a_restarted_one_is_waited_for() {
     let (_, local) = stream(load_local(&hama()), &samples);
     assert_eq!(transcript(&words), local);
 }
+
+/// An authenticating TLS proxy in front (nginx: https, `Authorization: Bearer` checked, the
+/// server's own header added upstream): the bearer token from a file, the proxy's authority
+/// from `ca_file`; a wrong token, or no trust in the authority, is refused at load.
+#[test]
+fn a_tls_proxy_in_front_takes_the_bearer_token() {
+    let Some(server) = shared() else { return };
+    let Some(proxy) = triton::Proxy::start(server, "proxy-token", (HEADER, TOKEN)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "proxy-token\n").unwrap();
+    let mut options = ServerOptions::new(proxy.url.clone());
+    options.token = Some(TokenSource::File(file.clone()));
+    options.ca_file = Some(proxy.ca_file.clone());
+    let samples = common::read_wav(&common::repository().join("samples/LJ001-0001.wav"));
+    let model = OnnxModel::load_served(&hama(), &LoadOptions::default(), &options).unwrap();
+    let (_, text) = stream(model, &samples);
+    assert_eq!(text, stream(load_local(&hama()), &samples).1);
+
+    std::fs::write(&file, "guessed\n").unwrap();
+    let error = refused(&hama(), &options).to_string();
+    assert!(
+        error.contains("refused the credentials") && error.contains("401"),
+        "{error}"
+    );
+    assert!(!error.contains("guessed"), "{error}");
+
+    std::fs::write(&file, "proxy-token\n").unwrap();
+    options.ca_file = None;
+    let error = refused(&hama(), &options).to_string();
+    assert!(error.contains(&proxy.url), "{error}");
+}

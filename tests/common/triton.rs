@@ -28,6 +28,9 @@ pub struct Server {
     args: Vec<String>,
     child: Option<Child>,
     log: PathBuf,
+    /// PyTriton's workspace and temporary files (a killed server leaves them behind): removed
+    /// when the server is dropped, or by the server itself when the test binary ends first.
+    scratch: tempfile::TempDir,
 }
 
 fn repo() -> PathBuf {
@@ -92,13 +95,22 @@ impl Server {
         args.push("--exit-with-parent".to_string());
         args.extend(extra.iter().map(|s| s.to_string()));
         args.insert(0, python.display().to_string());
-        let log = std::env::temp_dir().join(format!("quartznet-triton-{port}.log"));
+        let scratch = tempfile::Builder::new()
+            .prefix("quartznet-triton-")
+            .tempdir()
+            .expect("a scratch folder");
+        args.extend([
+            "--scratch".to_string(),
+            scratch.path().display().to_string(),
+        ]);
+        let log = scratch.path().join("server.log");
         let mut server = Self {
             url: format!("http://127.0.0.1:{port}"),
             port,
             args,
             child: None,
             log,
+            scratch,
         };
         server.launch();
         Some(server)
@@ -107,8 +119,17 @@ impl Server {
     /// (Re)starts the process on the same port and waits until its models answer.
     pub fn launch(&mut self) {
         let log = std::fs::File::create(&self.log).expect("server log");
+        let (home, tmp) = (
+            self.scratch.path().join("home"),
+            self.scratch.path().join("tmp"),
+        );
+        for dir in [&home, &tmp] {
+            std::fs::create_dir_all(dir).expect("scratch folders");
+        }
         let mut child = Command::new(&self.args[0])
             .args(&self.args[1..])
+            .env("PYTRITON_HOME", &home)
+            .env("TMPDIR", &tmp)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -161,5 +182,151 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// nginx in front of a server as an authenticating TLS proxy: https on a free loopback port
+/// with a certificate of a test authority (`ca_file`), `Authorization: Bearer <token>`
+/// required (401 otherwise), and the server's own header added upstream (`upstream_header`:
+/// Triton's restricted API behind the proxy). `None` (after saying why) without nginx.
+pub struct Proxy {
+    pub url: String,
+    pub ca_file: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    pub fn start(server: &Server, token: &str, upstream_header: (&str, &str)) -> Option<Self> {
+        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists());
+        let Some(nginx) = nginx else {
+            eprintln!(
+                "SKIPPED (TLS proxy test): no nginx (tools/triton/setup.sh installs nginx-light)"
+            );
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("a proxy folder");
+        let d = dir.path();
+        let openssl = |args: &[&str]| {
+            let status = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl runs");
+            assert!(status.success(), "openssl {args:?}");
+        };
+        // A test authority and a server certificate it signs, for 127.0.0.1.
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=quartznet test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        std::fs::write(
+            d.join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+        ]);
+        let port = free_port();
+        let (name, value) = upstream_header;
+        let p = d.display();
+        let config = format!(
+            "daemon off; user root; pid {p}/nginx.pid; error_log {p}/error.log; worker_processes 1;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; fastcgi_temp_path {p}/fcgi;
+  uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {p}/cert.pem; ssl_certificate_key {p}/key.pem;
+    client_max_body_size 64m;
+    location / {{
+      if ($http_authorization != \"Bearer {token}\") {{ return 401 '{{\"error\": \"bad token\"}}'; }}
+      proxy_set_header {name} {value};
+      proxy_set_header Authorization \"\";
+      proxy_http_version 1.1;
+      proxy_pass http://127.0.0.1:{upstream};
+    }}
+  }}
+}}
+",
+            upstream = server.port
+        );
+        std::fs::write(d.join("nginx.conf"), config).unwrap();
+        let child = Command::new(nginx)
+            .args(["-p", &p.to_string(), "-c", &format!("{p}/nginx.conf")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        // Listening within a few seconds.
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "nginx did not listen: {}",
+                std::fs::read_to_string(d.join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Self {
+            url: format!("https://127.0.0.1:{port}"),
+            ca_file: d.join("ca.pem"),
+            child,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

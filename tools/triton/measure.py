@@ -239,10 +239,13 @@ def main():
         print(f"local  N={count}: {json.dumps(figures['local'][count])}", flush=True)
 
     port = free_port()
+    # PyTriton's workspace, removed with the server (it is killed, not stopped).
+    scratch = tempfile.mkdtemp()
     server = subprocess.Popen(
         [args.python, os.path.join(ROOT, "tools/triton/serve.py"), os.path.join(ROOT, "models/hama-en.onnx"),
          "--http-port", str(port), "--threads", str(args.server_threads), "--exit-with-parent"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+        env=dict(os.environ, PYTRITON_HOME=scratch),
     )
     try:
         for line in server.stdout:
@@ -267,6 +270,7 @@ def main():
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
         shutil.rmtree(plugin_dir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     figures["load_after"] = os.getloadavg()
     print(f"load average before {figures['load_before']}, after {figures['load_after']}")
     if args.json:

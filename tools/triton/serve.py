@@ -17,6 +17,7 @@ Python-backend stub needs that build). Prints `READY <http-port>` once the model
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -65,14 +66,17 @@ def bound(path, threads, delay):
     return infer, tensors_in, tensors_out
 
 
-def exit_with_parent():
+def exit_with_parent(scratch):
     """Ends the whole process group (Triton and its Python-backend stubs) once the process
-    that started this one is gone, so a test run that dies leaves no server behind."""
+    that started this one is gone, so a test run that dies leaves no server behind; removes
+    `scratch` (its workspace) first."""
     parent = os.getppid()
 
     def watch():
         while os.getppid() == parent:
             time.sleep(0.5)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
         os.killpg(os.getpgid(0), signal.SIGKILL)
 
     threading.Thread(target=watch, daemon=True).start()
@@ -105,9 +109,13 @@ def main():
         action="store_true",
         help="stop when the starting process ends (tests; start this in a process group of its own)",
     )
+    parser.add_argument(
+        "--scratch",
+        help="with --exit-with-parent: a folder to remove then (the caller's workspace for this server)",
+    )
     args = parser.parse_args()
     if args.exit_with_parent:
-        exit_with_parent()
+        exit_with_parent(args.scratch)
     delay = args.delay_ms / 1000.0
     models = [
         (path.rsplit("/", 1)[-1].rsplit(".", 1)[0], bound(path, args.threads, delay))

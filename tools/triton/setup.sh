@@ -34,10 +34,18 @@ if ! "$python" -c 'import pytriton, onnxruntime' 2>/dev/null; then
   }
 fi
 
+# The authenticating TLS proxy the tests put in front (nginx): optional, its test says why it
+# skips without it.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null 2>&1 ||
+    echo "triton setup: nginx-light did not install: the TLS proxy test will be skipped"
+fi
+
 # One start: PyTriton unpacks Triton and loads the model through its Python backend.
 log=$(mktemp)
 port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-setsid "$python" tools/triton/serve.py tests/fixtures/models/quartznet-tiny.onnx \
+scratch=$(mktemp -d)
+PYTRITON_HOME=$scratch setsid "$python" tools/triton/serve.py tests/fixtures/models/quartznet-tiny.onnx \
   --http-port "$port" >"$log" 2>&1 &
 pid=$!
 ready=0
@@ -48,6 +56,7 @@ for _ in $(seq 1 120); do
 done
 kill -KILL -- "-$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
+rm -rf "$scratch"
 if [ "$ready" != 1 ]; then
   echo "triton setup: Triton Server did not start on this machine; its log ends:" >&2
   tail -n 20 "$log" >&2

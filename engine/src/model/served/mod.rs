@@ -304,12 +304,18 @@ impl ServedModel {
                 CallError::Refused(why) => Error::Settings(format!(
                     "the inference server at {url} refused the credentials ({why}); check the token and its header"
                 )),
-                CallError::NotServed(why) | CallError::Failed(why) => Error::Invalid {
+                CallError::NotServed(why) => Error::Invalid {
                     what: "inference server",
                     name: place.clone(),
                     reason: format!(
                         "no such model served ({why}); name it with the model-name setting"
                     ),
+                },
+                // TLS (an authority not trusted), a malformed answer, another HTTP error.
+                CallError::Failed(why) => Error::Invalid {
+                    what: "inference server",
+                    name: place.clone(),
+                    reason: why,
                 },
             })?;
         let interface =
