@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 use quartznet_engine::Error;
 use quartznet_engine::config::RecognizerConfig;
 use quartznet_engine::decode::transcript;
-use quartznet_engine::model::{LoadOptions, OnnxModel, RetryPolicy, ServerOptions, TokenSource};
+use quartznet_engine::frontend::Features;
+use quartznet_engine::model::{
+    AcousticModel, LoadOptions, OnnxModel, RetryPolicy, ServerOptions, TokenSource,
+};
 use quartznet_engine::streaming::StreamingRecognizer;
 
 /// The header Triton's restricted API checks for the inference endpoint, and its value.
@@ -207,6 +210,13 @@ fn a_slow_server_times_out_and_a_restarted_one_is_waited_for() {
     model.served().unwrap().set_retry(RetryPolicy::WAIT);
     let mut recognizer =
         StreamingRecognizer::from_config(model, &RecognizerConfig::for_files()).unwrap();
+    // A model whose tries run out first: the error names the server and the tries.
+    let mut impatient = OnnxModel::load_served(&hama(), &LoadOptions::default(), &options).unwrap();
+    impatient.served().unwrap().set_retry(RetryPolicy {
+        attempts: 3,
+        first_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(100),
+    });
     let half = samples.len() / 2;
     recognizer.push(&samples[..half]);
     let mut words = Vec::new();
@@ -214,6 +224,17 @@ fn a_slow_server_times_out_and_a_restarted_one_is_waited_for() {
         words.extend(r.words);
     }
     server.kill();
+    let second = Features {
+        n_mels: 1,
+        frames: 16_000,
+        data: vec![0.0; 16_000],
+    };
+    let error = impatient.infer(&second, &mut Vec::new()).unwrap_err();
+    assert!(matches!(error, Error::Unavailable(_)), "{error:?}");
+    assert!(
+        error.to_string().contains("(3 tries)") && error.to_string().contains(&server.url),
+        "{error}"
+    );
     let restart = std::thread::spawn(move || {
         server.launch();
         server
