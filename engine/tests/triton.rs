@@ -104,7 +104,11 @@ fn served_models_give_the_local_log_probs_and_words() {
         // The same ONNX Runtime release, threads and graph optimisations on both sides
         // (serve.py builds its sessions as the element does): the same numbers.
         let diff = common::max_abs_diff(&remote, &local);
-        assert!(diff <= 1e-6, "{}: log-probs differ by {diff}", path.display());
+        assert!(
+            diff <= 1e-6,
+            "{}: log-probs differ by {diff}",
+            path.display()
+        );
         assert!(!local_text.is_empty());
         assert_eq!(remote_text, local_text, "{}", path.display());
     }

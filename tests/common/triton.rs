@@ -298,8 +298,10 @@ http {{
             upstream = server.port
         );
         std::fs::write(d.join("nginx.conf"), config).unwrap();
+        // In a group of its own: the master and its worker go together.
         let child = Command::new(nginx)
             .args(["-p", &p.to_string(), "-c", &format!("{p}/nginx.conf")])
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -326,7 +328,9 @@ http {{
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.wait();
     }
 }
