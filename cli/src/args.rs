@@ -166,6 +166,9 @@ pub struct Args {
     #[arg(long, value_name = "EP", value_enum, default_value_t = ExecutionProvider::Cpu)]
     pub execution_provider: ExecutionProvider,
 
+    #[command(flatten)]
+    pub server: crate::served::ServerArgs,
+
     /// NeMo parity: recognise each input as one utterance, as NeMo's transcribe() (the
     /// engine runs without the element)
     #[arg(long, help_heading = "NeMo parity (the engine without the element)")]

@@ -14,6 +14,7 @@ mod output;
 mod parity;
 mod pipeline;
 mod progress;
+mod served;
 
 use std::error::Error;
 use std::fs::File;
@@ -116,18 +117,24 @@ fn run(args: &Args, model_path: &Path) -> Result<bool, Box<dyn Error>> {
     // Loaded once here: a broken model fails before any input, and the element of every
     // input shares this model's sessions and language model instead of loading them again.
     let language_model = config.decoding.preload_language_model(model_path);
+    let server = args.server.options()?;
     let load = || {
-        StreamingModel::load_on(
-            model_path,
-            &LoadOptions {
-                threads: config.threads,
-            },
-            args.execution_provider.into(),
-        )
+        let options = LoadOptions {
+            threads: config.threads,
+        };
+        match &server {
+            None => StreamingModel::load_on(model_path, &options, args.execution_provider.into()),
+            // Connected here too, so a server that is not there fails before any input.
+            Some(server) => StreamingModel::load_served(model_path, &options, server),
+        }
     };
     let mut model = Some(load()?);
     // `--execution-provider auto` that fell back: said once, before the inputs.
-    if let Some(reason) = model.as_ref().and_then(|m| m.sessions().fallback()) {
+    if let Some(reason) = model
+        .as_ref()
+        .and_then(|m| m.sessions())
+        .and_then(|s| s.fallback())
+    {
         eprintln!("{NAME}: warning: --execution-provider auto runs the model on the CPU: {reason}");
     }
     let description = model.as_ref().expect("just loaded").description().clone();
@@ -307,6 +314,7 @@ fn element(args: &Args, model_path: &Path) -> Result<gst::Element, Box<dyn Error
     stt.set_property("model-path", model_path.to_string_lossy().as_ref());
     stt.set_property("threads", u32::try_from(args.threads)?);
     stt.set_property_from_str("execution-provider", &nick(&args.execution_provider));
+    args.server.configure(&stt);
     if let Some(latency) = args.latency_ms {
         stt.set_property("latency", latency);
     }

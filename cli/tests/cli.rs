@@ -1386,3 +1386,41 @@ fn execution_provider_cuda_fails_clearly_and_auto_falls_back() {
     let unknown = transcribe(&["--model", MODEL, "--execution-provider", "gpu", AUDIO]);
     assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
 }
+
+#[path = "../../tests/common/triton.rs"]
+mod triton;
+
+/// `--inference-server`: the model on a real Triton server (PyTriton, `tests/common/triton.rs`)
+/// gives the text the model gives here; a server that is not there fails before any input,
+/// naming its URL.
+#[test]
+fn the_model_served_by_triton_gives_the_same_text() {
+    let hama = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/hama-en.onnx");
+    let audio = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/LJ001-0001.wav");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let absent = format!("http://127.0.0.1:{port}");
+    let output = transcribe(&["--model", hama, "--inference-server", &absent, audio]);
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(
+        error.contains("cannot reach the inference server") && error.contains(&absent),
+        "{error}"
+    );
+
+    let Some(server) = triton::Server::start(&[Path::new(hama)], &["--threads", "1"]) else {
+        return;
+    };
+    let local = transcribe(&["--model", hama, "--threads", "1", audio]);
+    assert!(local.status.success(), "{}", stderr(&local));
+    let served = transcribe(&["--model", hama, "--inference-server", &server.url, audio]);
+    assert!(served.status.success(), "{}", stderr(&served));
+    assert!(!local.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&served.stdout),
+        String::from_utf8_lossy(&local.stdout)
+    );
+}

@@ -106,15 +106,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let model = load()?;
     let load_s = started.elapsed().as_secs_f64();
-    match model.sessions().fallback() {
+    // Loaded here, never served: it has sessions.
+    let sessions = model.sessions().ok_or("a local model has sessions")?;
+    match sessions.fallback() {
         Some(reason) => println!(
             "provider: {} (asked {}: {reason})",
-            model.sessions().provider(),
+            sessions.provider(),
             args.provider
         ),
         None => println!(
             "provider: {} (loaded in {load_s:.2} s)",
-            model.sessions().provider()
+            sessions.provider()
         ),
     }
     let rate = model.description().sample_rate;

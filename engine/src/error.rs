@@ -60,6 +60,11 @@ pub enum Error {
         /// What is missing and what to do.
         detail: String,
     },
+    /// The inference server that runs the model cannot be reached, or did not answer within
+    /// its deadline (after the retries asked for): a live stream drops what it cannot
+    /// recognise and tries again; anything else fails. The message names the server.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// The engine's result type.

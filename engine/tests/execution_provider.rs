@@ -28,8 +28,8 @@ fn has(provider: &str) -> bool {
 #[test]
 fn the_cpu_is_the_default_and_always_runs() {
     let model = OnnxModel::load(&common::model_path(), &LoadOptions { threads: 1 }).unwrap();
-    assert_eq!(model.sessions().provider(), ExecutionProvider::Cpu);
-    assert_eq!(model.sessions().fallback(), None);
+    assert_eq!(model.sessions().unwrap().provider(), ExecutionProvider::Cpu);
+    assert_eq!(model.sessions().unwrap().fallback(), None);
     assert!(has("CPUExecutionProvider"));
 }
 
@@ -44,7 +44,7 @@ fn a_gpu_provider_that_cannot_start_is_an_error() {
         let error = match load(provider) {
             // A GPU build on a machine with a GPU (and its libraries): it runs there.
             Ok(model) => {
-                assert_eq!(model.sessions().provider(), provider);
+                assert_eq!(model.sessions().unwrap().provider(), provider);
                 continue;
             }
             Err(e) => e,
@@ -76,16 +76,26 @@ fn a_gpu_provider_that_cannot_start_is_an_error() {
 fn auto_falls_back_to_the_cpu_with_its_reason() {
     let auto = load(ExecutionProvider::Auto).unwrap();
     let cpu = load(ExecutionProvider::Cpu).unwrap();
-    assert!(!Arc::ptr_eq(auto.sessions(), cpu.sessions()));
-    match auto.sessions().provider() {
-        ExecutionProvider::Cuda => assert_eq!(auto.sessions().fallback(), None),
+    assert!(!Arc::ptr_eq(
+        auto.sessions().unwrap(),
+        cpu.sessions().unwrap()
+    ));
+    match auto.sessions().unwrap().provider() {
+        ExecutionProvider::Cuda => assert_eq!(auto.sessions().unwrap().fallback(), None),
         ExecutionProvider::Cpu => {
-            let reason = auto.sessions().fallback().expect("a reason for the CPU");
+            let reason = auto
+                .sessions()
+                .unwrap()
+                .fallback()
+                .expect("a reason for the CPU");
             assert!(reason.starts_with("execution provider cuda: "), "{reason}");
         }
         other => panic!("auto ran on {other}"),
     }
     // Loaded twice, the same sessions: the fallback is decided once.
     let again = load(ExecutionProvider::Auto).unwrap();
-    assert!(Arc::ptr_eq(auto.sessions(), again.sessions()));
+    assert!(Arc::ptr_eq(
+        auto.sessions().unwrap(),
+        again.sessions().unwrap()
+    ));
 }

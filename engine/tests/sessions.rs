@@ -40,9 +40,15 @@ fn models_of_one_file_share_sessions_and_runs_stay_their_own() {
     let first = load(1);
     let others: Vec<OnnxModel> = (0..7).map(|_| load(1)).collect();
     for other in &others {
-        assert!(Arc::ptr_eq(first.sessions(), other.sessions()));
+        assert!(Arc::ptr_eq(
+            first.sessions().unwrap(),
+            other.sessions().unwrap()
+        ));
     }
-    assert!(!Arc::ptr_eq(first.sessions(), load(2).sessions()));
+    assert!(!Arc::ptr_eq(
+        first.sessions().unwrap(),
+        load(2).sessions().unwrap()
+    ));
 
     // Each instance's expected output, one run at a time.
     let inputs: Vec<Features> = (0..8).map(|i| features(i, 150 + 10 * i)).collect();
@@ -67,10 +73,10 @@ fn models_of_one_file_share_sessions_and_runs_stay_their_own() {
             assert!(run == &expected[i], "instance {i} got another result");
         }
     }
-    let pool = models[0].sessions();
+    let pool = models[0].sessions().unwrap();
     assert!(pool.sessions() >= 1 && pool.sessions() <= pool.limit());
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     assert_eq!(pool.limit(), cores.max(1));
     // Sessions on the process's shared thread pool use every core each: one is enough.
-    assert_eq!(load(0).sessions().limit(), 1);
+    assert_eq!(load(0).sessions().unwrap().limit(), 1);
 }

@@ -74,6 +74,18 @@ impl QuartzNetStt {
             }
         }
 
+        let (live, end_before) = {
+            let state = self.state.lock().unwrap();
+            let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
+            let end = state
+                .timeline
+                .stream_end(stream.recognizer.samples_pushed());
+            (state.live && upstream_live, end)
+        };
+        // A file waits for a server that is restarting; live input does not (`served`).
+        stream
+            .recognizer
+            .set_server_retry(super::served::retry_policy(live));
         stream.recognizer.push(&stream.samples);
         // The model runs here, with only the stream lock held.
         let started = Instant::now();
@@ -82,6 +94,12 @@ impl QuartzNetStt {
             match stream.recognizer.next_result() {
                 Ok(Some(result)) => results.push(result),
                 Ok(None) => break,
+                // The inference server is gone: live input keeps flowing (`served`).
+                Err(e @ quartznet_engine::Error::Unavailable(_)) if live => {
+                    let pts = buffer.pts().unwrap_or(end_before);
+                    let duration = self.clock()?.time(stream.samples.len() as u64);
+                    return self.server_lost(stream, pts, duration, &e);
+                }
                 Err(e) => return Err(self.recognition_failed(&e)),
             }
         }
@@ -89,6 +107,9 @@ impl QuartzNetStt {
         let audio = self.clock()?.time(stream.samples.len() as u64);
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.pacer.recognised(audio, busy);
+            if !results.is_empty() {
+                state.pacer.server_answered();
+            }
         }
         self.queue_results(&results, None)
     }
@@ -203,7 +224,18 @@ impl QuartzNetStt {
             let clock = *state.timeline.clock();
             (state.pacer.processed, state.pacer.dropped, summary, clock)
         };
-        if let Some(sum) = summary {
+        if let Some(sum) = summary.filter(|s| s.server) {
+            let text = format!(
+                "dropped {} ms of live audio ({} times between {} and {}) while the inference \
+                 server did not answer",
+                clock.time(sum.samples).mseconds(),
+                sum.episodes,
+                sum.from,
+                sum.until
+            );
+            self.notices
+                .message(warning(&*self.obj(), gst::ResourceError::Read, &text));
+        } else if let Some(sum) = summary {
             let text = format!(
                 "recognition is slower than real time: dropped {} ms of audio ({} times \
                  between {} and {}) whose text could no longer be on time; use a smaller \

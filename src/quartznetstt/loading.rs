@@ -33,6 +33,8 @@ pub(super) struct LoadKey {
     lm_path: Option<String>,
     vocabulary_path: Option<String>,
     decoder: super::Decoder,
+    /// Where the model runs (a change of server loads afresh).
+    server: super::served::ServerSettings,
 }
 
 impl LoadKey {
@@ -44,6 +46,7 @@ impl LoadKey {
             lm_path: non_empty(&settings.lm_path).map(String::from),
             vocabulary_path: non_empty(&settings.vocabulary_path).map(String::from),
             decoder: settings.decoder,
+            server: settings.server.clone(),
         }
     }
 }
@@ -212,7 +215,7 @@ impl QuartzNetStt {
             )),
         }
         // `auto` that fell back to the CPU: said, never silent.
-        if let Some(reason) = loaded.model.sessions().fallback() {
+        if let Some(reason) = loaded.model.sessions().and_then(|s| s.fallback()) {
             advice.push(format!(
                 "execution-provider auto runs the model on the CPU: {reason}"
             ));
@@ -250,20 +253,26 @@ impl QuartzNetStt {
         // The language model loads while the acoustic model does; its errors surface when
         // the decoder is built, as without the preload.
         let language_model = config.decoding.preload_language_model(&key.model);
-        let model = StreamingModel::load_on(
-            &key.model,
-            &LoadOptions {
-                threads: config.threads,
-            },
-            settings.execution_provider.into(),
-        )
+        let options = LoadOptions {
+            threads: config.threads,
+        };
+        let server = settings.server.options().map_err(|e| error_message(&e))?;
+        let model = match &server {
+            None => {
+                StreamingModel::load_on(&key.model, &options, settings.execution_provider.into())
+            }
+            Some(server) => StreamingModel::load_served(&key.model, &options, server),
+        }
         .map_err(|e| error_message(&e))?;
-        gst::info!(
-            CAT,
-            imp = self,
-            "model runs on execution provider {}",
-            model.sessions().provider()
-        );
+        match model.sessions() {
+            Some(sessions) => gst::info!(
+                CAT,
+                imp = self,
+                "model runs on execution provider {}",
+                sessions.provider()
+            ),
+            None => gst::info!(CAT, imp = self, "model runs on the inference server"),
+        }
         let language_model = language_model.and_then(|loading| loading.wait().ok());
         if let Some(lm) = &language_model {
             gst::info!(
@@ -342,6 +351,7 @@ impl QuartzNetStt {
         let latency_asked = settings.overrides().latency_ms;
         let mut recognizer = Recognizer::from_config(model, &config, latency_asked)
             .map_err(|e| error_message(&e))?;
+        recognizer.set_server_retry(super::served::retry_policy(live));
         if let Recognizer::CacheAware(r) = &recognizer {
             let l = r.look_ahead();
             gst::info!(

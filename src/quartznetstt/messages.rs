@@ -77,6 +77,8 @@ pub(super) fn error_message(error: &quartznet_engine::Error) -> gst::ErrorMessag
         Error::Inference(_) => gst::error_msg!(gst::StreamError::Failed, ("{error}")),
         // A GPU that cannot start is the library failing to initialise, like a missing runtime.
         Error::ExecutionProvider { .. } => gst::error_msg!(gst::LibraryError::Init, ("{error}")),
+        // The inference server that runs the model cannot be reached or did not answer.
+        Error::Unavailable(_) => gst::error_msg!(gst::ResourceError::OpenRead, ("{error}")),
         _ => gst::error_msg!(gst::LibraryError::Failed, ("{error}")),
     }
 }

@@ -22,6 +22,7 @@ mod input;
 mod loading;
 mod messages;
 mod pacing;
+mod served;
 mod settings;
 mod timeline;
 

@@ -45,6 +45,9 @@ pub struct Episode {
     pub samples: u64,
     /// Buffers dropped.
     pub buffers: u64,
+    /// Dropped because the inference server running the model was lost (`served`), not
+    /// because recognition was slow.
+    pub server: bool,
 }
 
 /// Episodes summed for one warning.
@@ -58,6 +61,8 @@ pub struct Summary {
     pub samples: u64,
     /// Episodes summed.
     pub episodes: u64,
+    /// Whether any of them was the inference server's loss.
+    pub server: bool,
 }
 
 /// How far behind real time the input may fall, and the episode under way.
@@ -75,6 +80,10 @@ pub struct Pacer {
     busy_ns: f64,
     audio_ns: f64,
     late_reported: bool,
+    /// The inference server was lost: input before this timestamp is dropped.
+    outage_until: Option<gst::ClockTime>,
+    /// Tries in a row the server did not answer (0: it answered the last).
+    failures: u32,
 }
 
 impl Pacer {
@@ -89,6 +98,13 @@ impl Pacer {
         duration: gst::ClockTime,
         samples: u64,
     ) -> Pace {
+        if let Some(until) = self.outage_until {
+            if pts < until {
+                return self.drop_input(pts, duration, samples, true);
+            }
+            // Time to try the server again: this buffer goes to it.
+            self.outage_until = None;
+        }
         let late = lag.is_some_and(|lag| lag > allowed);
         if late && !self.slower_than_real_time() && self.episode.is_none() {
             self.processed = self.processed.saturating_add(samples);
@@ -98,25 +114,68 @@ impl Pacer {
             return Pace::Late;
         }
         if late {
-            self.dropped = self.dropped.saturating_add(samples);
-            let first = self.episode.is_none();
-            let episode = self.episode.get_or_insert(Episode {
-                from: pts,
-                until: pts,
-                samples: 0,
-                buffers: 0,
-            });
-            // Upstream timestamps and durations can be anything: saturate, never overflow.
-            episode.until = pts.saturating_add(duration);
-            episode.samples = episode.samples.saturating_add(samples);
-            episode.buffers += 1;
-            return Pace::Drop { first };
+            return self.drop_input(pts, duration, samples, false);
         }
         self.processed = self.processed.saturating_add(samples);
         match self.episode.take() {
             Some(episode) => Pace::Resume(episode),
             None => Pace::Keep,
         }
+    }
+
+    /// Adds a buffer to the episode under way (a new one if none is).
+    fn drop_input(
+        &mut self,
+        pts: gst::ClockTime,
+        duration: gst::ClockTime,
+        samples: u64,
+        server: bool,
+    ) -> Pace {
+        self.dropped = self.dropped.saturating_add(samples);
+        let first = self.episode.is_none();
+        let episode = self.episode.get_or_insert(Episode {
+            from: pts,
+            until: pts,
+            samples: 0,
+            buffers: 0,
+            server,
+        });
+        // Upstream timestamps and durations can be anything: saturate, never overflow.
+        episode.until = pts.saturating_add(duration);
+        episode.samples = episode.samples.saturating_add(samples);
+        episode.buffers += 1;
+        episode.server |= server;
+        Pace::Drop { first }
+    }
+
+    /// The inference server did not answer for the buffer at `pts` (`duration` long, of
+    /// `samples`), which is dropped with the stream so far: input is dropped until the next
+    /// try, a wait that doubles with each failure in a row (`served::FIRST_RETRY_WAIT` to
+    /// `MAX_RETRY_WAIT`). Returns whether this began an outage, and the wait.
+    pub fn server_lost(
+        &mut self,
+        pts: gst::ClockTime,
+        duration: gst::ClockTime,
+        samples: u64,
+    ) -> (bool, gst::ClockTime) {
+        use super::served::{FIRST_RETRY_WAIT, MAX_RETRY_WAIT};
+        // The buffer was counted as processed when it was kept.
+        self.processed = self.processed.saturating_sub(samples);
+        self.drop_input(pts, duration, samples, true);
+        let first = self.failures == 0;
+        let doublings = self.failures.min(16);
+        self.failures = self.failures.saturating_add(1);
+        let wait = FIRST_RETRY_WAIT
+            .saturating_mul(1u64 << doublings)
+            .min(MAX_RETRY_WAIT);
+        self.outage_until = Some(pts.saturating_add(duration).saturating_add(wait));
+        (first, wait)
+    }
+
+    /// The model answered (a window was recognised): the next loss of the server begins a
+    /// new outage.
+    pub fn server_answered(&mut self) {
+        self.failures = 0;
     }
 
     /// Records that recognising `audio` took `busy`.
@@ -133,6 +192,7 @@ impl Pacer {
 
     /// Ends the episode under way, if any (end of stream, flush).
     pub fn finish(&mut self) -> Option<Episode> {
+        self.outage_until = None;
         self.episode.take()
     }
 
@@ -146,7 +206,9 @@ impl Pacer {
                 until: e.until,
                 samples: 0,
                 episodes: 0,
+                server: false,
             });
+            sum.server |= e.server;
             sum.until = e.until;
             sum.samples = sum.samples.saturating_add(e.samples);
             sum.episodes += 1;
@@ -190,7 +252,8 @@ mod tests {
                 from: ms(200),
                 until: ms(400),
                 samples: 3200,
-                buffers: 2
+                buffers: 2,
+                server: false,
             })
         );
         assert_eq!(pace(Some(3000), 500), Pace::Drop { first: true });
@@ -229,6 +292,7 @@ mod tests {
             until: ms(from + 500),
             samples: 8000,
             buffers: 5,
+            server: false,
         };
         let first = p.warning(Some(episode(1000)), false).unwrap();
         assert_eq!((first.episodes, first.samples), (1, 8000));
@@ -242,7 +306,8 @@ mod tests {
                 from: ms(3000),
                 until: ms(11_500),
                 samples: 24_000,
-                episodes: 3
+                episodes: 3,
+                server: false,
             }
         );
         assert_eq!(p.warning(Some(episode(12_000)), false), None);
@@ -280,6 +345,7 @@ mod tests {
             until: ms(500),
             samples: 1,
             buffers: 1,
+            server: false,
         };
         assert!(w.warning(Some(small), false).is_some());
         let early = Episode {
@@ -296,5 +362,55 @@ mod tests {
             Pace::Keep
         );
         assert_eq!(p.processed, u64::MAX);
+    }
+
+    #[test]
+    fn a_lost_server_drops_input_until_the_next_try_with_growing_waits() {
+        let mut p = Pacer::default();
+        let allowed = ms(2000);
+        // Buffers of 100 ms; the server fails on the one at 1000 ms.
+        assert_eq!(
+            p.pace(Some(ms(0)), allowed, ms(900), ms(100), 1600),
+            Pace::Keep
+        );
+        assert_eq!(
+            p.pace(Some(ms(0)), allowed, ms(1000), ms(100), 1600),
+            Pace::Keep
+        );
+        assert_eq!(p.server_lost(ms(1000), ms(100), 1600), (true, ms(500)));
+        // Dropped until 1100 + 500 ms, in time or not.
+        for at in [1100, 1200, 1500] {
+            assert_eq!(
+                p.pace(Some(ms(0)), allowed, ms(at), ms(100), 1600),
+                Pace::Drop { first: false },
+                "{at}"
+            );
+        }
+        // The next try: kept, and the episode so far reported.
+        let Pace::Resume(episode) = p.pace(Some(ms(0)), allowed, ms(1600), ms(100), 1600) else {
+            panic!("the buffer at 1600 ms tries the server again");
+        };
+        assert_eq!(
+            (episode.from, episode.until, episode.buffers),
+            (ms(1000), ms(1600), 4)
+        );
+        assert!(episode.server);
+        // Still down: the wait doubles, up to its cap; not a new outage.
+        assert_eq!(p.server_lost(ms(1600), ms(100), 1600), (false, ms(1000)));
+        for _ in 0..5 {
+            p.server_lost(ms(1600), ms(100), 1600);
+        }
+        assert_eq!(p.server_lost(ms(1600), ms(100), 1600).1, ms(4000));
+        // A buffer that completes no window proves nothing; an answer does: the next loss
+        // is a new outage with the first wait.
+        p.recognised(ms(100), std::time::Duration::from_millis(10));
+        assert!(!p.server_lost(ms(1700), ms(100), 1600).0);
+        p.server_answered();
+        p.finish();
+        assert_eq!(p.server_lost(ms(9000), ms(100), 1600), (true, ms(500)));
+        let episode = p.finish();
+        let sum = p.warning(episode, true).unwrap();
+        assert!(sum.server);
+        assert_eq!(p.dropped, 13 * 1600);
     }
 }

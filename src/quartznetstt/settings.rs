@@ -89,6 +89,8 @@ pub(super) struct Settings {
     /// The sample rate the description of the model `model_path` names, once looked up
     /// (caps queries need it before the model loads).
     pub(super) described_rate: Option<u32>,
+    /// Where the model runs: the inference-server properties (`served.rs`).
+    pub(super) server: super::served::ServerSettings,
 }
 
 impl Default for Settings {
@@ -128,6 +130,7 @@ impl Default for Settings {
             tolerance: DEFAULT_TOLERANCE,
             discont_wait: DEFAULT_DISCONT_WAIT,
             described_rate: None,
+            server: Default::default(),
         }
     }
 }
@@ -502,6 +505,9 @@ pub(super) fn properties() -> &'static [glib::ParamSpec] {
                 .flags(glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING)
                 .build(),
         ]
+        .into_iter()
+        .chain(super::served::properties())
+        .collect()
     });
     PROPERTIES.as_ref()
 }
@@ -509,6 +515,9 @@ pub(super) fn properties() -> &'static [glib::ParamSpec] {
 impl Settings {
     /// Stores `value` for the property `name` (its type checked by GObject).
     pub(super) fn set(&mut self, name: &str, value: &glib::Value) {
+        if self.server.set(name, value) {
+            return;
+        }
         let settings = self;
         let typed = "type checked upstream";
         match name {
@@ -561,6 +570,9 @@ impl Settings {
 
     /// The value of the property `name`.
     pub(super) fn get(&self, name: &str) -> glib::Value {
+        if let Some(value) = self.server.get(name) {
+            return value;
+        }
         let settings = self;
         match name {
             "model-path" => settings.model_path.to_value(),

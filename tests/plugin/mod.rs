@@ -4,6 +4,8 @@
 // Each test binary uses some of these.
 #![allow(dead_code)]
 
+pub mod capture;
+
 use gst::prelude::*;
 use gst_check::Harness;
 

@@ -12,6 +12,7 @@ mod onnx;
 mod pool;
 pub mod provider;
 pub mod runtime;
+mod served;
 
 pub use crate::frontend::ModelInput;
 pub use cache_aware::{
@@ -25,6 +26,10 @@ pub use description::{
 pub use onnx::{LoadOptions, OnnxModel};
 pub use pool::SessionPool;
 pub use provider::{DEFAULT_EXECUTION_PROVIDER, ExecutionProvider};
+pub use served::{
+    DEFAULT_AUTH_HEADER, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, RetryPolicy, ServedModel,
+    ServerOptions, TokenSource,
+};
 
 /// Records the folder the GStreamer plugin file was loaded from (its `plugin_init` calls
 /// this): an ONNX Runtime installed in `<folder>/quartznetstt/` and the bundled model

@@ -20,6 +20,7 @@ use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 
 use super::pool::SessionPool;
 use super::provider::ExecutionProvider;
+use super::served::{ServedModel, ServerOptions};
 use super::{AcousticModel, ModelDescription, ModelInput};
 use crate::error::{Error, Result};
 use crate::frontend::Features;
@@ -33,11 +34,20 @@ pub struct LoadOptions {
     pub threads: usize,
 }
 
+/// Where the model runs.
+enum Runner {
+    /// In this process: ONNX Runtime sessions shared by every model loaded from the file.
+    Local(Arc<SessionPool>),
+    /// On an inference server (`model::served`).
+    Served(Box<ServedModel>),
+}
+
 /// An ONNX QuartzNet (or any NeMo char-CTC model) checked against its description. Models
 /// loaded from the same file with the same options share their ONNX Runtime sessions
-/// ([`SessionPool`]).
+/// ([`SessionPool`]); a model loaded with [`OnnxModel::load_served`] runs on an inference
+/// server instead, with everything else (frontend, windows, decoding) here.
 pub struct OnnxModel {
-    sessions: Arc<SessionPool>,
+    runner: Runner,
     path: PathBuf,
     input_name: String,
     output_name: String,
@@ -107,7 +117,7 @@ impl OnnxModel {
             ));
         }
         let mut model = Self {
-            sessions,
+            runner: Runner::Local(sessions),
             path: path.to_path_buf(),
             input_name: interface.input_name,
             output_name: interface.output_name,
@@ -140,9 +150,69 @@ impl OnnxModel {
     }
 
     /// The ONNX Runtime sessions this model shares with every other model of this process
-    /// loaded from the same file with the same options.
-    pub fn sessions(&self) -> &Arc<SessionPool> {
-        &self.sessions
+    /// loaded from the same file with the same options; `None` for a served model.
+    pub fn sessions(&self) -> Option<&Arc<SessionPool>> {
+        match &self.runner {
+            Runner::Local(sessions) => Some(sessions),
+            Runner::Served(_) => None,
+        }
+    }
+
+    /// The server that runs this model, if a server does.
+    pub fn served(&self) -> Option<&ServedModel> {
+        match &self.runner {
+            Runner::Local(_) => None,
+            Runner::Served(served) => Some(served),
+        }
+    }
+
+    /// Loads the description of `path` and connects to the inference server of `server`,
+    /// which runs the model: its model metadata is checked against the description (input,
+    /// features, labels + blank) and one trial run proves the output width, as for a local
+    /// graph. The description comes from the sidecar (`model.json`), so the ONNX file itself
+    /// need not be on this machine; without a sidecar, its ONNX metadata is read from the
+    /// file. Errors name the server's URL and the served model.
+    pub fn load_served(path: &Path, options: &LoadOptions, server: &ServerOptions) -> Result<Self> {
+        let description = match ModelDescription::load_sidecar(path)? {
+            Some(description) => description,
+            None => {
+                let sessions = SessionPool::shared(path, options.threads)?;
+                sessions.with_session(|session| {
+                    let metadata = session.metadata().ok();
+                    let lookup = |key: &str| metadata.as_ref().and_then(|m| m.custom(key));
+                    ModelDescription::resolve(path, &lookup)
+                })?
+            }
+        };
+        if description.streaming.is_some() {
+            return Err(Error::invalid(
+                WHAT,
+                path,
+                "a cache-aware streaming model runs with its caches in this process; an inference server runs buffered-window models only",
+            ));
+        }
+        let served = ServedModel::connect(path, &description, server)?;
+        let mut model = Self {
+            runner: Runner::Served(Box::new(served)),
+            path: path.to_path_buf(),
+            input_name: String::new(),
+            output_name: "logprobs".to_string(),
+            length_name: None,
+            out_length_name: None,
+            input: description.input,
+            n_mels: match description.input {
+                ModelInput::LogMel => description.frontend.n_mels,
+                ModelInput::Waveform => 1,
+            },
+            min_input_frames: match description.input {
+                ModelInput::LogMel => 1,
+                ModelInput::Waveform => description.input_frames_per_output_frame(),
+            },
+            vocab_size: description.vocab_size(),
+            description,
+        };
+        model.check_output_width(None)?;
+        Ok(model)
     }
 
     /// Proves the output width with a short run on silence-like input: a static width in the
@@ -179,32 +249,43 @@ impl OnnxModel {
         };
         let (width, _) = self
             .run_raw(&features, &mut Vec::new())
-            .map_err(|e| Error::invalid(WHAT, &path, format!("trial run failed: {e}")))?;
+            .map_err(|e| match e {
+                // A server that refuses or does not answer says so; anything else is the model.
+                Error::Inference(e) => {
+                    Error::invalid(WHAT, &path, format!("trial run failed: {e}"))
+                }
+                other => other,
+            })?;
         if width != self.vocab_size {
             return Err(mismatch(width));
         }
         Ok(())
     }
 
-    /// Runs the session; returns (output width, output frames).
-    fn run_raw(
-        &mut self,
-        features: &Features,
-        out: &mut Vec<f32>,
-    ) -> Result<(usize, usize), String> {
+    /// Runs the session, or the server; returns (output width, output frames).
+    fn run_raw(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<(usize, usize)> {
         if features.n_mels != self.n_mels
             || features.data.len() != features.n_mels * features.frames
         {
-            return Err(format!(
+            return Err(Error::Inference(format!(
                 "features are [{} x {}] with {} values; the model takes {} bands",
                 features.n_mels,
                 features.frames,
                 features.data.len(),
                 self.n_mels
-            ));
+            )));
         }
-        self.sessions
-            .with_session(|session| self.run_session(session, features, out))
+        match &self.runner {
+            Runner::Local(sessions) => sessions
+                .with_session(|session| self.run_session(session, features, out))
+                .map_err(Error::Inference),
+            Runner::Served(served) => served.run(
+                &padded(features, self.min_input_frames),
+                features.n_mels,
+                features.frames,
+                out,
+            ),
+        }
     }
 
     /// One run of `session` on `features`; the log-probs are copied into `out` before the
@@ -215,24 +296,13 @@ impl OnnxModel {
         features: &Features,
         out: &mut Vec<f32>,
     ) -> Result<(usize, usize), String> {
-        let padded;
-        let data = if features.frames < self.min_input_frames {
-            // Only a waveform (one band) is ever shorter than its minimum.
-            padded = {
-                let mut v = features.data.clone();
-                v.resize(self.min_input_frames * features.n_mels, 0.0);
-                v
-            };
-            padded.as_slice()
-        } else {
-            features.data.as_slice()
-        };
+        let data = padded(features, self.min_input_frames);
         let width = data.len() / features.n_mels.max(1);
         let audio = match self.input {
             ModelInput::LogMel => {
-                TensorRef::from_array_view(([1usize, features.n_mels, width], data))
+                TensorRef::from_array_view(([1usize, features.n_mels, width], &*data))
             }
-            ModelInput::Waveform => TensorRef::from_array_view(([1usize, width], data)),
+            ModelInput::Waveform => TensorRef::from_array_view(([1usize, width], &*data)),
         }
         .map_err(|e| e.to_string())?;
         let outputs = match &self.length_name {
@@ -276,7 +346,7 @@ impl AcousticModel for OnnxModel {
     }
 
     fn infer(&mut self, features: &Features, out: &mut Vec<f32>) -> Result<usize> {
-        let (width, frames) = self.run_raw(features, out).map_err(Error::Inference)?;
+        let (width, frames) = self.run_raw(features, out)?;
         if width != self.vocab_size {
             return Err(Error::Inference(format!(
                 "model returned {width} classes, expected {}",
@@ -284,6 +354,18 @@ impl AcousticModel for OnnxModel {
             )));
         }
         Ok(frames)
+    }
+}
+
+/// `features`' values, zero-padded to `min_frames` frames: only a waveform (one band) is ever
+/// shorter than its minimum.
+fn padded(features: &Features, min_frames: usize) -> std::borrow::Cow<'_, [f32]> {
+    if features.frames < min_frames {
+        let mut v = features.data.clone();
+        v.resize(min_frames * features.n_mels, 0.0);
+        v.into()
+    } else {
+        features.data.as_slice().into()
     }
 }
 

@@ -11,7 +11,7 @@ use crate::config::{DecoderSettings, MIN_LATENCY_MS, RecognizerConfig};
 use crate::error::Result;
 use crate::model::{
     CacheAwareModel, CacheAwareStreaming, ExecutionProvider, LoadOptions, ModelDescription,
-    OnnxModel, SessionPool,
+    OnnxModel, RetryPolicy, ServerOptions, SessionPool,
 };
 
 /// A loaded model, of the strategy its description asks for.
@@ -43,6 +43,13 @@ impl StreamingModel {
         OnnxModel::load_on(path, options, provider).map(Self::Buffered)
     }
 
+    /// The model of `path` run by the inference server of `server` (buffered windows; a
+    /// cache-aware model is refused: its caches live with the stream). See
+    /// [`OnnxModel::load_served`].
+    pub fn load_served(path: &Path, options: &LoadOptions, server: &ServerOptions) -> Result<Self> {
+        OnnxModel::load_served(path, options, server).map(Self::Buffered)
+    }
+
     /// The model's description.
     pub fn description(&self) -> &ModelDescription {
         match self {
@@ -60,11 +67,12 @@ impl StreamingModel {
     }
 
     /// The model's ONNX Runtime sessions: which execution provider they run on
-    /// ([`SessionPool::provider`]) and, for `auto`, why not the GPU.
-    pub fn sessions(&self) -> &std::sync::Arc<SessionPool> {
+    /// ([`SessionPool::provider`]) and, for `auto`, why not the GPU; `None` for a model an
+    /// inference server runs.
+    pub fn sessions(&self) -> Option<&std::sync::Arc<SessionPool>> {
         match self {
             Self::Buffered(m) => m.sessions(),
-            Self::CacheAware(m) => m.sessions(),
+            Self::CacheAware(m) => Some(m.sessions()),
         }
     }
 }
@@ -171,6 +179,24 @@ impl Recognizer {
         match self {
             Self::Buffered(r) => r.model().path(),
             Self::CacheAware(r) => r.model().path(),
+        }
+    }
+
+    /// How calls to the inference server that runs the model are retried when they get no
+    /// answer (nothing for a model run in this process).
+    pub fn set_server_retry(&self, policy: RetryPolicy) {
+        if let Self::Buffered(r) = self
+            && let Some(served) = r.model().served()
+        {
+            served.set_retry(policy);
+        }
+    }
+
+    /// The inference server's URL, when a server runs the model.
+    pub fn server_url(&self) -> Option<&str> {
+        match self {
+            Self::Buffered(r) => r.model().served().map(|s| s.url()),
+            Self::CacheAware(_) => None,
         }
     }
 
