@@ -19,7 +19,7 @@ const RING_BYTES: u64 = 200 * RATE / 1000 * 2;
 /// replaced by test doubles: a queue lets capture go on while the model runs, and one after
 /// the element lets recognition go on while `textoverlay` holds text back until the video
 /// reaches it.
-const DOCUMENTED: &str = "appsrc name=capture ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=10000000000 ! audioconvert ! audioresample ! quartznetstt name=stt threads=1 ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! txt.text_sink videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=10/1 ! textoverlay name=txt ! fakesink sync=true";
+pub const DOCUMENTED: &str = "appsrc name=capture ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=10000000000 ! audioconvert ! audioresample ! quartznetstt name=stt threads=1 ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! txt.text_sink videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=10/1 ! textoverlay name=txt ! fakesink sync=true";
 
 /// A simulated capture device feeding the appsrc named `capture`.
 pub struct Capture {
