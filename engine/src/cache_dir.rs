@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Where the engine's per-user caches live (compiled language models, G2P spellings): one
-//! rule for all of them, a leaf module.
+//! rule for all of them, and the reader their binary files share; a leaf module.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -24,6 +24,37 @@ pub(crate) fn user_cache_dir(
                 .join("quartznetstt")
                 .join(sub),
         ),
+    }
+}
+
+/// Reads a cache file front to back; every read checks the bytes are there (`None`: the file
+/// is short, damaged or not ours). The LM and G2P caches add their own record readers.
+pub(crate) struct Cursor<'a> {
+    pub(crate) bytes: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.bytes.len() {
+            return None;
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Some(head)
+    }
+
+    pub(crate) fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// A string written as its length (u32) and UTF-8 bytes.
+    pub(crate) fn string(&mut self) -> Option<String> {
+        let len = self.u32()? as usize;
+        std::str::from_utf8(self.take(len)?).ok().map(str::to_owned)
     }
 }
 

@@ -19,6 +19,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::{DECODER_FILE, ENCODER_FILE, G2p, MAX_INPUT_LEN, MAX_OUTPUT_LEN, VOCABULARY_FILE};
+use crate::cache_dir::Cursor;
 use crate::error::{Error, Result};
 
 /// Names the format; a file in any other format (an older build's) is rewritten.
@@ -281,35 +282,6 @@ fn decode(bytes: &[u8], identity: &Identity) -> Option<HashMap<String, Vec<Strin
         }
     }
     r.bytes.is_empty().then_some(spellings)
-}
-
-/// Reads a file front to back; every read checks the bytes are there.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.bytes.len() {
-            return None;
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Some(head)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    fn string(&mut self) -> Option<String> {
-        let len = self.u32()? as usize;
-        std::str::from_utf8(self.take(len)?).ok().map(str::to_owned)
-    }
 }
 
 fn checksum(bytes: &[u8]) -> u64 {

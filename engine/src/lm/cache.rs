@@ -21,6 +21,7 @@ use super::arpa::{MAX_LOG10, MAX_ORDER, Tables};
 use super::hash::FastHasher;
 use super::table::NgramTable;
 use super::{Entry, FastMap, LN_10, WordId};
+use crate::cache_dir::Cursor;
 
 /// Names the format; a copy in any other format (an older build's) is parsed again.
 const MAGIC: &[u8; 8] = b"QZNLMv01";
@@ -282,29 +283,8 @@ fn decode(bytes: &[u8], stamp: &Stamp) -> Option<Tables> {
     r.bytes.is_empty().then_some(Tables { ids, grams })
 }
 
-/// Reads a copy front to back; every read checks the bytes are there.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.bytes.len() {
-            return None;
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Some(head)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
+/// The compiled copy's records ([`Cursor`] reads the rest).
+impl Cursor<'_> {
     /// A log value the ARPA reader would also accept (never NaN, never above its bound).
     fn log_value(&mut self) -> Option<f32> {
         let value = f32::from_le_bytes(self.take(4)?.try_into().ok()?);
