@@ -193,14 +193,17 @@ impl SessionPool {
                     .map_err(Into::into),
                 _ => Ok(b),
             })
-            // 0: the environment's shared pool; a count: a pool of the session's own.
+            // 0: the environment's shared pool; a count: a pool of the session's own, which
+            // like the shared one does not spin after a run (runs come in bursts, one window
+            // or step per chunk: spinning between them only burns the cores).
             .and_then(|b| match threads {
                 0 => Ok(b),
                 n => b
                     .with_independent_thread_pool()
                     .map_err(Into::into)
                     .and_then(|b| b.with_intra_threads(n).map_err(Into::into))
-                    .and_then(|b| b.with_inter_threads(1).map_err(Into::into)),
+                    .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
+                    .and_then(|b| b.with_intra_op_spinning(false).map_err(Into::into)),
             })
             .map_err(|e| {
                 Error::Runtime(format!(
