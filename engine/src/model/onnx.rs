@@ -65,7 +65,39 @@ pub struct OnnxModel {
     description: ModelDescription,
 }
 
+/// The graph's tensor names the model feeds and reads.
+struct Names {
+    input: String,
+    output: String,
+    length: Option<String>,
+    out_length: Option<String>,
+}
+
 impl OnnxModel {
+    /// The model of `description` run by `runner`, with what follows from the description
+    /// (input kind, feature bands, the shortest input, the output width) derived once here.
+    fn assemble(runner: Runner, path: &Path, names: Names, description: ModelDescription) -> Self {
+        Self {
+            runner,
+            path: path.to_path_buf(),
+            input_name: names.input,
+            output_name: names.output,
+            length_name: names.length,
+            out_length_name: names.out_length,
+            input: description.input,
+            n_mels: match description.input {
+                ModelInput::LogMel => description.frontend.n_mels,
+                ModelInput::Waveform => 1,
+            },
+            min_input_frames: match description.input {
+                ModelInput::LogMel => 1,
+                ModelInput::Waveform => description.input_frames_per_output_frame(),
+            },
+            vocab_size: description.vocab_size(),
+            description,
+        }
+    }
+
     /// Loads `path`, resolves its description (sidecar, ONNX metadata or defaults) and checks
     /// the graph's interface against it, including one trial run that proves the output width
     /// equals the label count plus blank. Every error names the file and the problem.
@@ -116,25 +148,17 @@ impl OnnxModel {
                 ),
             ));
         }
-        let mut model = Self {
-            runner: Runner::Local(sessions),
-            path: path.to_path_buf(),
-            input_name: interface.input_name,
-            output_name: interface.output_name,
-            length_name: interface.length_name,
-            out_length_name: interface.out_length_name,
-            input: description.input,
-            n_mels: match description.input {
-                ModelInput::LogMel => description.frontend.n_mels,
-                ModelInput::Waveform => 1,
+        let mut model = Self::assemble(
+            Runner::Local(sessions),
+            path,
+            Names {
+                input: interface.input_name,
+                output: interface.output_name,
+                length: interface.length_name,
+                out_length: interface.out_length_name,
             },
-            min_input_frames: match description.input {
-                ModelInput::LogMel => 1,
-                ModelInput::Waveform => description.input_frames_per_output_frame(),
-            },
-            vocab_size: description.vocab_size(),
             description,
-        };
+        );
         model.check_output_width(interface.vocab)?;
         Ok(model)
     }
@@ -192,25 +216,13 @@ impl OnnxModel {
             ));
         }
         let served = ServedModel::connect(path, &description, server)?;
-        let mut model = Self {
-            runner: Runner::Served(Box::new(served)),
-            path: path.to_path_buf(),
-            input_name: String::new(),
-            output_name: "logprobs".to_string(),
-            length_name: None,
-            out_length_name: None,
-            input: description.input,
-            n_mels: match description.input {
-                ModelInput::LogMel => description.frontend.n_mels,
-                ModelInput::Waveform => 1,
-            },
-            min_input_frames: match description.input {
-                ModelInput::LogMel => 1,
-                ModelInput::Waveform => description.input_frames_per_output_frame(),
-            },
-            vocab_size: description.vocab_size(),
-            description,
+        let names = Names {
+            input: String::new(),
+            output: "logprobs".to_string(),
+            length: None,
+            out_length: None,
         };
+        let mut model = Self::assemble(Runner::Served(Box::new(served)), path, names, description);
         model.check_output_width(None)?;
         Ok(model)
     }
