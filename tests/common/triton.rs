@@ -17,9 +17,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// How long a start may take: PyTriton starts Triton, then loads each model through its Python
-/// backend (15 to 30 s on two busy cores).
-const START_TIMEOUT: Duration = Duration::from_secs(240);
+/// How long a start may take before it is tried again: PyTriton starts Triton, then loads each
+/// model through its Python backend (10 to 30 s on two busy cores); a start that hangs shows
+/// nothing for minutes.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A running server; killed when dropped.
 pub struct Server {
@@ -112,16 +113,18 @@ impl Server {
             log,
             scratch,
         };
+        // One first start of the test binary's servers at a time: several PyTriton starts at
+        // once on two busy cores are slow. Restarts (a test's kill and relaunch) do not wait.
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         server.launch();
         Some(server)
     }
 
-    /// (Re)starts the process on the same port and waits until its models answer. One server
-    /// of the test binary starts at a time (several PyTriton starts at once on two busy cores
-    /// can outlast any timeout), and a start that does not answer is tried once more.
+    /// (Re)starts the process on the same port and waits until its models answer; a start
+    /// that does not answer (PyTriton now and then hangs before its first log line) is tried
+    /// once more.
     pub fn launch(&mut self) {
-        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         for attempt in 1..=2 {
             match self.try_launch() {
                 Ok(()) => return,
